@@ -1,0 +1,73 @@
+"""Parsing throughput of API v2 study JSON, beside ``json.loads`` alone on the same bytes.
+
+Run: ``python bench/parse_json.py [--records N]``.  Uses every API v2 study in ``fixtures/``
+(single studies, list pages and exports split into one study per payload), repeated to at least
+N records (default 10,000), on one core.  Target: the whole parse (bytes → TrialRecord) takes at
+most 3× the time of ``json.loads`` alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+from parsers import ctgov_json
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def corpus() -> list[bytes]:
+    """One JSON payload per study in the fixtures, as the API serves /studies/{nct}."""
+    payloads = []
+    for path in sorted((FIXTURES / "ctgov-v2-json").rglob("*.json")):
+        value = json.loads(path.read_bytes())
+        try:
+            studies = [s for _, s in ctgov_json.iter_studies(value)]
+        except Exception:  # not a study payload (e.g. capture receipts)
+            continue
+        payloads += [json.dumps(s, separators=(",", ":")).encode() for s in studies]
+    return payloads
+
+
+def timed(func: Callable[[bytes], object], payloads: list[bytes], rounds: int) -> float:
+    """Best-of-``rounds`` seconds for ``func`` over every payload."""
+    times = []
+    for _ in range(rounds):
+        gc.collect()
+        start = time.perf_counter()
+        for data in payloads:
+            func(data)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--records", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    base = corpus()
+    payloads = (base * (args.records // len(base) + 1))[: max(args.records, len(base))]
+    megabytes = sum(map(len, payloads)) / 1e6
+    warnings.simplefilter("ignore")
+    t_json = timed(json.loads, payloads, args.rounds)
+    t_parse = timed(ctgov_json.parse, payloads, args.rounds)
+    sizes = sorted(map(len, base))
+    print(f"corpus: {len(base)} distinct studies (median {statistics.median(sizes)/1e3:.1f} kB, "
+          f"max {sizes[-1]/1e6:.2f} MB), repeated to {len(payloads):,} records, "
+          f"{megabytes:,.0f} MB")
+    print(f"json.loads alone      : {t_json:7.3f} s  {len(payloads)/t_json:10,.0f} records/s")
+    print(f"parse (bytes→record)  : {t_parse:7.3f} s  {len(payloads)/t_parse:10,.0f} records/s")
+    ratio = t_parse / t_json
+    verdict = "met" if ratio <= 3 else "MISSED"
+    print(f"ratio parse/json.loads: {ratio:.2f}×  (target ≤ 3×: {verdict})")
+
+
+if __name__ == "__main__":
+    main()

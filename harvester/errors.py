@@ -1,0 +1,77 @@
+"""The exception tree of trial-harvester.
+
+Every error the library raises on purpose is a :class:`HarvesterError`; library errors
+(``json``, ``lxml``, ``pydantic``, ``requests``, ``sqlalchemy`` …) are translated into one of
+these at the boundary where they occur, so callers only ever catch this tree.  Only the CLI
+turns them into messages and exit codes.
+
+::
+
+    HarvesterError
+    ├── ParseError              a payload could not be read into a TrialRecord
+    │   ├── UnknownSourceError  the payload's format could not be recognised
+    │   └── InputTooLargeError  the payload is above the size limit and was refused
+    └── UsageError              the caller asked for something impossible (bad option, …)
+
+Warnings (not errors) use :class:`UnknownVocabularyWarning`: a registry value that is not in
+API v2's vocabulary is kept as written and a warning is issued.
+"""
+
+from __future__ import annotations
+
+
+class HarvesterError(Exception):
+    """Base class of every error trial-harvester raises on purpose."""
+
+
+class ParseError(HarvesterError):
+    """A payload could not be parsed into a record.
+
+    ``source_name`` names the file (or zip entry, URL …) and ``record`` the study within it
+    (an NCT id or a position such as ``studies[3]``) when known; ``field`` names the part of
+    the payload that was wrong when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source_name: str | None = None,
+        record: str | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.source_name = source_name
+        self.record = record
+        self.field = field
+
+    def located(self, source_name: str) -> ParseError:
+        """Return a copy of this error that names ``source_name`` (keeps the subclass)."""
+        err = type(self).__new__(type(self))
+        ParseError.__init__(
+            err, self.message, source_name=source_name, record=self.record, field=self.field
+        )
+        return err
+
+    def __str__(self) -> str:
+        where = [p for p in (self.source_name, self.record) if p]
+        prefix = ": ".join(where)
+        detail = f"{self.message} (field {self.field})" if self.field else self.message
+        return f"{prefix}: {detail}" if prefix else detail
+
+
+class UnknownSourceError(ParseError):
+    """The payload is not ClinicalTrials.gov JSON, legacy XML or a Veeva page."""
+
+
+class InputTooLargeError(ParseError):
+    """The payload is larger than the configured limit and was refused unread."""
+
+
+class UsageError(HarvesterError):
+    """The caller asked for something that cannot be done (bad option value, …)."""
+
+
+class UnknownVocabularyWarning(UserWarning):
+    """A registry value is not in API v2's vocabulary; it was kept as written."""

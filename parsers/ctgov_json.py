@@ -1,0 +1,251 @@
+"""ClinicalTrials.gov API v2 study JSON → :class:`TrialRecord`.
+
+Reads the three JSON shapes the registry hands out: one study (``/api/v2/studies/NCT…``), a
+``/studies`` list page (``{"studies": [...], "nextPageToken": ...}``) and the website's
+"Download JSON" export (a JSON array of studies).  Records requested with ``fields=`` are partial;
+whatever is absent stays null or empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from harvester import records as r
+from harvester.errors import ParseError
+from parsers import _vocab as v
+from parsers._criteria import split_criteria
+from parsers._validation import validation_error
+
+Json = Mapping[str, Any]
+_EMPTY: Json = {}
+
+
+def loads(data: bytes) -> Any:
+    """The JSON value of ``data`` (orjson: several times faster than :mod:`json`)."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ParseError(f"not valid JSON ({exc})") from None
+
+
+def iter_studies(value: Any) -> Iterator[tuple[str, Any]]:
+    """(locator, study) for each study in a decoded payload of any of the three shapes.
+
+    The payload's shape is checked before the first study is returned, so a caller's
+    ``try`` around this call catches it.
+    """
+    if isinstance(value, Mapping) and "protocolSection" in value:
+        return iter([("", value)])
+    if isinstance(value, Mapping) and "studies" in value:
+        studies = value["studies"]
+        if not isinstance(studies, list):
+            raise ParseError("'studies' is not a list", field="studies")
+        return ((f"studies[{i}]", study) for i, study in enumerate(studies))
+    if isinstance(value, list):
+        return ((f"[{i}]", study) for i, study in enumerate(value))
+    raise ParseError(
+        "JSON is not a ClinicalTrials.gov study, list page or export "
+        "(no 'protocolSection' or 'studies')"
+    )
+
+
+def parse(data: bytes) -> r.TrialRecord:
+    """One study's JSON bytes → record."""
+    return parse_study(loads(data))
+
+
+def parse_study(study: Any) -> r.TrialRecord:
+    """One decoded study object → record; a wrong shape raises :class:`ParseError`."""
+    if not isinstance(study, Mapping):
+        raise ParseError("study is not a JSON object")
+    if "protocolSection" not in study:
+        raise ParseError("not a ClinicalTrials.gov study (no 'protocolSection')")
+    protocol = _obj(study, "protocolSection")
+    ident = _obj(protocol, "identificationModule", "protocolSection")
+    nct_id = ident.get("nctId")
+    if not isinstance(nct_id, str) or not nct_id:
+        raise ParseError("no NCT id", field="protocolSection.identificationModule.nctId")
+    try:
+        return r.TrialRecord.model_validate(_record_dict(study, protocol, ident, nct_id))
+    except ParseError as exc:
+        exc.record = nct_id
+        raise
+    except ValidationError as exc:
+        raise validation_error(exc, record=nct_id) from None
+
+
+def _obj(parent: Json, key: str, where: str = "") -> Json:
+    value = parent.get(key)
+    if value is None:
+        return _EMPTY
+    if not isinstance(value, Mapping):
+        raise ParseError("is not a JSON object", field=f"{where}.{key}" if where else key)
+    return value
+
+
+def _list(parent: Json, key: str, where: str) -> list[Any]:
+    value = parent.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ParseError("is not a JSON array", field=f"{where}.{key}")
+    return value
+
+
+def _each(parent: Json, key: str, where: str) -> Iterator[Json]:
+    for i, item in enumerate(_list(parent, key, where)):
+        if not isinstance(item, Mapping):
+            raise ParseError("is not a JSON object", field=f"{where}.{key}[{i}]")
+        yield item
+
+
+def _date(struct: Json) -> str | None:
+    return v.iso_date(struct.get("date"), field="date")
+
+
+def _record_dict(study: Json, protocol: Json, ident: Json, nct_id: str) -> dict[str, Any]:
+    status = _obj(protocol, "statusModule")
+    design = _obj(protocol, "designModule")
+    design_info = _obj(design, "designInfo")
+    masking = _obj(design_info, "maskingInfo")
+    conditions = _obj(protocol, "conditionsModule")
+    description = _obj(protocol, "descriptionModule")
+    sponsors = _obj(protocol, "sponsorCollaboratorsModule")
+    enrollment = _obj(design, "enrollmentInfo")
+    dates = {
+        name: _obj(status, f"{name}Struct")
+        for name in ("startDate", "primaryCompletionDate", "completionDate",
+                     "studyFirstPostDate", "lastUpdatePostDate", "resultsFirstPostDate")
+    }
+    locations = _locations(_obj(protocol, "contactsLocationsModule"))
+    return {
+        "nct_id": nct_id,
+        "source": "ctgov-json",
+        "org_study_id": _obj(ident, "orgStudyIdInfo").get("id"),
+        "secondary_ids": [s.get("id") for s in _each(ident, "secondaryIdInfos", "ident")],
+        "nct_id_aliases": _list(ident, "nctIdAliases", "identificationModule"),
+        "brief_title": ident.get("briefTitle"),
+        "official_title": ident.get("officialTitle"),
+        "acronym": ident.get("acronym"),
+        "overall_status": v.enum_value(r.Status, status.get("overallStatus"),
+                                       field="overallStatus"),
+        "last_known_status": v.enum_value(r.Status, status.get("lastKnownStatus"),
+                                          field="lastKnownStatus"),
+        "why_stopped": status.get("whyStopped"),
+        "study_type": v.enum_value(r.StudyType, design.get("studyType"), field="studyType"),
+        "phases": [v.enum_value(r.Phase, p, field="phases")
+                   for p in _list(design, "phases", "designModule")],
+        "allocation": v.enum_value(r.DesignAllocation, design_info.get("allocation"),
+                                   field="allocation"),
+        "intervention_model": v.enum_value(r.InterventionalAssignment,
+                                           design_info.get("interventionModel"),
+                                           field="interventionModel"),
+        "primary_purpose": v.enum_value(r.PrimaryPurpose, design_info.get("primaryPurpose"),
+                                        field="primaryPurpose"),
+        "masking": v.enum_value(r.DesignMasking, masking.get("masking"), field="masking"),
+        "who_masked": [v.enum_value(r.WhoMasked, w, field="whoMasked")
+                       for w in _list(masking, "whoMasked", "maskingInfo")],
+        "observational_model": v.enum_value(r.ObservationalModel,
+                                            design_info.get("observationalModel"),
+                                            field="observationalModel"),
+        "time_perspective": v.enum_value(r.DesignTimePerspective,
+                                         design_info.get("timePerspective"),
+                                         field="timePerspective"),
+        "enrollment": {
+            "count": enrollment.get("count"),
+            "type": v.enum_value(r.EnrollmentType, enrollment.get("type"), field="enrollment"),
+        } if enrollment else None,
+        "start_date": _date(dates["startDate"]),
+        "start_date_type": v.enum_value(r.DateType, dates["startDate"].get("type"),
+                                        field="startDateStruct.type"),
+        "primary_completion_date": _date(dates["primaryCompletionDate"]),
+        "primary_completion_date_type": v.enum_value(
+            r.DateType, dates["primaryCompletionDate"].get("type"),
+            field="primaryCompletionDateStruct.type"),
+        "completion_date": _date(dates["completionDate"]),
+        "completion_date_type": v.enum_value(r.DateType, dates["completionDate"].get("type"),
+                                             field="completionDateStruct.type"),
+        "first_submitted": v.iso_date(status.get("studyFirstSubmitDate"),
+                                      field="studyFirstSubmitDate"),
+        "first_posted": _date(dates["studyFirstPostDate"]),
+        "last_update_submitted": v.iso_date(status.get("lastUpdateSubmitDate"),
+                                            field="lastUpdateSubmitDate"),
+        "last_update_posted": _date(dates["lastUpdatePostDate"]),
+        "results_first_posted": _date(dates["resultsFirstPostDate"]),
+        "version_holder": v.iso_date(
+            _obj(_obj(study, "derivedSection"), "miscInfoModule").get("versionHolder"),
+            field="versionHolder"),
+        "conditions": _list(conditions, "conditions", "conditionsModule"),
+        "keywords": _list(conditions, "keywords", "conditionsModule"),
+        **_arms_and_interventions(_obj(protocol, "armsInterventionsModule")),
+        "eligibility": _eligibility(_obj(protocol, "eligibilityModule")),
+        "locations": locations,
+        "location_count": len(locations),
+        "lead_sponsor": _sponsor(_obj(sponsors, "leadSponsor")),
+        "collaborators": [_sponsor(c) for c in _each(sponsors, "collaborators", "sponsors")],
+        "brief_summary": description.get("briefSummary"),
+        "detailed_description": description.get("detailedDescription"),
+        "has_results": study.get("hasResults", False) or "resultsSection" in study,
+    }
+
+
+def _arms_and_interventions(module: Json) -> dict[str, Any]:
+    arms = [{
+        "label": arm.get("label"),
+        "type": v.enum_value(r.ArmGroupType, arm.get("type"), field="armGroups.type"),
+        "description": arm.get("description"),
+        "interventions": _list(arm, "interventionNames", "armGroups"),
+    } for arm in _each(module, "armGroups", "armsInterventionsModule")]
+    interventions = [{
+        "type": v.enum_value(r.InterventionType, item.get("type"), field="interventions.type"),
+        "name": item.get("name"),
+        "description": item.get("description"),
+        "arm_labels": _list(item, "armGroupLabels", "interventions"),
+        "other_names": _list(item, "otherNames", "interventions"),
+    } for item in _each(module, "interventions", "armsInterventionsModule")]
+    return {"arms": arms, "interventions": interventions}
+
+
+def _eligibility(module: Json) -> dict[str, Any]:
+    criteria = module.get("eligibilityCriteria")
+    inclusion, exclusion = split_criteria(criteria if isinstance(criteria, str) else None)
+    return {
+        "criteria": criteria,
+        "inclusion": inclusion,
+        "exclusion": exclusion,
+        "sex": v.enum_value(r.Sex, module.get("sex"), field="sex"),
+        "minimum_age": module.get("minimumAge"),
+        "maximum_age": module.get("maximumAge"),
+        "healthy_volunteers": module.get("healthyVolunteers"),
+        "std_ages": [v.enum_value(r.StandardAge, a, field="stdAges")
+                     for a in _list(module, "stdAges", "eligibilityModule")],
+    }
+
+
+def _locations(module: Json) -> list[dict[str, Any]]:
+    out = []
+    for loc in _each(module, "locations", "contactsLocationsModule"):
+        geo = _obj(loc, "geoPoint", "locations")
+        out.append({
+            "facility": loc.get("facility"),
+            "city": loc.get("city"),
+            "state": loc.get("state"),
+            "zip": loc.get("zip"),
+            "country": loc.get("country"),
+            "status": v.enum_value(r.RecruitmentStatus, loc.get("status"),
+                                   field="locations.status"),
+            "lat": geo.get("lat"),
+            "lon": geo.get("lon"),
+        })
+    return out
+
+
+def _sponsor(item: Json) -> dict[str, Any] | None:
+    if not item:
+        return None
+    return {"name": item.get("name"),
+            "class": v.enum_value(r.AgencyClass, item.get("class"), field="sponsor.class")}

@@ -1,0 +1,76 @@
+"""Recognise a payload's source and parse it into records, one study at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from harvester.errors import InputTooLargeError, ParseError, UnknownSourceError
+from harvester.records import SOURCE_KINDS, SourceKind, TrialRecord
+from parsers import ctgov_json, ctgov_xml, veeva
+
+#: Payloads above this size are refused unread (the largest real study is ~1.5 MB;
+#: a /studies page of 1,000 full studies is ~60 MB).
+MAX_PAYLOAD_BYTES = 128 * 1024 * 1024
+
+_BOM = b"\xef\xbb\xbf"
+
+
+def detect_source(data: bytes) -> SourceKind:
+    """Which of the supported formats ``data`` is, from its content alone."""
+    head = data[:4096].removeprefix(_BOM).lstrip()
+    if head[:1] in (b"{", b"["):
+        return "ctgov-json"
+    if b"<clinical_study" in head:
+        return "ctgov-xml"
+    if veeva.looks_like_veeva(data):
+        return "veeva"
+    if head[:1] == b"<":
+        raise UnknownSourceError(
+            "markup that is neither a <clinical_study> record nor a ClinicalTrials.Veeva page"
+        )
+    if not head:
+        raise UnknownSourceError("empty input")
+    raise UnknownSourceError("not JSON, XML or HTML of a supported registry")
+
+
+def iter_records(
+    data: bytes, source: SourceKind | None = None, *, max_bytes: int = MAX_PAYLOAD_BYTES
+) -> Iterator[TrialRecord | ParseError]:
+    """Each study in ``data`` as a record, or as the :class:`ParseError` that stopped it.
+
+    A payload-level problem (not JSON, unknown format, too large) yields one error and ends;
+    a bad study inside a list page yields its error and the next studies still parse.
+    """
+    if len(data) > max_bytes:
+        yield InputTooLargeError(f"input is {len(data):,} bytes, above the {max_bytes:,} limit")
+        return
+    try:
+        kind = source or detect_source(data)
+        if kind not in SOURCE_KINDS:
+            raise UnknownSourceError(f"unknown source {kind!r}")
+        if kind == "ctgov-xml":
+            yield ctgov_xml.parse(data)
+            return
+        if kind == "veeva":
+            yield veeva.parse(data)
+            return
+        studies = ctgov_json.iter_studies(ctgov_json.loads(data))
+    except ParseError as exc:
+        yield exc
+        return
+    for locator, study in studies:
+        try:
+            yield ctgov_json.parse_study(study)
+        except ParseError as exc:
+            exc.record = ", ".join(p for p in (locator, exc.record) if p) or None
+            yield exc
+
+
+def parse_bytes(data: bytes, source: SourceKind | None = None) -> list[TrialRecord]:
+    """All records of ``data``; the first problem raises its :class:`ParseError`."""
+    records = []
+    for item in iter_records(data, source):
+        if isinstance(item, ParseError):
+            raise item
+        records.append(item)
+    return records

@@ -1,0 +1,174 @@
+"""API v2 JSON: single studies, list pages, website exports and partial (fields=) records."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harvester.errors import ParseError
+from harvester.records import Status
+from parsers import ctgov_json, parse_bytes
+from tests.conftest import FIXTURES
+
+STUDIES = FIXTURES / "ctgov-v2-json" / "studies"
+JSON_FILES = sorted(
+    p for p in (FIXTURES / "ctgov-v2-json").rglob("*.json") if "capture-receipts" not in p.name
+) + sorted((FIXTURES / "ctgov-history" / "api-v2-snapshots").glob("NCT*__vh*.json"))
+
+
+def _one(path: Path) -> Any:
+    (record,) = parse_bytes(path.read_bytes())
+    return record
+
+
+def _raw_studies(path: Path) -> list[dict[str, Any]]:
+    value = json.loads(path.read_bytes())
+    if isinstance(value, list):
+        return value
+    studies: list[dict[str, Any]] = value.get("studies", [value])
+    return studies
+
+
+@pytest.mark.parametrize("path", JSON_FILES, ids=lambda p: p.name)
+def test_every_study_agrees_with_its_raw_json(path: Path) -> None:
+    raws = _raw_studies(path)
+    records = parse_bytes(path.read_bytes())
+    assert len(records) == len(raws)
+    for raw, rec in zip(raws, records, strict=True):
+        proto = raw["protocolSection"]
+        ident = proto["identificationModule"]
+        assert rec.nct_id == ident["nctId"]
+        assert rec.source == "ctgov-json"
+        assert rec.brief_title == ident.get("briefTitle")
+        status = proto.get("statusModule", {})
+        assert rec.overall_status == status.get("overallStatus")
+        assert rec.start_date == status.get("startDateStruct", {}).get("date")
+        sites = proto.get("contactsLocationsModule", {}).get("locations", [])
+        assert rec.location_count == len(sites) == len(rec.locations)
+        arms = proto.get("armsInterventionsModule", {}).get("armGroups", [])
+        assert [a.label for a in rec.arms] == [a["label"] for a in arms]
+        assert list(rec.conditions) == proto.get("conditionsModule", {}).get("conditions", [])
+        elig = proto.get("eligibilityModule", {})
+        assert rec.eligibility.criteria == elig.get("eligibilityCriteria")
+        if elig.get("eligibilityCriteria", "").strip():
+            assert rec.eligibility.inclusion or rec.eligibility.exclusion
+
+
+def test_terminated_phase_1_2_umbrella_study_of_1_5_mb() -> None:
+    path = STUDIES / "NCT04585815__partrita-tigit.json"
+    assert path.stat().st_size > 1_500_000
+    rec = _one(path)
+    assert rec.overall_status is Status.TERMINATED
+    assert rec.why_stopped.startswith("Study was terminated due to portfolio re-prioritization")
+    assert rec.phases == ("PHASE1", "PHASE2")
+    assert rec.org_study_id == "B8011011"
+    assert rec.secondary_ids == ("2020-002829-28",)
+    assert (rec.allocation, rec.intervention_model, rec.masking) == (
+        "NON_RANDOMIZED", "PARALLEL", "NONE")
+    assert rec.enrollment.model_dump() == {"count": 34, "type": "ACTUAL"}
+    assert (rec.start_date, rec.primary_completion_date, rec.completion_date) == (
+        "2020-11-10", "2023-05-17", "2024-10-29")
+    assert rec.results_first_posted == "2023-06-22"
+    assert rec.last_update_posted == "2026-01-09"
+    assert rec.has_results is True
+    assert rec.location_count == 55
+    assert rec.arms[0].label == "Sub-Study A"
+    assert rec.arms[0].interventions == (
+        "Drug: Sasanlimab Prefilled syringe", "Drug: Encorafenib", "Drug: Binimetinib")
+    assert rec.interventions[0].model_dump() == {
+        "type": "DRUG", "name": "Sasanlimab Prefilled syringe",
+        "description": "prefilled syringe", "arm_labels": ("Sub-Study A",), "other_names": ()}
+    # headings like "Additional Inclusion Criteria for Sub-Study A Phase 1b \& 2:" start sections
+    assert "BRAFV600E mutation in tumor tissue or plasma as determined by a local laboratory " \
+           "PCR or NGS assay and documented in a local pathology report." \
+           in rec.eligibility.inclusion
+
+
+def test_recruiting_phase_3_with_300_sites() -> None:
+    rec = _one(STUDIES / "NCT06692738__partrita-tigit.json")
+    assert rec.overall_status is Status.RECRUITING
+    assert rec.phases == ("PHASE3",)
+    assert rec.masking == "QUADRUPLE"
+    assert rec.who_masked == ("PARTICIPANT", "CARE_PROVIDER", "INVESTIGATOR",
+                              "OUTCOMES_ASSESSOR")
+    assert rec.enrollment.count == 880 and rec.enrollment.type == "ESTIMATED"
+    assert rec.primary_completion_date_type == "ESTIMATED"
+    assert rec.location_count == 300
+    assert rec.arms[1].type == "ACTIVE_COMPARATOR"
+    assert rec.interventions[1].other_names == ("Keytruda",)
+    assert rec.eligibility.inclusion[0] == \
+        "Histologically or cytologically documented squamous NSCLC."
+
+
+def test_withdrawn_study_with_no_intervention_arm() -> None:
+    rec = _one(STUDIES / "NCT00973089__aact.json")
+    assert rec.overall_status is Status.WITHDRAWN
+    assert rec.enrollment.count == 0 and rec.enrollment.type == "ACTUAL"
+    assert rec.phases == ("NA",)
+    assert rec.arms[0].type == "NO_INTERVENTION" and rec.arms[0].interventions == ()
+    assert rec.eligibility.healthy_volunteers is True
+    assert rec.eligibility.std_ages == ("CHILD",)
+    assert rec.eligibility.exclusion == (
+        "Subjects that are not ASA I", "Lack of cooperation",
+        "Clinical or radiographic signs of pathology")
+    assert rec.locations[0].model_dump() == {
+        "facility": "Hadassah Medical Organization", "city": "Jerusalem", "state": None,
+        "zip": None, "country": "Israel", "status": None, "lat": 31.76904, "lon": 35.21633}
+    assert rec.lead_sponsor.agency_class == "OTHER"
+
+
+def test_observational_study_of_unknown_status() -> None:
+    rec = _one(STUDIES / "NCT03475563__aact.json")
+    assert rec.overall_status is Status.UNKNOWN
+    assert rec.study_type == "OBSERVATIONAL"
+    assert rec.phases == ()
+    assert rec.observational_model is not None
+    assert rec.location_count == 3
+
+
+def test_partial_record_from_fields_projection() -> None:
+    rec = _one(FIXTURES / "ctgov-v2-json/field-projected/biomcp__get_nct02576665_20260811.json")
+    assert rec.nct_id == "NCT02576665"
+    assert rec.overall_status is Status.TERMINATED
+    assert rec.start_date == "2016-07" and rec.start_date_type is None
+    assert rec.enrollment.count == 21 and rec.enrollment.type is None
+    assert rec.lead_sponsor.name == "Tocagen Inc." and rec.lead_sponsor.agency_class is None
+    assert rec.org_study_id is None and rec.arms == ()
+    assert rec.interventions[0].type is None
+    assert rec.location_count == 3
+
+
+def test_list_page_and_website_export_give_every_study() -> None:
+    page = parse_bytes((FIXTURES / "ctgov-v2-json/list-pages/"
+                        "biomcp__search_phelan_limit5_20260811.json").read_bytes())
+    assert [r.nct_id for r in page][:1] == ["NCT02710084"] and len(page) == 5
+    export = parse_bytes(
+        (FIXTURES / "ctgov-v2-json/website-download/dgg32__ctg-studies.json").read_bytes())
+    assert len(export) == 10 and export[0].nct_id == "NCT05923281"
+    assert parse_bytes((FIXTURES / "spec/studies-page-empty-raw.json").read_bytes()) == []
+
+
+@pytest.mark.parametrize(("payload", "field"), [
+    (b'{"protocolSection": {"identificationModule": {}}}',
+     "protocolSection.identificationModule.nctId"),
+    (b'{"protocolSection": []}', "protocolSection"),
+    (b'{"protocolSection": {"identificationModule": {"nctId": "NCT00557986"},'
+     b' "conditionsModule": {"conditions": "Breast Cancer"}}}', "conditionsModule.conditions"),
+    (b'{"protocolSection": {"identificationModule": {"nctId": "NCT00557986"},'
+     b' "designModule": {"enrollmentInfo": {"count": "many"}}}}', "enrollment.count"),
+    (b'{"protocolSection": {"identificationModule": {"nctId": "NCT0055"}}}', "nct_id"),
+])
+def test_wrong_shapes_name_the_field(payload: bytes, field: str) -> None:
+    with pytest.raises(ParseError) as info:
+        ctgov_json.parse(payload)
+    assert info.value.field == field
+
+
+@pytest.mark.parametrize("payload", [b"", b"{", b'{"studies": [', b"[1, 2", b'"text"',
+                                     b'{"totalCount": 3}'])
+def test_bad_json_is_a_parse_error(payload: bytes) -> None:
+    with pytest.raises(ParseError):
+        ctgov_json.parse(payload)
