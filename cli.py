@@ -1,103 +1,16 @@
 """The ``trials`` command line: a thin layer over ``harvester`` and ``parsers``.
 
-Data goes to stdout; warnings, errors and progress go to stderr.  Exit status: 0 when all went
-well, 1 when some input could not be used (the rest was still processed), 2 for a usage error.
+Data goes to stdout; warnings, errors and progress go to stderr.  Exit status: 0 success,
+1 partial (some input failed; the rest was processed), 2 usage error, 3 could not run,
+4 no such trial or version.  The subcommands live in ``harvester/commands/``.
 """
 
 from __future__ import annotations
 
-import sys
-import warnings
-from collections.abc import Iterator
-from pathlib import Path
-from typing import TextIO
-
 import click
-import orjson
-from rich.console import Console
 
 from harvester import __version__
-from harvester.errors import HarvesterError, InputTooLargeError, ParseError
-from harvester.records import SOURCE_KINDS, SourceKind, TrialRecord
-from harvester.views import record_view
-from parsers import MAX_PAYLOAD_BYTES, iter_records
-
-EXIT_OK, EXIT_INPUT_ERRORS = 0, 1
-
-
-def _say(kind: str, message: str) -> None:
-    click.echo(f"trials: {kind}: {message}", err=True)
-
-
-def _read(path: str, max_bytes: int) -> bytes:
-    if path == "-":
-        data = sys.stdin.buffer.read(max_bytes + 1)
-    else:
-        size = Path(path).stat().st_size
-        if size > max_bytes:
-            raise InputTooLargeError(f"input is {size:,} bytes, above the {max_bytes:,} limit")
-        data = Path(path).read_bytes()
-    if len(data) > max_bytes:
-        raise InputTooLargeError(f"input is above the {max_bytes:,} byte limit")
-    return data
-
-
-def _records_of(paths: tuple[str, ...], source: SourceKind | None,
-                max_bytes: int, failures: list[str]) -> Iterator[TrialRecord]:
-    """Records of every file, in order; problems are reported on stderr and counted."""
-    for path in paths:
-        name = "<stdin>" if path == "-" else path
-        try:
-            data = _read(path, max_bytes)
-        except OSError as exc:
-            failures.append(name)
-            _say("error", f"{name}: cannot read: {exc.strerror or exc}")
-            continue
-        except ParseError as exc:
-            failures.append(name)
-            _say("error", str(exc.located(name)))
-            continue
-        items = iter_records(data, source, max_bytes=max_bytes)
-        while True:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                item = next(items, None)
-            if item is None:
-                break
-            where = name if isinstance(item, ParseError) else f"{name}: {item.nct_id}"
-            for warning in caught:
-                _say("warning", f"{where}: {warning.message}")
-            if isinstance(item, ParseError):
-                failures.append(name)
-                _say("error", str(item.located(name)))
-            else:
-                yield item
-
-
-def _write_json(records: Iterator[TrialRecord], out: TextIO, *, lines: bool,
-                failures: list[str]) -> None:
-    if lines:
-        for record in records:
-            out.write(orjson.dumps(record.to_json_dict()).decode() + "\n")
-        return
-    # One object for one study, an array for several: stream the array once a second appears.
-    first = next(records, None)
-    second = next(records, None)
-    if first is None:
-        if not failures:  # an empty result page is an empty array; a failed file is nothing
-            out.write("[]\n")
-        return
-    if second is None:
-        out.write(_pretty(first) + "\n")
-        return
-    out.write("[\n" + _pretty(first) + ",\n" + _pretty(second))
-    for record in records:
-        out.write(",\n" + _pretty(record))
-    out.write("\n]\n")
-
-
-def _pretty(record: TrialRecord) -> str:
-    return orjson.dumps(record.to_json_dict(), option=orjson.OPT_INDENT_2).decode()
+from harvester.commands import browse, importing, parse
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -108,51 +21,13 @@ def main() -> None:
     \b
     Example:
       trials parse fixtures/mirror-veeva/NCT00557986.txt
+      trials import fixtures/ctgov-history/ && trials history NCT06203210
     """
 
 
-@main.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
-@click.option("--format", "fmt", type=click.Choice(["json", "jsonl", "table"]),
-              default="json", show_default=True,
-              help="json: one object, or an array for several studies; jsonl: one per line; "
-                   "table: a readable summary.")
-@click.option("--source", type=click.Choice(SOURCE_KINDS), default=None,
-              help="Force the source format instead of detecting it from the content.")
-@click.option("--max-bytes", type=click.IntRange(min=1), default=MAX_PAYLOAD_BYTES,
-              show_default=True, help="Refuse any input larger than this.")
-def parse(files: tuple[str, ...], fmt: str, source: SourceKind | None, max_bytes: int) -> None:
-    """Parse registry files into typed trial records and print them.
-
-    Reads ClinicalTrials.gov API v2 JSON (a study, a /studies page, or the website's JSON
-    export), legacy ClinicalTrials.gov XML, and ClinicalTrials.Veeva study pages (HTML or
-    text); FILE may be - for standard input.  A file that cannot be parsed is reported on
-    stderr and the others are still printed; the exit status is then 1.
-
-    \b
-    Examples:
-      trials parse NCT00557986.json
-      trials parse --format table studies/*.json legacy/NCT00482794.xml
-      curl -s https://clinicaltrials.gov/api/v2/studies/NCT00557986 | trials parse -
-    """
-    failures: list[str] = []
-    records = _records_of(files, source, max_bytes, failures)
-    out = sys.stdout
-    try:
-        if fmt == "table":
-            console = Console(file=out, soft_wrap=False)
-            for record in records:
-                console.print(record_view(record))
-                console.print()
-        else:
-            _write_json(records, out, lines=fmt == "jsonl", failures=failures)
-    except HarvesterError as exc:  # pragma: no cover - defensive: every path above reports
-        _say("error", str(exc))
-        sys.exit(EXIT_INPUT_ERRORS)
-    if failures:
-        _say("error", f"{len(failures)} problem(s) in {len(set(failures))} of {len(files)} "
-                      "file(s)")
-        sys.exit(EXIT_INPUT_ERRORS)
+for command in (parse.parse, importing.import_, importing.reparse, importing.runs,
+                browse.show, browse.history, browse.diff, browse.changes):
+    main.add_command(command)
 
 
 if __name__ == "__main__":

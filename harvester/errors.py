@@ -11,6 +11,9 @@ turns them into messages and exit codes.
     ├── ParseError              a payload could not be read into a TrialRecord
     │   ├── UnknownSourceError  the payload's format could not be recognised
     │   └── InputTooLargeError  the payload is above the size limit and was refused
+    ├── CatalogueError          the catalogue cannot be opened, read or written
+    │   ├── NotFoundError       no such trial or version in the catalogue
+    │   └── CatalogueBusyError  another writer holds the catalogue's lock
     └── UsageError              the caller asked for something impossible (bad option, …)
 
 Warnings (not errors) use :class:`UnknownVocabularyWarning`: a registry value that is not in
@@ -67,6 +70,18 @@ class UnknownSourceError(ParseError):
 
 class InputTooLargeError(ParseError):
     """The payload is larger than the configured limit and was refused unread."""
+
+
+class CatalogueError(HarvesterError):
+    """The catalogue cannot be opened, read or written (database errors end up here)."""
+
+
+class NotFoundError(CatalogueError):
+    """No such trial, version or run in the catalogue."""
+
+
+class CatalogueBusyError(CatalogueError):
+    """Another import or sync is writing to the catalogue."""
 
 
 class UsageError(HarvesterError):

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from harvester.catalogue import VersionInfo
+from harvester.catalogue.changes import ChangeReport
 from harvester.records import TrialRecord
 
 
@@ -15,6 +20,10 @@ def _join(values: tuple[str, ...] | list[str]) -> str:
 
 def _value(value: object) -> str:
     return "—" if value in (None, "") else str(value)
+
+
+def _yes_no(value: bool | None) -> str:
+    return "—" if value is None else ("yes" if value else "no")
 
 
 def record_view(record: TrialRecord) -> RenderableType:
@@ -44,10 +53,10 @@ def record_view(record: TrialRecord) -> RenderableType:
         ("conditions", _join(record.conditions)),
         ("lead sponsor", "—" if record.lead_sponsor is None else
          f"{record.lead_sponsor.name} ({_value(record.lead_sponsor.agency_class)})"),
-        ("eligibility", f"{_value(elig.sex)}, ages {_value(elig.minimum_age)}–"
-                        f"{_value(elig.maximum_age)}, healthy volunteers "
-                        f"{_value(elig.healthy_volunteers)}; {len(elig.inclusion)} inclusion, "
-                        f"{len(elig.exclusion)} exclusion criteria"),
+        ("eligibility", f"{_value(elig.sex)}, ages {elig.minimum_age or 'any'} to "
+                        f"{elig.maximum_age or 'any'}, healthy volunteers "
+                        f"{_yes_no(elig.healthy_volunteers)}; {len(elig.inclusion)} "
+                        f"inclusion, {len(elig.exclusion)} exclusion criteria"),
         ("sites", str(record.location_count)),
         ("results", "yes" if record.has_results else "no"),
     ]
@@ -62,3 +71,61 @@ def record_view(record: TrialRecord) -> RenderableType:
             arms.add_row(arm.label, _value(arm.type), _join(arm.interventions))
         parts.append(arms)
     return Group(*parts)
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def history_table(rows: list[tuple[VersionInfo, str]]) -> Table:
+    """The versions of a trial with a one-line summary of what each changed."""
+    table = Table(show_edge=False)
+    for column in ("version", "seen (UTC)", "source", "registry date", "what changed"):
+        table.add_column(column, no_wrap=column != "what changed")
+    for info, summary in rows:
+        table.add_row(str(info.number), _when(info.seen_at), info.source,
+                      _value(info.registry_date), summary)
+    return table
+
+
+def runs_table(runs: list[dict[str, Any]]) -> Table:
+    table = Table(show_edge=False)
+    for column in ("run", "kind", "started (UTC)", "finished", "status", "new", "changed",
+                   "unchanged", "failed", "message"):
+        table.add_column(column)
+    for run in runs:
+        table.add_row(str(run["id"]), run["kind"], _when(run["started_at"]),
+                      _when(run["finished_at"]) if run["finished_at"] else "—", run["status"],
+                      *(str(run[k]) for k in ("new", "changed", "unchanged", "failed")),
+                      run["message"] or "")
+    return table
+
+
+def change_report(report: ChangeReport) -> RenderableType:
+    """The digest of ``trials changes`` for a person (or an e-mail)."""
+    lines: list[str] = [f"Changes since {_when(report.since)} UTC "
+                        f"(until {_when(report.until)} UTC)"]
+
+    def section(title: str, items: list[str]) -> None:
+        lines.append("")
+        lines.append(f"{title} ({len(items)})")
+        lines.extend(f"  {item}" for item in items or ["none"])
+
+    section("New trials", [f"{t.nct_id}  {t.title or ''}" for t in report.of_kind("new")])
+    section("Status changes", [f"{t.nct_id}  {t.status[0]} → {t.status[1]}"
+                               for t in report.trials if t.status])
+    section("Enrollment changes", [f"{t.nct_id}  {_enrol(t.enrollment[0])} → "
+                                   f"{_enrol(t.enrollment[1])}"
+                                   for t in report.trials if t.enrollment])
+    section("Results first posted", [f"{t.nct_id}  {t.title or ''}"
+                                     for t in report.trials if t.results_first_posted])
+    section("Other changes", [f"{t.nct_id}  {t.summary}" for t in report.of_kind("changed")
+                              if not (t.status or t.enrollment or t.results_first_posted)])
+    section("Disappeared", [f"{d['nct_id']}  {d['detail'] or ''}" for d in report.disappeared])
+    return Text("\n".join(lines))
+
+
+def _enrol(value: dict[str, Any] | None) -> str:
+    if not value:
+        return "—"
+    return f"{_value(value.get('count'))} {value.get('type') or '(type not given)'}"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import orjson
+
 from harvester.errors import InputTooLargeError, ParseError, UnknownSourceError
 from harvester.records import SOURCE_KINDS, SourceKind, TrialRecord
 from parsers import ctgov_json, ctgov_xml, veeva
@@ -64,6 +66,35 @@ def iter_records(
         except ParseError as exc:
             exc.record = ", ".join(p for p in (locator, exc.record) if p) or None
             yield exc
+
+
+def iter_studies(
+    data: bytes, source: SourceKind | None = None, *, max_bytes: int = MAX_PAYLOAD_BYTES
+) -> Iterator[tuple[bytes, TrialRecord | ParseError]]:
+    """Like :func:`iter_records`, with each study's own raw bytes beside its result.
+
+    A payload of one study is its own raw bytes, untouched; a JSON list page or export is
+    split, each study re-serialised compactly (content kept, whitespace not), so that a
+    catalogue can keep one payload per version.
+    """
+    head = data[:4096].removeprefix(_BOM).lstrip()
+    if len(data) > max_bytes or (source or ("ctgov-json" if head[:1] in (b"{", b"[") else None)
+                                 ) != "ctgov-json":
+        for item in iter_records(data, source, max_bytes=max_bytes):
+            yield data, item
+        return
+    try:
+        studies = list(ctgov_json.iter_studies(ctgov_json.loads(data)))
+    except ParseError as exc:
+        yield data, exc
+        return
+    for locator, study in studies:
+        raw = data if locator == "" else orjson.dumps(study)
+        try:
+            yield raw, ctgov_json.parse_study(study)
+        except ParseError as exc:
+            exc.record = ", ".join(p for p in (locator, exc.record) if p) or None
+            yield raw, exc
 
 
 def parse_bytes(data: bytes, source: SourceKind | None = None) -> list[TrialRecord]:

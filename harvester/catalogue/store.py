@@ -1,0 +1,438 @@
+"""The versioned catalogue: append records as versions, read them back by trial, date, source.
+
+A record gets a new version only when its content hash (see :mod:`canonical`) is new for its
+trial and source; importing the same data twice adds nothing.  Each version keeps the raw
+payload it was parsed from (zlib), the parser version, when we saw it and the registry's own
+dates, so ``--as-of`` can mean "as the registry published it then" and an old version imported
+late still falls into its place.  The *current* record of a trial prefers ClinicalTrials.gov's
+own sources over mirrors, then the latest registry date.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine, RowMapping
+
+from harvester.catalogue import canonical
+from harvester.catalogue import tables as t
+from harvester.catalogue.engine import default_url, make_engine, migrate
+from harvester.errors import CatalogueError, NotFoundError
+from harvester.records import TrialRecord
+from parsers import PARSER_VERSION
+
+Outcome = Literal["new", "changed", "unchanged"]
+#: Lower is preferred for the current view: the registry's own record before a mirror's.
+SOURCE_RANK = {"ctgov-json": 0, "ctgov-xml": 0, "veeva": 1}
+
+V = t.Version.__table__  # type: ignore[attr-defined]
+P = t.Payload.__table__  # type: ignore[attr-defined]
+T = t.Trial.__table__  # type: ignore[attr-defined]
+R = t.Run.__table__  # type: ignore[attr-defined]
+E = t.TrialEvent.__table__  # type: ignore[attr-defined]
+CHILDREN = (t.VersionCondition.__table__, t.VersionIntervention.__table__,  # type: ignore[attr-defined]
+            t.VersionSite.__table__)  # type: ignore[attr-defined]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A parsed record on its way in, with the raw payload it came from."""
+
+    record: TrialRecord
+    payload: bytes
+    payload_sha256: str
+    name: str | None = None
+    registry_version: str | None = None
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    id: int
+    number: int  # 1-based place in the trial's history (0 when not listed in one)
+    nct_id: str
+    source: str
+    seen_at: datetime
+    registry_date: str | None
+    registry_version: str | None
+    effective_date: str
+    parser_version: str
+    content_hash: str
+    run_id: int | None
+    supersedes_id: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": self.number, "id": self.id, "source": self.source,
+                "seen_at": self.seen_at.isoformat(), "registry_date": self.registry_date,
+                "registry_version": self.registry_version,
+                "parser_version": self.parser_version}
+
+
+_INFO_COLUMNS = (V.c.id, V.c.nct_id, V.c.source, V.c.seen_at, V.c.registry_date,
+                 V.c.registry_version, V.c.effective_date, V.c.parser_version,
+                 V.c.content_hash, V.c.run_id, V.c.supersedes_id)
+
+
+def _info(row: RowMapping, number: int = 0) -> VersionInfo:
+    return VersionInfo(number=number, **{c.name: row[c.name] for c in _INFO_COLUMNS})
+
+
+def _preference(info: VersionInfo | Mapping[str, Any]) -> tuple[int, str, datetime, int]:
+    """Sort key of the version to prefer: registry sources first, then the latest."""
+    get = info.__getitem__ if isinstance(info, Mapping) else info.__getattribute__
+    return (-SOURCE_RANK.get(get("source"), 9), get("effective_date"), get("seen_at"), get("id"))
+
+
+def history_order(info: VersionInfo) -> tuple[str, datetime, int]:
+    return (info.effective_date, info.seen_at, info.id)
+
+
+class Catalogue:
+    """A catalogue on any SQLAlchemy engine (SQLite file by default, or PostgreSQL)."""
+
+    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    @classmethod
+    def open(cls, url: str | None = None, *,
+             clock: Callable[[], datetime] = utcnow) -> Catalogue:
+        """Open (creating or upgrading) the catalogue at ``url`` (default: see default_url)."""
+        engine = make_engine(url or default_url())
+        migrate(engine)
+        return cls(engine, clock=clock)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Catalogue:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _read(self) -> Connection:
+        try:
+            return self.engine.connect()
+        except sa.exc.SQLAlchemyError as exc:
+            raise CatalogueError(f"cannot open the catalogue: {exc}") from None
+
+    # --- runs ---------------------------------------------------------------------------
+
+    def start_run(self, kind: str, arguments: dict[str, Any]) -> int:
+        now = self.clock()
+        with self.engine.begin() as conn:
+            run_id: int = conn.execute(sa.insert(R).values(
+                kind=kind, arguments=orjson.dumps(arguments).decode(), started_at=now,
+                heartbeat_at=now, status="running")).inserted_primary_key[0]  # type: ignore[index]
+        return run_id
+
+    def finish_run(self, run_id: int, status: str, message: str | None = None,
+                   *, failed: int | None = None) -> None:
+        values: dict[str, Any] = {"status": status, "message": message,
+                                  "finished_at": self.clock(), "heartbeat_at": self.clock()}
+        if failed is not None:
+            values["failed"] = failed
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(R).where(R.c.id == run_id).values(**values))
+
+    def mark_interrupted(self, stale_before: datetime) -> int:
+        """Mark runs still 'running' whose last heartbeat is before ``stale_before`` as
+        interrupted (the holder of the writer lock knows every other run has died)."""
+        with self.engine.begin() as conn:
+            result = conn.execute(sa.update(R).where(
+                R.c.status == "running", R.c.heartbeat_at <= stale_before).values(
+                status="interrupted", message="stopped before it finished (killed or crashed)"))
+        return int(result.rowcount)
+
+    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(R).order_by(R.c.id.desc()).limit(limit)).mappings()
+            return [dict(row) for row in rows]
+
+    def run(self, run_id: int) -> dict[str, Any]:
+        with self._read() as conn:
+            row = conn.execute(sa.select(R).where(R.c.id == run_id)).mappings().first()
+        if row is None:
+            raise NotFoundError(f"no run {run_id}")
+        return dict(row)
+
+    # --- writing ------------------------------------------------------------------------
+
+    def known_payloads(self, hashes: Iterable[str]) -> set[str]:
+        """Which of these raw-payload hashes have been imported before."""
+        wanted = list(set(hashes))
+        found: set[str] = set()
+        with self._read() as conn:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start:start + 500]
+                found.update(conn.execute(sa.select(P.c.sha256).where(
+                    P.c.sha256.in_(chunk))).scalars())
+        return found
+
+    def add(self, items: Sequence[Incoming], *, run_id: int | None = None,
+            already_known: int = 0, failed: int = 0) -> list[Outcome]:
+        """Store a batch in one transaction; returns each item's outcome.
+
+        ``already_known`` and ``failed`` are counted into the run with the batch, so a run's
+        counts always match what was committed.
+        """
+        now = self.clock()
+        with self.engine.begin() as conn:
+            outcomes = _Batch(conn, now, run_id).add(items)
+            if run_id is not None:
+                conn.execute(sa.update(R).where(R.c.id == run_id).values(
+                    new=R.c.new + outcomes.count("new"),
+                    changed=R.c.changed + outcomes.count("changed"),
+                    unchanged=R.c.unchanged + outcomes.count("unchanged") + already_known,
+                    failed=R.c.failed + failed, heartbeat_at=now))
+        return outcomes
+
+    def add_event(self, nct_id: str, kind: str, *, run_id: int | None = None,
+                  detail: str | None = None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.insert(E).values(nct_id=nct_id, kind=kind, at=self.clock(),
+                                             run_id=run_id, detail=detail))
+
+    # --- reading ------------------------------------------------------------------------
+
+    def versions(self, nct_id: str, *, include_superseded: bool = False) -> list[VersionInfo]:
+        """The trial's versions in history order (registry date, then when seen), numbered."""
+        with self._read() as conn:
+            rows = conn.execute(sa.select(*_INFO_COLUMNS).where(V.c.nct_id == nct_id)).mappings()
+            infos = [_info(row) for row in rows]
+        if not include_superseded:
+            replaced = {i.supersedes_id for i in infos if i.supersedes_id is not None}
+            infos = [i for i in infos if i.id not in replaced]
+        infos.sort(key=history_order)
+        return [_info_numbered(info, n) for n, info in enumerate(infos, start=1)]
+
+    def version(self, nct_id: str, number: int) -> VersionInfo:
+        for info in self.versions(nct_id):
+            if info.number == number:
+                return info
+        raise NotFoundError(f"{nct_id} has no version {number}")
+
+    def current(self, nct_id: str, *, source: str | None = None,
+                as_of: date | None = None) -> VersionInfo | None:
+        """The version to show: the preferred source's latest, optionally as of a date."""
+        infos = [i for i in self.versions(nct_id)
+                 if (source is None or i.source == source)
+                 and (as_of is None or i.effective_date <= as_of.isoformat())]
+        return max(infos, key=_preference) if infos else None
+
+    def latest_by_source(self, nct_id: str) -> dict[str, VersionInfo]:
+        latest: dict[str, VersionInfo] = {}
+        for info in self.versions(nct_id):
+            latest[info.source] = info  # history order: the last one wins
+        return latest
+
+    def record(self, version_id: int) -> TrialRecord:
+        with self._read() as conn:
+            text = conn.execute(sa.select(V.c.record).where(V.c.id == version_id)).scalar()
+        if text is None:
+            raise NotFoundError(f"no version with id {version_id}")
+        return TrialRecord.model_validate_json(text)
+
+    def payload(self, version_id: int) -> bytes:
+        """The raw payload a version was parsed from."""
+        with self._read() as conn:
+            data = conn.execute(sa.select(P.c.data).join(V, V.c.payload_sha256 == P.c.sha256)
+                                .where(V.c.id == version_id)).scalar()
+        if data is None:
+            raise NotFoundError(f"no payload for version {version_id}")
+        return zlib.decompress(data)
+
+    def trial_ids(self) -> list[str]:
+        with self._read() as conn:
+            return list(conn.execute(sa.select(T.c.nct_id).order_by(T.c.nct_id)).scalars())
+
+    def has_trial(self, nct_id: str) -> bool:
+        with self._read() as conn:
+            return conn.execute(sa.select(T.c.nct_id).where(
+                T.c.nct_id == nct_id)).first() is not None
+
+
+def _info_numbered(info: VersionInfo, number: int) -> VersionInfo:
+    return VersionInfo(**{**info.__dict__, "number": number})
+
+
+class _Batch:
+    """The inserts of one batch, inside one transaction, in bulk statements.
+
+    Round trips, not rows, are what cost on a database server: each table gets one
+    multi-row statement per batch.
+    """
+
+    def __init__(self, conn: Connection, now: datetime, run_id: int | None) -> None:
+        self.conn, self.now, self.run_id = conn, now, run_id
+        self.seen_payloads: set[str] = set()
+
+    def add(self, items: Sequence[Incoming]) -> list[Outcome]:
+        if not items:
+            return []
+        ncts = sorted({item.record.nct_id for item in items})
+        existing: dict[tuple[str, str, str], int | None] = {}
+        for chunk in _chunks(ncts):
+            for row in self.conn.execute(sa.select(
+                    V.c.id, V.c.nct_id, V.c.source, V.c.content_hash).where(
+                    V.c.nct_id.in_(chunk))):
+                existing[(row.nct_id, row.source, row.content_hash)] = row.id
+        known_ncts = {key[0] for key in existing}
+        outcomes: list[Outcome] = []
+        fresh: list[tuple[Incoming, str]] = []  # versions to insert, in order
+        links: list[tuple[Incoming, tuple[str, str, str]]] = []  # payloads of known content
+        for item in items:
+            key = (item.record.nct_id, item.record.source, canonical.content_hash(item.record))
+            if key in existing:
+                outcomes.append("unchanged")
+                links.append((item, key))
+                continue
+            outcomes.append("changed" if key[0] in known_ncts else "new")
+            existing[key] = None  # inserted below; a repeat in this batch is unchanged
+            known_ncts.add(key[0])
+            fresh.append((item, key[2]))
+        ids = self.insert_versions(fresh)
+        for (item, content), version_id in zip(fresh, ids, strict=True):
+            existing[(item.record.nct_id, item.record.source, content)] = version_id
+        self._payloads([(item, version_id, True) for (item, _), version_id
+                        in zip(fresh, ids, strict=True)]
+                       + [(item, existing[key], False) for item, key in links])
+        return outcomes
+
+    def insert_versions(self, fresh: Sequence[tuple[Incoming, str]],
+                        supersedes_id: int | None = None) -> list[int]:
+        """Insert new versions with their child rows and current pointers; their ids."""
+        if not fresh:
+            return []
+        rows = [{
+            "nct_id": item.record.nct_id, "source": item.record.source,
+            "content_hash": content, "record": canonical.record_json(item.record),
+            "payload_sha256": item.payload_sha256, "parser_version": PARSER_VERSION,
+            "seen_at": self.now, "run_id": self.run_id,
+            "registry_date": canonical.registry_date(item.record),
+            "registry_version": item.registry_version or item.record.version_holder,
+            "effective_date": canonical.effective_date(item.record, self.now),
+            "supersedes_id": supersedes_id, **_filter_columns(item.record),
+        } for item, content in fresh]
+        result = self.conn.execute(
+            sa.insert(V).returning(V.c.id, sort_by_parameter_order=True), rows)
+        ids = [row[0] for row in result]
+        self._children([(version_id, item.record) for (item, _), version_id
+                        in zip(fresh, ids, strict=True)])
+        self._point_current({row["nct_id"]: [] for row in rows}, [
+            {**row, "id": version_id} for row, version_id in zip(rows, ids, strict=True)])
+        return ids
+
+    def _payloads(self, links: list[tuple[Incoming, int | None, bool]]) -> None:
+        wanted = {item.payload_sha256 for item, _, _ in links} - self.seen_payloads
+        present: set[str] = set()
+        for chunk in _chunks(sorted(wanted)):
+            present.update(self.conn.execute(sa.select(P.c.sha256).where(
+                P.c.sha256.in_(chunk))).scalars())
+        rows = []
+        for item, version_id, keep_data in links:
+            sha = item.payload_sha256
+            if sha in present or sha in self.seen_payloads:
+                continue
+            self.seen_payloads.add(sha)
+            rows.append({"sha256": sha, "version_id": version_id, "size": len(item.payload),
+                         "name": item.name,
+                         "data": zlib.compress(item.payload, 6) if keep_data else None})
+        if rows:
+            self.conn.execute(sa.insert(P), rows)
+
+    def _children(self, versions: list[tuple[int, TrialRecord]]) -> None:
+        conditions, interventions, sites = CHILDREN
+        rows: dict[sa.Table, list[dict[str, Any]]] = {table: [] for table in CHILDREN}
+        for version_id, rec in versions:
+            rows[conditions] += [{"version_id": version_id, "position": i, "term": c,
+                                  "term_norm": c.lower()[:400]}
+                                 for i, c in enumerate(rec.conditions)]
+            rows[interventions] += [{"version_id": version_id, "position": i,
+                                     "type": str(x.type) if x.type else None, "name": x.name,
+                                     "name_norm": x.name.lower()[:400]}
+                                    for i, x in enumerate(rec.interventions)]
+            rows[sites] += [{"version_id": version_id, "position": i, "facility": s.facility,
+                             "city": s.city and s.city[:200],
+                             "country": s.country and s.country[:100],
+                             "status": str(s.status) if s.status else None}
+                            for i, s in enumerate(rec.locations)]
+        for table, values in rows.items():
+            if values:
+                self.conn.execute(sa.insert(table), values)
+
+    def _point_current(self, candidates: dict[str, list[Mapping[str, Any]]],
+                       inserted: list[dict[str, Any]]) -> None:
+        """Move each trial's current pointer to its preferred version among old and new."""
+        current: dict[str, int] = {}
+        for chunk in _chunks(sorted(candidates)):
+            query = (sa.select(T.c.nct_id, V.c.id, V.c.source, V.c.effective_date, V.c.seen_at)
+                     .join(V, V.c.id == T.c.current_version_id).where(T.c.nct_id.in_(chunk)))
+            for found in self.conn.execute(query).mappings():
+                current[found["nct_id"]] = found["id"]
+                candidates[found["nct_id"]].append(dict(found))
+        for row in inserted:
+            candidates[row["nct_id"]].append(row)
+        new_trials, moved = [], []
+        for nct_id, rows in candidates.items():
+            best = max(rows, key=_preference)["id"]
+            if nct_id not in current:
+                new_trials.append({"nct_id": nct_id, "current_version_id": best,
+                                   "first_seen_at": self.now})
+            elif best != current[nct_id]:
+                moved.append({"key": nct_id, "best": best})
+        if new_trials:
+            self.conn.execute(sa.insert(T), new_trials)
+        if moved:
+            self.conn.execute(sa.update(T).where(T.c.nct_id == sa.bindparam("key")).values(
+                current_version_id=sa.bindparam("best")), moved)
+
+
+def _chunks(values: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def _filter_columns(rec: TrialRecord) -> dict[str, Any]:
+    return {
+        "overall_status": str(rec.overall_status) if rec.overall_status else None,
+        "study_type": str(rec.study_type) if rec.study_type else None,
+        "phases": "|".join(str(p) for p in rec.phases) or None,
+        "start_date": rec.start_date,
+        "last_update_posted": rec.last_update_posted,
+        "has_results": rec.has_results,
+        "enrollment_count": rec.enrollment.count if rec.enrollment else None,
+        "lead_sponsor": rec.lead_sponsor.name if rec.lead_sponsor else None,
+    }
+
+
+def supersede(catalogue: Catalogue, old: VersionInfo, record: TrialRecord,
+              run_id: int | None) -> int | None:
+    """Store ``record`` re-derived from ``old``'s payload by the current parser, as a new
+    version that supersedes ``old`` (which stays).  None when the content is unchanged or
+    already held."""
+    content = canonical.content_hash(record)
+    if content == old.content_hash:
+        return None
+    with catalogue.engine.begin() as conn:
+        clash = conn.execute(sa.select(V.c.id).where(
+            V.c.nct_id == record.nct_id, V.c.source == record.source,
+            V.c.content_hash == content)).first()
+        if clash is not None:
+            return None
+        sha = conn.execute(sa.select(V.c.payload_sha256).where(V.c.id == old.id)).scalar_one()
+        # The same observation, re-derived: it keeps when it was seen.
+        batch = _Batch(conn, old.seen_at, run_id)
+        item = Incoming(record, b"", sha, registry_version=old.registry_version)
+        (version_id,) = batch.insert_versions([(item, content)], supersedes_id=old.id)
+        return version_id

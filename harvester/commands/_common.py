@@ -1,0 +1,113 @@
+"""What the commands share: exit codes, messages, the --db option, progress, error handling."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from typing import Any, ParamSpec, TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from harvester.catalogue import Catalogue
+from harvester.catalogue.engine import ENV_VAR
+from harvester.errors import CatalogueError, HarvesterError, NotFoundError, UsageError
+
+#: Exit statuses a scheduler can act on.
+EXIT_OK = 0
+EXIT_PARTIAL = 1  # ran, but some input failed or the result is incomplete
+EXIT_USAGE = 2  # bad command line (click's own code)
+EXIT_FAILED = 3  # could not run: catalogue unreachable, unreadable input, …
+EXIT_NOT_FOUND = 4  # no such trial, version or run
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def say(kind: str, message: str) -> None:
+    click.echo(f"trials: {kind}: {message}", err=True)
+
+
+def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn the project's exceptions into one line on stderr and an exit status."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except NotFoundError as exc:
+            say("error", str(exc))
+            sys.exit(EXIT_NOT_FOUND)
+        except UsageError as exc:
+            raise click.UsageError(str(exc)) from None
+        except (CatalogueError, HarvesterError) as exc:
+            say("error", str(exc))
+            sys.exit(EXIT_FAILED)
+
+    return wrapper
+
+
+db_option = click.option(
+    "--db", "db", envvar=ENV_VAR, default=None, metavar="URL",
+    help="Catalogue database URL (sqlite:///PATH or postgresql+psycopg://…); default: "
+         f"${ENV_VAR}, else a SQLite file in your user data directory.")
+
+
+def open_catalogue(db: str | None) -> Catalogue:
+    return Catalogue.open(db)
+
+
+def format_option(*choices: str, default: str = "table") -> Callable[[Callable[P, R]],
+                                                                      Callable[P, R]]:
+    return click.option("--format", "fmt", type=click.Choice(choices), default=default,
+                        show_default=True, help="Output format.")
+
+
+def parse_day(value: str, what: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{what}: {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def parse_moment(value: str, what: str) -> datetime:
+    """A date or date-time; naive values are UTC."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{what}: {value!r} is not a date or date-time (ISO 8601)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def stdout_console() -> Console:
+    """Tables on stdout: the terminal's width, or a wide page when piped to a file."""
+    console = Console(file=sys.stdout, soft_wrap=False)
+    if not console.is_terminal:
+        console.width = 160
+    return console
+
+
+@contextmanager
+def progress_bar(total: int | None, label: str, *, enabled: bool) -> Iterator[Callable[[int],
+                                                                               None]]:
+    """A progress bar on stderr when it is a terminal and ``enabled``; yields advance(n)."""
+    console = Console(file=sys.stderr)
+    if not enabled or not console.is_terminal:
+        yield lambda n: None
+        return
+    columns: list[Any] = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                          TimeElapsedColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda n: progress.advance(task, n)

@@ -1,0 +1,206 @@
+"""``trials show``, ``history``, ``diff`` and ``changes``: reading the catalogue."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import click
+import orjson
+
+from harvester.catalogue import Catalogue, VersionInfo
+from harvester.catalogue.changes import changes_since
+from harvester.catalogue.diff import diff_records, summarise
+from harvester.catalogue.sources import disagreements
+from harvester.commands._common import (
+    db_option,
+    format_option,
+    handles_errors,
+    open_catalogue,
+    parse_day,
+    parse_moment,
+    stdout_console,
+)
+from harvester.errors import NotFoundError, UsageError
+from harvester.records import SOURCE_KINDS, TrialRecord
+from harvester.views import change_report, history_table, record_view
+
+nct_argument = click.argument("nct_id", metavar="NCT…", callback=lambda c, p, v: v.upper())
+
+
+def _pick(catalogue: Catalogue, nct_id: str, source: str | None,
+          as_of: str | None) -> VersionInfo:
+    if not catalogue.has_trial(nct_id):
+        raise NotFoundError(f"{nct_id} is not in the catalogue")
+    day = parse_day(as_of, "--as-of") if as_of else None
+    info = catalogue.current(nct_id, source=source, as_of=day)
+    if info is None:
+        what = f" from {source}" if source else ""
+        when = f" on {as_of} (first published later)" if as_of else ""
+        raise NotFoundError(f"{nct_id} has no version{what}{when}")
+    return info
+
+
+@click.command()
+@nct_argument
+@db_option
+@click.option("--as-of", metavar="DATE", help="Show the trial as the registry published it "
+              "on DATE (YYYY-MM-DD).")
+@click.option("--source", type=click.Choice(SOURCE_KINDS), help="Show this source's record.")
+@click.option("--sources", "list_sources", is_flag=True,
+              help="List where each other source disagrees with the record shown.")
+@format_option("table", "json")
+@handles_errors
+def show(nct_id: str, db: str | None, as_of: str | None, source: str | None,
+         list_sources: bool, fmt: str) -> None:
+    """Show a trial's current record (ClinicalTrials.gov's own preferred over mirrors).
+
+    \b
+    Examples:
+      trials show NCT00557986
+      trials show NCT06203210 --as-of 2026-02-01 --format json
+      trials show NCT00557986 --sources
+    """
+    catalogue = open_catalogue(db)
+    info = _pick(catalogue, nct_id, source, as_of)
+    record = catalogue.record(info.id)
+    if list_sources:
+        _show_sources(catalogue, info, record, fmt)
+        return
+    if fmt == "json":
+        click.echo(orjson.dumps(record.to_json_dict(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        console = stdout_console()
+        console.print(record_view(record))
+        console.print(f"version {info.number} · {info.source} · seen {info.seen_at:%Y-%m-%d} "
+                      f"· registry date {info.registry_date or '—'}")
+
+
+def _show_sources(catalogue: Catalogue, shown: VersionInfo, record: TrialRecord,
+                  fmt: str) -> None:
+    others = [(info, disagreements(record, catalogue.record(info.id)))
+              for info in catalogue.latest_by_source(shown.nct_id).values()
+              if info.id != shown.id]
+    if fmt == "json":
+        click.echo(orjson.dumps({
+            "nct_id": shown.nct_id, "shown": shown.to_json(),
+            "sources": [{**info.to_json(), "disagreements": [c.to_json() for c in changes]}
+                        for info, changes in others]}).decode())
+        return
+    click.echo(f"{shown.nct_id}: version {shown.number} from {shown.source} is shown")
+    if not others:
+        click.echo("no other source holds this trial")
+    for info, changes in others:
+        click.echo(f"{info.source} (version {info.number}):")
+        for line in [c.describe() for c in changes] or ["agrees on everything it shows"]:
+            click.echo(f"  {line}")
+
+
+@click.command()
+@nct_argument
+@db_option
+@format_option("table", "json")
+@handles_errors
+def history(nct_id: str, db: str | None, fmt: str) -> None:
+    """List a trial's versions: number, when seen, source, registry date, what changed.
+
+    \b
+    Example:
+      trials history NCT06203210
+    """
+    catalogue = open_catalogue(db)
+    versions = catalogue.versions(nct_id)
+    if not versions:
+        raise NotFoundError(f"{nct_id} is not in the catalogue")
+    rows: list[tuple[VersionInfo, str]] = []
+    previous: dict[str, TrialRecord] = {}
+    for info in versions:
+        record = catalogue.record(info.id)
+        before = previous.get(info.source)
+        summary = (f"first version from {info.source}" if before is None
+                   else summarise(diff_records(before, record)) or "no content change")
+        rows.append((info, summary))
+        previous[info.source] = record
+    if fmt == "json":
+        click.echo(orjson.dumps([{**info.to_json(), "summary": summary}
+                                 for info, summary in rows]).decode())
+    else:
+        stdout_console().print(history_table(rows))
+
+
+@click.command()
+@nct_argument
+@db_option
+@click.option("--from", "from_", type=int, metavar="V", help="Older version number.")
+@click.option("--to", type=int, metavar="V", help="Newer version number (default: current).")
+@format_option("text", "json", default="text")
+@handles_errors
+def diff(nct_id: str, db: str | None, from_: int | None, to: int | None, fmt: str) -> None:
+    """Field-level differences between two versions of a trial.
+
+    By default, the current version against the one before it from the same source.
+
+    \b
+    Examples:
+      trials diff NCT06203210
+      trials diff NCT06203210 --from 1 --to 3 --format json
+    """
+    catalogue = open_catalogue(db)
+    newer = catalogue.version(nct_id, to) if to else _pick(catalogue, nct_id, None, None)
+    if from_ is not None:
+        older = catalogue.version(nct_id, from_)
+    else:
+        earlier = [v for v in catalogue.versions(nct_id)
+                   if v.source == newer.source and v.number < newer.number]
+        if not earlier:
+            raise UsageError(f"{nct_id} has no earlier {newer.source} version than "
+                             f"{newer.number}; give --from")
+        older = earlier[-1]
+    changes = diff_records(catalogue.record(older.id), catalogue.record(newer.id))
+    if fmt == "json":
+        click.echo(orjson.dumps({"nct_id": nct_id, "from": older.to_json(),
+                                 "to": newer.to_json(),
+                                 "changes": [c.to_json() for c in changes]}).decode())
+        return
+    click.echo(f"{nct_id}: version {older.number} ({older.source}, "
+               f"{older.registry_date or older.seen_at.date()}) → version {newer.number} "
+               f"({newer.source}, {newer.registry_date or newer.seen_at.date()})")
+    for change in changes or []:
+        click.echo(f"  {change.describe()}")
+    if not changes:
+        click.echo("  no differences")
+
+
+@click.command()
+@db_option
+@click.option("--since", metavar="DATE", help="Report what the catalogue learned since this "
+              "date or date-time (UTC).")
+@click.option("--since-last-run", is_flag=True,
+              help="Since the start of the last finished import or sync run: what it brought.")
+@format_option("text", "json", default="text")
+@handles_errors
+def changes(db: str | None, since: str | None, since_last_run: bool, fmt: str) -> None:
+    """What changed in the catalogue: new trials, status transitions, enrollment changes,
+    results first posted, trials that disappeared.
+
+    \b
+    Examples:
+      trials changes --since 2026-11-01
+      trials changes --since-last-run --format json | mail -s "trial digest" team@example.org
+    """
+    if bool(since) == since_last_run:
+        raise UsageError("give exactly one of --since DATE and --since-last-run")
+    catalogue = open_catalogue(db)
+    moment: datetime
+    if since:
+        moment = parse_moment(since, "--since")
+    else:
+        finished = [r for r in catalogue.runs(1000) if r["kind"] in ("import", "sync")
+                    and r["status"] in ("ok", "partial")]
+        if not finished:
+            raise UsageError("no import or sync has finished yet; use --since")
+        moment = finished[0]["started_at"]
+    report = changes_since(catalogue, moment)
+    if fmt == "json":
+        click.echo(orjson.dumps(report.to_json()).decode())
+    else:
+        stdout_console().print(change_report(report))

@@ -1,0 +1,143 @@
+"""``trials import``, ``trials reparse`` and ``trials runs``: writing the catalogue."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+import click
+import orjson
+
+from harvester.commands._common import (
+    EXIT_PARTIAL,
+    db_option,
+    format_option,
+    handles_errors,
+    open_catalogue,
+    progress_bar,
+    say,
+    stdout_console,
+)
+from harvester.errors import ParseError
+from harvester.importer import Importer
+from harvester.inputs import Inputs
+from harvester.records import SOURCE_KINDS, SourceKind
+from harvester.views import runs_table
+from parsers import MAX_PAYLOAD_BYTES, PARSER_VERSION, iter_studies
+
+
+@click.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@db_option
+@click.option("--source", type=click.Choice(SOURCE_KINDS), default=None,
+              help="Force the source format instead of detecting it per file.")
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=500, show_default=True,
+              help="Payloads per transaction.")
+@click.option("--max-bytes", type=click.IntRange(min=1), default=MAX_PAYLOAD_BYTES,
+              show_default=True, help="Refuse any single payload larger than this.")
+@click.option("--progress/--no-progress", default=True,
+              help="Progress bar on stderr (only on a terminal).")
+@click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+@format_option("table", "json")
+@handles_errors
+def import_(paths: tuple[str, ...], db: str | None, source: SourceKind | None,
+            batch_size: int, max_bytes: int, progress: bool, quiet: bool, fmt: str) -> None:
+    """Import registry files, folders and bulk zips into the catalogue.
+
+    Reads whatever `trials parse` reads, folders recursively, and the bulk downloads as they
+    come (ctg-studies.json.zip, AllPublicXML.zip), streamed without unpacking to disk.  A new
+    version is stored only when a trial's content changed, so importing the same data twice
+    adds nothing.  Prints new/changed/unchanged/failed; exit status 1 if some input failed.
+
+    \b
+    Examples:
+      trials import ctg-studies.json.zip
+      trials import --db postgresql+psycopg://me@db/trials snapshots/ legacy/AllPublicXML.zip
+    """
+    catalogue = open_catalogue(db)
+    inputs = Inputs(paths, max_payload_bytes=max_bytes)
+    total = inputs.count() if progress and not quiet else None
+    with progress_bar(total, "importing", enabled=progress and not quiet) as advance:
+        def report(message: str) -> None:
+            if message.startswith("warning: "):
+                if not quiet:
+                    say("warning", message.removeprefix("warning: "))
+            else:
+                say("error", message)
+
+        importer = Importer(catalogue, source=source, batch_size=batch_size,
+                            max_payload_bytes=max_bytes, on_problem=report,
+                            on_progress=advance)
+        summary = importer.run(paths, inputs=inputs)
+    if not quiet:
+        if fmt == "json":
+            click.echo(orjson.dumps(summary.to_json()).decode())
+        else:
+            click.echo(f"run {summary.run_id}: {summary.new} new, {summary.changed} changed, "
+                       f"{summary.unchanged} unchanged, {summary.failed} failed "
+                       f"in {summary.seconds:.1f} s")
+    if summary.failed:
+        sys.exit(EXIT_PARTIAL)
+
+
+@click.command()
+@click.argument("nct_ids", nargs=-1)
+@db_option
+@click.option("--all", "everything", is_flag=True,
+              help="Re-derive every version, not only those made by an older parser.")
+@handles_errors
+def reparse(nct_ids: tuple[str, ...], db: str | None, everything: bool) -> None:
+    """Re-derive records from their stored raw payloads with the current parser.
+
+    A version whose record comes out different is superseded by a new version (the old one
+    stays, and `trials history` shows the new one in its place).  Without NCT ids, every trial
+    is considered.
+
+    \b
+    Examples:
+      trials reparse
+      trials reparse --all NCT00557986
+    """
+    catalogue = open_catalogue(db)
+    run_id = catalogue.start_run("reparse", {"nct_ids": list(nct_ids), "all": everything})
+    redone = failed = 0
+    from harvester.catalogue.store import supersede
+
+    for nct_id in nct_ids or catalogue.trial_ids():
+        for info in catalogue.versions(nct_id):
+            if info.parser_version == PARSER_VERSION and not everything:
+                continue
+            data = catalogue.payload(info.id)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                results = [r for _, r in iter_studies(data, info.source)]  # type: ignore[arg-type]
+            if len(results) != 1 or isinstance(results[0], ParseError):
+                failed += 1
+                say("error", f"{nct_id} version {info.number}: cannot re-parse its payload")
+                continue
+            if supersede(catalogue, info, results[0], run_id) is not None:
+                redone += 1
+    catalogue.finish_run(run_id, "ok" if not failed else "partial",
+                         f"{redone} superseded", failed=failed)
+    click.echo(f"run {run_id}: {redone} version(s) re-derived, {failed} failed")
+    if failed:
+        sys.exit(EXIT_PARTIAL)
+
+
+@click.command()
+@db_option
+@click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
+@format_option("table", "json")
+@handles_errors
+def runs(db: str | None, limit: int, fmt: str) -> None:
+    """List the latest imports, syncs and reparses: when, what, and how they ended.
+
+    \b
+    Example:
+      trials runs --limit 5
+    """
+    rows = open_catalogue(db).runs(limit)
+    if fmt == "json":
+        click.echo(orjson.dumps(rows, default=str).decode())
+    else:
+        stdout_console().print(runs_table(rows))

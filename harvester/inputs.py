@@ -1,0 +1,285 @@
+"""The paths given to ``trials import`` as a stream of payloads.
+
+A path is a file, a zip (one payload per file entry, as in the bulk downloads
+``ctg-studies.json.zip`` and ``AllPublicXML.zip``), a folder (its files, zips expanded) or
+``-`` (stdin).  Zips are read entry by entry, never unpacked to disk, and one payload is held
+at a time: the bulk JSON download unpacks to about 10 GB.  Bad input becomes an
+:class:`InputProblem` and the stream goes on; only a missing path is an error, raised up
+front so that a typo does not surface after an hour of importing.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import struct
+import sys
+import zipfile
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from harvester.errors import UsageError
+
+STDIN_NAME = "<stdin>"
+
+# Local file header (an ordinary zip), end of central directory (an empty one).
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+# Payloads are read in chunks of this size, so a small file never costs a buffer the size of
+# the limit and a deflate entry never inflates more than this per step.
+_CHUNK = 1 << 20
+
+# Everything the standard library raises on damaged or unreadable input.  ``ValueError``
+# covers undecodable UTF-8 entry names; ``struct.error`` malformed headers.
+_READ_ERRORS = (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError,
+                ValueError, struct.error)
+
+# zipfile bounds the output of each inflate step only for deflate; bzip2 and LZMA inflate a
+# whole chunk at once, so a crafted entry could exhaust memory before any check of ours.
+_SAFE_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}
+
+
+@dataclass(frozen=True)
+class Payload:
+    """The bytes of one input: a file, a zip entry or standard input."""
+
+    name: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class InputProblem:
+    """An input that was skipped, with a one-line reason."""
+
+    name: str
+    message: str
+
+
+Item = Payload | InputProblem
+# A file to read, or standard input (path ``None``), with the name to show for it.
+_Leaf = tuple[Path | None, str]
+
+
+class Inputs:
+    """The payloads found in ``paths``, in order; see the module docstring."""
+
+    def __init__(self, paths: Sequence[str | Path], *, max_payload_bytes: int = 128 * 2**20,
+                 max_unpacked_bytes: int = 64 * 2**30) -> None:
+        if max_payload_bytes < 0 or max_unpacked_bytes < 0:
+            raise UsageError("input size limits must not be negative")
+        self._max_payload = max_payload_bytes
+        self._max_unpacked = max_unpacked_bytes
+        self._roots = _check_paths(paths)
+        self._count: int | None = None
+
+    def count(self) -> int | None:
+        """How many items (payloads and problems) iterating yields, for a progress bar.
+
+        Walks the folders and reads the zips' central directories, once.  Never ``None`` yet:
+        that is kept for inputs whose size cannot be known ahead.
+        """
+        if self._count is None:
+            self._count = sum(self._count_leaf(leaf) for leaf in self._leaves())
+        return self._count
+
+    def __iter__(self) -> Iterator[Item]:
+        for leaf in self._leaves():
+            if isinstance(leaf, InputProblem):
+                yield leaf
+            else:
+                yield from self._from_leaf(*leaf)
+
+    def _leaves(self) -> Iterator[_Leaf | InputProblem]:
+        for path, is_dir in self._roots:
+            if path is None:
+                yield None, STDIN_NAME
+            elif is_dir:
+                for item in _walk(path):
+                    yield item if isinstance(item, InputProblem) else (item, str(item))
+            else:
+                yield path, str(path)
+
+    def _count_leaf(self, leaf: _Leaf | InputProblem) -> int:
+        if isinstance(leaf, InputProblem) or leaf[0] is None:
+            return 1
+        try:
+            if not _is_zip(leaf[0]):
+                return 1
+            with zipfile.ZipFile(leaf[0]) as zf:
+                members = _members(zf)
+        except _READ_ERRORS:
+            return 1  # iterating will report it as one problem
+        return 1 if _unpacked(members) > self._max_unpacked else len(members)
+
+    def _from_leaf(self, path: Path | None, name: str) -> Iterator[Item]:
+        try:
+            zipped = path is not None and _is_zip(path)
+        except OSError as exc:
+            yield InputProblem(name, f"cannot read: {_reason(exc)}")
+            return
+        if zipped and path is not None:
+            yield from self._from_zip(path, name)
+        else:
+            yield self._read_whole(path, name)
+
+    def _read_whole(self, path: Path | None, name: str) -> Item:
+        """A plain file, or stdin when ``path`` is None, as one payload."""
+        try:
+            if path is None:
+                return self._checked(name, _read_capped(sys.stdin.buffer, self._max_payload))
+            with open(path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                if size > self._max_payload:  # refused unread; 0 for pipes, caught below
+                    return InputProblem(name, _too_large("file", size, self._max_payload))
+                return self._checked(name, _read_capped(f, self._max_payload))
+        except OSError as exc:
+            return InputProblem(name, f"cannot read: {_reason(exc)}")
+
+    def _from_zip(self, path: Path, name: str) -> Iterator[Item]:
+        try:
+            zf = zipfile.ZipFile(path)
+        except _READ_ERRORS as exc:
+            yield InputProblem(name, f"not a readable zip (truncated?): {_reason(exc)}")
+            return
+        with zf:
+            members = _members(zf)
+            total = _unpacked(members)
+            if total > self._max_unpacked:  # zip bomb guard: refuse before inflating anything
+                yield InputProblem(name, f"zip would unpack to {total:,} bytes, above the "
+                                         f"{self._max_unpacked:,} limit; nothing read from it")
+                return
+            for info in members:
+                # Yielded straight from the call so that no local keeps the last payload alive.
+                yield self._read_entry(zf, info, f"{name}:{info.filename}")
+
+    def _read_entry(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> Item:
+        if info.file_size > self._max_payload:
+            return InputProblem(name, _too_large("entry", info.file_size, self._max_payload))
+        if info.flag_bits & 0x1:
+            return InputProblem(name, "entry is encrypted")
+        if info.compress_type not in _SAFE_METHODS:
+            return InputProblem(name, f"entry uses compression method {info.compress_type}; "
+                                      "only stored and deflate are read")
+        try:
+            with zf.open(info) as entry:
+                data = _read_capped(entry, self._max_payload)
+        except _READ_ERRORS as exc:
+            return InputProblem(name, f"damaged entry: {_reason(exc)}")
+        return self._checked(name, data)
+
+    def _checked(self, name: str, data: bytes) -> Item:
+        if len(data) > self._max_payload:  # only known by reading: stdin, pipes, lying zips
+            return InputProblem(name, f"larger than the {self._max_payload:,} limit")
+        return Payload(name, data)
+
+
+def _check_paths(paths: Sequence[str | Path]) -> list[tuple[Path | None, bool]]:
+    """Each path (``None`` for stdin) and whether it is a folder; UsageError for bad ones."""
+    roots: list[tuple[Path | None, bool]] = []
+    bad: list[str] = []
+    for given in paths:
+        if isinstance(given, str) and given == "-":
+            roots.append((None, False))
+            continue
+        try:  # os.stat, not Path: Path("") would silently mean the current folder
+            mode = os.stat(given).st_mode
+        except (OSError, ValueError) as exc:
+            bad.append(f"{given or repr(given)}: {_reason(exc)}")
+            continue
+        roots.append((Path(given), stat.S_ISDIR(mode)))
+    if bad:
+        raise UsageError("cannot import " + "; ".join(bad))
+    if sum(root[0] is None for root in roots) > 1:
+        raise UsageError("standard input ('-') can be given only once")
+    return roots
+
+
+def _walk(root: Path) -> Iterator[Path | InputProblem]:
+    """Files under ``root`` in path order, hidden names skipped; lazy, without recursion."""
+    pending: list[tuple[Path, bool]] = [(root, True)]
+    while pending:
+        path, is_dir = pending.pop()
+        if not is_dir:
+            yield path
+            continue
+        try:
+            pending.extend(reversed(_listing(path)))
+        except OSError as exc:
+            yield InputProblem(str(path), f"cannot list folder: {_reason(exc)}")
+
+
+def _listing(folder: Path) -> list[tuple[Path, bool]]:
+    """The visible files and sub-folders of ``folder``, by name, as (path, is_dir)."""
+    with os.scandir(folder) as it:
+        entries = sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
+    found = []
+    for entry in entries:
+        try:
+            # Symlinked folders are not followed (they can loop); symlinked files are read.
+            # Pipes, sockets and devices under a folder are not inputs, so they are skipped.
+            is_dir = entry.is_dir(follow_symlinks=False)
+            wanted = is_dir or entry.is_file()
+        except OSError:
+            is_dir, wanted = False, True  # reading it will report why
+        if wanted:
+            found.append((folder / entry.name, is_dir))
+    return found
+
+
+def _is_zip(path: Path) -> bool:
+    """Whether ``path`` is a zip by its magic bytes, whatever its name.
+
+    Only regular files count: zipfile must seek, and sniffing a pipe would consume it."""
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        return False
+    with open(path, "rb") as f:
+        return f.read(4) in _ZIP_MAGIC
+
+
+def _members(zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+    """The entries to read, in central-directory order."""
+    return [info for info in zf.infolist() if _is_payload_entry(info)]
+
+
+def _unpacked(members: list[zipfile.ZipInfo]) -> int:
+    # zipfile never inflates an entry past its declared size (it cuts it off and the CRC
+    # check fails), so the declared sizes bound what the whole archive can produce.
+    return sum(info.file_size for info in members)
+
+
+def _is_payload_entry(info: zipfile.ZipInfo) -> bool:
+    parts = [p for p in info.filename.split("/") if p not in ("", ".")]
+    junk = not parts or parts[0] == "__MACOSX" or any(p.startswith(".") for p in parts)
+    # Unix mode 0: made where no mode is recorded; anything but a regular file (a symlink,
+    # whose data is a path) is not a payload.
+    return not (junk or info.is_dir()) and stat.S_IFMT(info.external_attr >> 16) in (
+        0, stat.S_IFREG)
+
+
+def _read_capped(stream: IO[bytes], limit: int) -> bytes:
+    """At most ``limit + 1`` bytes of ``stream``: one more than allowed proves it too big."""
+    chunks: list[bytes] = []
+    left = limit + 1
+    while left > 0:
+        chunk = stream.read(min(left, _CHUNK))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)  # a single chunk is returned as is, not copied
+
+
+def _too_large(kind: str, size: int, limit: int) -> str:
+    return f"{kind} is {size:,} bytes, above the {limit:,} limit"
+
+
+def _reason(exc: BaseException) -> str:
+    """One line saying why, without the traceback."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    if isinstance(exc, EOFError):
+        return "data ends early (truncated?)"
+    return " ".join(str(exc).split()) or type(exc).__name__

@@ -1,0 +1,67 @@
+"""Catalogue URLs, engines and migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from harvester.catalogue import Catalogue
+from harvester.catalogue.engine import SCHEMA_VERSION, default_url, make_engine, migrate
+from harvester.errors import CatalogueError
+
+
+def test_default_url_is_a_sqlite_file_in_the_user_data_dir(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("TRIALS_DB", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert default_url() == f"sqlite:///{tmp_path / 'trial-harvester' / 'catalogue.sqlite'}"
+    monkeypatch.setenv("TRIALS_DB", "postgresql+psycopg://u@h/db")
+    assert default_url() == "postgresql+psycopg://u@h/db"
+
+
+def test_bad_urls_are_refused_with_a_message(tmp_path: Path) -> None:
+    with pytest.raises(CatalogueError, match="not a database URL"):
+        make_engine("not a url")
+    with pytest.raises(CatalogueError, match="unsupported database 'mysql'"):
+        make_engine("mysql://u@h/db")
+
+
+def _downgrade(url: str, version: int, drop: str | None = None) -> None:
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        if drop:
+            conn.execute(sa.text(f"DROP TABLE {drop}"))
+        conn.execute(sa.text("UPDATE schema_info SET value = :v WHERE key = 'schema_version'"),
+                     {"v": str(version)})
+    engine.dispose()
+
+
+def test_a_catalogue_from_an_older_release_is_upgraded(db_url: str) -> None:
+    Catalogue.open(db_url).close()
+    # Release 0.1's catalogues stopped at schema 1: no trial_event table yet.
+    _downgrade(db_url, 1, drop="trial_event")
+    engine = make_engine(db_url)
+    assert migrate(engine) == 1
+    with engine.connect() as conn:
+        assert sa.inspect(conn).has_table("trial_event")
+        version = conn.execute(sa.text("SELECT value FROM schema_info")).scalar_one()
+    assert int(version) == SCHEMA_VERSION
+    assert migrate(engine) == SCHEMA_VERSION  # nothing left to do
+    engine.dispose()
+
+
+def test_a_catalogue_from_a_newer_release_is_refused(db_url: str) -> None:
+    Catalogue.open(db_url).close()
+    _downgrade(db_url, SCHEMA_VERSION + 1)
+    with pytest.raises(CatalogueError, match="newer than this release"):
+        Catalogue.open(db_url)
+
+
+def test_an_unreachable_catalogue_is_a_catalogue_error(tmp_path: Path) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    (folder / "catalogue.sqlite").mkdir()  # a directory where the file should be
+    with pytest.raises(CatalogueError, match="cannot open the catalogue"):
+        Catalogue.open(f"sqlite:///{folder / 'catalogue.sqlite'}")
