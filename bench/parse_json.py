@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from harvester.errors import ParseError
 from parsers import ctgov_json
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -26,12 +27,12 @@ def corpus() -> list[bytes]:
     """One JSON payload per study in the fixtures, as the API serves /studies/{nct}."""
     payloads = []
     for path in sorted((FIXTURES / "ctgov-v2-json").rglob("*.json")):
-        value = json.loads(path.read_bytes())
         try:
-            studies = [s for _, s in ctgov_json.iter_studies(value)]
-        except Exception:  # not a study payload (e.g. capture receipts)
+            studies = [json.loads(raw) for _, raw in ctgov_json.split(path.read_bytes())]
+        except ParseError:  # not a study payload (e.g. capture receipts)
             continue
-        payloads += [json.dumps(s, separators=(",", ":")).encode() for s in studies]
+        payloads += [json.dumps(s, separators=(",", ":")).encode() for s in studies
+                     if "protocolSection" in s]
     return payloads
 
 

@@ -10,16 +10,21 @@ absent; running it again stores what is missing and nothing twice.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing as mp
+import os
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harvester.catalogue import Catalogue, Incoming
+from harvester.catalogue import Catalogue, Incoming, Prepared, prepare
 from harvester.catalogue.lock import writer_lock
 from harvester.errors import ParseError
-from harvester.inputs import InputProblem, Inputs, Payload
+from harvester.inputs import InputProblem, Inputs, Known
 from harvester.records import SourceKind
 from parsers import MAX_PAYLOAD_BYTES, iter_studies
 
@@ -44,20 +49,64 @@ class ImportSummary:
                 "seconds": round(self.seconds, 3)}
 
 
-@dataclass
-class _Pending:
-    """One batch in the making."""
+@dataclass(frozen=True)
+class PreparedBatch:
+    """What preparing one batch of payloads gave: versions ready to store, and messages."""
 
-    payloads: list[tuple[Payload, str]] = field(default_factory=list)
-    size: int = 0
+    versions: list[Prepared]
+    problems: list[str]  # inputs that could not be parsed (counted as failed)
+    warnings: list[str]
+
+
+Entry = tuple[str, bytes, str, str | None]  # name, data, sha256, quick identity
+
+
+def prepare_payloads(payloads: list[Entry], source: SourceKind | None,
+                     max_bytes: int) -> PreparedBatch:
+    """Parse and prepare (name, data, sha256, quick) payloads: pure CPU work, run in a
+    worker process when the import is large."""
+    versions: list[Prepared] = []
+    problems: list[str] = []
+    notes: list[str] = []
+    for name, data, sha, quick in payloads:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            results = list(iter_studies(data, source, max_bytes=max_bytes))
+            for raw, result in results:
+                if isinstance(result, ParseError):
+                    problems.append(str(result.located(name)))
+                    continue
+                raw_sha = sha if raw is data else hashlib.sha256(raw).hexdigest()
+                entry_quick = quick if raw is data else None
+                versions.append(prepare(Incoming(result, raw, raw_sha, name,
+                                                 quick=entry_quick)))
+        notes += [f"{name}: {w.message}" for w in caught]
+    return PreparedBatch(versions, problems, notes)
+
+
+@dataclass
+class _InFlight:
+    """A batch handed to preparation, and what is already known of it."""
+
+    result: Future[PreparedBatch] | PreparedBatch
+    known: int
+    size: int
 
 
 class Importer:
-    """Imports paths into a catalogue; reports problems and progress through callbacks."""
+    """Imports paths into a catalogue; reports problems and progress through callbacks.
+
+    Batches are read and hashed here; parsing and preparing them runs in ``workers``
+    processes (None: one per core for an import of at least ``PARALLEL_FROM`` payloads,
+    else in this process), while this process writes the batches before them, in order.
+    """
+
+    PARALLEL_FROM = 1000
 
     def __init__(self, catalogue: Catalogue, *, source: SourceKind | None = None,
                  batch_size: int = 500, batch_bytes: int = 64 * 2**20,
-                 max_payload_bytes: int = MAX_PAYLOAD_BYTES,
+                 max_payload_bytes: int = MAX_PAYLOAD_BYTES, workers: int | None = None,
+                 verify: bool = False,
                  on_problem: Callable[[str], None] = lambda message: None,
                  on_progress: Callable[[int], None] = lambda done: None) -> None:
         self.catalogue = catalogue
@@ -65,6 +114,8 @@ class Importer:
         self.batch_size = batch_size
         self.batch_bytes = batch_bytes
         self.max_payload_bytes = max_payload_bytes
+        self.workers = workers
+        self.verify = verify
         self.on_problem = on_problem
         self.on_progress = on_progress
 
@@ -72,11 +123,34 @@ class Importer:
             wait: float = 0.0) -> ImportSummary:
         """Import ``paths`` as one run, holding the catalogue's writer lock (waiting up to
         ``wait`` seconds for it)."""
-        inputs = inputs or Inputs(paths, max_payload_bytes=self.max_payload_bytes)
+        inputs = inputs or self.inputs(paths)
         with writer_lock(self.catalogue.engine, wait=wait):
             # We hold the lock, so a run still marked running has died.
             self.catalogue.mark_interrupted(self.catalogue.clock())
             return self._run(paths, inputs)
+
+    def inputs(self, paths: Sequence[str | Path]) -> Inputs:
+        """The payloads of ``paths``; zip entries imported before are not even read, unless
+        ``verify`` is set (see :func:`harvester.inputs.quick_identity`)."""
+        known = None if self.verify else self.catalogue.known_quick
+        return Inputs(paths, max_payload_bytes=self.max_payload_bytes, known=known)
+
+    def _worker_count(self, inputs: Inputs) -> int:
+        if self.workers is not None:
+            return max(self.workers, 1)
+        if (inputs.count() or 0) < self.PARALLEL_FROM:
+            return 1
+        return os.cpu_count() or 1
+
+    @contextmanager
+    def _pool(self, workers: int) -> Iterator[ProcessPoolExecutor | None]:
+        if workers <= 1:
+            yield None
+            return
+        # spawn, not fork: a forked worker would inherit the writer lock and the database
+        # connections, and keep them alive if this process were killed.
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+            yield pool
 
     def _run(self, paths: Sequence[str | Path], inputs: Inputs) -> ImportSummary:
         catalogue = self.catalogue
@@ -84,19 +158,31 @@ class Importer:
                                                 "source": self.source})
         summary = ImportSummary(run_id)
         started = time.perf_counter()
+        workers = self._worker_count(inputs)
         try:
-            pending = _Pending()
-            for item in inputs:
-                if isinstance(item, InputProblem):
-                    self._problem(summary, f"{item.name}: {item.message}")
-                    catalogue.add([], run_id=run_id, failed=1)
-                    continue
-                pending.payloads.append((item, hashlib.sha256(item.data).hexdigest()))
-                pending.size += len(item.data)
-                if len(pending.payloads) >= self.batch_size or pending.size >= self.batch_bytes:
-                    self._flush(pending, summary)
-                    pending = _Pending()
-            self._flush(pending, summary)
+            with self._pool(workers) as pool:
+                queue: deque[_InFlight] = deque()
+                batch: list[Entry] = []
+                size = skipped = 0
+                for item in inputs:
+                    if isinstance(item, InputProblem):
+                        self._problem(summary, f"{item.name}: {item.message}")
+                        catalogue.add([], run_id=run_id, failed=1)
+                        continue
+                    if isinstance(item, Known):
+                        skipped += 1
+                        if skipped >= self.batch_size * 10:
+                            self._skipped(skipped, summary)
+                            skipped = 0
+                        continue
+                    sha = hashlib.sha256(item.data).hexdigest()
+                    batch.append((item.name, item.data, sha, item.quick))
+                    size += len(item.data)
+                    if len(batch) >= self.batch_size or size >= self.batch_bytes:
+                        self._submit(batch, pool, queue, summary, in_flight=workers + 1)
+                        batch, size = [], 0
+                self._submit(batch, pool, queue, summary, in_flight=0)
+                self._skipped(skipped, summary)
         except BaseException as exc:
             catalogue.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
             raise
@@ -110,37 +196,36 @@ class Importer:
         summary.problems.append(message)
         self.on_problem(message)
 
-    def _flush(self, pending: _Pending, summary: ImportSummary) -> None:
-        if not pending.payloads:
-            return
-        known = self.catalogue.known_payloads(sha for _, sha in pending.payloads)
-        incoming: list[Incoming] = []
-        failed_before = summary.failed
-        for payload, sha in pending.payloads:
-            if sha in known:
-                summary.unchanged += 1
-                continue
-            incoming += self._parse(payload, sha, summary)
-        outcomes = self.catalogue.add(
-            incoming, run_id=summary.run_id,
-            already_known=sum(1 for _, sha in pending.payloads if sha in known),
-            failed=summary.failed - failed_before)
+    def _skipped(self, count: int, summary: ImportSummary) -> None:
+        """Count zip entries known by their quick identity as unchanged, in the run too."""
+        if count:
+            self.catalogue.add([], run_id=summary.run_id, already_known=count)
+            summary.unchanged += count
+            self.on_progress(count)
+
+    def _submit(self, batch: list[Entry], pool: ProcessPoolExecutor | None,
+                queue: deque[_InFlight], summary: ImportSummary, *, in_flight: int) -> None:
+        """Hand a batch to preparation (payloads seen before are not parsed at all), then
+        store finished batches in order until at most ``in_flight`` remain."""
+        if batch:
+            known = self.catalogue.known_payloads(entry[2] for entry in batch)
+            todo = [entry for entry in batch if entry[2] not in known]
+            args = (todo, self.source, self.max_payload_bytes)
+            result = (pool.submit(prepare_payloads, *args) if pool and todo
+                      else prepare_payloads(*args))
+            queue.append(_InFlight(result, sum(1 for e in batch if e[2] in known), len(batch)))
+        while len(queue) > in_flight:
+            self._store(queue.popleft(), summary)
+
+    def _store(self, done: _InFlight, summary: ImportSummary) -> None:
+        result = done.result.result() if isinstance(done.result, Future) else done.result
+        for note in result.warnings:
+            self.on_problem(f"warning: {note}")
+        for problem in result.problems:
+            self._problem(summary, problem)
+        outcomes = self.catalogue.add(result.versions, run_id=summary.run_id,
+                                      already_known=done.known, failed=len(result.problems))
+        summary.unchanged += done.known
         for outcome in outcomes:
             setattr(summary, outcome, getattr(summary, outcome) + 1)
-        self.on_progress(len(pending.payloads))
-
-    def _parse(self, payload: Payload, sha: str, summary: ImportSummary) -> list[Incoming]:
-        out = []
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            results = list(iter_studies(payload.data, self.source,
-                                        max_bytes=self.max_payload_bytes))
-        for warning in caught:
-            self.on_problem(f"warning: {payload.name}: {warning.message}")
-        for raw, result in results:
-            if isinstance(result, ParseError):
-                self._problem(summary, str(result.located(payload.name)))
-                continue
-            raw_sha = sha if raw is payload.data else hashlib.sha256(raw).hexdigest()
-            out.append(Incoming(result, raw, raw_sha, payload.name))
-        return out
+        self.on_progress(done.size)

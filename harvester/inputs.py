@@ -16,9 +16,9 @@ import struct
 import sys
 import zipfile
 import zlib
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 from typing import IO
 
 from harvester.errors import UsageError
@@ -44,10 +44,23 @@ _SAFE_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}
 
 @dataclass(frozen=True)
 class Payload:
-    """The bytes of one input: a file, a zip entry or standard input."""
+    """The bytes of one input: a file, a zip entry or standard input.
+
+    ``quick`` is a zip entry's cheap identity (name, size and CRC-32 from the central
+    directory), known without inflating it; None for other inputs.
+    """
 
     name: str
     data: bytes
+    quick: str | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Known:
+    """A zip entry not read, because its ``quick`` identity was reported as known."""
+
+    name: str
+    quick: str
 
 
 @dataclass(frozen=True)
@@ -58,7 +71,10 @@ class InputProblem:
     message: str
 
 
-Item = Payload | InputProblem
+Item = Payload | InputProblem | Known
+#: Asked with a chunk of zip entries' quick identities; answers those already imported.
+KnownQuick = Callable[[list[str]], set[str]]
+_QUICK_CHUNK = 500
 # A file to read, or standard input (path ``None``), with the name to show for it.
 _Leaf = tuple[Path | None, str]
 
@@ -67,13 +83,15 @@ class Inputs:
     """The payloads found in ``paths``, in order; see the module docstring."""
 
     def __init__(self, paths: Sequence[str | Path], *, max_payload_bytes: int = 128 * 2**20,
-                 max_unpacked_bytes: int = 64 * 2**30) -> None:
+                 max_unpacked_bytes: int = 64 * 2**30, known: KnownQuick | None = None
+                 ) -> None:
         if max_payload_bytes < 0 or max_unpacked_bytes < 0:
             raise UsageError("input size limits must not be negative")
         self._max_payload = max_payload_bytes
         self._max_unpacked = max_unpacked_bytes
         self._roots = _check_paths(paths)
         self._count: int | None = None
+        self._known = known
 
     def count(self) -> int | None:
         """How many items (payloads and problems) iterating yields, for a progress bar.
@@ -151,11 +169,20 @@ class Inputs:
                 yield InputProblem(name, f"zip would unpack to {total:,} bytes, above the "
                                          f"{self._max_unpacked:,} limit; nothing read from it")
                 return
-            for info in members:
-                # Yielded straight from the call so that no local keeps the last payload alive.
-                yield self._read_entry(zf, info, f"{name}:{info.filename}")
+            for start in range(0, len(members), _QUICK_CHUNK):
+                chunk = members[start:start + _QUICK_CHUNK]
+                keys = [quick_identity(info) for info in chunk]
+                known = self._known(keys) if self._known else set()
+                for info, key in zip(chunk, keys, strict=True):
+                    if key in known:
+                        yield Known(f"{name}:{info.filename}", key)
+                    else:
+                        # Yielded straight from the call so that no local keeps the last
+                        # payload alive.
+                        yield self._read_entry(zf, info, f"{name}:{info.filename}", key)
 
-    def _read_entry(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> Item:
+    def _read_entry(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str,
+                    quick: str) -> Item:
         if info.file_size > self._max_payload:
             return InputProblem(name, _too_large("entry", info.file_size, self._max_payload))
         if info.flag_bits & 0x1:
@@ -168,12 +195,22 @@ class Inputs:
                 data = _read_capped(entry, self._max_payload)
         except _READ_ERRORS as exc:
             return InputProblem(name, f"damaged entry: {_reason(exc)}")
-        return self._checked(name, data)
+        return self._checked(name, data, quick)
 
-    def _checked(self, name: str, data: bytes) -> Item:
+    def _checked(self, name: str, data: bytes, quick: str | None = None) -> Item:
         if len(data) > self._max_payload:  # only known by reading: stdin, pipes, lying zips
             return InputProblem(name, f"larger than the {self._max_payload:,} limit")
-        return Payload(name, data)
+        return Payload(name, data, quick)
+
+
+def quick_identity(info: zipfile.ZipInfo) -> str:
+    """A zip entry's identity from its central directory: base name, size and CRC-32.
+
+    Two entries with the same identity hold the same bytes unless a change kept both the
+    length and the CRC-32 (a chance of one in 2³² per changed entry): cheap enough to skip
+    re-reading a bulk download imported before, with ``--verify`` to read everything.
+    """
+    return f"{PurePosixPath(info.filename).name}:{info.file_size}:{info.CRC:08x}"
 
 
 def _check_paths(paths: Sequence[str | Path]) -> list[tuple[Path | None, bool]]:

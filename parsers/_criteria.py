@@ -31,7 +31,6 @@ _MARKER = re.compile(
 )
 _HEADING = re.compile(r"\b(?P<kind>inclusion|exclusion|eligibility)\b", re.IGNORECASE)
 _ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>|&^~=])")
-_SPACES = re.compile(r"\s+")
 _CONNECTIVES = {"or", "and", "and/or", "-", ""}
 
 
@@ -63,12 +62,20 @@ class _Section:
 
 
 def _clean(text: str) -> str:
-    text = _ESCAPE.sub(r"\1", text)
-    text = text.replace("**", "")
-    return _SPACES.sub(" ", text).strip()
+    # The cheap tests first: most lines have no escapes and no bold markers.
+    if "\\" in text:
+        text = _ESCAPE.sub(r"\1", text)
+    if "**" in text:
+        text = text.replace("**", "")
+    return " ".join(text.split())
 
 
 def _heading_kind(line: str) -> str | None:
+    if len(line) > 200:
+        return None
+    low = line.lower()
+    if "clusion" not in low and "eligib" not in low:
+        return None
     text = _clean(line)
     if not text or len(text) > 100:
         return None

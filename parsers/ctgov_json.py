@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import orjson
+import msgspec
 from pydantic import ValidationError
 
 from harvester import records as r
@@ -22,60 +22,122 @@ from parsers._validation import validation_error
 
 Json = Mapping[str, Any]
 _EMPTY: Json = {}
+_ABSENT = msgspec.Raw(b"")
 
 
-def loads(data: bytes) -> Any:
-    """The JSON value of ``data`` (orjson: several times faster than :mod:`json`)."""
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise ParseError(f"not valid JSON ({exc})") from None
+class _Study(msgspec.Struct):
+    """One study, decoded only as far as the record needs.
 
-
-def iter_studies(value: Any) -> Iterator[tuple[str, Any]]:
-    """(locator, study) for each study in a decoded payload of any of the three shapes.
-
-    The payload's shape is checked before the first study is returned, so a caller's
-    ``try`` around this call catches it.
+    ``resultsSection`` and ``derivedSection`` are most of a large study's bytes and the
+    record needs only whether results exist and the data-version date: kept as raw bytes,
+    msgspec skips them at C speed instead of building their thousands of objects.
     """
-    if isinstance(value, Mapping) and "protocolSection" in value:
-        return iter([("", value)])
-    if isinstance(value, Mapping) and "studies" in value:
-        studies = value["studies"]
-        if not isinstance(studies, list):
-            raise ParseError("'studies' is not a list", field="studies")
-        return ((f"studies[{i}]", study) for i, study in enumerate(studies))
-    if isinstance(value, list):
-        return ((f"[{i}]", study) for i, study in enumerate(value))
-    raise ParseError(
-        "JSON is not a ClinicalTrials.gov study, list page or export "
-        "(no 'protocolSection' or 'studies')"
-    )
+
+    protocolSection: Any = msgspec.UNSET
+    hasResults: Any = None
+    resultsSection: msgspec.Raw = _ABSENT
+    derivedSection: msgspec.Raw = _ABSENT
+
+
+class _Payload(_Study):
+    studies: list[msgspec.Raw] | msgspec.UnsetType = msgspec.UNSET
+
+
+class _MiscInfo(msgspec.Struct):
+    versionHolder: str | None = None
+
+
+class _Derived(msgspec.Struct):
+    miscInfoModule: _MiscInfo | None = None
+
+
+_STUDY = msgspec.json.Decoder(_Study)
+_PAYLOAD = msgspec.json.Decoder(_Payload)
+_EXPORT = msgspec.json.Decoder(list[msgspec.Raw])
+_DERIVED = msgspec.json.Decoder(_Derived)
+
+
+def _decode(decoder: msgspec.json.Decoder[Any], data: bytes) -> Any:
+    try:
+        return decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        raise ParseError(f"wrong shape ({exc})") from None
+    except msgspec.DecodeError as exc:
+        raise ParseError(f"not valid JSON ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ParseError(f"not valid JSON (not UTF-8: {exc.reason} at byte {exc.start})"
+                         ) from None
+
+
+def split(data: bytes) -> list[tuple[str, bytes]]:
+    """(locator, raw bytes) of each study in a payload of any of the three shapes.
+
+    A single study is its own bytes; the studies of a list page or an export are cut out of
+    the payload verbatim.
+    """
+    head = data.lstrip()[:1]
+    if head not in (b"[", b"{"):
+        raise ParseError("not valid JSON (it does not start with '{' or '[')")
+    if head == b"[":
+        return [(f"[{i}]", bytes(raw)) for i, raw in enumerate(_decode(_EXPORT, data))]
+    payload = _decode(_PAYLOAD, data)
+    if payload.protocolSection is not msgspec.UNSET:
+        return [("", data)]
+    if payload.studies is not msgspec.UNSET:
+        return [(f"studies[{i}]", bytes(raw)) for i, raw in enumerate(payload.studies)]
+    raise ParseError("JSON is not a ClinicalTrials.gov study, list page or export "
+                     "(no 'protocolSection' or 'studies')")
 
 
 def parse(data: bytes) -> r.TrialRecord:
     """One study's JSON bytes → record."""
-    return parse_study(loads(data))
+    return parse_study(_decode(_STUDY, data))
 
 
 def parse_study(study: Any) -> r.TrialRecord:
-    """One decoded study object → record; a wrong shape raises :class:`ParseError`."""
-    if not isinstance(study, Mapping):
+    """One study (decoded, or as plain JSON data) → record; a wrong shape raises
+    :class:`ParseError`."""
+    if isinstance(study, _Study):
+        protocol = study.protocolSection
+        results = bytes(study.resultsSection).strip()
+        has_results = study.hasResults or results not in (b"", b"null")
+        version_holder = _version_holder(study.derivedSection)
+    elif isinstance(study, Mapping):
+        protocol = study.get("protocolSection", msgspec.UNSET)
+        has_results = study.get("hasResults") or "resultsSection" in study
+        derived = study.get("derivedSection")
+        misc = derived.get("miscInfoModule") if isinstance(derived, Mapping) else None
+        version_holder = misc.get("versionHolder") if isinstance(misc, Mapping) else None
+    else:
         raise ParseError("study is not a JSON object")
-    if "protocolSection" not in study:
+    if protocol is msgspec.UNSET:
         raise ParseError("not a ClinicalTrials.gov study (no 'protocolSection')")
-    protocol = _obj(study, "protocolSection")
+    if not isinstance(protocol, Mapping):
+        raise ParseError("is not a JSON object", field="protocolSection")
     ident = _obj(protocol, "identificationModule", "protocolSection")
     nct_id = ident.get("nctId")
     if not isinstance(nct_id, str) or not nct_id:
         raise ParseError("no NCT id", field="protocolSection.identificationModule.nctId")
     try:
-        return r.TrialRecord.model_validate(_record_dict(study, protocol, ident, nct_id))
+        fields = _record_dict(protocol, ident, nct_id)
+        fields["has_results"] = has_results
+        fields["version_holder"] = v.iso_date(version_holder, field="versionHolder")
+        return r.TrialRecord.model_validate(fields)
     except ParseError as exc:
         exc.record = nct_id
         raise
     except ValidationError as exc:
         raise validation_error(exc, record=nct_id) from None
+
+
+def _version_holder(raw: msgspec.Raw) -> str | None:
+    if not raw:
+        return None
+    try:
+        derived = _DERIVED.decode(raw)
+    except (msgspec.MsgspecError, UnicodeDecodeError):
+        raise ParseError("wrong shape", field="derivedSection.miscInfoModule") from None
+    return derived.miscInfoModule.versionHolder if derived.miscInfoModule else None
 
 
 def _obj(parent: Json, key: str, where: str = "") -> Json:
@@ -107,7 +169,7 @@ def _date(struct: Json) -> str | None:
     return v.iso_date(struct.get("date"), field="date")
 
 
-def _record_dict(study: Json, protocol: Json, ident: Json, nct_id: str) -> dict[str, Any]:
+def _record_dict(protocol: Json, ident: Json, nct_id: str) -> dict[str, Any]:
     status = _obj(protocol, "statusModule")
     design = _obj(protocol, "designModule")
     design_info = _obj(design, "designInfo")
@@ -176,9 +238,6 @@ def _record_dict(study: Json, protocol: Json, ident: Json, nct_id: str) -> dict[
                                             field="lastUpdateSubmitDate"),
         "last_update_posted": _date(dates["lastUpdatePostDate"]),
         "results_first_posted": _date(dates["resultsFirstPostDate"]),
-        "version_holder": v.iso_date(
-            _obj(_obj(study, "derivedSection"), "miscInfoModule").get("versionHolder"),
-            field="versionHolder"),
         "conditions": _list(conditions, "conditions", "conditionsModule"),
         "keywords": _list(conditions, "keywords", "conditionsModule"),
         **_arms_and_interventions(_obj(protocol, "armsInterventionsModule")),
@@ -189,7 +248,6 @@ def _record_dict(study: Json, protocol: Json, ident: Json, nct_id: str) -> dict[
         "collaborators": [_sponsor(c) for c in _each(sponsors, "collaborators", "sponsors")],
         "brief_summary": description.get("briefSummary"),
         "detailed_description": description.get("detailedDescription"),
-        "has_results": study.get("hasResults", False) or "resultsSection" in study,
     }
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import orjson
-
 from harvester.errors import InputTooLargeError, ParseError, UnknownSourceError
 from harvester.records import SOURCE_KINDS, SourceKind, TrialRecord
 from parsers import ctgov_json, ctgov_xml, veeva
@@ -56,13 +54,13 @@ def iter_records(
         if kind == "veeva":
             yield veeva.parse(data)
             return
-        studies = ctgov_json.iter_studies(ctgov_json.loads(data))
+        studies = ctgov_json.split(data)
     except ParseError as exc:
         yield exc
         return
-    for locator, study in studies:
+    for locator, raw in studies:
         try:
-            yield ctgov_json.parse_study(study)
+            yield ctgov_json.parse(raw)
         except ParseError as exc:
             exc.record = ", ".join(p for p in (locator, exc.record) if p) or None
             yield exc
@@ -73,25 +71,23 @@ def iter_studies(
 ) -> Iterator[tuple[bytes, TrialRecord | ParseError]]:
     """Like :func:`iter_records`, with each study's own raw bytes beside its result.
 
-    A payload of one study is its own raw bytes, untouched; a JSON list page or export is
-    split, each study re-serialised compactly (content kept, whitespace not), so that a
-    catalogue can keep one payload per version.
+    A payload of one study is its own raw bytes; the studies of a JSON list page or export
+    are cut out of it verbatim, so that a catalogue can keep one payload per version.
     """
-    head = data[:4096].removeprefix(_BOM).lstrip()
-    if len(data) > max_bytes or (source or ("ctgov-json" if head[:1] in (b"{", b"[") else None)
+    head = data[:4096].removeprefix(_BOM).lstrip()[:1]
+    if len(data) > max_bytes or (source or ("ctgov-json" if head in (b"{", b"[") else None)
                                  ) != "ctgov-json":
         for item in iter_records(data, source, max_bytes=max_bytes):
             yield data, item
         return
     try:
-        studies = list(ctgov_json.iter_studies(ctgov_json.loads(data)))
+        studies = ctgov_json.split(data)
     except ParseError as exc:
         yield data, exc
         return
-    for locator, study in studies:
-        raw = data if locator == "" else orjson.dumps(study)
+    for locator, raw in studies:
         try:
-            yield raw, ctgov_json.parse_study(study)
+            yield raw, ctgov_json.parse(raw)
         except ParseError as exc:
             exc.record = ", ".join(p for p in (locator, exc.record) if p) or None
             yield raw, exc

@@ -115,8 +115,11 @@ def test_nct06203210_reopened_with_new_eligibility_and_site_statuses() -> None:
     assert "status ACTIVE_NOT_RECRUITING → RECRUITING" in line
     assert "eligibility text changed" in line
     assert line.endswith("; +5 more")
+    # Bookkeeping dates go last, so the slots go to what the update was about.
     assert summarise(changes, limit=20).endswith(
-        "; 9 sites removed; 221 sites changed; 9 sites added")
+        "; 9 sites removed; 221 sites changed; 9 sites added; "
+        "last_update_submitted moved 2026-01-15 → 2026-02-05; "
+        "last_update_posted moved 2026-01-20 → 2026-02-09")
 
 
 def test_nct02552212_versions_differ_only_in_registry_version() -> None:

@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 import harvester.importer
+import harvester.inputs
 from harvester.catalogue import Catalogue
 from harvester.catalogue.lock import writer_lock
 from harvester.errors import CatalogueBusyError
@@ -104,6 +105,35 @@ def test_bulk_zip_is_streamed_entry_by_entry(db_url: str, tmp_path: Path) -> Non
     assert summary.new == len(SMALL_STUDIES) and summary.failed == 1
     (problem,) = problems
     assert problem.startswith(f"{archive}:NCT0000xxxx/NCT00000000.json: not valid JSON (")
+
+
+def test_a_zip_imported_before_is_not_even_inflated(db_url: str, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    archive = tmp_path / "ctg-studies.json.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in SMALL_STUDIES:
+            zf.write(path, f"NCT0000xxxx/{path.name[:11]}.json")
+    with Catalogue.open(db_url) as cat:
+        Importer(cat).run([archive])
+
+        def no_reading(*args: object) -> None:
+            raise AssertionError("an entry imported before was inflated")
+
+        monkeypatch.setattr(harvester.inputs.Inputs, "_read_entry", no_reading)
+        again = Importer(cat).run([archive])
+        assert (again.new, again.unchanged, again.failed) == (0, len(SMALL_STUDIES), 0)
+        assert cat.run(again.run_id)["unchanged"] == len(SMALL_STUDIES)
+        monkeypatch.undo()
+        # A changed entry under the same name is read; --verify reads every entry.
+        with zipfile.ZipFile(archive, "a") as zf:
+            study = json.loads(SMALL_STUDIES[0].read_bytes())
+            study["protocolSection"]["identificationModule"]["briefTitle"] = "Retitled"
+            zf.writestr("NCT0000xxxy/" + SMALL_STUDIES[0].name[:11] + ".json",
+                        json.dumps(study))
+        third = Importer(cat).run([archive])
+        assert (third.changed, third.unchanged) == (1, len(SMALL_STUDIES))
+        verified = Importer(cat, verify=True).run([archive])
+        assert verified.unchanged == len(SMALL_STUDIES) + 1
 
 
 def test_bad_input_never_touches_what_is_stored(db_url: str, tmp_path: Path) -> None:

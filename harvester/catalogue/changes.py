@@ -49,7 +49,7 @@ class ChangeReport:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "since": self.since.isoformat(), "until": self.until.isoformat(),
+            "since": self.since, "until": self.until,
             "new": [t.to_json() for t in self.of_kind("new")],
             "status_changes": [t.to_json() for t in self.trials if t.status],
             "enrollment_changes": [t.to_json() for t in self.trials if t.enrollment],
@@ -68,7 +68,7 @@ def changes_since(catalogue: Catalogue, since: datetime) -> ChangeReport:
                                .distinct().order_by(V.c.nct_id)).scalars().all()
         events = conn.execute(sa.select(E.c.nct_id, E.c.at, E.c.detail).where(
             E.c.kind == "disappeared", E.c.at >= since).order_by(E.c.at)).mappings().all()
-    report.disappeared = [{"nct_id": e["nct_id"], "at": e["at"].isoformat(),
+    report.disappeared = [{"nct_id": e["nct_id"], "at": e["at"],
                            "detail": e["detail"]} for e in events]
     for nct_id in touched:
         change = _trial_change(catalogue, nct_id, since)

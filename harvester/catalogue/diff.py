@@ -242,10 +242,15 @@ def _short(text: str) -> str:
 
 # --- summarising ---------------------------------------------------------------------------
 
+# Dates that move with every update say nothing about what was updated: summarise them last.
+_BOOKKEEPING = frozenset({"last_update_submitted", "last_update_posted"})
+
+
 def _summary_lines(changes: list[Change]) -> list[str]:
     # Items of one field and kind share a slot at the position of the first of them.
     slots: dict[object, list[Change]] = {}
-    for index, change in enumerate(changes):
+    ordered = sorted(changes, key=lambda c: c.field in _BOOKKEEPING)  # stable
+    for index, change in enumerate(ordered):
         slot = (change.field, change.kind) if _is_item(change) else index
         slots.setdefault(slot, []).append(change)
     return [_slot_line(group) for group in slots.values()]

@@ -20,8 +20,6 @@ from sqlalchemy.engine import Engine
 
 from harvester.errors import CatalogueBusyError
 
-_PG_KEY = zlib.crc32(b"trial-harvester writer")
-
 
 @contextmanager
 def writer_lock(engine: Engine, *, wait: float = 0.0, poll: float = 0.2) -> Iterator[None]:
@@ -65,8 +63,11 @@ def _file_lock(path: Path, wait: float, poll: float) -> Iterator[None]:
 @contextmanager
 def _pg_lock(engine: Engine, wait: float, poll: float) -> Iterator[None]:
     with engine.connect() as conn:
+        # Advisory locks are per database; several catalogues may share one, a schema each.
+        schema = conn.execute(sa.text("SELECT current_schema()")).scalar()
+        key = zlib.crc32(f"trial-harvester writer {schema}".encode())
         start = time.monotonic()
-        while not conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": _PG_KEY}
+        while not conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}
                                ).scalar():
             conn.rollback()
             if _deadline_passed(start, wait):
@@ -77,5 +78,5 @@ def _pg_lock(engine: Engine, wait: float, poll: float) -> Iterator[None]:
         try:
             yield
         finally:
-            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_KEY})
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
             conn.commit()

@@ -8,6 +8,9 @@ from harvester.catalogue.diff import Change, diff_records
 from harvester.records import TrialRecord
 
 _EMPTY: tuple[Any, ...] = (None, "", [], {})
+# The record's only non-empty defaults: what a record says when its source does not show the
+# field at all (a Veeva page has no results section, and may give no site count).
+_DEFAULTS: dict[str, Any] = {"has_results": False, "location_count": 0}
 
 
 def _lookup(data: dict[str, Any], dotted: str) -> Any:
@@ -25,5 +28,9 @@ def disagreements(preferred: TrialRecord, other: TrialRecord) -> list[Change]:
     enrollment without its type — is.
     """
     given = other.to_json_dict()
-    return [c for c in diff_records(preferred, other)
-            if _lookup(given, c.field) not in _EMPTY]
+    return [c for c in diff_records(preferred, other) if _gives(given, c.field)]
+
+
+def _gives(data: dict[str, Any], dotted: str) -> bool:
+    value = _lookup(data, dotted)
+    return value not in _EMPTY and not (dotted in _DEFAULTS and value == _DEFAULTS[dotted])

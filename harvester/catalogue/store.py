@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-import orjson
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from harvester.catalogue import canonical
 from harvester.catalogue import tables as t
 from harvester.catalogue.engine import default_url, make_engine, migrate
+from harvester.catalogue.prepared import Incoming, Prepared, prepare
 from harvester.errors import CatalogueError, NotFoundError
 from harvester.records import TrialRecord
 from parsers import PARSER_VERSION
@@ -45,17 +46,6 @@ def utcnow() -> datetime:
 
 
 @dataclass(frozen=True)
-class Incoming:
-    """A parsed record on its way in, with the raw payload it came from."""
-
-    record: TrialRecord
-    payload: bytes
-    payload_sha256: str
-    name: str | None = None
-    registry_version: str | None = None
-
-
-@dataclass(frozen=True)
 class VersionInfo:
     id: int
     number: int  # 1-based place in the trial's history (0 when not listed in one)
@@ -72,7 +62,7 @@ class VersionInfo:
 
     def to_json(self) -> dict[str, Any]:
         return {"version": self.number, "id": self.id, "source": self.source,
-                "seen_at": self.seen_at.isoformat(), "registry_date": self.registry_date,
+                "seen_at": self.seen_at, "registry_date": self.registry_date,
                 "registry_version": self.registry_version,
                 "parser_version": self.parser_version}
 
@@ -132,7 +122,7 @@ class Catalogue:
         now = self.clock()
         with self.engine.begin() as conn:
             run_id: int = conn.execute(sa.insert(R).values(
-                kind=kind, arguments=orjson.dumps(arguments).decode(), started_at=now,
+                kind=kind, arguments=msgspec.json.encode(arguments).decode(), started_at=now,
                 heartbeat_at=now, status="running")).inserted_primary_key[0]  # type: ignore[index]
         return run_id
 
@@ -179,7 +169,12 @@ class Catalogue:
                     P.c.sha256.in_(chunk))).scalars())
         return found
 
-    def add(self, items: Sequence[Incoming], *, run_id: int | None = None,
+    def known_quick(self, keys: list[str]) -> set[str]:
+        """Which zip-entry quick identities have been imported before."""
+        with self._read() as conn:
+            return set(conn.execute(sa.select(P.c.quick).where(P.c.quick.in_(keys))).scalars())
+
+    def add(self, items: Sequence[Incoming | Prepared], *, run_id: int | None = None,
             already_known: int = 0, failed: int = 0) -> list[Outcome]:
         """Store a batch in one transaction; returns each item's outcome.
 
@@ -187,8 +182,9 @@ class Catalogue:
         counts always match what was committed.
         """
         now = self.clock()
+        ready = [i if isinstance(i, Prepared) else prepare(i) for i in items]
         with self.engine.begin() as conn:
-            outcomes = _Batch(conn, now, run_id).add(items)
+            outcomes = _Batch(conn, now, run_id).add(ready)
             if run_id is not None:
                 conn.execute(sa.update(R).where(R.c.id == run_id).values(
                     new=R.c.new + outcomes.count("new"),
@@ -277,10 +273,10 @@ class _Batch:
         self.conn, self.now, self.run_id = conn, now, run_id
         self.seen_payloads: set[str] = set()
 
-    def add(self, items: Sequence[Incoming]) -> list[Outcome]:
+    def add(self, items: Sequence[Prepared]) -> list[Outcome]:
         if not items:
             return []
-        ncts = sorted({item.record.nct_id for item in items})
+        ncts = sorted({item.nct_id for item in items})
         existing: dict[tuple[str, str, str], int | None] = {}
         for chunk in _chunks(ncts):
             for row in self.conn.execute(sa.select(
@@ -289,51 +285,56 @@ class _Batch:
                 existing[(row.nct_id, row.source, row.content_hash)] = row.id
         known_ncts = {key[0] for key in existing}
         outcomes: list[Outcome] = []
-        fresh: list[tuple[Incoming, str]] = []  # versions to insert, in order
-        links: list[tuple[Incoming, tuple[str, str, str]]] = []  # payloads of known content
+        fresh: list[Prepared] = []  # versions to insert, in order
+        links: list[Prepared] = []  # payloads of content already held
         for item in items:
-            key = (item.record.nct_id, item.record.source, canonical.content_hash(item.record))
+            key = (item.nct_id, item.source, item.content_hash)
             if key in existing:
                 outcomes.append("unchanged")
-                links.append((item, key))
+                links.append(item)
                 continue
-            outcomes.append("changed" if key[0] in known_ncts else "new")
+            outcomes.append("changed" if item.nct_id in known_ncts else "new")
             existing[key] = None  # inserted below; a repeat in this batch is unchanged
-            known_ncts.add(key[0])
-            fresh.append((item, key[2]))
-        ids = self.insert_versions(fresh)
-        for (item, content), version_id in zip(fresh, ids, strict=True):
-            existing[(item.record.nct_id, item.record.source, content)] = version_id
-        self._payloads([(item, version_id, True) for (item, _), version_id
-                        in zip(fresh, ids, strict=True)]
-                       + [(item, existing[key], False) for item, key in links])
+            known_ncts.add(item.nct_id)
+            fresh.append(item)
+        for item, version_id in zip(fresh, self.insert_versions(fresh), strict=True):
+            existing[(item.nct_id, item.source, item.content_hash)] = version_id
+        self._payloads(
+            [(item, existing[(item.nct_id, item.source, item.content_hash)], True)
+             for item in fresh]
+            + [(item, existing[(item.nct_id, item.source, item.content_hash)], False)
+               for item in links])
         return outcomes
 
-    def insert_versions(self, fresh: Sequence[tuple[Incoming, str]],
+    def insert_versions(self, fresh: Sequence[Prepared],
                         supersedes_id: int | None = None) -> list[int]:
         """Insert new versions with their child rows and current pointers; their ids."""
         if not fresh:
             return []
         rows = [{
-            "nct_id": item.record.nct_id, "source": item.record.source,
-            "content_hash": content, "record": canonical.record_json(item.record),
-            "payload_sha256": item.payload_sha256, "parser_version": PARSER_VERSION,
-            "seen_at": self.now, "run_id": self.run_id,
-            "registry_date": canonical.registry_date(item.record),
-            "registry_version": item.registry_version or item.record.version_holder,
-            "effective_date": canonical.effective_date(item.record, self.now),
-            "supersedes_id": supersedes_id, **_filter_columns(item.record),
-        } for item, content in fresh]
-        result = self.conn.execute(
-            sa.insert(V).returning(V.c.id, sort_by_parameter_order=True), rows)
-        ids = [row[0] for row in result]
-        self._children([(version_id, item.record) for (item, _), version_id
-                        in zip(fresh, ids, strict=True)])
+            "nct_id": item.nct_id, "source": item.source, "content_hash": item.content_hash,
+            "record": item.record_json, "payload_sha256": item.payload_sha256,
+            "parser_version": PARSER_VERSION, "seen_at": self.now, "run_id": self.run_id,
+            "registry_date": item.registry_date, "registry_version": item.registry_version,
+            "effective_date": item.registry_date or self.now.date().isoformat(),
+            "supersedes_id": supersedes_id, **item.columns,
+        } for item in fresh]
+        # One multi-row insert, then the ids by the unique key: SQLite cannot promise the
+        # order of RETURNING rows, and SQLAlchemy falls back to a statement per row for it.
+        self.conn.execute(sa.insert(V), rows)
+        found: dict[tuple[str, str, str], int] = {}
+        for chunk in _chunks(sorted({row["nct_id"] for row in rows})):  # indexed
+            for hit in self.conn.execute(sa.select(
+                    V.c.id, V.c.nct_id, V.c.source, V.c.content_hash).where(
+                    V.c.nct_id.in_(chunk))):
+                found[(hit.nct_id, hit.source, hit.content_hash)] = hit.id
+        ids = [found[(row["nct_id"], row["source"], row["content_hash"])] for row in rows]
+        self._children(list(zip(ids, fresh, strict=True)))
         self._point_current({row["nct_id"]: [] for row in rows}, [
             {**row, "id": version_id} for row, version_id in zip(rows, ids, strict=True)])
         return ids
 
-    def _payloads(self, links: list[tuple[Incoming, int | None, bool]]) -> None:
+    def _payloads(self, links: list[tuple[Prepared, int | None, bool]]) -> None:
         wanted = {item.payload_sha256 for item, _, _ in links} - self.seen_payloads
         present: set[str] = set()
         for chunk in _chunks(sorted(wanted)):
@@ -345,31 +346,26 @@ class _Batch:
             if sha in present or sha in self.seen_payloads:
                 continue
             self.seen_payloads.add(sha)
-            rows.append({"sha256": sha, "version_id": version_id, "size": len(item.payload),
-                         "name": item.name,
-                         "data": zlib.compress(item.payload, 6) if keep_data else None})
+            rows.append({"sha256": sha, "version_id": version_id, "size": item.payload_size,
+                         "name": item.payload_name, "quick": item.payload_quick,
+                         "data": item.payload_zlib if keep_data else None})
         if rows:
             self.conn.execute(sa.insert(P), rows)
 
-    def _children(self, versions: list[tuple[int, TrialRecord]]) -> None:
-        conditions, interventions, sites = CHILDREN
-        rows: dict[sa.Table, list[dict[str, Any]]] = {table: [] for table in CHILDREN}
-        for version_id, rec in versions:
-            rows[conditions] += [{"version_id": version_id, "position": i, "term": c,
-                                  "term_norm": c.lower()[:400]}
-                                 for i, c in enumerate(rec.conditions)]
-            rows[interventions] += [{"version_id": version_id, "position": i,
-                                     "type": str(x.type) if x.type else None, "name": x.name,
-                                     "name_norm": x.name.lower()[:400]}
-                                    for i, x in enumerate(rec.interventions)]
-            rows[sites] += [{"version_id": version_id, "position": i, "facility": s.facility,
-                             "city": s.city and s.city[:200],
-                             "country": s.country and s.country[:100],
-                             "status": str(s.status) if s.status else None}
-                            for i, s in enumerate(rec.locations)]
-        for table, values in rows.items():
-            if values:
-                self.conn.execute(sa.insert(table), values)
+    def _children(self, versions: list[tuple[int, Prepared]]) -> None:
+        # Driver-level executemany: SQLAlchemy's per-row parameter processing costs more
+        # than the insert itself for the hundreds of sites of a large trial.
+        conditions: list[tuple[Any, ...]] = []
+        interventions: list[tuple[Any, ...]] = []
+        sites: list[tuple[Any, ...]] = []
+        for version_id, item in versions:
+            conditions += [(version_id, i, *row) for i, row in enumerate(item.conditions)]
+            interventions += [(version_id, i, *row)
+                              for i, row in enumerate(item.interventions)]
+            sites += [(version_id, i, *row) for i, row in enumerate(item.sites)]
+        for table, rows in zip(CHILDREN, (conditions, interventions, sites), strict=True):
+            if rows:
+                self.conn.exec_driver_sql(_insert_sql(self.conn, table), rows)
 
     def _point_current(self, candidates: dict[str, list[Mapping[str, Any]]],
                        inserted: list[dict[str, Any]]) -> None:
@@ -398,22 +394,16 @@ class _Batch:
                 current_version_id=sa.bindparam("best")), moved)
 
 
+def _insert_sql(conn: Connection, table: sa.Table) -> str:
+    marks = {"qmark": "?", "numeric": ":{}", "named": ":{}"}.get(conn.dialect.paramstyle, "%s")
+    columns = [c.name for c in table.columns]
+    values = ", ".join(marks.format(i + 1) for i in range(len(columns)))
+    return f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({values})"
+
+
 def _chunks(values: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
     for start in range(0, len(values), size):
         yield values[start:start + size]
-
-
-def _filter_columns(rec: TrialRecord) -> dict[str, Any]:
-    return {
-        "overall_status": str(rec.overall_status) if rec.overall_status else None,
-        "study_type": str(rec.study_type) if rec.study_type else None,
-        "phases": "|".join(str(p) for p in rec.phases) or None,
-        "start_date": rec.start_date,
-        "last_update_posted": rec.last_update_posted,
-        "has_results": rec.has_results,
-        "enrollment_count": rec.enrollment.count if rec.enrollment else None,
-        "lead_sponsor": rec.lead_sponsor.name if rec.lead_sponsor else None,
-    }
 
 
 def supersede(catalogue: Catalogue, old: VersionInfo, record: TrialRecord,
@@ -433,6 +423,6 @@ def supersede(catalogue: Catalogue, old: VersionInfo, record: TrialRecord,
         sha = conn.execute(sa.select(V.c.payload_sha256).where(V.c.id == old.id)).scalar_one()
         # The same observation, re-derived: it keeps when it was seen.
         batch = _Batch(conn, old.seen_at, run_id)
-        item = Incoming(record, b"", sha, registry_version=old.registry_version)
-        (version_id,) = batch.insert_versions([(item, content)], supersedes_id=old.id)
+        item = prepare(Incoming(record, b"", sha, registry_version=old.registry_version))
+        (version_id,) = batch.insert_versions([item], supersedes_id=old.id)
         return version_id

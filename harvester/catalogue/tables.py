@@ -66,7 +66,7 @@ class Version(SQLModel, table=True):
     registry_date: str | None = Field(default=None, max_length=10)
     registry_version: str | None = Field(default=None, max_length=40)
     effective_date: str = Field(max_length=10, index=True)  # registry_date, else seen date
-    supersedes_id: int | None = Field(default=None, index=True)  # set by `trials reparse`
+    supersedes_id: int | None = None  # set by `trials reparse`
     # Copied out of the record for filtering.
     overall_status: str | None = Field(default=None, max_length=40, index=True)
     study_type: str | None = Field(default=None, max_length=20, index=True)
@@ -83,9 +83,11 @@ class Payload(SQLModel, table=True):
 
     __tablename__ = "payload"
     sha256: str = Field(primary_key=True, max_length=64)
-    version_id: int = Field(index=True)
+    version_id: int
     size: int
     name: str | None = Field(default=None, sa_column=Column(Text))
+    # A zip entry's name, size and CRC-32 (see harvester.inputs.quick_identity).
+    quick: str | None = Field(default=None, max_length=120, index=True)
     data: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
 
 
@@ -111,7 +113,7 @@ class VersionSite(SQLModel, table=True):
     version_id: int = Field(primary_key=True)
     position: int = Field(primary_key=True)
     facility: str | None = Field(default=None, sa_column=Column(Text))
-    city: str | None = Field(default=None, max_length=200, index=True)
+    city: str | None = Field(default=None, max_length=200)
     country: str | None = Field(default=None, max_length=100, index=True)
     status: str | None = Field(default=None, max_length=40)
 

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 from typing import Any, ParamSpec, TypeVar
 
 import click
+import msgspec
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -33,6 +34,12 @@ EXIT_NOT_FOUND = 4  # no such trial, version or run
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+def to_json(value: Any, *, pretty: bool = False) -> str:
+    """JSON for stdout (dates and times as ISO 8601)."""
+    data = msgspec.json.encode(value)
+    return (msgspec.json.format(data, indent=2) if pretty else data).decode()
 
 
 def say(kind: str, message: str) -> None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections import Counter
+from datetime import date, datetime
 
 import click
-import orjson
 
 from harvester.catalogue import Catalogue, VersionInfo
 from harvester.catalogue.changes import changes_since
-from harvester.catalogue.diff import diff_records, summarise
+from harvester.catalogue.diff import Change, diff_records, summarise
 from harvester.catalogue.sources import disagreements
 from harvester.commands._common import (
     db_option,
@@ -19,11 +19,13 @@ from harvester.commands._common import (
     parse_day,
     parse_moment,
     stdout_console,
+    to_json,
 )
 from harvester.errors import NotFoundError, UsageError
 from harvester.records import SOURCE_KINDS, TrialRecord
 from harvester.views import change_report, history_table, record_view
 
+ITEMS_SHOWN = 10
 nct_argument = click.argument("nct_id", metavar="NCT…", callback=lambda c, p, v: v.upper())
 
 
@@ -64,10 +66,10 @@ def show(nct_id: str, db: str | None, as_of: str | None, source: str | None,
     info = _pick(catalogue, nct_id, source, as_of)
     record = catalogue.record(info.id)
     if list_sources:
-        _show_sources(catalogue, info, record, fmt)
+        _show_sources(catalogue, info, record, fmt, parse_day(as_of, "--as-of") if as_of else None)
         return
     if fmt == "json":
-        click.echo(orjson.dumps(record.to_json_dict(), option=orjson.OPT_INDENT_2).decode())
+        click.echo(to_json(record.to_json_dict(), pretty=True))
     else:
         console = stdout_console()
         console.print(record_view(record))
@@ -76,15 +78,18 @@ def show(nct_id: str, db: str | None, as_of: str | None, source: str | None,
 
 
 def _show_sources(catalogue: Catalogue, shown: VersionInfo, record: TrialRecord,
-                  fmt: str) -> None:
+                  fmt: str, as_of: date | None) -> None:
+    # Each other source as it stood on the same date (a later version of the shown source
+    # is not another source).
+    latest = [catalogue.current(shown.nct_id, source=source, as_of=as_of)
+              for source in catalogue.latest_by_source(shown.nct_id) if source != shown.source]
     others = [(info, disagreements(record, catalogue.record(info.id)))
-              for info in catalogue.latest_by_source(shown.nct_id).values()
-              if info.id != shown.id]
+              for info in latest if info is not None]
     if fmt == "json":
-        click.echo(orjson.dumps({
+        click.echo(to_json({
             "nct_id": shown.nct_id, "shown": shown.to_json(),
             "sources": [{**info.to_json(), "disagreements": [c.to_json() for c in changes]}
-                        for info, changes in others]}).decode())
+                        for info, changes in others]}))
         return
     click.echo(f"{shown.nct_id}: version {shown.number} from {shown.source} is shown")
     if not others:
@@ -121,8 +126,8 @@ def history(nct_id: str, db: str | None, fmt: str) -> None:
         rows.append((info, summary))
         previous[info.source] = record
     if fmt == "json":
-        click.echo(orjson.dumps([{**info.to_json(), "summary": summary}
-                                 for info, summary in rows]).decode())
+        click.echo(to_json([{**info.to_json(), "summary": summary}
+                                 for info, summary in rows]))
     else:
         stdout_console().print(history_table(rows))
 
@@ -132,9 +137,12 @@ def history(nct_id: str, db: str | None, fmt: str) -> None:
 @db_option
 @click.option("--from", "from_", type=int, metavar="V", help="Older version number.")
 @click.option("--to", type=int, metavar="V", help="Newer version number (default: current).")
+@click.option("--all", "show_all", is_flag=True,
+              help=f"List every item, not only the first {ITEMS_SHOWN} of each kind.")
 @format_option("text", "json", default="text")
 @handles_errors
-def diff(nct_id: str, db: str | None, from_: int | None, to: int | None, fmt: str) -> None:
+def diff(nct_id: str, db: str | None, from_: int | None, to: int | None, show_all: bool,
+         fmt: str) -> None:
     """Field-level differences between two versions of a trial.
 
     By default, the current version against the one before it from the same source.
@@ -148,6 +156,9 @@ def diff(nct_id: str, db: str | None, from_: int | None, to: int | None, fmt: st
     newer = catalogue.version(nct_id, to) if to else _pick(catalogue, nct_id, None, None)
     if from_ is not None:
         older = catalogue.version(nct_id, from_)
+        if older.id == newer.id:
+            raise UsageError(f"{nct_id}: --from {from_} is the version it would be compared "
+                             "with; give an older --from or another --to")
     else:
         earlier = [v for v in catalogue.versions(nct_id)
                    if v.source == newer.source and v.number < newer.number]
@@ -157,17 +168,31 @@ def diff(nct_id: str, db: str | None, from_: int | None, to: int | None, fmt: st
         older = earlier[-1]
     changes = diff_records(catalogue.record(older.id), catalogue.record(newer.id))
     if fmt == "json":
-        click.echo(orjson.dumps({"nct_id": nct_id, "from": older.to_json(),
+        click.echo(to_json({"nct_id": nct_id, "from": older.to_json(),
                                  "to": newer.to_json(),
-                                 "changes": [c.to_json() for c in changes]}).decode())
+                                 "changes": [c.to_json() for c in changes]}))
         return
     click.echo(f"{nct_id}: version {older.number} ({older.source}, "
                f"{older.registry_date or older.seen_at.date()}) → version {newer.number} "
                f"({newer.source}, {newer.registry_date or newer.seen_at.date()})")
-    for change in changes or []:
-        click.echo(f"  {change.describe()}")
-    if not changes:
-        click.echo("  no differences")
+    for line in _diff_lines(changes, None if show_all else ITEMS_SHOWN) or ["no differences"]:
+        click.echo(f"  {line}")
+
+
+def _diff_lines(changes: list[Change], per_kind: int | None) -> list[str]:
+    """Describe each change; past ``per_kind`` items of one field and kind, count the rest
+    (a re-geocoded trial can change hundreds of sites at once)."""
+    lines: list[str] = []
+    seen: Counter[tuple[str, str]] = Counter()
+    for change in changes:
+        slot = (change.field, change.kind)
+        seen[slot] += 1
+        if per_kind is None or change.key is None or seen[slot] <= per_kind:
+            lines.append(change.describe())
+    for (field, how), count in seen.items():
+        if per_kind is not None and count > per_kind:
+            lines.append(f"… and {count - per_kind} more {field} {how} (--all lists them)")
+    return lines
 
 
 @click.command()
@@ -201,6 +226,6 @@ def changes(db: str | None, since: str | None, since_last_run: bool, fmt: str) -
         moment = finished[0]["started_at"]
     report = changes_since(catalogue, moment)
     if fmt == "json":
-        click.echo(orjson.dumps(report.to_json()).decode())
+        click.echo(to_json(report.to_json()))
     else:
         stdout_console().print(change_report(report))

@@ -6,8 +6,10 @@ import sys
 import warnings
 
 import click
-import orjson
 
+from harvester.catalogue import Catalogue
+from harvester.catalogue.lock import writer_lock
+from harvester.catalogue.store import supersede
 from harvester.commands._common import (
     EXIT_PARTIAL,
     db_option,
@@ -17,8 +19,9 @@ from harvester.commands._common import (
     progress_bar,
     say,
     stdout_console,
+    to_json,
 )
-from harvester.errors import ParseError
+from harvester.errors import NotFoundError, ParseError
 from harvester.importer import Importer
 from harvester.inputs import Inputs
 from harvester.records import SOURCE_KINDS, SourceKind
@@ -71,7 +74,7 @@ def import_(paths: tuple[str, ...], db: str | None, source: SourceKind | None,
         summary = importer.run(paths, inputs=inputs)
     if not quiet:
         if fmt == "json":
-            click.echo(orjson.dumps(summary.to_json()).decode())
+            click.echo(to_json(summary.to_json()))
         else:
             click.echo(f"run {summary.run_id}: {summary.new} new, {summary.changed} changed, "
                        f"{summary.unchanged} unchanged, {summary.failed} failed "
@@ -81,7 +84,7 @@ def import_(paths: tuple[str, ...], db: str | None, source: SourceKind | None,
 
 
 @click.command()
-@click.argument("nct_ids", nargs=-1)
+@click.argument("nct_ids", nargs=-1, callback=lambda c, p, v: tuple(x.upper() for x in v))
 @db_option
 @click.option("--all", "everything", is_flag=True,
               help="Re-derive every version, not only those made by an older parser.")
@@ -99,10 +102,20 @@ def reparse(nct_ids: tuple[str, ...], db: str | None, everything: bool) -> None:
       trials reparse --all NCT00557986
     """
     catalogue = open_catalogue(db)
+    unknown = [nct_id for nct_id in nct_ids if not catalogue.has_trial(nct_id)]
+    if unknown:
+        raise NotFoundError(f"not in the catalogue: {', '.join(unknown)}")
+    with writer_lock(catalogue.engine):
+        redone, failed, run_id = _reparse(catalogue, nct_ids, everything)
+    click.echo(f"run {run_id}: {redone} version(s) re-derived, {failed} failed")
+    if failed:
+        sys.exit(EXIT_PARTIAL)
+
+
+def _reparse(catalogue: Catalogue, nct_ids: tuple[str, ...],
+             everything: bool) -> tuple[int, int, int]:
     run_id = catalogue.start_run("reparse", {"nct_ids": list(nct_ids), "all": everything})
     redone = failed = 0
-    from harvester.catalogue.store import supersede
-
     for nct_id in nct_ids or catalogue.trial_ids():
         for info in catalogue.versions(nct_id):
             if info.parser_version == PARSER_VERSION and not everything:
@@ -119,9 +132,7 @@ def reparse(nct_ids: tuple[str, ...], db: str | None, everything: bool) -> None:
                 redone += 1
     catalogue.finish_run(run_id, "ok" if not failed else "partial",
                          f"{redone} superseded", failed=failed)
-    click.echo(f"run {run_id}: {redone} version(s) re-derived, {failed} failed")
-    if failed:
-        sys.exit(EXIT_PARTIAL)
+    return redone, failed, run_id
 
 
 @click.command()
@@ -138,6 +149,6 @@ def runs(db: str | None, limit: int, fmt: str) -> None:
     """
     rows = open_catalogue(db).runs(limit)
     if fmt == "json":
-        click.echo(orjson.dumps(rows, default=str).decode())
+        click.echo(to_json(rows))
     else:
         stdout_console().print(runs_table(rows))

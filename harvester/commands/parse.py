@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import TextIO
 
 import click
-import orjson
 
-from harvester.commands._common import EXIT_PARTIAL, say, stdout_console
+from harvester.commands._common import EXIT_PARTIAL, say, stdout_console, to_json
 from harvester.errors import InputTooLargeError, ParseError
 from harvester.records import SOURCE_KINDS, SourceKind, TrialRecord
 from harvester.views import record_view
@@ -67,7 +66,7 @@ def _write_json(records: Iterator[TrialRecord], out: TextIO, *, lines: bool,
                 failures: list[str]) -> None:
     if lines:
         for record in records:
-            out.write(orjson.dumps(record.to_json_dict()).decode() + "\n")
+            out.write(to_json(record.to_json_dict()) + "\n")
         return
     # One object for one study, an array for several: stream the array once a second appears.
     first = next(records, None)
@@ -86,7 +85,7 @@ def _write_json(records: Iterator[TrialRecord], out: TextIO, *, lines: bool,
 
 
 def _pretty(record: TrialRecord) -> str:
-    return orjson.dumps(record.to_json_dict(), option=orjson.OPT_INDENT_2).decode()
+    return to_json(record.to_json_dict(), pretty=True)
 
 
 @click.command()

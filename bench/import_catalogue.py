@@ -1,0 +1,129 @@
+"""Import throughput into SQLite and PostgreSQL, the same import repeated, and peak memory.
+
+Run: ``python bench/import_catalogue.py [--records 50000] [--db sqlite,postgresql]``.
+
+Builds a bulk zip shaped like ClinicalTrials.gov's ``ctg-studies.json.zip`` (one
+``NCT….json`` per study in shard folders) from every API v2 study in ``fixtures/``, repeated
+under fresh NCT ids, then for each database and each size (a fifth of ``--records``, and all
+of it): imports it into an empty catalogue (all new), imports it again (all unchanged), and
+reports records per second and the peak RSS of the importing process and of its largest
+parsing worker (a large import parses on every core).  Each import runs in its own
+process so that its peak memory is its own.  Targets: ≥ 2,000 new records/s and ≥ 20,000
+unchanged records/s into SQLite; peak memory under 300 MB at 50,000 records, flat in size.
+
+PostgreSQL uses ``TRIALS_TEST_POSTGRES_URL`` (a fresh schema, dropped afterwards).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import zipfile
+from pathlib import Path
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.parse_json import corpus  # noqa: E402
+
+
+def build_zip(path: Path, records: int) -> float:
+    """A ctg-studies.json.zip of ``records`` studies; returns the mean study size in bytes."""
+    bases = [json.loads(data) for data in corpus()]
+    total = 0
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for i in range(records):
+            study = bases[i % len(bases)]
+            nct_id = f"NCT9{i:07d}"
+            study["protocolSection"]["identificationModule"]["nctId"] = nct_id
+            data = json.dumps(study, separators=(",", ":")).encode()
+            total += len(data)
+            zf.writestr(f"{nct_id[:7]}xxxx/{nct_id}.json", data)
+    return total / records
+
+
+def child(url: str, archive: str) -> None:
+    """Import ``archive`` into ``url`` and print seconds, counts and peak RSS as JSON."""
+    from harvester.catalogue import Catalogue
+    from harvester.importer import Importer
+
+    with Catalogue.open(url) as catalogue:
+        start = time.perf_counter()
+        summary = Importer(catalogue).run([archive])
+        seconds = time.perf_counter() - start
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    worker_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the largest worker
+    print(json.dumps({"seconds": seconds, "new": summary.new, "unchanged": summary.unchanged,
+                      "failed": summary.failed, "peak_mb": peak_kb / 1024,
+                      "worker_mb": worker_kb / 1024}))
+
+
+def measure(url: str, archive: Path) -> dict[str, float]:
+    out = subprocess.run([sys.executable, __file__, "--child", url, str(archive)],
+                         check=True, capture_output=True, text=True)
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def fresh_url(kind: str, folder: Path) -> tuple[str, sa.Engine | None, str | None]:
+    if kind == "sqlite":
+        path = folder / f"bench-{uuid.uuid4().hex[:8]}.sqlite"
+        return f"sqlite:///{path}", None, None
+    base = os.environ.get("TRIALS_TEST_POSTGRES_URL")
+    if not base:
+        raise SystemExit("set TRIALS_TEST_POSTGRES_URL to benchmark PostgreSQL")
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    engine = sa.create_engine(base)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}options=-csearch_path%3D{schema}", engine, schema
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--records", type=int, default=50_000)
+    parser.add_argument("--db", default="sqlite,postgresql")
+    parser.add_argument("--child", nargs=2, metavar=("URL", "ZIP"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        sizes = sorted({max(args.records // 5, 1), args.records})
+        archives = {}
+        for size in sizes:
+            archives[size] = folder / f"ctg-studies-{size}.json.zip"
+            mean = build_zip(archives[size], size)
+            print(f"built {archives[size].name}: {size:,} studies, mean {mean / 1e3:.1f} kB, "
+                  f"zip {archives[size].stat().st_size / 1e6:,.0f} MB")
+        for kind in args.db.split(","):
+            for size in sizes:
+                url, engine, schema = fresh_url(kind, folder)
+                try:
+                    first = measure(url, archives[size])
+                    again = measure(url, archives[size])
+                finally:
+                    if engine is not None:
+                        with engine.begin() as conn:
+                            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+                        engine.dispose()
+                assert first["new"] == size and again["unchanged"] == size, (first, again)
+                print(f"{kind:10} {size:>7,} records: new {size / first['seconds']:8,.0f}/s "
+                      f"(peak {first['peak_mb']:.0f} MB, each worker ≤ "
+                      f"{first['worker_mb']:.0f} MB) · unchanged "
+                      f"{size / again['seconds']:8,.0f}/s (peak {again['peak_mb']:.0f} MB)")
+
+
+if __name__ == "__main__":
+    main()

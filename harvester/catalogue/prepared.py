@@ -1,0 +1,79 @@
+"""A record made ready for the catalogue: every row value computed, no database needed.
+
+Preparing (the content hash, the stored JSON, the filter columns and child rows, the
+compressed payload) is pure CPU work; storing is database work.  Keeping them apart lets an
+import prepare in worker processes while the main process writes, and keeps the values
+picklable: plain strings, numbers and tuples.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+from harvester.catalogue import canonical
+from harvester.records import TrialRecord
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A parsed record on its way in, with the raw payload it came from."""
+
+    record: TrialRecord
+    payload: bytes
+    payload_sha256: str
+    name: str | None = None
+    registry_version: str | None = None
+    quick: str | None = None  # the zip entry's quick identity, when it came from one
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    nct_id: str
+    source: str
+    content_hash: str
+    record_json: str
+    registry_date: str | None
+    registry_version: str | None
+    columns: dict[str, Any]  # the version table's filter columns
+    conditions: list[tuple[str, str]]  # (term, term_norm)
+    interventions: list[tuple[str | None, str, str]]  # (type, name, name_norm)
+    sites: list[tuple[str | None, str | None, str | None, str | None]]
+    payload_sha256: str
+    payload_size: int
+    payload_name: str | None
+    payload_quick: str | None
+    payload_zlib: bytes  # level 1: a third of level 6's time for 15% more bytes
+
+
+def prepare(item: Incoming) -> Prepared:
+    rec = item.record
+    fp = canonical.fingerprint(rec)
+    return Prepared(
+        nct_id=rec.nct_id, source=rec.source, content_hash=fp.content_hash,
+        record_json=fp.record_json, registry_date=canonical.registry_date(rec),
+        registry_version=item.registry_version or rec.version_holder,
+        columns=_filter_columns(rec),
+        conditions=[(c, c.lower()[:400]) for c in rec.conditions],
+        interventions=[(str(x.type) if x.type else None, x.name, x.name.lower()[:400])
+                       for x in rec.interventions],
+        sites=[(s.facility, s.city and s.city[:200], s.country and s.country[:100],
+                str(s.status) if s.status else None) for s in rec.locations],
+        payload_sha256=item.payload_sha256, payload_size=len(item.payload),
+        payload_name=item.name, payload_quick=item.quick,
+        payload_zlib=zlib.compress(item.payload, 1),
+    )
+
+
+def _filter_columns(rec: TrialRecord) -> dict[str, Any]:
+    return {
+        "overall_status": str(rec.overall_status) if rec.overall_status else None,
+        "study_type": str(rec.study_type) if rec.study_type else None,
+        "phases": "|".join(str(p) for p in rec.phases) or None,
+        "start_date": rec.start_date,
+        "last_update_posted": rec.last_update_posted,
+        "has_results": rec.has_results,
+        "enrollment_count": rec.enrollment.count if rec.enrollment else None,
+        "lead_sponsor": rec.lead_sponsor.name if rec.lead_sponsor else None,
+    }
