@@ -24,7 +24,7 @@ from pathlib import Path
 from harvester.catalogue import Catalogue, Incoming, Prepared, prepare
 from harvester.catalogue.lock import writer_lock
 from harvester.errors import ParseError
-from harvester.inputs import InputProblem, Inputs, Known
+from harvester.inputs import InputProblem, Inputs, Known, ZipEntry
 from harvester.records import SourceKind
 from parsers import MAX_PAYLOAD_BYTES, iter_studies
 
@@ -58,17 +58,27 @@ class PreparedBatch:
     warnings: list[str]
 
 
-Entry = tuple[str, bytes, str, str | None]  # name, data, sha256, quick identity
+# A payload read here (name, data, sha256, quick identity, raw deflate stream), or a zip
+# entry to read there.
+Entry = tuple[str, bytes, str, str | None, bytes | None] | ZipEntry
 
 
 def prepare_payloads(payloads: list[Entry], source: SourceKind | None,
                      max_bytes: int) -> PreparedBatch:
-    """Parse and prepare (name, data, sha256, quick) payloads: pure CPU work, run in a
-    worker process when the import is large."""
+    """Read zip entries, then parse and prepare every payload: the CPU work of an import,
+    run in worker processes when the import is large."""
     versions: list[Prepared] = []
     problems: list[str] = []
     notes: list[str] = []
-    for name, data, sha, quick in payloads:
+    for entry in payloads:
+        if isinstance(entry, ZipEntry):
+            read = entry.read(max_bytes)
+            if isinstance(read, InputProblem):
+                problems.append(f"{read.name}: {read.message}")
+                continue
+            entry = (read.name, read.data, hashlib.sha256(read.data).hexdigest(), read.quick,
+                     read.deflated)
+        name, data, sha, quick, deflated = entry
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             results = list(iter_studies(data, source, max_bytes=max_bytes))
@@ -77,9 +87,10 @@ def prepare_payloads(payloads: list[Entry], source: SourceKind | None,
                     problems.append(str(result.located(name)))
                     continue
                 raw_sha = sha if raw is data else hashlib.sha256(raw).hexdigest()
-                entry_quick = quick if raw is data else None
-                versions.append(prepare(Incoming(result, raw, raw_sha, name,
-                                                 quick=entry_quick)))
+                whole = raw is data  # not one study cut out of a page
+                versions.append(prepare(Incoming(
+                    result, raw, raw_sha, name, quick=quick if whole else None,
+                    deflated=deflated if whole else None)))
         notes += [f"{name}: {w.message}" for w in caught]
     return PreparedBatch(versions, problems, notes)
 
@@ -133,7 +144,7 @@ class Importer:
         """The payloads of ``paths``; zip entries imported before are not even read, unless
         ``verify`` is set (see :func:`harvester.inputs.quick_identity`)."""
         known = None if self.verify else self.catalogue.known_quick
-        return Inputs(paths, max_payload_bytes=self.max_payload_bytes, known=known)
+        return Inputs(paths, max_payload_bytes=self.max_payload_bytes, known=known, defer=True)
 
     def _worker_count(self, inputs: Inputs) -> int:
         if self.workers is not None:
@@ -175,9 +186,13 @@ class Importer:
                             self._skipped(skipped, summary)
                             skipped = 0
                         continue
-                    sha = hashlib.sha256(item.data).hexdigest()
-                    batch.append((item.name, item.data, sha, item.quick))
-                    size += len(item.data)
+                    if isinstance(item, ZipEntry):  # read and hashed where it is parsed
+                        batch.append(item)
+                        size += item.file_size
+                    else:
+                        sha = hashlib.sha256(item.data).hexdigest()
+                        batch.append((item.name, item.data, sha, item.quick, item.deflated))
+                        size += len(item.data)
                     if len(batch) >= self.batch_size or size >= self.batch_bytes:
                         self._submit(batch, pool, queue, summary, in_flight=workers + 1)
                         batch, size = [], 0
@@ -208,12 +223,14 @@ class Importer:
         """Hand a batch to preparation (payloads seen before are not parsed at all), then
         store finished batches in order until at most ``in_flight`` remain."""
         if batch:
-            known = self.catalogue.known_payloads(entry[2] for entry in batch)
-            todo = [entry for entry in batch if entry[2] not in known]
+            # Zip entries were checked by their quick identity; the rest by their hash.
+            known = self.catalogue.known_payloads(
+                entry[2] for entry in batch if not isinstance(entry, ZipEntry))
+            todo = [e for e in batch if isinstance(e, ZipEntry) or e[2] not in known]
             args = (todo, self.source, self.max_payload_bytes)
             result = (pool.submit(prepare_payloads, *args) if pool and todo
                       else prepare_payloads(*args))
-            queue.append(_InFlight(result, sum(1 for e in batch if e[2] in known), len(batch)))
+            queue.append(_InFlight(result, len(batch) - len(todo), len(batch)))
         while len(queue) > in_flight:
             self._store(queue.popleft(), summary)
 

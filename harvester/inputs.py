@@ -53,6 +53,9 @@ class Payload:
     name: str
     data: bytes
     quick: str | None = field(default=None, compare=False)
+    # The zip entry's own raw deflate stream of ``data``, when it was deflated: a catalogue
+    # can keep it as the compressed payload instead of compressing ``data`` again.
+    deflated: bytes | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,57 @@ class InputProblem:
     message: str
 
 
-Item = Payload | InputProblem | Known
+@dataclass(frozen=True)
+class ZipEntry:
+    """A zip entry not read yet: where it lies, enough to read it in another process.
+
+    Given out instead of a :class:`Payload` when :class:`Inputs` is asked to ``defer``, so
+    that inflating (the costly part) happens where the entry is parsed.
+    """
+
+    name: str
+    path: str
+    filename: str
+    offset: int  # of the entry's local header
+    compress_size: int
+    file_size: int
+    crc: int
+    method: int
+    quick: str
+
+    def read(self, max_payload: int) -> Payload | InputProblem:
+        """The entry's bytes, checked against its size and CRC-32 (APPNOTE 4.3.7)."""
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                header = f.read(_LOCAL_HEADER.size)
+                if len(header) < _LOCAL_HEADER.size or header[:4] != b"PK\x03\x04":
+                    return InputProblem(self.name, "damaged entry: bad local header")
+                name_len, extra_len = _LOCAL_HEADER.unpack(header)[-2:]
+                f.seek(name_len + extra_len, os.SEEK_CUR)
+                raw = f.read(self.compress_size)
+            if len(raw) < self.compress_size:
+                return InputProblem(self.name, "damaged entry: data ends early (truncated?)")
+            # Inflating at most one byte past the declared size (itself within the limit)
+            # proves a lying header without letting it exhaust memory.
+            cap = min(self.file_size, max_payload) + 1
+            data = (raw if self.method == zipfile.ZIP_STORED
+                    else zlib.decompressobj(-15).decompress(raw, cap))
+        except _READ_ERRORS as exc:
+            return InputProblem(self.name, f"damaged entry: {_reason(exc)}")
+        if len(data) > max_payload:
+            return InputProblem(self.name, f"larger than the {max_payload:,} limit")
+        if len(data) != self.file_size or zlib.crc32(data) != self.crc:
+            return InputProblem(self.name,
+                                f"damaged entry: Bad CRC-32 for file {self.filename!r}")
+        deflated = raw if self.method == zipfile.ZIP_DEFLATED else None
+        return Payload(self.name, data, self.quick, deflated)
+
+
+# signature, version, flags, method, time, date, CRC-32, sizes, name and extra lengths
+_LOCAL_HEADER = struct.Struct("<4s5H3L2H")
+
+Item = Payload | InputProblem | Known | ZipEntry
 #: Asked with a chunk of zip entries' quick identities; answers those already imported.
 KnownQuick = Callable[[list[str]], set[str]]
 _QUICK_CHUNK = 500
@@ -83,8 +136,8 @@ class Inputs:
     """The payloads found in ``paths``, in order; see the module docstring."""
 
     def __init__(self, paths: Sequence[str | Path], *, max_payload_bytes: int = 128 * 2**20,
-                 max_unpacked_bytes: int = 64 * 2**30, known: KnownQuick | None = None
-                 ) -> None:
+                 max_unpacked_bytes: int = 64 * 2**30, known: KnownQuick | None = None,
+                 defer: bool = False) -> None:
         if max_payload_bytes < 0 or max_unpacked_bytes < 0:
             raise UsageError("input size limits must not be negative")
         self._max_payload = max_payload_bytes
@@ -92,6 +145,7 @@ class Inputs:
         self._roots = _check_paths(paths)
         self._count: int | None = None
         self._known = known
+        self._defer = defer
 
     def count(self) -> int | None:
         """How many items (payloads and problems) iterating yields, for a progress bar.
@@ -179,10 +233,9 @@ class Inputs:
                     else:
                         # Yielded straight from the call so that no local keeps the last
                         # payload alive.
-                        yield self._read_entry(zf, info, f"{name}:{info.filename}", key)
+                        yield self._entry(path, info, f"{name}:{info.filename}", key)
 
-    def _read_entry(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str,
-                    quick: str) -> Item:
+    def _entry(self, path: Path, info: zipfile.ZipInfo, name: str, quick: str) -> Item:
         if info.file_size > self._max_payload:
             return InputProblem(name, _too_large("entry", info.file_size, self._max_payload))
         if info.flag_bits & 0x1:
@@ -190,12 +243,10 @@ class Inputs:
         if info.compress_type not in _SAFE_METHODS:
             return InputProblem(name, f"entry uses compression method {info.compress_type}; "
                                       "only stored and deflate are read")
-        try:
-            with zf.open(info) as entry:
-                data = _read_capped(entry, self._max_payload)
-        except _READ_ERRORS as exc:
-            return InputProblem(name, f"damaged entry: {_reason(exc)}")
-        return self._checked(name, data, quick)
+        entry = ZipEntry(name, str(path), info.filename, info.header_offset,
+                         info.compress_size, info.file_size, info.CRC, info.compress_type,
+                         quick)
+        return entry if self._defer else entry.read(self._max_payload)
 
     def _checked(self, name: str, data: bytes, quick: str | None = None) -> Item:
         if len(data) > self._max_payload:  # only known by reading: stdin, pipes, lying zips

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner, Result
+
+import cli
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -14,6 +17,15 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 @pytest.fixture
 def fixtures() -> Path:
     return FIXTURES
+
+
+def trials(db: str | None, command: str, *args: str | Path) -> Result:
+    """Run ``trials COMMAND [--db DB] ARGS…``; an unexpected exception fails the test."""
+    argv = [command, *(["--db", db] if db else []), *map(str, args)]
+    result = CliRunner().invoke(cli.main, argv)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
 
 
 POSTGRES_ENV = "TRIALS_TEST_POSTGRES_URL"

@@ -19,12 +19,11 @@ from typing import Any
 
 import msgspec
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-import cli
 from harvester.catalogue import Catalogue, Incoming
 from harvester.records import Enrollment, TrialRecord
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, trials
 
 SNAPSHOTS = sorted((FIXTURES / "ctgov-history/api-v2-snapshots").glob("NCT06203210__vh*.json"))
 LEGACY = FIXTURES / "ctgov-history/legacy-xml-redownloads"
@@ -34,15 +33,6 @@ WITHDRAWN = FIXTURES / "ctgov-v2-json/studies/NCT00973089__aact.json"
 TITLE = ("A Study of Ifinatamab Deruxtecan Versus Treatment of Physician's Choice in Subjects "
          "With Relapsed Small Cell Lung Cancer")
 TRANSITION = "status ACTIVE_NOT_RECRUITING → RECRUITING"
-
-
-def trials(db: str | None, command: str, *args: str | Path) -> Result:
-    """Run ``trials COMMAND [--db DB] ARGS…``; an unexpected exception fails the test."""
-    argv = [command, *(["--db", db] if db else []), *map(str, args)]
-    result = CliRunner().invoke(cli.main, argv)
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
 
 
 def imported(db: str, *paths: Path) -> None:

@@ -103,6 +103,13 @@ def test_bulk_zip_is_streamed_entry_by_entry(db_url: str, tmp_path: Path) -> Non
     with Catalogue.open(db_url) as cat:
         summary = Importer(cat, on_problem=problems.append).run([archive])
     assert summary.new == len(SMALL_STUDIES) and summary.failed == 1
+    with Catalogue.open(db_url) as cat:  # kept as the entry's own deflate stream, unchanged
+        first = SMALL_STUDIES[0]
+        (version,) = cat.versions(first.name[:11])
+        assert cat.payload(version.id) == first.read_bytes()
+        with cat.engine.connect() as conn:
+            codecs = set(conn.execute(sa.text("SELECT codec FROM payload")).scalars())
+        assert codecs == {"deflate"}
     (problem,) = problems
     assert problem.startswith(f"{archive}:NCT0000xxxx/NCT00000000.json: not valid JSON (")
 
@@ -119,7 +126,7 @@ def test_a_zip_imported_before_is_not_even_inflated(db_url: str, tmp_path: Path,
         def no_reading(*args: object) -> None:
             raise AssertionError("an entry imported before was inflated")
 
-        monkeypatch.setattr(harvester.inputs.Inputs, "_read_entry", no_reading)
+        monkeypatch.setattr(harvester.inputs.ZipEntry, "read", no_reading)
         again = Importer(cat).run([archive])
         assert (again.new, again.unchanged, again.failed) == (0, len(SMALL_STUDIES), 0)
         assert cat.run(again.run_id)["unchanged"] == len(SMALL_STUDIES)

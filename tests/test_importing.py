@@ -10,15 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-import cli
 from harvester.catalogue import Catalogue, store
 from harvester.catalogue.lock import writer_lock
 from harvester.errors import ParseError
 from harvester.records import TrialRecord
 from parsers import ctgov_json, veeva
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, trials
 
 SNAPSHOTS = sorted((FIXTURES / "ctgov-history/api-v2-snapshots").glob("NCT06203210__vh*.json"))
 LEGACY = FIXTURES / "ctgov-history/legacy-xml-redownloads"
@@ -29,15 +28,6 @@ TITLE = ("A Study of Ifinatamab Deruxtecan Versus Treatment of Physician's Choic
 OLD_TITLE = "as an older parser read it"
 SUMMARY = re.compile(r"run (\d+): (\d+) new, (\d+) changed, (\d+) unchanged, (\d+) failed "
                      r"in \d+\.\d s")
-
-
-def trials(db: str | None, command: str, *args: str | Path) -> Result:
-    """Run ``trials COMMAND [--db DB] ARGS…``; an unexpected exception fails the test."""
-    argv = [command, *(["--db", db] if db else []), *map(str, args)]
-    result = CliRunner().invoke(cli.main, argv)
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
 
 
 def as_json(result: Result) -> Any:

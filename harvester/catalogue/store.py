@@ -2,7 +2,7 @@
 
 A record gets a new version only when its content hash (see :mod:`canonical`) is new for its
 trial and source; importing the same data twice adds nothing.  Each version keeps the raw
-payload it was parsed from (zlib), the parser version, when we saw it and the registry's own
+payload it was parsed from (compressed), the parser version, when we saw it and the registry's own
 dates, so ``--as-of`` can mean "as the registry published it then" and an old version imported
 late still falls into its place.  The *current* record of a trial prefers ClinicalTrials.gov's
 own sources over mirrors, then the latest registry date.
@@ -10,7 +10,6 @@ own sources over mirrors, then the latest registry date.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -23,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine, RowMapping
 from harvester.catalogue import canonical
 from harvester.catalogue import tables as t
 from harvester.catalogue.engine import default_url, make_engine, migrate
-from harvester.catalogue.prepared import Incoming, Prepared, prepare
+from harvester.catalogue.prepared import Incoming, Prepared, prepare, unpack
 from harvester.errors import CatalogueError, NotFoundError
 from harvester.records import TrialRecord
 from parsers import PARSER_VERSION
@@ -242,11 +241,11 @@ class Catalogue:
     def payload(self, version_id: int) -> bytes:
         """The raw payload a version was parsed from."""
         with self._read() as conn:
-            data = conn.execute(sa.select(P.c.data).join(V, V.c.payload_sha256 == P.c.sha256)
-                                .where(V.c.id == version_id)).scalar()
-        if data is None:
+            row = conn.execute(sa.select(P.c.codec, P.c.data).join(
+                V, V.c.payload_sha256 == P.c.sha256).where(V.c.id == version_id)).first()
+        if row is None or row.data is None:
             raise NotFoundError(f"no payload for version {version_id}")
-        return zlib.decompress(data)
+        return unpack(row.codec, row.data)
 
     def trial_ids(self) -> list[str]:
         with self._read() as conn:
@@ -348,7 +347,8 @@ class _Batch:
             self.seen_payloads.add(sha)
             rows.append({"sha256": sha, "version_id": version_id, "size": item.payload_size,
                          "name": item.payload_name, "quick": item.payload_quick,
-                         "data": item.payload_zlib if keep_data else None})
+                         "codec": item.payload_codec,
+                         "data": item.payload_stored if keep_data else None})
         if rows:
             self.conn.execute(sa.insert(P), rows)
 

@@ -79,7 +79,8 @@ class Version(SQLModel, table=True):
 
 
 class Payload(SQLModel, table=True):
-    """A raw payload seen, by hash; ``data`` (zlib) is kept for the one a version came from."""
+    """A raw payload seen, by hash; ``data`` (compressed) is kept for the one a version came
+    from."""
 
     __tablename__ = "payload"
     sha256: str = Field(primary_key=True, max_length=64)
@@ -88,6 +89,7 @@ class Payload(SQLModel, table=True):
     name: str | None = Field(default=None, sa_column=Column(Text))
     # A zip entry's name, size and CRC-32 (see harvester.inputs.quick_identity).
     quick: str | None = Field(default=None, max_length=120, index=True)
+    codec: str = Field(default="zlib", max_length=10)  # zlib, or a zip entry's raw deflate
     data: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
 
 
