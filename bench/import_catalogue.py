@@ -51,14 +51,14 @@ def build_zip(path: Path, records: int) -> float:
     return total / records
 
 
-def child(url: str, archive: str) -> None:
+def child(url: str, archive: str, workers: str) -> None:
     """Import ``archive`` into ``url`` and print seconds, counts and peak RSS as JSON."""
     from harvester.catalogue import Catalogue
     from harvester.importer import Importer
 
     with Catalogue.open(url) as catalogue:
         start = time.perf_counter()
-        summary = Importer(catalogue).run([archive])
+        summary = Importer(catalogue, workers=int(workers) or None).run([archive])
         seconds = time.perf_counter() - start
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     worker_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the largest worker
@@ -67,8 +67,8 @@ def child(url: str, archive: str) -> None:
                       "worker_mb": worker_kb / 1024}))
 
 
-def measure(url: str, archive: Path) -> dict[str, float]:
-    out = subprocess.run([sys.executable, __file__, "--child", url, str(archive)],
+def measure(url: str, archive: Path, workers: int) -> dict[str, float]:
+    out = subprocess.run([sys.executable, __file__, "--child", url, str(archive), str(workers)],
                          check=True, capture_output=True, text=True)
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
@@ -93,7 +93,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=50_000)
     parser.add_argument("--db", default="sqlite,postgresql")
-    parser.add_argument("--child", nargs=2, metavar=("URL", "ZIP"), help=argparse.SUPPRESS)
+    parser.add_argument("--workers", type=int, default=0,
+                        help="parsing processes (0: one per core, as `trials import`)")
+    parser.add_argument("--child", nargs=3, metavar=("URL", "ZIP", "WORKERS"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(*args.child)
@@ -111,8 +114,8 @@ def main() -> None:
             for size in sizes:
                 url, engine, schema = fresh_url(kind, folder)
                 try:
-                    first = measure(url, archives[size])
-                    again = measure(url, archives[size])
+                    first = measure(url, archives[size], args.workers)
+                    again = measure(url, archives[size], args.workers)
                 finally:
                     if engine is not None:
                         with engine.begin() as conn:

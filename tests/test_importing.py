@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,6 +12,8 @@ from typing import Any
 
 import pytest
 from click.testing import Result
+
+import harvester.inputs
 
 from harvester.catalogue import Catalogue, store
 from harvester.catalogue.lock import writer_lock
@@ -89,6 +92,26 @@ def test_failed_inputs_are_named_and_the_rest_is_imported(db_url: str, tmp_path:
     data = json.loads(as_json_result.stdout)
     assert (data["status"], data["new"], data["failed"]) == ("partial", 0, 1)
     assert str(truncated) in as_json_result.stderr
+
+
+def test_a_bulk_zip_imported_again_is_recognised_without_inflating(
+        db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    archive = tmp_path / "ctg-studies.json.zip"
+    studies = sorted((FIXTURES / "ctgov-v2-json/studies").glob("NCT0*.json"))[:6]
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in studies:
+            zf.write(path, f"NCT0000xxxx/{path.name[:11]}.json")
+    first = trials(db_url, "import", archive, "--format", "json")
+    assert json.loads(first.stdout)["new"] == len(studies)
+
+    def no_reading(*args: object) -> None:
+        raise AssertionError("an entry imported before was inflated")
+
+    monkeypatch.setattr(harvester.inputs.ZipEntry, "read", no_reading)
+    again = trials(db_url, "import", archive, "--format", "json")
+    assert json.loads(again.stdout)["unchanged"] == len(studies)
+    with pytest.raises(AssertionError, match="inflated"):  # --verify reads every entry
+        trials(db_url, "import", archive, "--verify", "--workers", "1")
 
 
 def test_a_path_that_does_not_exist_is_a_usage_error(db_url: str, tmp_path: Path) -> None:

@@ -23,7 +23,6 @@ from harvester.commands._common import (
 )
 from harvester.errors import NotFoundError, ParseError
 from harvester.importer import Importer
-from harvester.inputs import Inputs
 from harvester.records import SOURCE_KINDS, SourceKind
 from harvester.views import runs_table
 from parsers import MAX_PAYLOAD_BYTES, PARSER_VERSION, iter_studies
@@ -38,13 +37,20 @@ from parsers import MAX_PAYLOAD_BYTES, PARSER_VERSION, iter_studies
               help="Payloads per transaction.")
 @click.option("--max-bytes", type=click.IntRange(min=1), default=MAX_PAYLOAD_BYTES,
               show_default=True, help="Refuse any single payload larger than this.")
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Processes that parse (0: one per core for imports of 1,000 payloads or "
+                   "more; 1: parse in this process, the least memory).")
+@click.option("--verify", is_flag=True,
+              help="Read every zip entry, even those whose name, size and CRC-32 show they "
+                   "were imported before.")
 @click.option("--progress/--no-progress", default=True,
               help="Progress bar on stderr (only on a terminal).")
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
 @format_option("table", "json")
 @handles_errors
 def import_(paths: tuple[str, ...], db: str | None, source: SourceKind | None,
-            batch_size: int, max_bytes: int, progress: bool, quiet: bool, fmt: str) -> None:
+            batch_size: int, max_bytes: int, workers: int, verify: bool, progress: bool,
+            quiet: bool, fmt: str) -> None:
     """Import registry files, folders and bulk zips into the catalogue.
 
     Reads whatever `trials parse` reads, folders recursively, and the bulk downloads as they
@@ -57,20 +63,21 @@ def import_(paths: tuple[str, ...], db: str | None, source: SourceKind | None,
       trials import ctg-studies.json.zip
       trials import --db postgresql+psycopg://me@db/trials snapshots/ legacy/AllPublicXML.zip
     """
-    catalogue = open_catalogue(db)
-    inputs = Inputs(paths, max_payload_bytes=max_bytes)
-    total = inputs.count() if progress and not quiet else None
-    with progress_bar(total, "importing", enabled=progress and not quiet) as advance:
-        def report(message: str) -> None:
-            if message.startswith("warning: "):
-                if not quiet:
-                    say("warning", message.removeprefix("warning: "))
-            else:
-                say("error", message)
+    def report(message: str) -> None:
+        if message.startswith("warning: "):
+            if not quiet:
+                say("warning", message.removeprefix("warning: "))
+        else:
+            say("error", message)
 
-        importer = Importer(catalogue, source=source, batch_size=batch_size,
-                            max_payload_bytes=max_bytes, on_problem=report,
-                            on_progress=advance)
+    importer = Importer(open_catalogue(db), source=source, batch_size=batch_size,
+                        max_payload_bytes=max_bytes, workers=workers or None, verify=verify,
+                        on_problem=report)
+    inputs = importer.inputs(paths)
+    show_progress = progress and not quiet
+    with progress_bar(inputs.count() if show_progress else None, "importing",
+                      enabled=show_progress) as advance:
+        importer.on_progress = advance
         summary = importer.run(paths, inputs=inputs)
     if not quiet:
         if fmt == "json":
