@@ -122,9 +122,10 @@ def main() -> None:
                             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
                         engine.dispose()
                 assert first["new"] == size and again["unchanged"] == size, (first, again)
+                workers = (f", each worker ≤ {first['worker_mb']:.0f} MB"
+                           if first["worker_mb"] else ", one process")
                 print(f"{kind:10} {size:>7,} records: new {size / first['seconds']:8,.0f}/s "
-                      f"(peak {first['peak_mb']:.0f} MB, each worker ≤ "
-                      f"{first['worker_mb']:.0f} MB) · unchanged "
+                      f"(peak {first['peak_mb']:.0f} MB{workers}) · unchanged "
                       f"{size / again['seconds']:8,.0f}/s (peak {again['peak_mb']:.0f} MB)")
 
 

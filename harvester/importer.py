@@ -1,10 +1,11 @@
 """``trials import``: files, folders and bulk zips into the catalogue, as one audited run.
 
-Payloads stream from :class:`harvester.inputs.Inputs` and are handled in batches: the batch's
-raw hashes are looked up first, so a payload imported before is counted unchanged without
-being parsed; the rest are parsed and stored in one transaction per batch, together with the
-run's counts.  A run killed at any moment leaves every committed batch whole and the rest
-absent; running it again stores what is missing and nothing twice.
+Payloads stream from :class:`harvester.inputs.Inputs` and are handled in batches.  What was
+imported before is counted unchanged without being parsed: a zip entry by its quick identity
+(not even inflated), anything else by its hash.  The rest is read, parsed and prepared — in
+worker processes for a large import — and stored in one transaction per batch, together with
+the run's counts, in input order.  A run killed at any moment leaves every committed batch
+whole and the rest absent; running it again stores what is missing and nothing twice.
 """
 
 from __future__ import annotations

@@ -14,7 +14,6 @@ import pytest
 from click.testing import Result
 
 import harvester.inputs
-
 from harvester.catalogue import Catalogue, store
 from harvester.catalogue.lock import writer_lock
 from harvester.errors import ParseError
