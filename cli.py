@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from harvester import __version__
-from harvester.commands import browse, importing, parse
+from harvester.commands import browse, importing, parse, syncing
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,7 +26,8 @@ def main() -> None:
 
 
 for command in (parse.parse, importing.import_, importing.reparse, importing.runs,
-                browse.show, browse.history, browse.diff, browse.changes):
+                syncing.sync, syncing.fetch, browse.show, browse.history, browse.diff,
+                browse.changes):
     main.add_command(command)
 
 

@@ -14,7 +14,9 @@ turns them into messages and exit codes.
     ├── CatalogueError          the catalogue cannot be opened, read or written
     │   ├── NotFoundError       no such trial or version in the catalogue
     │   └── CatalogueBusyError  another writer holds the catalogue's lock
-    └── UsageError              the caller asked for something impossible (bad option, …)
+    ├── UsageError              the caller asked for something impossible (bad option, …)
+    └── FetchError              a URL could not be fetched (network failure, retries exhausted)
+        └── HttpStatusError     the server refused the request with a final 4xx status
 
 Warnings (not errors) use :class:`UnknownVocabularyWarning`: a registry value that is not in
 API v2's vocabulary is kept as written and a warning is issued.
@@ -90,3 +92,32 @@ class UsageError(HarvesterError):
 
 class UnknownVocabularyWarning(UserWarning):
     """A registry value is not in API v2's vocabulary; it was kept as written."""
+
+
+class FetchError(HarvesterError):
+    """A URL could not be fetched: retries exhausted (429, 5xx, timeouts, dropped
+    connections, truncated bodies), or a failure no retry can fix (bad URL, TLS error).
+
+    ``url`` names what was being fetched when known.
+    """
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class HttpStatusError(FetchError):
+    """The server answered with an error status that retrying will not change (400, 404 …).
+
+    ``message`` is the server's own text (API v2 errors are ``text/plain``), whitespace-
+    collapsed and cut to 500 characters.
+    """
+
+    def __init__(self, status: int, url: str, message: str) -> None:
+        super().__init__(f"HTTP {status} from {url}: {message}", url=url)
+        self.status = status
+        self.message = message
+
+    def __reduce__(self) -> tuple[type[HttpStatusError], tuple[int, str, str]]:
+        # The default pickling replays args=(str,) into __init__, which takes three.
+        return (type(self), (self.status, self.url or "", self.message))

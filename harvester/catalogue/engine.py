@@ -78,8 +78,16 @@ def _add_trial_events(conn: Connection) -> None:
     t.TrialEvent.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
 
 
+def _add_sync_tables(conn: Connection) -> None:
+    for name in ("saved_query", "sync_state", "query_member", "schema_snapshot"):
+        SQLModel.metadata.tables[name].create(conn, checkfirst=True)
+    if "stats" not in {c["name"] for c in sa.inspect(conn).get_columns("run")}:
+        conn.execute(sa.text("ALTER TABLE run ADD COLUMN stats TEXT"))
+
+
 #: Ordered schema steps; the schema version is the number of steps applied.
-MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _add_trial_events]
+MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _add_trial_events,
+                                                  _add_sync_tables]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -24,6 +24,7 @@ class Incoming:
     payload: bytes
     payload_sha256: str
     name: str | None = None
+    # The registry's version number (record history), else its data version (versionHolder).
     registry_version: str | None = None
     quick: str | None = None  # the zip entry's quick identity, when it came from one
     deflated: bytes | None = None  # ``payload`` as a raw deflate stream, when at hand

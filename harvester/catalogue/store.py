@@ -126,11 +126,13 @@ class Catalogue:
         return run_id
 
     def finish_run(self, run_id: int, status: str, message: str | None = None,
-                   *, failed: int | None = None) -> None:
+                   *, failed: int | None = None, stats: dict[str, Any] | None = None) -> None:
         values: dict[str, Any] = {"status": status, "message": message,
                                   "finished_at": self.clock(), "heartbeat_at": self.clock()}
         if failed is not None:
             values["failed"] = failed
+        if stats is not None:
+            values["stats"] = msgspec.json.encode(stats).decode()
         with self.engine.begin() as conn:
             conn.execute(sa.update(R).where(R.c.id == run_id).values(**values))
 
@@ -174,16 +176,20 @@ class Catalogue:
             return set(conn.execute(sa.select(P.c.quick).where(P.c.quick.in_(keys))).scalars())
 
     def add(self, items: Sequence[Incoming | Prepared], *, run_id: int | None = None,
-            already_known: int = 0, failed: int = 0) -> list[Outcome]:
+            already_known: int = 0, failed: int = 0,
+            also: Callable[[Connection], None] | None = None) -> list[Outcome]:
         """Store a batch in one transaction; returns each item's outcome.
 
         ``already_known`` and ``failed`` are counted into the run with the batch, so a run's
-        counts always match what was committed.
+        counts always match what was committed; ``also`` runs in the same transaction (a
+        sync's resume point, say).
         """
         now = self.clock()
         ready = [i if isinstance(i, Prepared) else prepare(i) for i in items]
         with self.engine.begin() as conn:
             outcomes = _Batch(conn, now, run_id).add(ready)
+            if also is not None:
+                also(conn)
             if run_id is not None:
                 conn.execute(sa.update(R).where(R.c.id == run_id).values(
                     new=R.c.new + outcomes.count("new"),

@@ -36,6 +36,7 @@ class Run(SQLModel, table=True):
     unchanged: int = 0
     failed: int = 0
     message: str | None = Field(default=None, sa_column=Column(Text))
+    stats: str | None = Field(default=None, sa_column=Column(Text))  # JSON: pages, requests…
 
 
 class Trial(SQLModel, table=True):
@@ -130,3 +131,48 @@ class TrialEvent(SQLModel, table=True):
     at: datetime = Field(index=True)
     run_id: int | None = None
     detail: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class SavedQuery(SQLModel, table=True):
+    """A named search (`trials sync --save NAME …`), replayed by `trials sync NAME`."""
+
+    __tablename__ = "saved_query"
+    name: str = Field(primary_key=True, max_length=100)
+    params: str = Field(sa_column=Column(Text, nullable=False))  # JSON: API parameters
+    created_at: datetime
+    updated_at: datetime
+
+
+class SyncState(SQLModel, table=True):
+    """Where the syncs of one query stand: the high-water mark and a resume point."""
+
+    __tablename__ = "sync_state"
+    query_key: str = Field(primary_key=True, max_length=64)  # hash of the parameters
+    params: str = Field(sa_column=Column(Text, nullable=False))
+    high_water: str | None = Field(default=None, max_length=10)  # last update posted, max
+    last_success_run_id: int | None = None
+    last_success_at: datetime | None = None
+    resume: str | None = Field(default=None, sa_column=Column(Text))  # JSON, while unfinished
+    updated_at: datetime
+
+
+class QueryMember(SQLModel, table=True):
+    """A trial in a query's results, so that a full pass notices the ones that left."""
+
+    __tablename__ = "query_member"
+    query_key: str = Field(primary_key=True, max_length=64)
+    nct_id: str = Field(primary_key=True, max_length=11)
+    present: bool = True
+    last_seen_pass: int  # the run that started the pass it was last seen in
+    changed_at: datetime
+
+
+class SchemaSnapshot(SQLModel, table=True):
+    """The registry's /version, /studies/metadata and /studies/enums, as last fetched."""
+
+    __tablename__ = "schema_snapshot"
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=20, index=True)  # version, metadata, enums
+    data_timestamp: str = Field(max_length=40)
+    fetched_at: datetime
+    body: str = Field(sa_column=Column(Text, nullable=False))

@@ -7,9 +7,11 @@ from datetime import date, datetime
 
 import click
 
+from harvester.backfill import backfill as fill_history
 from harvester.catalogue import Catalogue, VersionInfo
 from harvester.catalogue.changes import changes_since
 from harvester.catalogue.diff import Change, diff_records, summarise
+from harvester.catalogue.lock import writer_lock
 from harvester.catalogue.sources import disagreements
 from harvester.commands._common import (
     db_option,
@@ -18,11 +20,14 @@ from harvester.commands._common import (
     open_catalogue,
     parse_day,
     parse_moment,
+    say,
     stdout_console,
     to_json,
 )
 from harvester.errors import NotFoundError, UsageError
+from harvester.http import HttpClient
 from harvester.records import SOURCE_KINDS, TrialRecord
+from harvester.sources.ctgov import BASE_URL_ENV, DEFAULT_BASE_URL, CtgovApi
 from harvester.views import change_report, history_table, record_view
 
 ITEMS_SHOWN = 10
@@ -103,16 +108,40 @@ def _show_sources(catalogue: Catalogue, shown: VersionInfo, record: TrialRecord,
 @click.command()
 @nct_argument
 @db_option
+@click.option("--backfill", is_flag=True,
+              help="First fetch every past version from the registry's record history.")
+@click.option("--base-url", envvar=BASE_URL_ENV, default=DEFAULT_BASE_URL, show_default=True,
+              help=f"With --backfill: the API server (also ${BASE_URL_ENV}).")
+@click.option("--min-interval", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="With --backfill: seconds between requests.")
+@click.option("--retries", type=click.IntRange(0, 20), default=5, show_default=True,
+              help="With --backfill: retries of a request that failed for a passing reason.")
 @format_option("table", "json")
 @handles_errors
-def history(nct_id: str, db: str | None, fmt: str) -> None:
+def history(nct_id: str, db: str | None, backfill: bool, base_url: str, min_interval: float,
+            retries: int, fmt: str) -> None:
     """List a trial's versions: number, when seen, source, registry date, what changed.
 
     \b
-    Example:
+    Examples:
       trials history NCT06203210
+      trials history NCT06203210 --backfill    # reach back to the first registration
     """
     catalogue = open_catalogue(db)
+    if backfill:
+        api = CtgovApi(HttpClient(min_interval=min_interval, max_attempts=retries + 1),
+                       base_url)
+        with writer_lock(catalogue.engine):
+            run_id = catalogue.start_run("backfill", {"nct_ids": [nct_id]})
+            try:
+                added = fill_history(catalogue, api, [nct_id], run_id=run_id,
+                                     on_problem=lambda m: say("error", m))
+            except BaseException as exc:
+                catalogue.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}",
+                                     stats={**api.client.stats.__dict__})
+                raise
+            catalogue.finish_run(run_id, "ok", f"{added} past versions",
+                                 stats={**api.client.stats.__dict__})
     versions = catalogue.versions(nct_id)
     if not versions:
         raise NotFoundError(f"{nct_id} is not in the catalogue")

@@ -1,0 +1,219 @@
+"""``trials sync`` and ``trials fetch``: harvesting from ClinicalTrials.gov and mirrors."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from harvester.backfill import fetch as fetch_targets
+from harvester.catalogue import Catalogue
+from harvester.catalogue.lock import writer_lock
+from harvester.catalogue.syncstate import save_query, saved_queries, saved_query
+from harvester.commands._common import (
+    EXIT_PARTIAL,
+    db_option,
+    format_option,
+    handles_errors,
+    open_catalogue,
+    progress_bar,
+    say,
+    to_json,
+)
+from harvester.errors import UsageError
+from harvester.http import HttpClient
+from harvester.sources.ctgov import BASE_URL_ENV, DEFAULT_BASE_URL, CtgovApi, search_params
+from harvester.sync import Syncer, SyncSummary
+
+base_url_option = click.option(
+    "--base-url", envvar=BASE_URL_ENV, default=DEFAULT_BASE_URL, show_default=True,
+    help=f"Any server that speaks the API (also ${BASE_URL_ENV}).")
+
+
+def rate_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--min-interval and --retries: the politeness and patience of the HTTP client."""
+    func = click.option(
+        "--retries", type=click.IntRange(0, 20), default=5, show_default=True,
+        help="Retries of a request that failed for a passing reason (429, 5xx, network).")(
+        func)
+    return click.option(
+        "--min-interval", type=click.FloatRange(min=0), default=1.0, show_default=True,
+        help="Seconds between requests (politeness; robots.txt Crawl-delay can raise it; "
+             "0 turns it off, for a local server).")(func)
+
+
+def _api(base_url: str, min_interval: float, retries: int) -> CtgovApi:
+    return CtgovApi(HttpClient(min_interval=min_interval, max_attempts=retries + 1), base_url)
+
+
+def _reporter(quiet: bool) -> Callable[[str], None]:
+    def report(message: str) -> None:
+        if message.startswith("warning: "):
+            if not quiet:
+                say("warning", message.removeprefix("warning: "))
+        else:
+            say("error", message)
+    return report
+
+
+@click.command()
+@click.argument("names", nargs=-1, metavar="[NAME]...")
+@click.option("--cond", help="Conditions (query.cond), an Essie expression.")
+@click.option("--term", help="Any field (query.term).")
+@click.option("--intr", help="Interventions (query.intr).")
+@click.option("--locn", help="Locations (query.locn).")
+@click.option("--spons", help="Sponsors and collaborators (query.spons).")
+@click.option("--titles", help="Titles and acronyms (query.titles).")
+@click.option("--status", multiple=True, help="Overall status (repeatable), e.g. RECRUITING.")
+@click.option("--ids", multiple=True, help="NCT ids (repeatable).")
+@click.option("--advanced", help="An Essie expression passed as filter.advanced.")
+@click.option("--save", "save_as", metavar="NAME", help="Save this query under NAME.")
+@click.option("--all", "every", is_flag=True, help="Sync every saved query.")
+@click.option("--full", is_flag=True, help="A full pass instead of the incremental one.")
+@click.option("--with-history", is_flag=True,
+              help="Also fetch every past version of the studies that changed.")
+@click.option("--page-size", type=click.IntRange(1, 1000), default=1000, show_default=True)
+@click.option("--wait", type=click.FloatRange(min=0), default=0.0,
+              help="Seconds to wait for another sync of this catalogue to finish (default: "
+                   "refuse at once).")
+@db_option
+@base_url_option
+@rate_option
+@click.option("--progress/--no-progress", default=True, help="Progress bar on a terminal.")
+@click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+@format_option("text", "json", default="text")
+@handles_errors
+def sync(names: tuple[str, ...], cond: str | None, term: str | None, intr: str | None,
+         locn: str | None, spons: str | None, titles: str | None, status: tuple[str, ...],
+         ids: tuple[str, ...], advanced: str | None, save_as: str | None, every: bool,
+         full: bool, with_history: bool, page_size: int, wait: float, db: str | None,
+         base_url: str, min_interval: float, retries: int, progress: bool, quiet: bool,
+         fmt: str) -> None:
+    """Harvest every study matching a search into the catalogue.
+
+    The first sync of a query is a full pass; later ones fetch only studies updated since
+    the last success (a day of overlap). Each page is stored in one transaction; a killed
+    sync resumes where it stopped. The count received is checked against the API's
+    totalCount. Exit status: 0 ok, 1 incomplete or partial, 3 could not run.
+
+    \b
+    Examples:
+      trials sync --cond "breast cancer" --status RECRUITING --save breast
+      trials sync breast              # the saved query, incrementally
+      trials sync --all --quiet       # every saved query: the nightly job
+      trials sync --ids NCT00557986 --with-history
+    """
+    catalogue = open_catalogue(db)
+    given = search_params(cond=cond, term=term, intr=intr, locn=locn, spons=spons,
+                          titles=titles, status=status, ids=ids, advanced=advanced)
+    jobs = _jobs(catalogue, names, given, save_as, every)
+    api = _api(base_url, min_interval, retries)
+    worst = 0
+    for name, params in jobs:
+        show = progress and not quiet
+        with progress_bar(None, f"sync {name or ''}".strip(), enabled=show) as advance:
+            syncer = Syncer(catalogue, api, page_size=page_size, with_history=with_history,
+                            wait=wait, on_problem=_reporter(quiet),
+                            on_progress=lambda n, total: advance(n))
+            summary = syncer.run(params, full=full, name=name)
+        _print(summary, name, fmt, quiet)
+        worst = max(worst, 0 if summary.status == "ok" else EXIT_PARTIAL)
+    sys.exit(worst)
+
+
+def _jobs(catalogue: Catalogue, names: tuple[str, ...], given: dict[str, str],
+          save_as: str | None, every: bool) -> list[tuple[str | None, dict[str, str]]]:
+    if every and (names or given):
+        raise UsageError("--all syncs the saved queries; give no NAME and no search option")
+    if names and given:
+        raise UsageError("give a saved query NAME or search options, not both")
+    if save_as:
+        if not given:
+            raise UsageError("--save needs search options to save")
+        save_query(catalogue, save_as, given)
+        return [(save_as, given)]
+    if every:
+        queries = saved_queries(catalogue)
+        if not queries:
+            raise UsageError("there are no saved queries yet (save one with --save NAME)")
+        return list(queries.items())
+    if names:
+        return [(name, saved_query(catalogue, name)) for name in names]
+    return [(None, given)]
+
+
+def _print(summary: SyncSummary, name: str | None, fmt: str, quiet: bool) -> None:
+    if summary.status != "ok":
+        say("error", f"sync {name or ''} run {summary.run_id}: {summary.status}: "
+                     f"{summary.message}".replace("sync  ", "sync "))
+    if summary.schema and summary.schema.changed and not quiet:
+        schema = summary.schema
+        for label, items in (("fields added", schema.fields_added),
+                             ("fields removed", schema.fields_removed),
+                             ("enum values added", schema.enum_values_added),
+                             ("enum values removed", schema.enum_values_removed)):
+            if items:
+                say("warning", f"registry schema changed: {label}: {', '.join(items[:20])}"
+                               + (f" (+{len(items) - 20} more)" if len(items) > 20 else ""))
+    if quiet:
+        return
+    if fmt == "json":
+        click.echo(to_json({"name": name, **summary.to_json()}))
+        return
+    stats: dict[str, Any] = summary.stats
+    click.echo(
+        f"run {summary.run_id}{f' ({name})' if name else ''}: {summary.mode}"
+        f"{f' since {summary.since}' if summary.since else ''}"
+        f"{' (resumed)' if summary.resumed else ''}: {summary.pages} pages, "
+        f"{summary.received} of {summary.expected if summary.expected is not None else '?'} "
+        f"studies: {summary.new} new, {summary.changed} changed, {summary.unchanged} "
+        f"unchanged, {summary.failed} failed"
+        f"{f', {len(summary.disappeared)} gone from the results' if summary.disappeared else ''}"
+        f"; {stats.get('requests', 0)} requests, {stats.get('retries', 0)} retries, "
+        f"{summary.seconds:.1f} s")
+
+
+@click.command()
+@click.argument("targets", nargs=-1, required=True, metavar="NCT…|URL…")
+@click.option("--with-history", is_flag=True, help="Also fetch every past version.")
+@db_option
+@base_url_option
+@rate_option
+@format_option("text", "json", default="text")
+@handles_errors
+def fetch(targets: tuple[str, ...], with_history: bool, db: str | None, base_url: str,
+          min_interval: float, retries: int, fmt: str) -> None:
+    """Fetch single studies from the API, or mirror pages by URL, into the catalogue.
+
+    Mirror pages (ClinicalTrials.Veeva study pages) are fetched only where the site's
+    robots.txt allows.
+
+    \b
+    Examples:
+      trials fetch NCT00557986 NCT06203210
+      trials fetch https://ctv.veeva.com/study/local-surgery-for-metastatic-breast-cancer
+    """
+    catalogue = open_catalogue(db)
+    api = _api(base_url, min_interval, retries)
+    with writer_lock(catalogue.engine):
+        run_id = catalogue.start_run("fetch", {"targets": list(targets),
+                                               "with_history": with_history})
+        try:
+            summary = fetch_targets(catalogue, api, targets, run_id=run_id,
+                                    with_history=with_history, on_problem=_reporter(False))
+        except BaseException as exc:  # a bad target, a catalogue error…: not left "running"
+            catalogue.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}",
+                                 stats={**api.client.stats.__dict__})
+            raise
+        catalogue.finish_run(run_id, "ok" if not summary.failed else "partial",
+                             failed=summary.failed, stats={**api.client.stats.__dict__})
+    if fmt == "json":
+        click.echo(to_json(summary.to_json()))
+    else:
+        click.echo(f"run {run_id}: {summary.new} new, {summary.changed} changed, "
+                   f"{summary.unchanged} unchanged, {summary.failed} failed"
+                   f"{f', {summary.history_versions} past versions' if with_history else ''}")
+    if summary.failed:
+        sys.exit(EXIT_PARTIAL)

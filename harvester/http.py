@@ -1,0 +1,320 @@
+"""The one HTTP client of the harvester: it owns all network policy.
+
+Politeness (a minimum interval between request starts per host, raised by robots.txt
+``Crawl-delay``), retries (429, 5xx, timeouts, dropped connections, truncated bodies) and
+error translation all live here, so callers only see :class:`Response`, decoded JSON or the
+project's :class:`~harvester.errors.FetchError` tree.  ``sleep`` and ``clock`` are injectable
+so tests never wait for real.  Not thread-safe: the politeness bookkeeping assumes one caller.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import urllib.robotparser
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from email.utils import mktime_tz, parsedate_tz
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import msgspec
+import requests
+from requests.structures import CaseInsensitiveDict
+from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type
+from tenacity.stop import stop_after_attempt
+from tenacity.wait import wait_random_exponential
+
+from harvester import __version__
+from harvester.errors import FetchError, HttpStatusError
+
+# Says who is asking and why; a deployment should add a contact with --user-agent / the
+# TRIALS_USER_AGENT environment variable (the project has no public home page to point to).
+DEFAULT_USER_AGENT = os.environ.get("TRIALS_USER_AGENT") or (
+    f"trial-harvester/{__version__} (clinical-trial registry harvester; python-requests)"
+)
+_MESSAGE_CHARS = 500
+T = TypeVar("T")
+
+# Transport failures worth another attempt: the request may well succeed next time.
+# ChunkedEncodingError is what requests raises when a body ends before its Content-Length;
+# ContentDecodingError is a gzip stream cut short.
+_TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    requests.Timeout,
+    requests.ConnectionError,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+
+
+@dataclass
+class FetchStats:
+    requests: int = 0  # HTTP requests sent (each attempt counts)
+    retries: int = 0  # attempts after a retryable failure
+    give_ups: int = 0  # requests that failed after the last attempt
+    throttle_seconds: float = 0.0  # time spent waiting for the politeness limit
+    backoff_seconds: float = 0.0  # time spent waiting between retries
+    http_seconds: float = 0.0  # time inside HTTP calls
+
+
+@dataclass(frozen=True)
+class Response:
+    url: str
+    status: int
+    headers: Mapping[str, str] = field(repr=False, hash=False)  # case-insensitive, unhashable
+    content: bytes = field(repr=False)
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        try:
+            return msgspec.json.decode(self.content)
+        except msgspec.DecodeError as exc:
+            raise FetchError(f"invalid JSON from {self.url}: {exc}", url=self.url) from exc
+
+
+class Incomplete(Exception):
+    """Raised by a decode step given to :meth:`HttpClient.fetch`: the body looks cut short
+    (a complete HTTP message can still carry half a document), so the request is retried."""
+
+
+class _Retryable(Exception):
+    """One failed attempt that may succeed if repeated; ``retry_after`` is the server's hint."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+def _server_message(content: bytes) -> str:
+    # API v2 errors are text/plain one-liners; collapse whitespace so HTML error pages from a
+    # proxy still give a readable (bounded) message.
+    return " ".join(content.decode("utf-8", errors="replace").split())[:_MESSAGE_CHARS]
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds the server asked us to wait (delta-seconds or an HTTP date), or None."""
+    value = headers.get("Retry-After", "").strip()
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        pass
+    when = parsedate_tz(value)
+    if when is None:
+        return None  # unparseable: fall back to our own backoff
+    # Measure a date against the server's own Date header when given: immune to clock skew.
+    now = parsedate_tz(headers.get("Date", ""))
+    return max(0.0, mktime_tz(when) - (mktime_tz(now) if now else time.time()))
+
+
+class _WaitRetryAfterElseJitter:
+    """tenacity wait: the server's Retry-After (capped) when given, else full-jitter backoff."""
+
+    def __init__(self, fallback: wait_random_exponential, cap: float) -> None:
+        self.fallback = fallback
+        self.cap = cap
+
+    def __call__(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _Retryable) and exc.retry_after is not None:
+            return min(exc.retry_after, self.cap)
+        return self.fallback(state)
+
+
+class HttpClient:
+    """GET with politeness, retries and error translation; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        user_agent: str = DEFAULT_USER_AGENT,
+        timeout: tuple[float, float] = (10.0, 60.0),
+        min_interval: float = 1.0,
+        max_attempts: int = 6,
+        backoff_base: float = 1.0,
+        backoff_max: float = 60.0,
+        max_retry_after: float = 300.0,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.user_agent = user_agent
+        self.timeout = timeout
+        self.min_interval = min_interval
+        self.max_retry_after = max_retry_after
+        self.stats = FetchStats()
+        self._sleep = sleep
+        self._clock = clock
+        self._owns_session = session is None
+        self._session = session if session is not None else requests.Session()
+        # requests' default Accept is */*; the API answers JSON and we want to say so.
+        self._session.headers.update({"User-Agent": user_agent, "Accept": "application/json"})
+        self._last_start: dict[str, float] = {}  # origin -> clock() at the last request start
+        self._interval: dict[str, float] = {}  # origin -> interval raised by Crawl-delay
+        self._robots: dict[str, urllib.robotparser.RobotFileParser] = {}
+        # The whole retry policy, declared once.  reraise=False so exhaustion surfaces as
+        # RetryError (counted as a give-up); non-retryable errors propagate unchanged.
+        self._retrying = Retrying(
+            retry=retry_if_exception_type(_Retryable),
+            stop=stop_after_attempt(max_attempts),
+            wait=_WaitRetryAfterElseJitter(
+                wait_random_exponential(multiplier=backoff_base, max=backoff_max),
+                cap=max_retry_after,
+            ),
+            sleep=self._backoff_sleep,
+            before_sleep=self._count_retry,
+            reraise=False,
+        )
+
+    # -- public API ----------------------------------------------------------------------
+
+    def get(
+        self, url: str, params: Mapping[str, str] | None = None, *, allow_404: bool = False,
+        accept: str = "application/json",
+    ) -> Response:
+        """GET ``url``; a 404 is returned rather than raised when ``allow_404``."""
+        return self._run(self._attempt, url, params, allow_404, accept)
+
+    def fetch(
+        self, url: str, decode: Callable[[Response], T],
+        params: Mapping[str, str] | None = None, *, allow_404: bool = False,
+        accept: str = "application/json",
+    ) -> T:
+        """GET ``url`` and ``decode`` the response, both under the retry policy: a decode
+        that raises :class:`Incomplete` retries the request.  With ``allow_404``, a 404
+        response is decoded too (``decode`` sees its status)."""
+
+        def attempt(*args: Any) -> T:
+            response = self._attempt(*args)
+            try:
+                return decode(response)
+            except Incomplete as exc:
+                raise _Retryable(str(exc)) from None
+
+        return self._run(attempt, url, params, allow_404, accept)
+
+    def get_json(self, url: str, params: Mapping[str, str] | None = None) -> Any:
+        """GET ``url`` and decode its JSON; an undecodable body is retried like a dropped one."""
+
+        def decode(response: Response) -> Any:
+            try:
+                return response.json()
+            except FetchError as exc:  # most likely a page cut short: try again
+                raise Incomplete(str(exc)) from exc
+
+        return self.fetch(url, decode, params)
+
+    def robots_allows(self, url: str) -> bool:
+        """Whether robots.txt lets our user agent fetch ``url`` (fetched once per origin)."""
+        origin = _origin(url)
+        parser = self._robots.get(origin)
+        if parser is None:
+            parser = urllib.robotparser.RobotFileParser()
+            robots_url = f"{origin}/robots.txt"
+            try:
+                lines = self._run(
+                    self._attempt, robots_url, None, False, "text/plain"
+                ).text.splitlines()
+            except HttpStatusError:
+                lines = []  # RFC 9309 §2.3.1.3: a 4xx robots.txt is "unavailable": allow all
+            parser.parse(lines)  # no lines, no rules: everything is allowed
+            delay = parser.crawl_delay(self.user_agent)
+            if delay is not None:
+                # Never below our own floor; capped like Retry-After so a hostile value
+                # cannot stall the harvest.
+                raised = min(float(delay), self.max_retry_after)
+                self._interval[origin] = max(self.min_interval, raised)
+            self._robots[origin] = parser  # failures above raise and are not cached
+        return parser.can_fetch(self.user_agent, url)
+
+    def close(self) -> None:
+        if self._owns_session:  # an injected session belongs to whoever injected it
+            self._session.close()
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- machinery -----------------------------------------------------------------------
+
+    def _run(self, attempt: Callable[..., T], url: str, *args: Any) -> T:
+        try:
+            return self._retrying(attempt, url, *args)
+        except RetryError as exc:
+            self.stats.give_ups += 1
+            last = exc.last_attempt
+            reason = last.exception()
+            raise FetchError(
+                f"{reason} (gave up after {last.attempt_number} attempts)", url=url
+            ) from reason
+
+    def _attempt(
+        self, url: str, params: Mapping[str, str] | None, allow_404: bool, accept: str
+    ) -> Response:
+        self._throttle(url)
+        self.stats.requests += 1
+        started = self._clock()
+        try:
+            r = self._session.get(
+                url, params=params, timeout=self.timeout, headers={"Accept": accept}
+            )
+        except requests.exceptions.SSLError as exc:  # a bad certificate does not heal itself
+            raise FetchError(f"TLS error fetching {url}: {exc}", url=url) from exc
+        except _TRANSIENT_ERRORS as exc:
+            raise _Retryable(f"{type(exc).__name__} fetching {url}: {exc}") from exc
+        except requests.RequestException as exc:  # bad URL, redirect loop …: retrying won't help
+            raise FetchError(f"cannot fetch {url}: {exc}", url=url) from exc
+        finally:
+            self.stats.http_seconds += self._clock() - started
+        response = Response(r.url or url, r.status_code, CaseInsensitiveDict(r.headers), r.content)
+        status = response.status
+        if status == 429 or status >= 500:
+            raise _Retryable(
+                f"HTTP {status} from {response.url}: {_server_message(response.content)}",
+                _retry_after(response.headers),
+            )
+        if status >= 400 and not (status == 404 and allow_404):
+            raise HttpStatusError(status, response.url, _server_message(response.content))
+        declared = response.headers.get("Content-Length", "")
+        encoded = response.headers.get("Content-Encoding", "identity") != "identity"
+        # requests already raises for short bodies on a real socket; this also covers any
+        # transport that does not (the length only matches the bytes when not gzip-encoded).
+        if declared.isdigit() and not encoded and len(response.content) < int(declared):
+            raise _Retryable(
+                f"body from {response.url} cut short: {len(response.content)} of {declared} bytes"
+            )
+        return response
+
+    def _throttle(self, url: str) -> None:
+        origin = _origin(url)
+        interval = self._interval.get(origin, self.min_interval)
+        last = self._last_start.get(origin)
+        if last is not None and interval > 0:
+            wait = last + interval - self._clock()
+            if wait > 0:
+                self.stats.throttle_seconds += wait
+                self._sleep(wait)
+        self._last_start[origin] = self._clock()
+
+    def _backoff_sleep(self, seconds: float) -> None:
+        self.stats.backoff_seconds += seconds
+        self._sleep(seconds)
+
+    def _count_retry(self, state: RetryCallState) -> None:
+        self.stats.retries += 1
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"

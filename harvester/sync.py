@@ -1,0 +1,264 @@
+"""``trials sync``: harvest a ClinicalTrials.gov search into the catalogue — complete,
+incremental, resumable, one page per transaction.
+
+A query's first sync is a full pass; later ones ask only for studies whose last update was
+posted on or after the previous success's high-water mark minus a day of overlap.  Pages come
+sorted by last update, ascending, and each is stored in one transaction with the resume point
+(the last update date reached), so a killed run resumes by date — page tokens may have expired
+— re-reading at most the studies of one day.  Each run compares what it received with the
+API's ``totalCount`` and says so when they differ.  A full pass also notes the trials that
+have left the query's results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from harvester.backfill import backfill
+from harvester.catalogue import Catalogue
+from harvester.catalogue.lock import writer_lock
+from harvester.catalogue.store import V
+from harvester.catalogue.syncstate import (
+    SyncState,
+    load_state,
+    mark_gone,
+    mark_seen,
+    query_key,
+    save_state,
+)
+from harvester.errors import FetchError
+from harvester.importer import prepare_payloads
+from harvester.schema_watch import SchemaReport, watch_schema
+from harvester.sources.ctgov import CtgovApi, updated_since
+from parsers import MAX_PAYLOAD_BYTES
+
+OVERLAP = timedelta(days=1)
+
+
+@dataclass
+class SyncSummary:
+    run_id: int
+    query: dict[str, str]
+    mode: str = "full"  # full or incremental
+    since: str | None = None
+    resumed: bool = False
+    pages: int = 0
+    received: int = 0
+    expected: int | None = None  # the API's totalCount
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    disappeared: list[str] = field(default_factory=list)
+    history_versions: int = 0
+    schema: SchemaReport | None = None
+    status: str = "ok"  # ok, incomplete (received ≠ expected, or cut short), partial
+    message: str | None = None
+    seconds: float = 0.0
+    parse_seconds: float = 0.0
+    store_seconds: float = 0.0
+    stats: dict[str, Any] = field(default_factory=dict)  # the HTTP client's counters
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run": self.run_id, "status": self.status, "message": self.message,
+            "query": self.query, "mode": self.mode, "since": self.since,
+            "resumed": self.resumed, "pages": self.pages, "received": self.received,
+            "expected": self.expected, "new": self.new, "changed": self.changed,
+            "unchanged": self.unchanged, "failed": self.failed,
+            "disappeared": self.disappeared, "history_versions": self.history_versions,
+            "schema": self.schema.to_json() if self.schema else None,
+            "seconds": round(self.seconds, 3), "parse_seconds": round(self.parse_seconds, 3),
+            "store_seconds": round(self.store_seconds, 3), **self.stats,
+        }
+
+
+@dataclass
+class _Pass:
+    """Where a pass over a query stands; stored as the resume point after every page."""
+
+    pass_id: int
+    mode: str
+    since: str | None
+    after: str | None  # the last update date reached; studies before it are done
+    latest: str | None  # the latest last-update date received in the pass
+
+    def to_json(self) -> dict[str, Any]:
+        return {"pass": self.pass_id, "mode": self.mode, "since": self.since,
+                "after": self.after, "latest": self.latest}
+
+
+class Syncer:
+    """Runs syncs of one catalogue against one API; reports through callbacks."""
+
+    def __init__(self, catalogue: Catalogue, api: CtgovApi, *, page_size: int = 1000,
+                 with_history: bool = False, wait: float = 0.0,
+                 on_problem: Callable[[str], None] = lambda message: None,
+                 on_progress: Callable[[int, int | None], None] = lambda n, total: None
+                 ) -> None:
+        self.catalogue = catalogue
+        self.api = api
+        self.page_size = page_size
+        self.with_history = with_history
+        self.wait = wait
+        self.on_problem = on_problem
+        self.on_progress = on_progress
+        self._stats_before: dict[str, Any] = {}
+
+    def run(self, params: Mapping[str, str], *, full: bool = False,
+            name: str | None = None) -> SyncSummary:
+        with writer_lock(self.catalogue.engine, wait=self.wait):
+            self.catalogue.mark_interrupted(self.catalogue.clock())
+            return self._run(dict(params), full, name)
+
+    def _respect_crawl_delay(self) -> None:
+        """Below one request a second, let the site's robots.txt Crawl-delay raise the pace
+        (ClinicalTrials.gov asks for 1 s: the default already honours it without asking)."""
+        client = self.api.client
+        if client.min_interval < 1.0:
+            try:
+                client.robots_allows(f"{self.api.base}/api/v2/studies")
+            except FetchError as exc:  # no answer: be as polite as the site would ask
+                client.min_interval = 1.0
+                self.on_problem(f"warning: robots.txt unreachable ({exc}); one request a "
+                                "second")
+
+    def _run(self, params: dict[str, str], full: bool, name: str | None) -> SyncSummary:
+        cat = self.catalogue
+        run_id = cat.start_run("sync", {"name": name, "query": params, "full": full,
+                                        "base_url": self.api.base})
+        summary = SyncSummary(run_id, params)
+        started = time.perf_counter()
+        self._stats_before = asdict(self.api.client.stats)
+        try:
+            self._respect_crawl_delay()
+            summary.schema = watch_schema(cat, self.api)
+            key = query_key(params)
+            state = load_state(cat, key)
+            current = self._plan(state, run_id, full, summary)
+            self._harvest(params, key, current, state, summary)
+            if self.with_history:
+                summary.history_versions = backfill(cat, self.api, self._touched(run_id),
+                                                    run_id=run_id,
+                                                    on_problem=self.on_problem)
+        except FetchError as exc:
+            summary.status, summary.message = ("failed" if summary.pages == 0 else
+                                               "incomplete"), str(exc)
+            if summary.pages == 0:
+                self._finish(summary, started)
+                raise
+        except BaseException as exc:
+            summary.status, summary.message = "failed", f"{type(exc).__name__}: {exc}"
+            self._finish(summary, started)
+            raise
+        self._finish(summary, started)
+        return summary
+
+    def _plan(self, state: SyncState | None, run_id: int, full: bool,
+              summary: SyncSummary) -> _Pass:
+        """Resume an unfinished pass, else start a full or an incremental one."""
+        resume = state.resume if state else None
+        if resume and (not full or resume["mode"] == "full"):
+            summary.resumed = True
+            current = _Pass(resume["pass"], resume["mode"], resume["since"], resume["after"],
+                            resume["latest"])
+        elif full or state is None or state.high_water is None:
+            current = _Pass(run_id, "full", None, None, None)
+        else:
+            since = (date.fromisoformat(state.high_water) - OVERLAP).isoformat()
+            current = _Pass(run_id, "incremental", since, since, None)
+        summary.mode, summary.since = current.mode, current.since
+        return current
+
+    def _harvest(self, params: dict[str, str], key: str, current: _Pass,
+                 state: SyncState | None, summary: SyncSummary) -> None:
+        cat = self.catalogue
+        query = updated_since(params, current.after) if current.after else params
+        for page in self.api.pages(query, page_size=self.page_size):
+            if summary.pages == 0:
+                summary.expected = page.total_count
+            summary.pages += 1
+            summary.received += len(page.studies)
+            tick = time.perf_counter()
+            batch = prepare_payloads(
+                [(f"{self.api.base} page {summary.pages} study {i}", raw,
+                  hashlib.sha256(raw).hexdigest(), None, None)
+                 for i, raw in enumerate(page.studies)], "ctgov-json", MAX_PAYLOAD_BYTES)
+            summary.parse_seconds += time.perf_counter() - tick
+            for problem in batch.problems:
+                self.on_problem(problem)
+            for note in batch.warnings:
+                self.on_problem(f"warning: {note}")
+            dates = [d for v in batch.versions if (d := v.columns["last_update_posted"])]
+            if dates:  # sorted ascending: everything before the page's last date is done
+                current.after = max(dates)
+                current.latest = max(filter(None, [current.latest, *dates]))
+            ncts = [v.nct_id for v in batch.versions]
+            resume = current.to_json()
+
+            def also(conn: Any, ncts: list[str] = ncts, resume: dict[str, Any] = resume) -> None:
+                now = cat.clock()
+                mark_seen(conn, key, ncts, current.pass_id, now, summary.run_id)
+                save_state(conn, key, params, now, resume=resume)
+
+            tick = time.perf_counter()
+            outcomes = cat.add(batch.versions, run_id=summary.run_id,
+                               failed=len(batch.problems), also=also)
+            summary.store_seconds += time.perf_counter() - tick
+            summary.failed += len(batch.problems)
+            for outcome in outcomes:
+                setattr(summary, outcome, getattr(summary, outcome) + 1)
+            self.on_progress(len(page.studies), summary.expected)
+        self._close_pass(params, key, current, state, summary)
+
+    def _close_pass(self, params: dict[str, str], key: str, current: _Pass,
+                    state: SyncState | None, summary: SyncSummary) -> None:
+        cat = self.catalogue
+        if summary.expected is not None and summary.received != summary.expected:
+            summary.status = "incomplete"
+            summary.message = (f"received {summary.received} studies but the API counted "
+                               f"{summary.expected}; the catalogue may miss some — run again")
+        elif summary.failed:
+            summary.status = "partial"
+            summary.message = f"{summary.failed} studies could not be parsed"
+        with cat.engine.begin() as conn:
+            now = cat.clock()
+            if summary.status == "incomplete":  # start this pass over next time
+                save_state(conn, key, params, now, resume=None,
+                           high_water=state.high_water if state else None,
+                           success_run_id=state.last_success_run_id if state else None)
+                return
+            if current.mode == "full":
+                summary.disappeared = mark_gone(conn, key, current.pass_id, now,
+                                                summary.run_id, _describe(params))
+            previous = state.high_water if state else None
+            high_water = max(filter(None, [previous, current.latest]), default=None)
+            save_state(conn, key, params, now, resume=None, high_water=high_water,
+                       success_run_id=summary.run_id)
+
+    def _touched(self, run_id: int) -> list[str]:
+        """The trials that gained a version in this run."""
+        with self.catalogue.engine.connect() as conn:
+            return list(conn.execute(sa.select(V.c.nct_id).where(V.c.run_id == run_id)
+                                     .distinct().order_by(V.c.nct_id)).scalars())
+
+    def _finish(self, summary: SyncSummary, started: float) -> None:
+        summary.seconds = time.perf_counter() - started
+        # This run's share of the client's counters (one client may serve several syncs).
+        summary.stats = {k: v - self._stats_before.get(k, 0)
+                         for k, v in asdict(self.api.client.stats).items()}
+        self.catalogue.finish_run(summary.run_id, summary.status, summary.message,
+                                  stats={k: v for k, v in summary.to_json().items()
+                                         if k not in ("run", "status", "message")})
+
+
+def _describe(params: Mapping[str, str]) -> str:
+    terms = ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
+    return f"no longer in the results of {terms or 'all studies'}"

@@ -1,0 +1,242 @@
+"""`Syncer` against the loopback replica: complete, incremental, polite, resumable."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import date, timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from harvester.catalogue import Catalogue
+from harvester.catalogue.lock import writer_lock
+from harvester.errors import CatalogueBusyError
+from harvester.http import HttpClient
+from harvester.serve import ReplicaServer, StudyStore
+from harvester.serve.store import synthetic
+from harvester.sources.ctgov import CtgovApi
+from harvester.sync import Syncer
+from tests.conftest import FIXTURES
+
+ROOT = Path(__file__).resolve().parent.parent
+STUDIES = sorted((FIXTURES / "ctgov-v2-json/studies").glob("*.json"))
+SMALL = [json.loads(p.read_bytes()) for p in STUDIES if p.stat().st_size < 20_000]
+
+
+def dated(study: dict[str, Any], day: str) -> dict[str, Any]:
+    """A copy of ``study`` whose last update was posted on ``day``."""
+    out = copy.deepcopy(study)
+    out["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"] = {
+        "date": day, "type": "ACTUAL"}
+    return out
+
+
+@cache
+def generated(count: int, first: int = 90_000_000) -> list[dict[str, Any]]:
+    """Real small studies under fresh NCT ids, their updates spread over 2020-2024 (shared:
+    copy before changing one)."""
+    days = [f"{2020 + i % 5}-{1 + i % 12:02d}-{1 + i % 28:02d}" for i in range(count)]
+    return [dated(s, d) for s, d in zip(synthetic(SMALL, count, first), days, strict=True)]
+
+
+def api(server: ReplicaServer, **kwargs: Any) -> CtgovApi:
+    client = HttpClient(min_interval=0, sleep=lambda seconds: None, **kwargs)
+    return CtgovApi(client, server.base_url)
+
+
+def held(url: str) -> set[str]:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        ids = set(conn.execute(sa.text("SELECT nct_id FROM trial")).scalars())
+    engine.dispose()
+    return ids
+
+
+def version_count(url: str) -> int:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        count = conn.execute(sa.text("SELECT count(*) FROM version")).scalar_one()
+    engine.dispose()
+    return int(count)
+
+
+@pytest.fixture
+def replica() -> Iterator[ReplicaServer]:
+    with ReplicaServer(StudyStore(generated(120))) as server:
+        yield server
+
+
+def test_a_full_sync_stores_exactly_what_the_search_returns(tmp_path: Path) -> None:
+    # Paging does not depend on the database: this one runs on SQLite only.
+    db_url = f"sqlite:///{tmp_path / 'catalogue.sqlite'}"
+    store = StudyStore.from_folder(FIXTURES / "ctgov-v2-json/studies")
+    for study in generated(5000):
+        store.add(study)
+    recruiting = {json.loads(p.read_bytes())["protocolSection"]["identificationModule"]["nctId"]
+                  for p in STUDIES
+                  if json.loads(p.read_bytes())["protocolSection"]["statusModule"]
+                  ["overallStatus"] == "RECRUITING"}
+    with ReplicaServer(store) as server, Catalogue.open(db_url) as cat:
+        everything = Syncer(cat, api(server)).run({})
+        assert (everything.mode, everything.status) == ("full", "ok")
+        assert everything.received == everything.expected == len(store) == 5028
+        assert everything.pages == 6 and everything.new == 5028
+        assert held(db_url) == set(store.ids())
+        some = Syncer(cat, api(server)).run({"filter.overallStatus": "RECRUITING"})
+        assert some.expected == some.received == some.unchanged + 0 * some.new
+        assert {nct for nct in recruiting} <= held(db_url)
+        assert some.received == len(recruiting) + sum(
+            1 for s in generated(5000)
+            if s["protocolSection"]["statusModule"]["overallStatus"] == "RECRUITING")
+
+
+def test_incremental_runs_fetch_only_what_changed(db_url: str, replica: ReplicaServer) -> None:
+    with Catalogue.open(db_url) as cat:
+        first = Syncer(cat, api(replica)).run({})
+        assert (first.mode, first.received) == ("full", 120)
+        store = replica.store
+        changed = store.ids()[:5]
+        for nct in changed:
+            study = dated(store.get(nct), "2026-11-20")  # type: ignore[arg-type]
+            study["protocolSection"]["statusModule"]["overallStatus"] = "TERMINATED"
+            store.add_version(study)
+        replica.faults.reset_counts()
+        second = Syncer(cat, api(replica)).run({})
+        days = {s["protocolSection"]["identificationModule"]["nctId"]:
+                s["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"]["date"]
+                for s in generated(120)}
+        since = (date.fromisoformat(max(days.values())) - timedelta(days=1)).isoformat()
+        overlap = sum(1 for nct, day in days.items() if day >= since and nct not in changed)
+        assert overlap >= 1  # the day of overlap re-reads the latest studies
+        assert (second.mode, second.since) == ("incremental", since)
+        assert (second.received, second.changed, second.unchanged) == (
+            5 + overlap, 5, overlap)
+        # to the API: one request for the data version, one page, nothing else (plus, below
+        # one request a second, robots.txt for its Crawl-delay)
+        assert replica.faults.count("/api/v2/") == 2
+        assert second.stats["requests"] == 3 == replica.faults.count("/")
+        assert {cat.current(n) and cat.record(cat.current(n).id).overall_status  # type: ignore[union-attr]
+                for n in changed} == {"TERMINATED"}
+        third = Syncer(cat, api(replica)).run({})
+        assert (third.since, third.received, third.changed) == ("2026-11-19", 5, 0)
+
+
+def test_a_storm_of_429_and_503_is_ridden_out_and_counted(db_url: str,
+                                                          replica: ReplicaServer) -> None:
+    with Catalogue.open(db_url) as cat:
+        Syncer(cat, api(replica)).run({})  # the schema is known: the storm hits the pages
+        pages = "/api/v2/studies"
+        replica.faults.rate_limit(2, retry_after=0.01, path=pages)
+        replica.faults.rate_limit(1, path=pages)
+        replica.faults.unavailable(2, path=pages)
+        replica.faults.unavailable(6, path="/robots.txt")  # unreachable: 1 request a second
+        problems: list[str] = []
+        summary = Syncer(cat, api(replica), page_size=50,
+                         on_problem=problems.append).run({}, full=True)
+        assert (summary.status, summary.received, summary.unchanged) == ("ok", 120, 120)
+        # robots.txt: 5 retries then given up; the first page: 5 faults then an answer
+        assert (summary.stats["retries"], summary.stats["give_ups"]) == (10, 1)
+        assert any("robots.txt unreachable" in p for p in problems)
+        assert json.loads(cat.run(summary.run_id)["stats"])["retries"] == 10
+
+
+def test_a_crashed_sync_resumes_by_date_not_token(db_url: str, replica: ReplicaServer) -> None:
+    pages = []
+
+    def crash_after_two(n: int, total: int | None) -> None:
+        pages.append(n)
+        if len(pages) == 2:
+            raise KeyboardInterrupt  # as if killed between two pages
+
+    with Catalogue.open(db_url) as cat:
+        with pytest.raises(KeyboardInterrupt):
+            Syncer(cat, api(replica), page_size=30, on_progress=crash_after_two).run({})
+        assert version_count(db_url) == 60
+        replica.store.bump()  # a new data version: old page tokens are worthless
+        resumed = Syncer(cat, api(replica), page_size=30).run({})
+        assert resumed.resumed and resumed.status == "ok" and resumed.mode == "full"
+        assert resumed.received < 120  # it did not start over
+        assert resumed.new == 60 and held(db_url) == set(replica.store.ids())
+        assert version_count(db_url) == 120  # nothing twice
+        statuses = [r["status"] for r in cat.runs()]
+        assert statuses == ["ok", "failed"]
+
+
+def test_a_full_pass_notices_trials_that_left_the_results(db_url: str,
+                                                          replica: ReplicaServer) -> None:
+    with Catalogue.open(db_url) as cat:
+        Syncer(cat, api(replica)).run({})
+        gone = replica.store.ids()[10:12]
+        for nct in gone:
+            replica.store.remove(nct)
+        incremental = Syncer(cat, api(replica)).run({})
+        assert incremental.disappeared == []  # only a full pass can tell
+        full = Syncer(cat, api(replica)).run({}, full=True)
+        assert full.disappeared == gone
+        assert held(db_url) >= set(gone)  # nothing deleted
+        replica.store.add(generated(120)[10])
+        Syncer(cat, api(replica)).run({}, full=True)
+        with cat.engine.connect() as conn:
+            events = conn.execute(sa.text(
+                "SELECT nct_id, kind FROM trial_event ORDER BY id")).all()
+        assert [tuple(e) for e in events] == [(gone[0], "disappeared"),
+                                              (gone[1], "disappeared"),
+                                              (gone[0], "reappeared")]
+
+
+def test_a_short_count_is_reported_not_hidden(db_url: str, replica: ReplicaServer) -> None:
+    def lose_one(n: int, total: int | None) -> None:
+        if replica.store.ids()[-1].startswith("NCT9"):
+            replica.store.remove(replica.store.ids()[-1])
+
+    with Catalogue.open(db_url) as cat:
+        summary = Syncer(cat, api(replica), page_size=40, on_progress=lose_one).run({})
+        assert summary.status == "incomplete" and summary.expected == 120
+        assert summary.received < 120 and "API counted 120" in (summary.message or "")
+        assert cat.run(summary.run_id)["status"] == "incomplete"
+        again = Syncer(cat, api(replica)).run({})
+        assert again.mode == "full"  # an incomplete pass does not count as a success
+
+
+def test_two_syncs_never_interleave(db_url: str, replica: ReplicaServer) -> None:
+    with Catalogue.open(db_url) as cat, writer_lock(cat.engine):
+        other = Catalogue.open(db_url)
+        with pytest.raises(CatalogueBusyError):
+            Syncer(other, api(replica)).run({})
+        other.close()
+
+
+def test_a_killed_sync_resumes_where_it_stopped(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'catalogue.sqlite'}"
+    Catalogue.open(url).close()
+    with ReplicaServer(StudyStore(generated(1500))) as server:
+        server.faults.slow(0.05, n=10_000, path="/api/v2/studies")
+        command = [sys.executable, str(ROOT / "cli.py"), "sync", "--db", url, "--base-url",
+                   server.base_url, "--min-interval", "0", "--page-size", "50", "--quiet"]
+        proc = subprocess.Popen(command, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while version_count(url) < 300:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        killed = version_count(url)
+        assert killed % 50 == 0 and killed < 1500  # whole pages only
+        server.faults.clear()
+        with Catalogue.open(url) as cat:
+            resumed = Syncer(cat, api(server), page_size=50).run({})
+            assert resumed.resumed and resumed.status == "ok"
+            assert resumed.received <= 1500 - killed + 50  # at most one page read again
+            assert version_count(url) == len(held(url)) == 1500
+            assert [r["status"] for r in cat.runs()] == ["ok", "interrupted"]
