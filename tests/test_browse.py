@@ -411,7 +411,8 @@ def test_changes_since_a_moment_taken_between_imports(db_url: str) -> None:
     for args in ((), ("--since", "2026-01-01", "--since-last-run")):
         result = trials(db_url, "changes", *args)
         assert result.exit_code == 2, args
-        assert "give exactly one of --since DATE and --since-last-run" in result.stderr
+        assert ("give exactly one of --since DATE, --since-last-sync and --since-last-run"
+                in result.stderr)
     bad = trials(db_url, "changes", "--since", "last tuesday")
     assert bad.exit_code == 2
     assert "--since: 'last tuesday' is not a date or date-time (ISO 8601)" in bad.stderr

@@ -106,15 +106,26 @@ def stdout_console() -> Console:
 
 
 @contextmanager
-def progress_bar(total: int | None, label: str, *, enabled: bool) -> Iterator[Callable[[int],
-                                                                               None]]:
-    """A progress bar on stderr when it is a terminal and ``enabled``; yields advance(n)."""
+def progress_bar(total: int | None, label: str, *,
+                 enabled: bool) -> Iterator[Callable[[int, int | None], None]]:
+    """A progress bar on stderr when it is a terminal and ``enabled``; yields
+    ``advance(n, total=None)`` (a total learnt on the way, like a search's count, is set)."""
     console = Console(file=sys.stderr)
     if not enabled or not console.is_terminal:
-        yield lambda n: None
+
+        def ignore(n: int, total: int | None = None) -> None:
+            pass
+
+        yield ignore
         return
     columns: list[Any] = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                           TimeElapsedColumn(), TimeRemainingColumn()]
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task(label, total=total)
-        yield lambda n: progress.advance(task, n)
+
+        def advance(n: int, total: int | None = None) -> None:
+            if total is not None:
+                progress.update(task, total=total)
+            progress.advance(task, n)
+
+        yield advance

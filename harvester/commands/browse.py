@@ -228,30 +228,35 @@ def _diff_lines(changes: list[Change], per_kind: int | None) -> list[str]:
 @db_option
 @click.option("--since", metavar="DATE", help="Report what the catalogue learned since this "
               "date or date-time (UTC).")
+@click.option("--since-last-sync", is_flag=True,
+              help="Since the start of the last finished sync: what it brought.")
 @click.option("--since-last-run", is_flag=True,
               help="Since the start of the last finished import or sync run: what it brought.")
 @format_option("text", "json", default="text")
 @handles_errors
-def changes(db: str | None, since: str | None, since_last_run: bool, fmt: str) -> None:
+def changes(db: str | None, since: str | None, since_last_sync: bool, since_last_run: bool,
+            fmt: str) -> None:
     """What changed in the catalogue: new trials, status transitions, enrollment changes,
     results first posted, trials that disappeared.
 
     \b
     Examples:
       trials changes --since 2026-11-01
-      trials changes --since-last-run --format json | mail -s "trial digest" team@example.org
+      trials changes --since-last-sync --format json | mail -s "trial digest" team@example.org
     """
-    if bool(since) == since_last_run:
-        raise UsageError("give exactly one of --since DATE and --since-last-run")
+    if [bool(since), since_last_sync, since_last_run].count(True) != 1:
+        raise UsageError("give exactly one of --since DATE, --since-last-sync and "
+                         "--since-last-run")
     catalogue = open_catalogue(db)
     moment: datetime
     if since:
         moment = parse_moment(since, "--since")
     else:
-        finished = [r for r in catalogue.runs(1000) if r["kind"] in ("import", "sync")
-                    and r["status"] in ("ok", "partial")]
+        kinds = ("sync",) if since_last_sync else ("import", "sync")
+        finished = [r for r in catalogue.runs(1000) if r["kind"] in kinds
+                    and r["status"] in ("ok", "partial", "incomplete")]
         if not finished:
-            raise UsageError("no import or sync has finished yet; use --since")
+            raise UsageError(f"no {' or '.join(kinds)} has finished yet; use --since")
         moment = finished[0]["started_at"]
     report = changes_since(catalogue, moment)
     if fmt == "json":

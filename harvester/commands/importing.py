@@ -77,7 +77,7 @@ def import_(paths: tuple[str, ...], db: str | None, source: SourceKind | None,
     show_progress = progress and not quiet
     with progress_bar(inputs.count() if show_progress else None, "importing",
                       enabled=show_progress) as advance:
-        importer.on_progress = advance
+        importer.on_progress = lambda n: advance(n, None)
         summary = importer.run(paths, inputs=inputs)
     if not quiet:
         if fmt == "json":

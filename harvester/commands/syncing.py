@@ -116,7 +116,7 @@ def sync(names: tuple[str, ...], cond: str | None, term: str | None, intr: str |
         with progress_bar(None, f"sync {name or ''}".strip(), enabled=show) as advance:
             syncer = Syncer(catalogue, api, page_size=page_size, with_history=with_history,
                             wait=wait, on_problem=_reporter(quiet),
-                            on_progress=lambda n, total: advance(n))
+                            on_progress=advance)
             summary = syncer.run(params, full=full, name=name)
         _print(summary, name, fmt, quiet)
         worst = max(worst, 0 if summary.status == "ok" else EXIT_PARTIAL)
