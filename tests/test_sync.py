@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from harvester.backfill import backfill
 from harvester.catalogue import Catalogue
 from harvester.catalogue.lock import writer_lock
 from harvester.errors import CatalogueBusyError
@@ -239,3 +240,25 @@ def test_a_killed_sync_resumes_where_it_stopped(tmp_path: Path) -> None:
             assert resumed.received <= 1500 - killed + 50  # at most one page read again
             assert version_count(url) == len(held(url)) == 1500
             assert [r["status"] for r in cat.runs()] == ["ok", "interrupted"]
+
+
+def test_the_replica_serves_a_catalogue_as_the_registry_would(db_url: str,
+                                                              tmp_path: Path) -> None:
+    """A catalogue read back through the replica syncs into another one unchanged."""
+    with Catalogue.open(db_url) as source:
+        with ReplicaServer(StudyStore.from_folder(FIXTURES / "ctgov-history/api-v2-snapshots")
+                           ) as first:
+            Syncer(source, api(first)).run({"filter.ids": "NCT06203210"})
+            backfill(source, api(first), ["NCT06203210"], run_id=source.start_run("t", {}))
+        store = StudyStore.from_catalogue(source)
+        assert [v.date for v in store.history("NCT06203210")] == [
+            "2026-01-20", "2026-02-09", "2026-03-02"]
+        copy_url = f"sqlite:///{tmp_path / 'copy.sqlite'}"
+        with ReplicaServer(store) as second, Catalogue.open(copy_url) as copy:
+            Syncer(copy, api(second)).run({})
+            backfill(copy, api(second), ["NCT06203210"], run_id=copy.start_run("t", {}))
+            ours = [source.record(v.id) for v in source.versions("NCT06203210")]
+            theirs = [copy.record(v.id) for v in copy.versions("NCT06203210")]
+            assert [r.overall_status for r in theirs] == [
+                "ACTIVE_NOT_RECRUITING", "RECRUITING", "RECRUITING"]
+            assert theirs == ours

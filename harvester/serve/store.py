@@ -17,6 +17,8 @@ from typing import Any, NamedTuple
 
 import msgspec
 
+from harvester.catalogue import Catalogue
+
 Study = dict[str, Any]
 
 _NCT = re.compile(r"^[Nn][Cc][Tt]0*([1-9]\d{0,7})$")
@@ -146,6 +148,23 @@ class StudyStore:
             store.add(kept[0][2])
             for _, _, study in kept[1:]:
                 store.add_version(study)
+        return store
+
+    @classmethod
+    def from_catalogue(cls, catalogue: Catalogue, *,
+                       data_timestamp: str | None = None) -> StudyStore:
+        """Every trial of a catalogue that holds ClinicalTrials.gov API JSON, served from the
+        raw payloads its versions were parsed from, oldest first, so that the record
+        history endpoints answer too (the ``trials serve`` to come)."""
+        store = cls(data_timestamp=data_timestamp)
+        for nct in catalogue.trial_ids():
+            versions = [v for v in catalogue.versions(nct) if v.source == "ctgov-json"]
+            for number, info in enumerate(versions):
+                studies = _studies_in(catalogue.payload(info.id))
+                if not studies:
+                    continue
+                (store.add if number == 0 or nct not in store else store.add_version)(
+                    studies[0])
         return store
 
     # --- mutation -----------------------------------------------------------------------------
