@@ -4,7 +4,6 @@ retries of bodies cut short, against the loopback replica (127.0.0.1 only; no da
 from __future__ import annotations
 
 import json
-import re
 import urllib.parse
 from collections.abc import Iterator
 from typing import Any
@@ -28,6 +27,7 @@ from harvester.sources.ctgov import (
     updated_since,
 )
 from tests.conftest import FIXTURES
+from tests.corpus import condition_hits, fixture_studies
 
 STUDIES = FIXTURES / "ctgov-v2-json/studies"
 SNAPSHOTS = FIXTURES / "ctgov-history/api-v2-snapshots"
@@ -37,35 +37,8 @@ STATUSES = ("ACTIVE_NOT_RECRUITING, COMPLETED, ENROLLING_BY_INVITATION, NOT_YET_
             "TEMPORARILY_NOT_AVAILABLE, APPROVED_FOR_MARKETING, WITHHELD, UNKNOWN")
 
 
-def fixture_studies() -> dict[str, dict[str, Any]]:
-    """The fixture studies by NCT id, read straight from the files."""
-    found = {}
-    for path in sorted(STUDIES.glob("*.json")):
-        study = json.loads(path.read_bytes())
-        found[study["protocolSection"]["identificationModule"]["nctId"]] = study
-    return found
-
-
 def last_update(study: dict[str, Any]) -> str:
     return str(study["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"]["date"])
-
-
-def condition_hits(word: str) -> set[str]:
-    """Studies whose conditions, keywords, titles or condition MeSH terms contain ``word``
-    (whole word, any case): what ``query.cond`` searches."""
-    hits = set()
-    for nct, study in fixture_studies().items():
-        protocol = study["protocolSection"]
-        conditions = protocol.get("conditionsModule", {})
-        browse = study.get("derivedSection", {}).get("conditionBrowseModule", {})
-        texts = [*conditions.get("conditions", []), *conditions.get("keywords", []),
-                 protocol["identificationModule"].get("briefTitle", ""),
-                 protocol["identificationModule"].get("officialTitle", ""),
-                 *(m["term"] for m in browse.get("meshes", [])),
-                 *(m["term"] for m in browse.get("ancestors", []))]
-        if any(re.search(rf"\b{word}\b", text, re.IGNORECASE) for text in texts):
-            hits.add(nct)
-    return hits
 
 
 def nct_of(raw: bytes) -> str:

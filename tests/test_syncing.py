@@ -4,7 +4,6 @@ tiny mirror site), on 127.0.0.1 only."""
 from __future__ import annotations
 
 import json
-import re
 import socket
 import threading
 import urllib.parse
@@ -20,6 +19,7 @@ from harvester.catalogue import Catalogue
 from harvester.catalogue.lock import writer_lock
 from harvester.serve import Faults, ReplicaServer, StudyStore
 from tests.conftest import FIXTURES, trials
+from tests.corpus import condition_hits, fixture_studies
 
 STUDIES = FIXTURES / "ctgov-v2-json/studies"
 TIMESTAMP = "2026-08-14T09:00:05"
@@ -30,35 +30,9 @@ SUMMARY_KEYS = {"status", "mode", "pages", "received", "expected", "new", "chang
 # --- what the search should return, read straight from the fixture files ----------------------
 
 
-def fixture_studies() -> dict[str, dict[str, Any]]:
-    found = {}
-    for path in sorted(STUDIES.glob("*.json")):
-        study = json.loads(path.read_bytes())
-        found[study["protocolSection"]["identificationModule"]["nctId"]] = study
-    return found
-
-
 def with_status(status: str) -> set[str]:
     return {n for n, s in fixture_studies().items()
             if s["protocolSection"]["statusModule"]["overallStatus"] == status}
-
-
-def condition_hits(word: str) -> set[str]:
-    """Studies whose conditions, keywords, titles or condition MeSH terms contain ``word``
-    (whole word, any case): what ``query.cond`` searches."""
-    hits = set()
-    for nct, study in fixture_studies().items():
-        protocol = study["protocolSection"]
-        conditions = protocol.get("conditionsModule", {})
-        browse = study.get("derivedSection", {}).get("conditionBrowseModule", {})
-        texts = [*conditions.get("conditions", []), *conditions.get("keywords", []),
-                 protocol["identificationModule"].get("briefTitle", ""),
-                 protocol["identificationModule"].get("officialTitle", ""),
-                 *(m["term"] for m in browse.get("meshes", [])),
-                 *(m["term"] for m in browse.get("ancestors", []))]
-        if any(re.search(rf"\b{word}\b", text, re.IGNORECASE) for text in texts):
-            hits.add(nct)
-    return hits
 
 
 # --- helpers ----------------------------------------------------------------------------------
