@@ -10,6 +10,7 @@ front so that a typo does not surface after an hour of importing.
 
 from __future__ import annotations
 
+import itertools
 import os
 import stat
 import struct
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO
 
+from harvester import zipdir
 from harvester.errors import UsageError
 
 STDIN_NAME = "<stdin>"
@@ -180,11 +182,13 @@ class Inputs:
         try:
             if not _is_zip(leaf[0]):
                 return 1
-            with zipfile.ZipFile(leaf[0]) as zf:
-                members = _members(zf)
+            count = total = 0
+            for info in _members(leaf[0]):
+                count += 1
+                total += info.file_size
         except _READ_ERRORS:
             return 1  # iterating will report it as one problem
-        return 1 if _unpacked(members) > self._max_unpacked else len(members)
+        return 1 if total > self._max_unpacked else count
 
     def _from_leaf(self, path: Path | None, name: str) -> Iterator[Item]:
         try:
@@ -211,29 +215,29 @@ class Inputs:
             return InputProblem(name, f"cannot read: {_reason(exc)}")
 
     def _from_zip(self, path: Path, name: str) -> Iterator[Item]:
+        # Two streaming passes over the central directory: the first adds up the sizes (the
+        # zip-bomb guard refuses before inflating anything), the second hands out entries;
+        # neither keeps the directory in memory.
         try:
-            zf = zipfile.ZipFile(path)
+            total = sum(info.file_size for info in _members(path))
         except _READ_ERRORS as exc:
             yield InputProblem(name, f"not a readable zip (truncated?): {_reason(exc)}")
             return
-        with zf:
-            members = _members(zf)
-            total = _unpacked(members)
-            if total > self._max_unpacked:  # zip bomb guard: refuse before inflating anything
-                yield InputProblem(name, f"zip would unpack to {total:,} bytes, above the "
-                                         f"{self._max_unpacked:,} limit; nothing read from it")
-                return
-            for start in range(0, len(members), _QUICK_CHUNK):
-                chunk = members[start:start + _QUICK_CHUNK]
-                keys = [quick_identity(info) for info in chunk]
-                known = self._known(keys) if self._known else set()
-                for info, key in zip(chunk, keys, strict=True):
-                    if key in known:
-                        yield Known(f"{name}:{info.filename}", key)
-                    else:
-                        # Yielded straight from the call so that no local keeps the last
-                        # payload alive.
-                        yield self._entry(path, info, f"{name}:{info.filename}", key)
+        if total > self._max_unpacked:
+            yield InputProblem(name, f"zip would unpack to {total:,} bytes, above the "
+                                     f"{self._max_unpacked:,} limit; nothing read from it")
+            return
+        members = _members(path)
+        while chunk := list(itertools.islice(members, _QUICK_CHUNK)):
+            keys = [quick_identity(info) for info in chunk]
+            known = self._known(keys) if self._known else set()
+            for info, key in zip(chunk, keys, strict=True):
+                if key in known:
+                    yield Known(f"{name}:{info.filename}", key)
+                else:
+                    # Yielded straight from the call so that no local keeps the last payload
+                    # alive.
+                    yield self._entry(path, info, f"{name}:{info.filename}", key)
 
     def _entry(self, path: Path, info: zipfile.ZipInfo, name: str, quick: str) -> Item:
         if info.file_size > self._max_payload:
@@ -327,15 +331,10 @@ def _is_zip(path: Path) -> bool:
         return f.read(4) in _ZIP_MAGIC
 
 
-def _members(zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
-    """The entries to read, in central-directory order."""
-    return [info for info in zf.infolist() if _is_payload_entry(info)]
-
-
-def _unpacked(members: list[zipfile.ZipInfo]) -> int:
-    # zipfile never inflates an entry past its declared size (it cuts it off and the CRC
-    # check fails), so the declared sizes bound what the whole archive can produce.
-    return sum(info.file_size for info in members)
+def _members(path: Path) -> Iterator[zipfile.ZipInfo]:
+    """The entries to read, in central-directory order, streamed.  Their declared sizes
+    bound what the archive can produce: no entry is inflated past its declared size."""
+    return (info for info in zipdir.entries(path) if _is_payload_entry(info))
 
 
 def _is_payload_entry(info: zipfile.ZipInfo) -> bool:
