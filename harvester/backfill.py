@@ -6,7 +6,7 @@ import hashlib
 import re
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from harvester.catalogue import Catalogue, Incoming
 from harvester.errors import FetchError, ParseError, UsageError
@@ -24,7 +24,6 @@ class FetchSummary:
     unchanged: int = 0
     failed: int = 0
     history_versions: int = 0
-    problems: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
         return {"run": self.run_id, "new": self.new, "changed": self.changed,
@@ -45,7 +44,6 @@ def fetch(catalogue: Catalogue, api: CtgovApi, targets: Sequence[str], *, run_id
             item = _one(api, target)
         except (FetchError, ParseError) as exc:
             summary.failed += 1
-            summary.problems.append(f"{target}: {exc}")
             on_problem(f"{target}: {exc}")
             catalogue.add([], run_id=run_id, failed=1)
             continue

@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from harvester.catalogue import Catalogue, Incoming, Prepared, prepare
@@ -38,7 +38,6 @@ class ImportSummary:
     unchanged: int = 0
     failed: int = 0
     seconds: float = 0.0
-    problems: list[str] = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -209,7 +208,6 @@ class Importer:
 
     def _problem(self, summary: ImportSummary, message: str) -> None:
         summary.failed += 1
-        summary.problems.append(message)
         self.on_problem(message)
 
     def _skipped(self, count: int, summary: ImportSummary) -> None:

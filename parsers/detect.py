@@ -33,54 +33,31 @@ def detect_source(data: bytes) -> SourceKind:
     raise UnknownSourceError("not JSON, XML or HTML of a supported registry")
 
 
-def iter_records(
+def iter_studies(
     data: bytes, source: SourceKind | None = None, *, max_bytes: int = MAX_PAYLOAD_BYTES
-) -> Iterator[TrialRecord | ParseError]:
-    """Each study in ``data`` as a record, or as the :class:`ParseError` that stopped it.
+) -> Iterator[tuple[bytes, TrialRecord | ParseError]]:
+    """Each study in ``data`` with its own raw bytes, as a record or as the
+    :class:`ParseError` that stopped it.
 
-    A payload-level problem (not JSON, unknown format, too large) yields one error and ends;
-    a bad study inside a list page yields its error and the next studies still parse.
+    A payload of one study is its own raw bytes; the studies of a JSON list page or export
+    are cut out of it verbatim, so that a catalogue can keep one payload per version.  A
+    payload-level problem (not JSON, unknown format, too large) yields one error and ends; a
+    bad study inside a list page yields its error and the next studies still parse.
     """
     if len(data) > max_bytes:
-        yield InputTooLargeError(f"input is {len(data):,} bytes, above the {max_bytes:,} limit")
+        yield data, InputTooLargeError(
+            f"input is {len(data):,} bytes, above the {max_bytes:,} limit")
         return
     try:
         kind = source or detect_source(data)
         if kind not in SOURCE_KINDS:
             raise UnknownSourceError(f"unknown source {kind!r}")
         if kind == "ctgov-xml":
-            yield ctgov_xml.parse(data)
+            yield data, ctgov_xml.parse(data)
             return
         if kind == "veeva":
-            yield veeva.parse(data)
+            yield data, veeva.parse(data)
             return
-        studies = ctgov_json.split(data)
-    except ParseError as exc:
-        yield exc
-        return
-    for locator, raw in studies:
-        try:
-            yield ctgov_json.parse(raw)
-        except ParseError as exc:
-            exc.record = ", ".join(p for p in (locator, exc.record) if p) or None
-            yield exc
-
-
-def iter_studies(
-    data: bytes, source: SourceKind | None = None, *, max_bytes: int = MAX_PAYLOAD_BYTES
-) -> Iterator[tuple[bytes, TrialRecord | ParseError]]:
-    """Like :func:`iter_records`, with each study's own raw bytes beside its result.
-
-    A payload of one study is its own raw bytes; the studies of a JSON list page or export
-    are cut out of it verbatim, so that a catalogue can keep one payload per version.
-    """
-    head = data[:4096].removeprefix(_BOM).lstrip()[:1]
-    if len(data) > max_bytes or (source or ("ctgov-json" if head in (b"{", b"[") else None)
-                                 ) != "ctgov-json":
-        for item in iter_records(data, source, max_bytes=max_bytes):
-            yield data, item
-        return
-    try:
         studies = ctgov_json.split(data)
     except ParseError as exc:
         yield data, exc
@@ -91,6 +68,14 @@ def iter_studies(
         except ParseError as exc:
             exc.record = ", ".join(p for p in (locator, exc.record) if p) or None
             yield raw, exc
+
+
+def iter_records(
+    data: bytes, source: SourceKind | None = None, *, max_bytes: int = MAX_PAYLOAD_BYTES
+) -> Iterator[TrialRecord | ParseError]:
+    """Like :func:`iter_studies`, without the raw bytes."""
+    for _, item in iter_studies(data, source, max_bytes=max_bytes):
+        yield item
 
 
 def parse_bytes(data: bytes, source: SourceKind | None = None) -> list[TrialRecord]:

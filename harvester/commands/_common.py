@@ -46,6 +46,20 @@ def say(kind: str, message: str) -> None:
     click.echo(f"trials: {kind}: {message}", err=True)
 
 
+def reporter(quiet: bool) -> Callable[[str], None]:
+    """Route a harvester's problem messages to stderr: ``warning: …`` ones as warnings
+    (silenced by ``--quiet``), everything else as errors (never silenced)."""
+
+    def report(message: str) -> None:
+        if message.startswith("warning: "):
+            if not quiet:
+                say("warning", message.removeprefix("warning: "))
+        else:
+            say("error", message)
+
+    return report
+
+
 def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Turn the project's exceptions into one line on stderr and an exit status."""
 

@@ -17,6 +17,7 @@ from harvester.commands._common import (
     handles_errors,
     open_catalogue,
     progress_bar,
+    reporter,
     say,
     stdout_console,
     to_json,
@@ -63,16 +64,9 @@ def import_(paths: tuple[str, ...], db: str | None, source: SourceKind | None,
       trials import ctg-studies.json.zip
       trials import --db postgresql+psycopg://me@db/trials snapshots/ legacy/AllPublicXML.zip
     """
-    def report(message: str) -> None:
-        if message.startswith("warning: "):
-            if not quiet:
-                say("warning", message.removeprefix("warning: "))
-        else:
-            say("error", message)
-
     importer = Importer(open_catalogue(db), source=source, batch_size=batch_size,
                         max_payload_bytes=max_bytes, workers=workers or None, verify=verify,
-                        on_problem=report)
+                        on_problem=reporter(quiet))
     inputs = importer.inputs(paths)
     show_progress = progress and not quiet
     with progress_bar(inputs.count() if show_progress else None, "importing",

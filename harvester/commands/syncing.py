@@ -19,6 +19,7 @@ from harvester.commands._common import (
     handles_errors,
     open_catalogue,
     progress_bar,
+    reporter,
     say,
     to_json,
 )
@@ -46,16 +47,6 @@ def rate_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def _api(base_url: str, min_interval: float, retries: int) -> CtgovApi:
     return CtgovApi(HttpClient(min_interval=min_interval, max_attempts=retries + 1), base_url)
-
-
-def _reporter(quiet: bool) -> Callable[[str], None]:
-    def report(message: str) -> None:
-        if message.startswith("warning: "):
-            if not quiet:
-                say("warning", message.removeprefix("warning: "))
-        else:
-            say("error", message)
-    return report
 
 
 @click.command()
@@ -115,7 +106,7 @@ def sync(names: tuple[str, ...], cond: str | None, term: str | None, intr: str |
         show = progress and not quiet
         with progress_bar(None, f"sync {name or ''}".strip(), enabled=show) as advance:
             syncer = Syncer(catalogue, api, page_size=page_size, with_history=with_history,
-                            wait=wait, on_problem=_reporter(quiet),
+                            wait=wait, on_problem=reporter(quiet),
                             on_progress=advance)
             summary = syncer.run(params, full=full, name=name)
         _print(summary, name, fmt, quiet)
@@ -202,7 +193,7 @@ def fetch(targets: tuple[str, ...], with_history: bool, db: str | None, base_url
                                                "with_history": with_history})
         try:
             summary = fetch_targets(catalogue, api, targets, run_id=run_id,
-                                    with_history=with_history, on_problem=_reporter(False))
+                                    with_history=with_history, on_problem=reporter(False))
         except BaseException as exc:  # a bad target, a catalogue error…: not left "running"
             catalogue.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}",
                                  stats={**api.client.stats.__dict__})
