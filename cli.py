@@ -10,7 +10,16 @@ from __future__ import annotations
 import click
 
 from harvester import __version__
-from harvester.commands import browse, importing, parse, syncing
+from harvester.commands import (
+    browse,
+    compare,
+    export,
+    importing,
+    parse,
+    search,
+    similar,
+    syncing,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,7 +36,8 @@ def main() -> None:
 
 for command in (parse.parse, importing.import_, importing.reparse, importing.runs,
                 syncing.sync, syncing.fetch, browse.show, browse.history, browse.diff,
-                browse.changes):
+                browse.changes, search.search, similar.similar, similar.index,
+                compare.compare, export.export):
     main.add_command(command)
 
 

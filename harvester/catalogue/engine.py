@@ -85,9 +85,22 @@ def _add_sync_tables(conn: Connection) -> None:
         conn.execute(sa.text("ALTER TABLE run ADD COLUMN stats TEXT"))
 
 
+def _add_fulltext(conn: Connection) -> None:
+    from harvester.catalogue import fulltext
+
+    fulltext.create(conn)
+
+
+def _add_similarity(conn: Connection) -> None:
+    from harvester.similar import store
+
+    store.create(conn)
+
+
 #: Ordered schema steps; the schema version is the number of steps applied.
 MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _add_trial_events,
-                                                  _add_sync_tables]
+                                                  _add_sync_tables, _add_fulltext,
+                                                  _add_similarity]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -1,0 +1,234 @@
+"""Which trials, and which version of each: the selection search, similar and export share.
+
+A :class:`Selection` is a set of filters over the catalogue's *current* versions, or over the
+versions current on a past date (``as_of``: each trial's preferred version among those the
+registry had published by then, superseded re-derivations left out).  :func:`selected` turns it
+into one SQL statement of ``(nct_id, version_id)`` rows, so callers stream, join or count it
+without loading the catalogue.  Every filter uses a column or child table that is indexed.
+
+Text filters (condition, intervention, sponsor) match case-insensitively anywhere in the
+value, as the registry's own filters do; status, phase and study type take API v2's enum
+values; several values of one filter are alternatives (OR), different filters all apply (AND).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, fields, replace
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from harvester.catalogue import tables as t
+from harvester.catalogue.syncstate import query_key, saved_query
+from harvester.errors import UsageError
+from harvester.records import Phase, Status, StudyType
+
+if TYPE_CHECKING:
+    from harvester.catalogue.store import Catalogue
+
+V = t.Version.__table__  # type: ignore[attr-defined]
+T = t.Trial.__table__  # type: ignore[attr-defined]
+C = t.VersionCondition.__table__  # type: ignore[attr-defined]
+I = t.VersionIntervention.__table__  # type: ignore[attr-defined]  # noqa: E741
+S = t.VersionSite.__table__  # type: ignore[attr-defined]
+M = t.QueryMember.__table__  # type: ignore[attr-defined]
+
+#: The registry's own sources rank before mirrors (as harvester.catalogue.store.SOURCE_RANK).
+_MIRRORS = ("veeva",)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Filters; an empty selection is every trial's current version."""
+
+    ids: tuple[str, ...] = ()
+    query: str | None = None  # a saved sync query: the trials its last passes returned
+    query_key: str | None = field(default=None, compare=False)  # see with_query()
+    statuses: tuple[str, ...] = ()
+    phases: tuple[str, ...] = ()
+    study_types: tuple[str, ...] = ()
+    conditions: tuple[str, ...] = ()
+    interventions: tuple[str, ...] = ()
+    countries: tuple[str, ...] = ()
+    sponsors: tuple[str, ...] = ()
+    start_after: date | None = None  # start date on or after
+    start_before: date | None = None  # start date on or before
+    updated_since: date | None = None  # last update posted on or after
+    has_results: bool | None = None
+    as_of: date | None = None
+
+    def __post_init__(self) -> None:
+        _check("--status", self.statuses, {s.value for s in Status})
+        _check("--phase", self.phases, {p.value for p in Phase})
+        _check("--study-type", self.study_types, {s.value for s in StudyType})
+        for value in self.ids:
+            if not (value.startswith("NCT") and len(value) == 11 and value[3:].isdigit()):
+                raise UsageError(f"--ids: {value!r} is not an NCT id (NCT and 8 digits)")
+        if self.start_after and self.start_before and self.start_after > self.start_before:
+            raise UsageError("--start-after is later than --start-before: nothing can match")
+
+    def describe(self) -> dict[str, Any]:
+        """The filters that are set, for a search log (JSON-ready)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "query_key" or value in ((), None):
+                continue
+            out[f.name] = value.isoformat() if isinstance(value, date) else (
+                list(value) if isinstance(value, tuple) else value)
+        return out
+
+    @property
+    def is_everything(self) -> bool:
+        return not self.describe()
+
+
+def _check(option: str, values: Sequence[str], known: set[str]) -> None:
+    for value in values:
+        if value not in known:
+            raise UsageError(f"{option}: {value!r} is not one of {', '.join(sorted(known))}")
+
+
+def with_query(catalogue: Catalogue, selection: Selection, name: str) -> Selection:
+    """The selection narrowed to the trials of the saved sync query ``name`` (NotFoundError
+    when there is none)."""
+    params = saved_query(catalogue, name)
+    return replace(selection, query=name, query_key=query_key(params))
+
+
+def normalise_enum(value: str) -> str:
+    """``"Phase 2"``, ``phase2``, ``not yet recruiting`` → API v2 spelling."""
+    return value.strip().upper().replace(" ", "_").replace("-", "_").replace(
+        "PHASE_", "PHASE")
+
+
+def versions_as_of(day: date) -> sa.Select[Any]:
+    """``(nct_id, version_id)`` of each trial's preferred version published by ``day``."""
+    superseded = sa.select(V.c.supersedes_id).where(V.c.supersedes_id.is_not(None))
+    rank = sa.case((V.c.source.in_(_MIRRORS), 1), else_=0)
+    number = sa.func.row_number().over(
+        partition_by=V.c.nct_id,
+        order_by=(rank.asc(), V.c.effective_date.desc(), V.c.seen_at.desc(), V.c.id.desc()))
+    ranked = (sa.select(V.c.nct_id, V.c.id.label("version_id"), number.label("n"))
+              .where(V.c.effective_date <= day.isoformat(), V.c.id.not_in(superseded))
+              .subquery("ranked"))
+    return sa.select(ranked.c.nct_id, ranked.c.version_id).where(ranked.c.n == 1)
+
+
+def selected(selection: Selection) -> sa.Select[Any]:
+    """The statement of ``(nct_id, version_id)`` rows the selection picks, by NCT id."""
+    if selection.as_of is None:
+        base = sa.select(T.c.nct_id, T.c.current_version_id.label("version_id")).subquery("base")
+    else:
+        base = versions_as_of(selection.as_of).subquery("base")
+    version = V.alias("v")
+    stmt = (sa.select(base.c.nct_id, base.c.version_id)
+            .join(version, version.c.id == base.c.version_id))
+    where: list[Any] = []
+    if selection.ids:
+        where.append(base.c.nct_id.in_(sorted(set(selection.ids))))
+    if selection.query is not None:
+        if selection.query_key is None:
+            raise UsageError(f"the saved query {selection.query!r} was not looked up")
+        where.append(base.c.nct_id.in_(sa.select(M.c.nct_id).where(
+            M.c.query_key == selection.query_key, M.c.present.is_(True))))
+    if selection.statuses:
+        where.append(version.c.overall_status.in_(selection.statuses))
+    if selection.study_types:
+        where.append(version.c.study_type.in_(selection.study_types))
+    if selection.phases:
+        padded = sa.literal("|") + sa.func.coalesce(version.c.phases, "") + sa.literal("|")
+        where.append(sa.or_(*(padded.like(f"%|{p}|%") for p in selection.phases)))
+    if selection.has_results is not None:
+        where.append(version.c.has_results == selection.has_results)
+    if selection.start_after:
+        where.append(_first_day(version.c.start_date) >= selection.start_after.isoformat())
+    if selection.start_before:
+        where.append(_first_day(version.c.start_date) <= selection.start_before.isoformat())
+    if selection.updated_since:
+        where.append(version.c.last_update_posted >= selection.updated_since.isoformat())
+    if selection.sponsors:
+        where.append(sa.or_(*(sa.func.lower(version.c.lead_sponsor).like(_contains(s))
+                              for s in selection.sponsors)))
+    for values, table, column in ((selection.conditions, C, C.c.term_norm),
+                                  (selection.interventions, I, I.c.name_norm)):
+        if values:
+            where.append(sa.exists(sa.select(table.c.version_id).where(
+                table.c.version_id == base.c.version_id,
+                sa.or_(*(column.like(_contains(v)) for v in values)))))
+    if selection.countries:
+        wanted = [c.strip().lower() for c in selection.countries]
+        where.append(sa.exists(sa.select(S.c.version_id).where(
+            S.c.version_id == base.c.version_id, sa.func.lower(S.c.country).in_(wanted))))
+    return stmt.where(*where).order_by(base.c.nct_id)
+
+
+def _first_day(column: Any) -> Any:
+    """A partial date (``2020`` or ``2020-05``) as its first day, for comparisons."""
+    length = sa.func.length(column)
+    return sa.case((length == 4, column + sa.literal("-01-01")),
+                   (length == 7, column + sa.literal("-01")), else_=column)
+
+
+def _contains(text: str) -> str:
+    cleaned = text.strip().lower().replace("\\", "").replace("%", "").replace("_", " ")
+    if not cleaned:
+        raise UsageError("an empty text filter matches nothing useful")
+    return f"%{cleaned}%"
+
+
+def iter_selected(conn: Connection, selection: Selection,
+                  batch: int = 1000) -> Iterator[tuple[str, int]]:
+    """Stream ``(nct_id, version_id)`` of the selection, in NCT id order."""
+    result = conn.execution_options(stream_results=True, yield_per=batch).execute(
+        selected(selection))
+    for row in result:
+        yield row.nct_id, row.version_id
+
+
+def count_selected(conn: Connection, selection: Selection) -> int:
+    return int(conn.execute(sa.select(sa.func.count()).select_from(
+        selected(selection).order_by(None).subquery())).scalar_one())
+
+
+@dataclass(frozen=True, slots=True)
+class SelectedVersion:
+    """One selected trial's version, with what a search log needs to pin it."""
+
+    nct_id: str
+    version_id: int
+    number: int  # 1-based place in the trial's history, as `trials history` numbers it
+    source: str
+    seen_at: datetime
+    registry_date: str | None
+    registry_version: str | None
+    content_hash: str
+    record_json: str  # the record, as `trials show --format json` prints it (compact)
+
+
+def iter_versions(conn: Connection, selection: Selection,
+                  batch: int = 500) -> Iterator[SelectedVersion]:
+    """Stream the selected versions with their records, in NCT id order (flat memory)."""
+    picked = selected(selection).subquery("picked")
+    other = V.alias("other")
+    superseded = sa.select(V.c.supersedes_id).where(V.c.supersedes_id.is_not(None))
+    # History order is (effective_date, seen_at, id), superseded versions not counted.
+    number = (sa.select(sa.func.count()).select_from(other).where(
+        other.c.nct_id == V.c.nct_id, other.c.id.not_in(superseded),
+        sa.or_(other.c.effective_date < V.c.effective_date,
+               sa.and_(other.c.effective_date == V.c.effective_date,
+                       sa.or_(other.c.seen_at < V.c.seen_at,
+                              sa.and_(other.c.seen_at == V.c.seen_at,
+                                      other.c.id <= V.c.id)))))
+              .scalar_subquery())
+    stmt = (sa.select(V.c.nct_id, V.c.id, number.label("number"), V.c.source, V.c.seen_at,
+                      V.c.registry_date, V.c.registry_version, V.c.content_hash, V.c.record)
+            .join(picked, picked.c.version_id == V.c.id).order_by(V.c.nct_id))
+    result = conn.execution_options(stream_results=True, yield_per=batch).execute(stmt)
+    for row in result:
+        yield SelectedVersion(row.nct_id, row.id, row.number, row.source, row.seen_at,
+                              row.registry_date, row.registry_version, row.content_hash,
+                              row.record)

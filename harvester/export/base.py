@@ -1,0 +1,105 @@
+"""What every exporter shares: the item it is given, its protocol, text cleaning, safe output.
+
+An exporter is a small class with a ``name``, a file ``suffix`` and ``write(items, out, log)``
+that consumes an *iterator* of :class:`ExportItem` — one selected trial version at a time, in
+NCT id order — and writes bytes to ``out`` as it goes, so memory stays flat however large the
+catalogue.  Exporters are listed in :mod:`harvester.export` (the registry).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, ClassVar, Protocol
+
+from harvester.catalogue.selection import SelectedVersion
+from harvester.errors import CatalogueError, UsageError
+from harvester.records import TrialRecord
+
+if TYPE_CHECKING:
+    from harvester.export.log import SearchLog
+
+#: Excel's limit on the characters of one cell.
+EXCEL_CELL_LIMIT = 32_767
+TRUNCATION_MARKER = " […truncated]"
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass
+class ExportItem:
+    """One selected version of a trial; its record is decoded on first use."""
+
+    version: SelectedVersion
+
+    @cached_property
+    def record(self) -> TrialRecord:
+        return TrialRecord.model_validate_json(self.version.record_json)
+
+    @property
+    def nct_id(self) -> str:
+        return self.version.nct_id
+
+
+class Exporter(Protocol):
+    name: ClassVar[str]  # the --format value
+    suffix: ClassVar[str]  # the usual file suffix, with its dot
+    description: ClassVar[str]  # one line for --help
+
+    def write(self, items: Iterable[ExportItem], out: IO[bytes], log: SearchLog) -> int:
+        """Write every item to ``out``; record each in ``log``; return how many."""
+        ...
+
+
+def clean_text(text: str) -> str:
+    """Remove control characters (tab, newline and carriage return stay)."""
+    return _CONTROL.sub("", text)
+
+
+def neutralise(text: str) -> str:
+    """Make a spreadsheet cell that would start a formula plain text (OWASP's advice: a
+    leading apostrophe), so opening an export never runs anything."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def fit_cell(text: str, limit: int = EXCEL_CELL_LIMIT) -> str:
+    """Cut text to a spreadsheet cell's limit, with a visible marker where it was cut."""
+    if len(text) <= limit:
+        return text
+    return text[:limit - len(TRUNCATION_MARKER)] + TRUNCATION_MARKER
+
+
+@contextmanager
+def atomic_output(path: Path, *, force: bool = False) -> Iterator[IO[bytes]]:
+    """A binary file that appears under ``path`` only once it is complete.
+
+    Written to a temporary file beside ``path`` and renamed over it at the end; an error or
+    an interruption leaves no file (and any earlier file) under the final name.  An existing
+    file is refused unless ``force``.
+    """
+    if path.exists() and not force:
+        raise UsageError(f"{path} exists; use --force to overwrite it")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise UsageError(f"{path}: no such folder {folder}")
+    try:
+        handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
+    except OSError as exc:
+        raise CatalogueError(f"cannot write {path}: {exc.strerror}") from None
+    done = False
+    try:
+        with os.fdopen(handle, "wb") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, path)
+        done = True
+    finally:
+        if not done:
+            Path(temp).unlink(missing_ok=True)
