@@ -224,6 +224,19 @@ class Intervention(_Frozen):
     other_names: tuple[str, ...] = ()
 
 
+class MeshTerm(_Frozen):
+    """A MeSH heading the registry assigned (``derivedSection`` of API v2, ``*_browse`` of the
+    legacy XML): derived data, re-run by ClinicalTrials.gov as MeSH changes.
+
+    ``id`` is the descriptor/supplement id as the source writes it (``D001943``; API records of
+    2023-24 wrote the same ids zero-padded to nine digits, ``D000001943``); None when the source
+    gives none (the legacy XML gives terms only).
+    """
+
+    id: str | None = None
+    term: str
+
+
 class Eligibility(_Frozen):
     criteria: str | None = None
     inclusion: tuple[str, ...] = ()
@@ -291,6 +304,12 @@ class TrialRecord(_Frozen):
     keywords: tuple[str, ...] = ()
     arms: tuple[Arm, ...] = ()
     interventions: tuple[Intervention, ...] = ()
+    # MeSH headings of the conditions and interventions, and their ancestors in the MeSH tree
+    # (API v2 only; the legacy XML has the headings, by term, without ancestors).
+    condition_mesh: tuple[MeshTerm, ...] = ()
+    condition_ancestors: tuple[MeshTerm, ...] = ()
+    intervention_mesh: tuple[MeshTerm, ...] = ()
+    intervention_ancestors: tuple[MeshTerm, ...] = ()
     eligibility: Eligibility = Eligibility()
     locations: tuple[Location, ...] = ()
     location_count: int = 0

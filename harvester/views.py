@@ -51,6 +51,7 @@ def record_view(record: TrialRecord) -> RenderableType:
         ("posted", f"first {_value(record.first_posted)} · last update "
                    f"{_value(record.last_update_posted)}"),
         ("conditions", _join(record.conditions)),
+        *_mesh_rows(record),
         ("lead sponsor", "—" if record.lead_sponsor is None else
          f"{record.lead_sponsor.name} ({_value(record.lead_sponsor.agency_class)})"),
         ("eligibility", f"{_value(elig.sex)}, ages {elig.minimum_age or 'any'} to "
@@ -71,6 +72,14 @@ def record_view(record: TrialRecord) -> RenderableType:
             arms.add_row(arm.label, _value(arm.type), _join(arm.interventions))
         parts.append(arms)
     return Group(*parts)
+
+
+def _mesh_rows(record: TrialRecord) -> list[tuple[str, str]]:
+    """The registry's MeSH headings, when the source gives any (ancestors are left out).
+    Terms hold commas ("Fatty Acids, Omega-3"), so they are joined with semicolons."""
+    rows = [("condition MeSH", record.condition_mesh),
+            ("intervention MeSH", record.intervention_mesh)]
+    return [(label, "; ".join(m.term for m in terms)) for label, terms in rows if terms]
 
 
 def _when(moment: datetime) -> str:

@@ -158,6 +158,9 @@ def _record(root: etree._Element, nct_id: str) -> dict[str, Any]:
         "conditions": _texts(root, "condition"),
         "keywords": _texts(root, "keyword"),
         "interventions": [_intervention(e) for e in interventions],
+        # MeSH headings by term only: the legacy XML has neither ids nor ancestors.
+        "condition_mesh": _mesh_terms(root, "condition_browse/mesh_term"),
+        "intervention_mesh": _mesh_terms(root, "intervention_browse/mesh_term"),
         "eligibility": _eligibility(root.find("eligibility")),
         "locations": _locations(root),
         "lead_sponsor": _sponsor(root.find("sponsors/lead_sponsor")),
@@ -268,6 +271,10 @@ def _intervention(el: etree._Element) -> dict[str, Any]:
             "description": _text(el, "description"),
             "arm_labels": _texts(el, "arm_group_label"),
             "other_names": _texts(el, "other_name")}
+
+
+def _mesh_terms(root: etree._Element, path: str) -> list[dict[str, str]]:
+    return [{"term": term} for term in _texts(root, path)]
 
 
 def _eligibility(el: etree._Element | None) -> dict[str, Any]:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harvester.catalogue import canonical
+from harvester.records import TrialRecord
 from parsers import parse_bytes
 from tests.conftest import FIXTURES
 
@@ -59,3 +64,48 @@ def test_registry_and_effective_dates() -> None:
                                         "last_update_submitted": None, "version_holder": None})
     assert canonical.registry_date(undated) is None
     assert canonical.effective_date(undated, seen) == "2026-11-25"
+
+
+# --- fields added later: left out while empty ------------------------------------------------
+
+MESH_FIXTURES = [
+    *sorted((FIXTURES / "ctgov-v2-json/studies").glob("*.json")),
+    *sorted((FIXTURES / "ctgov-xml").glob("*.xml")),
+]
+
+
+def _hash_before_mesh(data: dict[str, Any]) -> str:
+    """The content hash as it was computed before the record had MeSH fields, written out
+    independently: sorted compact JSON without source and data version, whitespace (and the
+    escapes of newlines and tabs) deleted."""
+    content = {k: v for k, v in data.items() if k not in {"source", "version_holder"}}
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(re.sub(r"\\[nrt]|[ \t\n\r\x0b\x0c]", "", text).encode()).hexdigest()
+
+
+def _without_mesh(record: TrialRecord) -> TrialRecord:
+    return record.model_copy(update=dict.fromkeys(canonical.OMIT_WHEN_EMPTY, ()))
+
+
+@pytest.mark.parametrize("path", MESH_FIXTURES, ids=lambda p: p.name)
+def test_a_record_without_mesh_hashes_as_before_the_mesh_fields(path: Path) -> None:
+    (record,) = parse_bytes(path.read_bytes())
+    bare = _without_mesh(record)
+    old_json = {k: v for k, v in bare.to_json_dict().items()
+                if k not in canonical.OMIT_WHEN_EMPTY}
+    assert canonical.content_hash(bare) == _hash_before_mesh(old_json)
+    if any(getattr(record, name) for name in canonical.OMIT_WHEN_EMPTY):
+        # MeSH terms are content: the record hashes anew, by the same algorithm over its
+        # JSON with the MeSH keys it has something in
+        assert canonical.content_hash(record) != canonical.content_hash(bare)
+        with_mesh = {k: v for k, v in record.to_json_dict().items()
+                     if v != [] or k not in canonical.OMIT_WHEN_EMPTY}
+        assert canonical.content_hash(record) == _hash_before_mesh(with_mesh)
+
+
+def test_the_fixtures_have_records_with_and_without_mesh() -> None:
+    # NCT05828563 (JSON) and NCT04452435 (XML) have no MeSH terms in the raw files.
+    records = {r.nct_id: r for p in MESH_FIXTURES for r in parse_bytes(p.read_bytes())}
+    assert not any(getattr(records["NCT05828563"], f) for f in canonical.OMIT_WHEN_EMPTY)
+    assert not any(getattr(records["NCT04452435"], f) for f in canonical.OMIT_WHEN_EMPTY)
+    assert records["NCT03661047"].condition_mesh and records["NCT00023673"].intervention_mesh

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from harvester.errors import ParseError
-from harvester.records import Status
+from harvester.records import MeshTerm, Status
 from parsers import ctgov_json, parse_bytes
 from tests.conftest import FIXTURES
 
@@ -53,8 +53,54 @@ def test_every_study_agrees_with_its_raw_json(path: Path) -> None:
         assert list(rec.conditions) == proto.get("conditionsModule", {}).get("conditions", [])
         elig = proto.get("eligibilityModule", {})
         assert rec.eligibility.criteria == elig.get("eligibilityCriteria")
+        derived = raw.get("derivedSection", {})
+        for module, prefix in (("conditionBrowseModule", "condition"),
+                               ("interventionBrowseModule", "intervention")):
+            browse = derived.get(module, {})
+            for key, field in (("meshes", "mesh"), ("ancestors", "ancestors")):
+                assert [m.model_dump() for m in getattr(rec, f"{prefix}_{field}")] == \
+                    browse.get(key, [])
         if elig.get("eligibilityCriteria", "").strip():
             assert rec.eligibility.inclusion or rec.eligibility.exclusion
+
+
+def test_mesh_terms_and_ancestors() -> None:
+    # Raw file: condition "Colon Cancer"; a fish-oil intervention (EPA ethyl ester)
+    rec = _one(STUDIES / "NCT03661047__partrita-tigit.json")
+    assert [(m.id, m.term) for m in rec.condition_mesh] == [
+        ("D003110", "Colonic Neoplasms"), ("D011127", "Polyps"),
+        ("D015179", "Colorectal Neoplasms")]
+    assert len(rec.condition_ancestors) == 12
+    assert rec.condition_ancestors[:2] == (
+        MeshTerm(id="D007414", term="Intestinal Neoplasms"),
+        MeshTerm(id="D005770", term="Gastrointestinal Neoplasms"))
+    assert MeshTerm(id="D009369", term="Neoplasms") in rec.condition_ancestors
+    assert [(m.id, m.term) for m in rec.intervention_mesh] == [
+        ("C035276", "eicosapentaenoic acid ethyl ester"), ("D015525", "Fatty Acids, Omega-3")]
+    assert MeshTerm(id="D005395", term="Fish Oils") in rec.intervention_ancestors
+    assert len(rec.intervention_ancestors) == 8
+    # browseLeaves / browseBranches are not read; ids are kept as the registry wrote them
+    aact = _one(STUDIES / "NCT00763412__aact.json")
+    assert aact.condition_mesh[0] == MeshTerm(id="D000003550", term="Cystic Fibrosis")
+    assert aact.intervention_mesh == (MeshTerm(id="C000072379", term="Repaglinide"),)
+    assert [m.term for m in aact.intervention_ancestors] == [
+        "Hypoglycemic Agents", "Physiological Effects of Drugs"]
+    # meshes without ancestors; interventions only; no derived browse modules at all
+    no_ancestors = _one(STUDIES / "NCT02299791__aact.json")
+    assert no_ancestors.condition_mesh == (
+        MeshTerm(id="D000002318", term="Cardiovascular Diseases"),)
+    assert no_ancestors.condition_ancestors == ()
+    only = _one(STUDIES / "NCT07011550__partrita-tigit.json")
+    assert only.condition_mesh == ()
+    assert [m.term for m in only.intervention_mesh] == [
+        "Nivolumab", "Bevacizumab", "trifluridine tipiracil drug combination"]
+    bare = _one(STUDIES / "NCT05828563__partrita-tigit.json")
+    assert bare.condition_mesh == bare.intervention_ancestors == ()
+
+
+def test_decoded_and_plain_json_studies_give_the_same_mesh() -> None:
+    data = (STUDIES / "NCT03661047__partrita-tigit.json").read_bytes()
+    assert ctgov_json.parse_study(json.loads(data)) == ctgov_json.parse(data)
 
 
 def test_terminated_phase_1_2_umbrella_study_of_1_5_mb() -> None:
@@ -160,6 +206,12 @@ def test_list_page_and_website_export_give_every_study() -> None:
     (b'{"protocolSection": {"identificationModule": {"nctId": "NCT00557986"},'
      b' "designModule": {"enrollmentInfo": {"count": "many"}}}}', "enrollment.count"),
     (b'{"protocolSection": {"identificationModule": {"nctId": "NCT0055"}}}', "nct_id"),
+    (b'{"protocolSection": {"identificationModule": {"nctId": "NCT00557986"}},'
+     b' "derivedSection": {"conditionBrowseModule": {"meshes": [{"id": 1, "term": "x"}]}}}',
+     "derivedSection.conditionBrowseModule.meshes[0].id"),
+    (b'{"protocolSection": {"identificationModule": {"nctId": "NCT00557986"}},'
+     b' "derivedSection": {"interventionBrowseModule": {"ancestors": {}}}}',
+     "derivedSection.interventionBrowseModule.ancestors"),
 ])
 def test_wrong_shapes_name_the_field(payload: bytes, field: str) -> None:
     with pytest.raises(ParseError) as info:

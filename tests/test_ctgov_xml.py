@@ -63,6 +63,24 @@ def test_every_fixture_parses(path: Path) -> None:
     assert record.source == "ctgov-xml"
     assert record.location_count == len(record.locations)
     assert TrialRecord.model_validate(record.to_json_dict()) == record
+    # MeSH: terms only, never ids or ancestors
+    mesh = [*record.condition_mesh, *record.intervention_mesh]
+    assert len(mesh) == path.read_bytes().count(b"<mesh_term>")
+    assert all(m.id is None for m in mesh)
+    assert record.condition_ancestors == record.intervention_ancestors == ()
+
+
+def test_mesh_terms_of_conditions_and_interventions() -> None:
+    rec = _parse("NCT00023673__aact.xml")
+    assert [m.term for m in rec.condition_mesh] == [
+        "Lung Neoplasms", "Carcinoma, Non-Small-Cell Lung"]
+    assert [m.term for m in rec.intervention_mesh] == [
+        "Paclitaxel", "Albumin-Bound Paclitaxel", "Carboplatin"]
+    only = _parse("NCT02654730__aact.xml")  # an <intervention_browse> and no <condition_browse>
+    assert only.condition_mesh == ()
+    assert [m.model_dump() for m in only.intervention_mesh] == [
+        {"id": None, "term": t}
+        for t in ("Primaquine", "Piperaquine", "Dihydroartemisinin", "Artemisinins")]
 
 
 def test_terminated_phase2_3_with_partial_dates() -> None:

@@ -134,13 +134,16 @@ def test_nct02552212_versions_differ_only_in_registry_version() -> None:
 def test_nct00482794_2016_to_2017_new_dates_and_legacy_relabels_ignored() -> None:
     # Raw files: completion July 2016 → December 2017, primary completion July 2016 → July
     # 2017, lastchanged_date Oct 23 2015 → Nov 30 2016.  Also gender Both → All and the
-    # study_design string → study_design_info: relabelled, same values, so no change.
+    # study_design string → study_design_info: relabelled, same values, so no change.  The
+    # intervention MeSH terms gain Immunoglobulins (the others only move).
     changes = diff_records(_download("NCT00482794", "2016-06-27"),
                            _download("NCT00482794", "2017-01-18"))
     assert changes == [
         Change("primary_completion_date", "changed", None, "2016-07", "2017-07"),
         Change("completion_date", "changed", None, "2016-07", "2017-12"),
         Change("last_update_submitted", "changed", None, "2015-10-23", "2016-11-30"),
+        Change("intervention_mesh", "added", "Immunoglobulins", None,
+               {"id": None, "term": "Immunoglobulins"}),
     ]
 
 
@@ -439,3 +442,21 @@ def _shuffled(record: TrialRecord, rng: random.Random) -> TrialRecord:
 @given(records, st.randoms(use_true_random=False))
 def test_order_only_changes_are_not_changes(record: TrialRecord, rng: random.Random) -> None:
     assert diff_records(record, _shuffled(record, rng)) == []
+
+
+def test_mesh_terms_are_matched_by_term() -> None:
+    # Raw files: NCT00513591's condition MeSH terms gain Arthritis from June 2016 to January
+    # 2017 and are reordered (nothing else in the record changes).
+    changes = diff_records(_download("NCT00513591", "2016-06-27"),
+                           _download("NCT00513591", "2017-01-18"))
+    assert [c.describe() for c in changes] == ["condition MeSH term added: Arthritis"]
+    # The API's records of 2023 padded MeSH ids to nine digits: D000003550 is D003550.
+    (record,) = parse_bytes((FIXTURES / "ctgov-v2-json/studies/NCT00763412__aact.json")
+                            .read_bytes())
+    assert record.condition_mesh[0].id == "D000003550"
+    short = record.model_copy(update={"condition_mesh": tuple(
+        m.model_copy(update={"id": str(m.id)[0] + str(m.id)[4:]})
+        for m in record.condition_mesh)})
+    changes = diff_records(record, short)
+    assert changes[0].describe() == "condition MeSH term changed: Cystic Fibrosis (id)"
+    assert summarise(changes) == "6 condition MeSH terms changed"

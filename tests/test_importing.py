@@ -11,14 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from click.testing import Result
 
 import harvester.inputs
-from harvester.catalogue import Catalogue, store
+from harvester.catalogue import Catalogue, canonical, store
+from harvester.catalogue.diff import diff_records
 from harvester.catalogue.lock import writer_lock
 from harvester.errors import ParseError
 from harvester.records import TrialRecord
-from parsers import ctgov_json, veeva
+from parsers import PARSER_VERSION, ctgov_json, veeva
 from tests.conftest import FIXTURES, trials
 
 SNAPSHOTS = sorted((FIXTURES / "ctgov-history/api-v2-snapshots").glob("NCT06203210__vh*.json"))
@@ -54,12 +56,13 @@ def history(db: str, nct_id: str) -> list[dict[str, Any]]:
 def test_import_prints_what_it_stored(db_url: str) -> None:
     first = trials(db_url, "import", LEGACY)  # a folder: 13 downloads of 3 trials
     assert first.exit_code == 0 and first.stderr == ""
-    # NCT00513591 as downloaded in January 2017 is what it was in June 2016: unchanged
-    assert summary(first) == (1, 3, 9, 1, 0)
+    # NCT00513591 as downloaded in January 2017 differs from June 2016 only in the MeSH terms
+    # the registry assigned (it added "Arthritis"): MeSH terms are content, so it is changed
+    assert summary(first) == (1, 3, 10, 0, 0)
     assert [len(history(db_url, n)) for n in ("NCT00482794", "NCT00513591", "NCT01642004")] \
-        == [5, 4, 3]
+        == [5, 5, 3]
     assert [r["registry_version"] for r in history(db_url, "NCT00513591")] == [
-        "2016-06-27", "2017-08-08", "2017-10-20", "2018-05-11"]
+        "2016-06-27", "2017-01-18", "2017-08-08", "2017-10-20", "2018-05-11"]
     again = as_json(trials(db_url, "import", LEGACY, "--format", "json"))
     seconds = again.pop("seconds")
     assert isinstance(seconds, float) and seconds >= 0
@@ -207,7 +210,7 @@ def test_reparse_supersedes_what_the_current_parser_reads_differently(
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "run 3: 3 version(s) re-derived, 0 failed\n"
     after = history(db_url, "NCT06203210")
-    assert [r["parser_version"] for r in after] == ["1", "1", "1"]
+    assert [r["parser_version"] for r in after] == [PARSER_VERSION] * 3
     assert {r["id"] for r in after}.isdisjoint(r["id"] for r in before)
     # the same observations, re-derived: numbers, dates and summaries are unchanged
     keep = ("version", "seen_at", "registry_date", "registry_version", "summary")
@@ -257,7 +260,7 @@ def test_reparse_of_the_trials_named(db_url: str, monkeypatch: pytest.MonkeyPatc
         trials(db_url, "import", SNAPSHOTS[0], STUDY)
     result = trials(db_url, "reparse", "NCT00973089")
     assert result.stdout == "run 2: 1 version(s) re-derived, 0 failed\n"
-    assert [r["parser_version"] for r in history(db_url, "NCT00973089")] == ["1"]
+    assert [r["parser_version"] for r in history(db_url, "NCT00973089")] == [PARSER_VERSION]
     assert [r["parser_version"] for r in history(db_url, "NCT06203210")] == ["0"]
 
 
@@ -278,3 +281,55 @@ def test_a_payload_the_parser_now_refuses_is_reported(db_url: str,
                              "payload\n")
     run = as_json(trials(db_url, "runs", "--format", "json"))[0]
     assert (run["kind"], run["status"], run["failed"]) == ("reparse", "partial", 1)
+
+
+MESH_FIELDS = ("condition_mesh", "condition_ancestors", "intervention_mesh",
+               "intervention_ancestors")
+
+
+def _as_parser_1_stored_it(db_url: str) -> None:
+    """Rewrite every stored version as parser version 1 (before MeSH) wrote it: record JSON
+    without the MeSH keys, and the content hash of that record."""
+    with Catalogue.open(db_url) as catalogue, catalogue.engine.begin() as conn:
+        version = sa.table("version", sa.column("id"), sa.column("record"),
+                           sa.column("content_hash"), sa.column("parser_version"))
+        for row in conn.execute(sa.select(version.c.id, version.c.record)).all():
+            old = {k: v for k, v in json.loads(row.record).items() if k not in MESH_FIELDS}
+            conn.execute(sa.update(version).where(version.c.id == row.id).values(
+                record=json.dumps(old, separators=(",", ":"), ensure_ascii=False),
+                content_hash=canonical.content_hash(TrialRecord.model_validate(old)),
+                parser_version="1"))
+
+
+def test_reparse_adds_mesh_terms_to_a_catalogue_of_parser_version_1(db_url: str) -> None:
+    json_without_mesh = FIXTURES / "ctgov-v2-json/studies/NCT05828563__partrita-tigit.json"
+    xml_with_mesh = FIXTURES / "ctgov-xml/NCT02654730__aact.xml"
+    assert trials(db_url, "import", STUDY, json_without_mesh, xml_with_mesh).exit_code == 0
+    _as_parser_1_stored_it(db_url)
+    before = as_json(trials(db_url, "show", "NCT00973089", "--format", "json"))
+    assert [before[f] for f in MESH_FIELDS] == [[], [], [], []]
+
+    result = trials(db_url, "reparse")
+    assert result.stdout == "run 2: 2 version(s) re-derived, 0 failed\n", result.stderr
+    shown = as_json(trials(db_url, "show", "NCT00973089", "--format", "json"))
+    assert shown["condition_mesh"] == [{"id": "D000003731", "term": "Dental Caries"}]
+    assert [m["term"] for m in shown["condition_ancestors"]] == [
+        "Tooth Demineralization", "Tooth Diseases", "Stomatognathic Diseases"]
+    assert {k: v for k, v in shown.items() if k not in MESH_FIELDS} == {
+        k: v for k, v in before.items() if k not in MESH_FIELDS}
+    legacy = as_json(trials(db_url, "show", "NCT02654730", "--format", "json"))
+    assert [m["term"] for m in legacy["intervention_mesh"]] == [
+        "Primaquine", "Piperaquine", "Dihydroartemisinin", "Artemisinins"]
+    assert [r["parser_version"] for r in history(db_url, "NCT00973089")] == [PARSER_VERSION]
+    # a record without MeSH hashes as parser 1 stored it: nothing to re-derive
+    assert [r["parser_version"] for r in history(db_url, "NCT05828563")] == ["1"]
+    with Catalogue.open(db_url) as catalogue:
+        (old, new) = sorted(catalogue.versions("NCT00973089", include_superseded=True),
+                            key=lambda v: v.id)
+        assert new.supersedes_id == old.id
+        changes = diff_records(catalogue.record(old.id), catalogue.record(new.id))
+    assert [c.describe() for c in changes] == [
+        "condition MeSH term added: Dental Caries",
+        "condition MeSH ancestor added: Tooth Demineralization",
+        "condition MeSH ancestor added: Tooth Diseases",
+        "condition MeSH ancestor added: Stomatognathic Diseases"]

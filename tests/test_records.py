@@ -52,3 +52,21 @@ def test_open_enums_keep_known_members_and_unknown_text_through_json() -> None:
 def test_unknown_keys_are_rejected() -> None:
     with pytest.raises(pydantic.ValidationError):
         r.TrialRecord.model_validate({"nct_id": "NCT00557986", "source": "veeva", "x": 1})
+
+
+def test_mesh_terms_round_trip_and_a_record_stored_before_them_still_loads() -> None:
+    rec = r.TrialRecord(nct_id="NCT00557986", source="ctgov-json", condition_mesh=(
+        r.MeshTerm(id="D001943", term="Breast Neoplasms"),), intervention_mesh=(
+        r.MeshTerm(term="Paclitaxel"),))
+    data = rec.to_json_dict()
+    keys = list(data)
+    assert keys[keys.index("interventions") + 1:keys.index("interventions") + 5] == [
+        "condition_mesh", "condition_ancestors", "intervention_mesh", "intervention_ancestors"]
+    assert data["condition_mesh"] == [{"id": "D001943", "term": "Breast Neoplasms"}]
+    assert data["intervention_mesh"] == [{"id": None, "term": "Paclitaxel"}]
+    assert r.TrialRecord.model_validate_json(rec.model_dump_json()) == rec
+    with pytest.raises(pydantic.ValidationError):
+        r.MeshTerm(id="D001943")  # type: ignore[call-arg]
+    # JSON stored by parser version 1 has no MeSH keys: they read as empty
+    old = {k: v for k, v in data.items() if "mesh" not in k and "ancestors" not in k}
+    assert r.TrialRecord.model_validate(old).condition_mesh == ()

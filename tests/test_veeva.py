@@ -112,6 +112,8 @@ def test_texts_locations_dates(record: r.TrialRecord) -> None:
     assert paragraphs[1].endswith("patients will be seen in every 6 months.")
     assert record.location_count == 7
     assert record.locations == ()
+    # the page shows the sponsor's conditions and treatments, no MeSH headings
+    assert record.condition_mesh == record.intervention_mesh == ()
     assert record.has_results is False
     dates = {name: value for name, value in record.model_dump().items()
              if "date" in name or name.endswith(("_submitted", "_posted", "_holder"))}

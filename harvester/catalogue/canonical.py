@@ -6,6 +6,11 @@ is the same content), and without the fields that describe the *publication* rat
 trial: the source (versions of different sources live side by side anyway) and the registry's
 data-version date (``version_holder``), which moves daily for unchanged studies.
 
+Fields added to the record later (:data:`OMIT_WHEN_EMPTY`) are left out of the canonical form
+while they are empty, so a record that has nothing in them hashes exactly as it did before
+they existed, and the catalogue's stored hashes stay valid; a record that has something in
+them hashes anew (it holds more content).  ``trials reparse`` re-derives stored versions.
+
 The canonical form only needs to be stable, never read back, so whitespace is *deleted* from
 the serialised bytes (a C-speed ``translate``) rather than collapsed string by string, which
 cost more than parsing.  The price: an edit that only inserts or removes whitespace between
@@ -24,6 +29,9 @@ import msgspec
 from harvester.records import TrialRecord
 
 NOT_CONTENT = frozenset({"source", "version_holder"})
+# Left out of the canonical form when empty (fields added after hashes were stored).
+OMIT_WHEN_EMPTY = frozenset({"condition_mesh", "condition_ancestors", "intervention_mesh",
+                             "intervention_ancestors"})
 _WHITESPACE = b" \t\n\r\x0b\x0c"
 
 
@@ -35,7 +43,8 @@ class Fingerprint:
 
 def fingerprint(record: TrialRecord) -> Fingerprint:
     data = record.to_json_dict()
-    content = {k: v for k, v in data.items() if k not in NOT_CONTENT}
+    content = {k: v for k, v in data.items()
+               if k not in NOT_CONTENT and (v or k not in OMIT_WHEN_EMPTY)}
     canonical = msgspec.json.encode(content, order="sorted")
     # JSON writes newlines and tabs in strings as escapes: drop those, then raw whitespace.
     for escape in (b"\\n", b"\\r", b"\\t"):

@@ -48,6 +48,10 @@ _NOUNS = {
     "eligibility.exclusion": ("exclusion criterion", "exclusion criteria"),
     "eligibility.std_ages": ("standard age group", "standard age groups"),
     "locations": ("site", "sites"), "collaborators": ("collaborator", "collaborators"),
+    "condition_mesh": ("condition MeSH term", "condition MeSH terms"),
+    "condition_ancestors": ("condition MeSH ancestor", "condition MeSH ancestors"),
+    "intervention_mesh": ("intervention MeSH term", "intervention MeSH terms"),
+    "intervention_ancestors": ("intervention MeSH ancestor", "intervention MeSH ancestors"),
 }
 _SHORT = 80
 
@@ -182,11 +186,15 @@ def _intervention_key(item: Json) -> str:
 # lists match items by value and name none: a string item is its own name.
 _Identity = tuple[Callable[[Any], Hashable], Callable[[Any], str | None]]
 _PLAIN: _Identity = (_canon, lambda _: None)
+# MeSH headings by term: an id rewritten (D003550 → D000003550) is the same heading.
+_MESH: _Identity = (lambda m: str(m["term"]).casefold(), lambda m: str(m["term"]))
 _IDENTITY: dict[str, _Identity] = {
     "locations": (_site_match, _site_key),
     "arms": (lambda arm: arm["label"], lambda arm: str(arm["label"])),
     "interventions": (lambda i: (i.get("type"), i["name"]), _intervention_key),
     "collaborators": (lambda s: s["name"], lambda s: str(s["name"])),
+    "condition_mesh": _MESH, "condition_ancestors": _MESH,
+    "intervention_mesh": _MESH, "intervention_ancestors": _MESH,
 }
 
 
