@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import warnings
 import zlib
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -143,9 +144,11 @@ def test_filter_columns_and_child_rows_are_indexed(catalogue: Catalogue) -> None
             "WHERE c.term_norm = 'atopic dermatitis' AND v.overall_status = 'COMPLETED'"
         )).scalars().all()
     assert sites == 42 and hits == ["NCT02210780"]
-    indexed = {tuple(ix["column_names"]) for table in (
-        "version_condition", "version_intervention", "version_site", "version")
-        for ix in sa.inspect(catalogue.engine).get_indexes(table)}
+    with warnings.catch_warnings():  # SQLite's expression index (lower(country)) is not reflected
+        warnings.filterwarnings("ignore", "Skipped unsupported reflection", sa.exc.SAWarning)
+        indexed = {tuple(ix["column_names"]) for table in (
+            "version_condition", "version_intervention", "version_site", "version")
+            for ix in sa.inspect(catalogue.engine).get_indexes(table)}
     assert {("term_norm",), ("name_norm",), ("country",), ("overall_status",),
             ("phases",), ("start_date",)} <= indexed
 

@@ -106,27 +106,49 @@ def normalise_enum(value: str) -> str:
 
 
 def versions_as_of(day: date) -> sa.Select[Any]:
-    """``(nct_id, version_id)`` of each trial's preferred version published by ``day``."""
+    """``(nct_id, version_id)`` of each trial's preferred version published by ``day``.
+
+    A version is picked when no other version of its trial published by then is preferred
+    to it: a correlated test per version through the index on ``(nct_id, effective_date,
+    source, seen_at)`` rather than a ranking of the whole table, so that a query joining a
+    few versions (a full-text search's matches) checks only those.  (PostgreSQL turns the
+    test into an anti-join; SQLite answers it from the index.)
+    """
     superseded = sa.select(V.c.supersedes_id).where(V.c.supersedes_id.is_not(None))
-    rank = sa.case((V.c.source.in_(_MIRRORS), 1), else_=0)
-    number = sa.func.row_number().over(
-        partition_by=V.c.nct_id,
-        order_by=(rank.asc(), V.c.effective_date.desc(), V.c.seen_at.desc(), V.c.id.desc()))
-    ranked = (sa.select(V.c.nct_id, V.c.id.label("version_id"), number.label("n"))
-              .where(V.c.effective_date <= day.isoformat(), V.c.id.not_in(superseded))
-              .subquery("ranked"))
-    return sa.select(ranked.c.nct_id, ranked.c.version_id).where(ranked.c.n == 1)
+    mine, other = V.alias("as_of"), V.alias("preferred")
+
+    def rank(table: Any) -> Any:
+        return sa.case((table.c.source.in_(_MIRRORS), 1), else_=0)
+
+    # Preference order: the registry's own source, then the latest registry date, then
+    # the latest seen, then the highest id (as harvester.catalogue.store._preference).
+    preferred = sa.or_(
+        rank(other) < rank(mine),
+        sa.and_(rank(other) == rank(mine), sa.or_(
+            other.c.effective_date > mine.c.effective_date,
+            sa.and_(other.c.effective_date == mine.c.effective_date, sa.or_(
+                other.c.seen_at > mine.c.seen_at,
+                sa.and_(other.c.seen_at == mine.c.seen_at, other.c.id > mine.c.id))))))
+    beaten = sa.exists().where(other.c.nct_id == mine.c.nct_id, other.c.id != mine.c.id,
+                               other.c.effective_date <= day.isoformat(),
+                               other.c.id.not_in(superseded), preferred)
+    return sa.select(mine.c.nct_id, mine.c.id.label("version_id")).where(
+        mine.c.effective_date <= day.isoformat(), mine.c.id.not_in(superseded), ~beaten)
 
 
 def selected(selection: Selection) -> sa.Select[Any]:
-    """The statement of ``(nct_id, version_id)`` rows the selection picks, by NCT id."""
+    """The statement of ``(nct_id, version_id)`` rows the selection picks, by NCT id.
+
+    Each filter is a set of version ids answered from an index (``version_id IN (SELECT
+    id FROM version WHERE …)``), never a read of the version rows themselves: on SQLite a
+    version's columns after its record are reached through the record's overflow pages,
+    which would cost more than the rest of a full-text search of thousands of matches.
+    """
     if selection.as_of is None:
         base = sa.select(T.c.nct_id, T.c.current_version_id.label("version_id")).subquery("base")
     else:
         base = versions_as_of(selection.as_of).subquery("base")
-    version = V.alias("v")
-    stmt = (sa.select(base.c.nct_id, base.c.version_id)
-            .join(version, version.c.id == base.c.version_id))
+    picked = base.c.version_id
     where: list[Any] = []
     if selection.ids:
         where.append(base.c.nct_id.in_(sorted(set(selection.ids))))
@@ -135,42 +157,54 @@ def selected(selection: Selection) -> sa.Select[Any]:
             raise UsageError(f"the saved query {selection.query!r} was not looked up")
         where.append(base.c.nct_id.in_(sa.select(M.c.nct_id).where(
             M.c.query_key == selection.query_key, M.c.present.is_(True))))
+    own: list[Any] = []  # conditions on the version's own columns
     if selection.statuses:
-        where.append(version.c.overall_status.in_(selection.statuses))
+        own.append(V.c.overall_status.in_(selection.statuses))
     if selection.study_types:
-        where.append(version.c.study_type.in_(selection.study_types))
+        own.append(V.c.study_type.in_(selection.study_types))
     if selection.phases:
-        padded = sa.literal("|") + sa.func.coalesce(version.c.phases, "") + sa.literal("|")
-        where.append(sa.or_(*(padded.like(f"%|{p}|%") for p in selection.phases)))
+        padded = sa.literal("|") + sa.func.coalesce(V.c.phases, "") + sa.literal("|")
+        own.append(sa.or_(*(padded.like(f"%|{p}|%") for p in selection.phases)))
     if selection.has_results is not None:
-        where.append(version.c.has_results == selection.has_results)
-    if selection.start_after:
-        where.append(_first_day(version.c.start_date) >= selection.start_after.isoformat())
-    if selection.start_before:
-        where.append(_first_day(version.c.start_date) <= selection.start_before.isoformat())
+        own.append(V.c.has_results == selection.has_results)
+    started = [*([_on_or_after(V.c.start_date, selection.start_after)]
+                 if selection.start_after else []),
+               *([_on_or_before(V.c.start_date, selection.start_before)]
+                 if selection.start_before else [])]
+    if started:  # one range of the start date index
+        own.append(sa.and_(*started))
     if selection.updated_since:
-        where.append(version.c.last_update_posted >= selection.updated_since.isoformat())
+        own.append(V.c.last_update_posted >= selection.updated_since.isoformat())
     if selection.sponsors:
-        where.append(sa.or_(*(sa.func.lower(version.c.lead_sponsor).like(_contains(s))
-                              for s in selection.sponsors)))
+        own.append(sa.or_(*(sa.func.lower(V.c.lead_sponsor).like(_contains(s))
+                            for s in selection.sponsors)))
+    where += [picked.in_(sa.select(V.c.id).where(condition)) for condition in own]
     for values, table, column in ((selection.conditions, C, C.c.term_norm),
                                   (selection.interventions, I, I.c.name_norm)):
         if values:
-            where.append(sa.exists(sa.select(table.c.version_id).where(
-                table.c.version_id == base.c.version_id,
+            where.append(picked.in_(sa.select(table.c.version_id).where(
                 sa.or_(*(column.like(_contains(v)) for v in values)))))
     if selection.countries:
         wanted = [c.strip().lower() for c in selection.countries]
-        where.append(sa.exists(sa.select(S.c.version_id).where(
-            S.c.version_id == base.c.version_id, sa.func.lower(S.c.country).in_(wanted))))
-    return stmt.where(*where).order_by(base.c.nct_id)
+        where.append(picked.in_(sa.select(S.c.version_id).where(
+            sa.func.lower(S.c.country).in_(wanted))))
+    return sa.select(base.c.nct_id, picked).where(*where).order_by(base.c.nct_id)
 
 
-def _first_day(column: Any) -> Any:
-    """A partial date (``2020`` or ``2020-05``) as its first day, for comparisons."""
-    length = sa.func.length(column)
-    return sa.case((length == 4, column + sa.literal("-01-01")),
-                   (length == 7, column + sa.literal("-01")), else_=column)
+# Partial dates (``2020``, ``2020-05``) count as their first day.  A partial date is a
+# prefix of its first day, so plain string comparisons, which an index answers, do: on or
+# before a day is ``<=`` as strings; on or after it is ``>=``, or the day's year or month
+# when the day is its first.
+
+def _on_or_before(column: Any, day: date) -> Any:
+    return column <= day.isoformat()
+
+
+def _on_or_after(column: Any, day: date) -> Any:
+    text = day.isoformat()
+    prefixes = [text[:7]] if day.day == 1 else []
+    prefixes += [text[:4]] if (day.month, day.day) == (1, 1) else []
+    return sa.or_(column >= text, column.in_(prefixes)) if prefixes else column >= text
 
 
 def _contains(text: str) -> str:

@@ -1,0 +1,203 @@
+"""The search query language (harvester/search.py) and the library search on the corpus."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from collections.abc import Iterator
+from datetime import date
+
+import pytest
+
+from harvester.catalogue import Catalogue, fulltext
+from harvester.catalogue.selection import Selection
+from harvester.errors import UsageError
+from harvester.search import All, Any_, Not, Term, iter_hits, parse, search
+from tests import corpusdb
+
+
+def _fts5_accepts(match: str) -> None:
+    """Run the expression against a real FTS5 table: a syntax error raises."""
+    db = sqlite3.connect(":memory:")
+    db.execute(f"CREATE VIRTUAL TABLE t USING fts5(a, b, tokenize='{fulltext.TOKENIZE}')")
+    db.execute("INSERT INTO t VALUES ('title: the c++ (IL-2) trial', 'NEAR other')")
+    db.execute("SELECT rowid FROM t WHERE t MATCH ?", (match,)).fetchall()
+
+
+# --- the query language --------------------------------------------------------------------
+
+def test_plain_words_all_must_match() -> None:
+    query = parse("tigit  Lung")
+    assert query.root == All((Term("tigit"), Term("Lung")))
+    assert query.fts5() == '("tigit" AND "Lung")'
+
+
+def test_phrases_prefixes_or_not_and_groups() -> None:
+    query = parse('"small cell" immun* (nivolumab OR pembrolizumab) -docetaxel NOT placebo')
+    assert query.root == All((Term("small cell"), Term("immun", prefix=True),
+                              Any_((Term("nivolumab"), Term("pembrolizumab"))),
+                              Not(Term("docetaxel")), Not(Term("placebo"))))
+    assert query.fts5() == ('((("small cell" AND "immun"* AND ("nivolumab" OR "pembrolizumab"))'
+                            ' NOT "docetaxel") NOT "placebo")')
+    _fts5_accepts(query.fts5())
+
+
+def test_or_binds_tighter_than_and() -> None:
+    assert parse("tigit lung OR gastric").root == All(
+        (Term("tigit"), Any_((Term("lung"), Term("gastric")))))
+    # lower-case "or", "and", "not" are words, as in a search box
+    assert parse("salt or pepper").root == All((Term("salt"), Term("or"), Term("pepper")))
+
+
+@pytest.mark.parametrize("text", [
+    "title: tigit", "c++ ^start", "NEAR(a b)", "a:b", "col:*", "x AND", "{a b}", "a + b",
+    "IL-2", "'single'", "-(a OR b) c", 'AND "x" AND', "\\", "a* b*",
+])
+def test_user_syntax_cannot_reach_fts5(text: str) -> None:
+    """Column filters, NEAR, ^ and other FTS5 syntax in the user's words are only text."""
+    try:
+        query = parse(text)
+    except UsageError:
+        return  # refused with a message is fine too; a crash is not
+    _fts5_accepts(query.fts5())
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("", "empty query"),
+    ("   ", "empty query"),
+    ('"lung cancer', "unclosed quote"),
+    ('tigit "', "unclosed quote"),
+    ("tigit NOT", "NOT must be followed"),
+    ("tigit -", "- must be followed"),
+    ("OR tigit", "OR needs"),
+    ("tigit OR", "OR needs"),
+    ("(tigit", "'(' is not closed"),
+    ("tigit)", "')' has no '('"),
+    ("-tigit", "only excludes"),
+    ("NOT tigit -lung", "only excludes"),
+    ("tigit OR -lung", "cannot be excluded"),
+    ("^ : ()", "no word"),
+    ("a " * 70, "more than 64"),
+])
+def test_bad_queries_get_a_clear_message(text: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse(text)
+
+
+def test_punctuation_only_terms_are_dropped() -> None:
+    assert parse("tigit ^ :").root == Term("tigit")
+    assert parse("tigit OR ::").root == Term("tigit")
+
+
+def test_prefix_of_a_hyphenated_word() -> None:
+    query = parse("anti-PD*")
+    assert query.fts5() == '"anti PD"*'
+    _fts5_accepts(query.fts5())
+
+
+# --- searching the corpus through the library ----------------------------------------------
+
+corpus_url = corpusdb.corpus_url  # the shared corpus catalogue (a session fixture)
+
+
+@pytest.fixture
+def corpus(corpus_url: str) -> Iterator[Catalogue]:
+    with Catalogue.open(corpus_url) as catalogue:
+        yield catalogue
+
+
+def test_pages_follow_each_other_and_match_the_stream(corpus: Catalogue) -> None:
+    first = search(corpus, "patients", limit=5)
+    second = search(corpus, "patients", limit=5, offset=5)
+    streamed = list(iter_hits(corpus, "patients", page=3))
+    assert first.total == second.total == len(streamed) > 10
+    assert [h.nct_id for h in first.hits + second.hits] == [h.nct_id for h in streamed[:10]]
+    assert [h.rank for h in second.hits] == [6, 7, 8, 9, 10]
+    scores = [h.score for h in streamed]
+    assert scores == sorted(scores, reverse=True)
+    assert len({h.nct_id for h in streamed}) == len(streamed)  # one version per trial
+
+
+def test_highlights_point_at_the_matched_words(corpus: Catalogue) -> None:
+    results = search(corpus, "dupilumab")
+    assert results.hits
+    for hit in results.hits:
+        spans = hit.highlights
+        assert spans, hit.snippet
+        for start, end in spans:
+            assert hit.plain_snippet[start:end].lower() == "dupilumab"
+
+
+def test_stemming_and_case(corpus: Catalogue) -> None:
+    """'Vaccines' finds 'vaccine' and 'vaccination' on both databases (English stemming)."""
+    singular = {h.nct_id for h in search(corpus, "vaccine", limit=100).hits}
+    plural = {h.nct_id for h in search(corpus, "VACCINES", limit=100).hits}
+    assert singular and singular == plural
+    # NCT03101111 is "Study of a Live Attenuated Chikungunya Vaccine …"
+    assert "NCT03101111" in singular
+
+
+def test_stop_words_alone_are_refused_on_postgresql_and_searched_on_sqlite(
+        corpus: Catalogue) -> None:
+    if corpus.engine.dialect.name == "sqlite":
+        assert search(corpus, "the").total > 0
+    else:
+        with pytest.raises(UsageError, match="too common"):
+            search(corpus, "the of")
+    # with a real word beside them, both search the real word
+    assert search(corpus, "the dupilumab").total == search(corpus, "dupilumab").total
+
+
+def test_as_of_searches_the_version_current_then(corpus: Catalogue) -> None:
+    now = {h.nct_id: h for h in search(corpus, "honeycombing").hits}
+    then = search(corpus, "honeycombing", Selection(as_of=date(2026, 1, 25)))
+    assert "NCT06203210" in now and then.total == 0
+    assert now["NCT06203210"].version == 3  # the text came with version 2 and stayed
+
+
+def test_limit_and_offset_are_checked(corpus: Catalogue) -> None:
+    with pytest.raises(UsageError):
+        search(corpus, "tigit", limit=0)
+    with pytest.raises(UsageError):
+        search(corpus, "tigit", offset=-1)
+
+
+def test_totals_with_filters_and_past_the_last_page(corpus: Catalogue) -> None:
+    completed = Selection(statuses=("COMPLETED",))
+    first = search(corpus, "patients", completed, limit=3)
+    assert 3 < first.total < search(corpus, "patients").total
+    beyond = search(corpus, "patients", completed, offset=first.total)
+    assert beyond.total == first.total and beyond.hits == []
+    assert search(corpus, "zzyzzx", completed).total == 0
+
+
+def test_any_typed_text_is_refused_clearly_or_searchable() -> None:
+    """Random text over the characters that mean something to FTS5 or to the parser."""
+    rng = random.Random(5)
+    alphabet = ['"', "(", ")", "*", "-", ":", "^", "+", " ", " ", "OR ", "NOT ", "AND ",
+                "NEAR", "title", "a", "b", "é", "'", "\\", "{", "}", ",", "_", "\x00"]
+    for _ in range(500):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        try:
+            query = parse(text)
+        except UsageError as exc:
+            assert str(exc).strip()
+            continue
+        _fts5_accepts(query.fts5())
+
+
+def test_random_queries_run_on_the_database(corpus: Catalogue) -> None:
+    """What the parser accepts, the database accepts (FTS5 MATCH, PostgreSQL tsquery)."""
+    rng = random.Random(7)
+    alphabet = ['"', "(", ")", "*", "-", ":", "&", "|", "!", "<->", " ", " ", "OR ", "NOT ",
+                "cancer", "lung", "the", "é", "'", "\\", ",", "anti-PD-1", "IL-2*"]
+    searched = 0
+    for _ in range(150):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 8)))
+        try:
+            query = parse(text)
+            search(corpus, query, limit=3)
+        except UsageError:
+            continue
+        searched += 1
+    assert searched > 30
