@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -36,7 +36,7 @@ from harvester.catalogue.syncstate import (
 from harvester.errors import FetchError
 from harvester.importer import prepare_payloads
 from harvester.schema_watch import SchemaReport, watch_schema
-from harvester.sources.ctgov import CtgovApi, updated_since
+from harvester.sources.ctgov import CtgovApi, Page, split_ids, updated_since
 from parsers import MAX_PAYLOAD_BYTES
 
 OVERLAP = timedelta(days=1)
@@ -89,10 +89,11 @@ class _Pass:
     since: str | None
     after: str | None  # the last update date reached; studies before it are done
     latest: str | None  # the latest last-update date received in the pass
+    part: int = 0  # with many NCT ids, the request (of split_ids) under way
 
     def to_json(self) -> dict[str, Any]:
         return {"pass": self.pass_id, "mode": self.mode, "since": self.since,
-                "after": self.after, "latest": self.latest}
+                "after": self.after, "latest": self.latest, "part": self.part}
 
 
 class Syncer:
@@ -168,7 +169,7 @@ class Syncer:
         if resume and (not full or resume["mode"] == "full"):
             summary.resumed = True
             current = _Pass(resume["pass"], resume["mode"], resume["since"], resume["after"],
-                            resume["latest"])
+                            resume["latest"], resume.get("part", 0))
         elif full or state is None or state.high_water is None:
             current = _Pass(run_id, "full", None, None, None)
         else:
@@ -180,10 +181,7 @@ class Syncer:
     def _harvest(self, params: dict[str, str], key: str, current: _Pass,
                  state: SyncState | None, summary: SyncSummary) -> None:
         cat = self.catalogue
-        query = updated_since(params, current.after) if current.after else params
-        for page in self.api.pages(query, page_size=self.page_size):
-            if summary.pages == 0:
-                summary.expected = page.total_count
+        for page in self._pages(params, current, summary):
             summary.pages += 1
             summary.received += len(page.studies)
             tick = time.perf_counter()
@@ -217,6 +215,26 @@ class Syncer:
                 setattr(summary, outcome, getattr(summary, outcome) + 1)
             self.on_progress(len(page.studies), summary.expected)
         self._close_pass(params, key, current, state, summary)
+
+    def _pages(self, params: dict[str, str], current: _Pass,
+               summary: SyncSummary) -> Iterator[Page]:
+        """The query's pages.  Many NCT ids go in several requests (:func:`split_ids`), one
+        after the other, each sorted by date on its own: the part under way is in the resume
+        point, a resumed pass skips the parts done, and a new part starts from the pass's
+        start.  The expected count is the sum of the parts' totalCounts."""
+        counts: list[int | None] = []
+        for part, asked in enumerate(split_ids(params)):
+            if part < current.part:
+                continue
+            if part > current.part:
+                current.part, current.after = part, current.since
+            query = updated_since(asked, current.after) if current.after else asked
+            for number, page in enumerate(self.api.pages(query, page_size=self.page_size)):
+                if number == 0:
+                    counts.append(page.total_count)
+                    known = [c for c in counts if c is not None]
+                    summary.expected = sum(known) if len(known) == len(counts) else None
+                yield page
 
     def _close_pass(self, params: dict[str, str], key: str, current: _Pass,
                     state: SyncState | None, summary: SyncSummary) -> None:

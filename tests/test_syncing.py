@@ -421,3 +421,108 @@ def test_fetch_of_a_mirror_page_refused_by_robots_txt(db: str) -> None:
         assert site.requested == ["/robots.txt"]  # the page itself was never asked for
     assert stored(db) == set()
     assert [r["status"] for r in runs(db)] == ["partial"]
+
+
+# --- many NCT ids: --ids-file, several requests ----------------------------------------------
+
+
+@pytest.fixture
+def five_ids_a_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Split NCT ids into requests of 5 (100 in real use), so the 28 fixtures need several."""
+    monkeypatch.setattr("harvester.sources.ctgov.MAX_IDS_PER_REQUEST", 5)
+
+
+def ids_file(tmp_path: Path, ids: list[str]) -> Path:
+    path = tmp_path / "nct_ids.txt"
+    path.write_text("# the fixture studies, and one the registry does not have\n\n"
+                    + "".join(f"{i}\n" for i in ids))
+    return path
+
+
+def asked_ids(server: ReplicaServer) -> list[list[str]]:
+    return [q["filter.ids"].split(",") for q in page_queries(server)]
+
+
+def test_ids_file_syncs_many_ids_in_several_requests(
+        srv: ReplicaServer, db_url: str, tmp_path: Path, five_ids_a_request: None) -> None:
+    fixtures = sorted(fixture_studies())
+    assert len(fixtures) == 28
+    lines = [fixtures[0].lower(), f"{fixtures[1]}   # a comment", *fixtures[1:],
+             "NCT09999999"]  # a duplicate, a lower-case id and an unknown one
+    result = sync(db_url, srv, "--ids-file", str(ids_file(tmp_path, lines)), "--save", "set",
+                  "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["status"], summary["received"], summary["expected"], summary["new"],
+            summary["pages"]) == ("ok", 28, 28, 28, 6)
+    assert stored(db_url) == set(fixtures)
+    asked = asked_ids(srv)
+    assert [len(a) for a in asked] == [5, 5, 5, 5, 5, 4]  # 29 distinct ids, in file order
+    assert [i for a in asked for i in a] == [*fixtures, "NCT09999999"]
+    assert result.stderr == ("trials: warning: sync set: 1 of the 29 NCT ids asked for are not "
+                             "in the catalogue (no such study at the registry, or an alias of "
+                             "another): NCT09999999\n")
+    # The saved query keeps every id; the next sync asks each part for what changed since.
+    srv.faults.reset_counts()
+    again = sync(db_url, srv, "set", "--format", "json")
+    assert again.exit_code == 0, again.stderr
+    summary = json.loads(again.stdout)
+    assert (summary["status"], summary["mode"], summary["new"]) == ("ok", "incremental", 0)
+    assert summary["received"] == summary["expected"] == summary["unchanged"] >= 1
+    queries = page_queries(srv)
+    assert len(queries) == 6 and all(
+        q["filter.advanced"] == f"AREA[LastUpdatePostDate]RANGE[{summary['since']},MAX]"
+        for q in queries)
+
+
+class _FailThirdStudiesRequest(Faults):
+    """Answers the first sync's third page request with a 503 (it gives up: --retries 0)."""
+
+    armed = False
+
+    def record(self, path: str, query: str) -> None:
+        super().record(path, query)
+        if path == "/api/v2/studies" and self.requests[path] == 3 and not self.armed:
+            self.armed = True
+            self.unavailable(1, path=path)
+
+
+def test_a_stopped_sync_of_many_ids_resumes_at_the_part_under_way(
+        db: str, tmp_path: Path, five_ids_a_request: None) -> None:
+    fixtures = sorted(fixture_studies())
+    path = ids_file(tmp_path, fixtures)
+    faults = _FailThirdStudiesRequest()
+    store = StudyStore.from_folder(STUDIES, data_timestamp=TIMESTAMP)
+    with ReplicaServer(store, faults) as server:
+        first = sync(db, server, "--ids-file", str(path), "--retries", "0")
+        assert first.exit_code == 1
+        assert first.stdout.startswith("run 1: full: 2 pages, 10 of 10 studies: 10 new")
+        assert "incomplete" in first.stderr and "HTTP 503" in first.stderr
+        assert stored(db) == set(fixtures[:10])
+        faults.reset_counts()
+        again = sync(db, server, "--ids-file", str(path), "--format", "json")
+        assert again.exit_code == 0, again.stderr
+        summary = json.loads(again.stdout)
+        asked, queries = asked_ids(server), page_queries(server)
+    assert summary["resumed"] and summary["status"] == "ok"
+    # Part 0 is done; part 1 is read again from its last date reached, then parts 2 to 5
+    # from the start of the (full) pass.
+    assert asked[0] == fixtures[5:10] and [i for a in asked[1:] for i in a] == fixtures[10:]
+    assert queries[0]["filter.advanced"].startswith("AREA[LastUpdatePostDate]RANGE[")
+    assert all("filter.advanced" not in q for q in queries[1:])
+    assert summary["new"] == 18 and summary["received"] == summary["expected"]
+    assert stored(db) == set(fixtures)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("NCT00973089\nNCT123\n", "--ids-file {path}, line 2: 'NCT123' is not an NCT id"),
+    ("# only a comment\n\n", "--ids-file {path}: no NCT ids in it"),
+])
+def test_a_bad_ids_file_is_exit_2(db: str, tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "ids.txt"
+    path.write_text(text)
+    result = sync(db, "http://127.0.0.1:9", "--ids-file", str(path))
+    assert result.exit_code == 2 and result.stdout == ""
+    assert f"Error: {message.format(path=path)}" in result.stderr
+    missing = sync(db, "http://127.0.0.1:9", "--ids-file", str(tmp_path / "none.txt"))
+    assert missing.exit_code == 2 and "No such file or directory" in missing.stderr

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
@@ -27,6 +28,8 @@ from harvester.errors import UsageError
 from harvester.http import HttpClient
 from harvester.sources.ctgov import BASE_URL_ENV, DEFAULT_BASE_URL, CtgovApi, search_params
 from harvester.sync import Syncer, SyncSummary
+
+_NCT_ID = re.compile(r"^[Nn][Cc][Tt]\d{8}$")
 
 base_url_option = click.option(
     "--base-url", envvar=BASE_URL_ENV, default=DEFAULT_BASE_URL, show_default=True,
@@ -59,6 +62,9 @@ def _api(base_url: str, min_interval: float, retries: int) -> CtgovApi:
 @click.option("--titles", help="Titles and acronyms (query.titles).")
 @click.option("--status", multiple=True, help="Overall status (repeatable), e.g. RECRUITING.")
 @click.option("--ids", multiple=True, help="NCT ids (repeatable).")
+@click.option("--ids-file", type=click.File("r", encoding="utf-8"), metavar="FILE",
+              help="NCT ids, one a line (# comments and blank lines ignored; - for stdin); "
+                   "many ids go to the API in several requests.")
 @click.option("--advanced", help="An Essie expression passed as filter.advanced.")
 @click.option("--save", "save_as", metavar="NAME", help="Save this query under NAME.")
 @click.option("--all", "every", is_flag=True, help="Sync every saved query.")
@@ -78,7 +84,8 @@ def _api(base_url: str, min_interval: float, retries: int) -> CtgovApi:
 @handles_errors
 def sync(names: tuple[str, ...], cond: str | None, term: str | None, intr: str | None,
          locn: str | None, spons: str | None, titles: str | None, status: tuple[str, ...],
-         ids: tuple[str, ...], advanced: str | None, save_as: str | None, every: bool,
+         ids: tuple[str, ...], ids_file: TextIO | None, advanced: str | None,
+         save_as: str | None, every: bool,
          full: bool, with_history: bool, page_size: int, wait: float, db: str | None,
          base_url: str, min_interval: float, retries: int, progress: bool, quiet: bool,
          fmt: str) -> None:
@@ -95,7 +102,10 @@ def sync(names: tuple[str, ...], cond: str | None, term: str | None, intr: str |
       trials sync breast              # the saved query, incrementally
       trials sync --all --quiet       # every saved query: the nightly job
       trials sync --ids NCT00557986 --with-history
+      trials sync --ids-file nct_ids.txt --save trialsim
     """
+    if ids_file is not None:
+        ids = tuple(dict.fromkeys([*ids, *read_ids(ids_file)]))
     catalogue = open_catalogue(db)
     given = search_params(cond=cond, term=term, intr=intr, locn=locn, spons=spons,
                           titles=titles, status=status, ids=ids, advanced=advanced)
@@ -110,8 +120,41 @@ def sync(names: tuple[str, ...], cond: str | None, term: str | None, intr: str |
                             on_progress=advance)
             summary = syncer.run(params, full=full, name=name)
         _print(summary, name, fmt, quiet)
+        if not quiet:
+            _note_unfound(catalogue, params, name)
         worst = max(worst, 0 if summary.status == "ok" else EXIT_PARTIAL)
     sys.exit(worst)
+
+
+def read_ids(file: TextIO) -> list[str]:
+    """The NCT ids of a file, one a line; ``#`` starts a comment; blank lines are skipped.
+    A line that is not an NCT id is a usage error naming the file and line."""
+    name = getattr(file, "name", "-")
+    found = []
+    for number, line in enumerate(file, start=1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        if not _NCT_ID.match(text):
+            raise UsageError(f"--ids-file {name}, line {number}: {text[:40]!r} is not an NCT "
+                             "id (NCT and 8 digits)")
+        found.append(text.upper())
+    if not found:
+        raise UsageError(f"--ids-file {name}: no NCT ids in it")
+    return found
+
+
+def _note_unfound(catalogue: Catalogue, params: dict[str, str], name: str | None) -> None:
+    """Say which of the NCT ids asked for the catalogue still lacks (the registry has no
+    such study, or holds the id only as an alias of another)."""
+    asked = [i for i in params.get("filter.ids", "").split(",") if i]
+    lacking = [i for i in asked if not catalogue.has_trial(i)]
+    if lacking:
+        shown = ", ".join(lacking[:10]) + (f" (+{len(lacking) - 10} more)"
+                                           if len(lacking) > 10 else "")
+        say("warning", f"sync {name + ': ' if name else ''}{len(lacking)} of the "
+                       f"{len(asked)} NCT ids asked for are not in the catalogue (no such "
+                       f"study at the registry, or an alias of another): {shown}")
 
 
 def _jobs(catalogue: Catalogue, names: tuple[str, ...], given: dict[str, str],

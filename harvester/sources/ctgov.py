@@ -17,6 +17,9 @@ from harvester.records import Status
 DEFAULT_BASE_URL = "https://clinicaltrials.gov"
 BASE_URL_ENV = "TRIALS_CTGOV_URL"
 MAX_PAGE_SIZE = 1000  # the API silently caps larger pages at this
+#: NCT ids per request: ``filter.ids`` travels in the URL, and servers and proxies refuse
+#: long ones (the API documents no limit; 8 KB is a common one).  100 ids are ~1.4 KB.
+MAX_IDS_PER_REQUEST = 100
 _NCT = re.compile(r"^NCT\d{8}$")
 T = TypeVar("T")
 
@@ -95,6 +98,18 @@ def search_params(*, cond: str | None = None, term: str | None = None,
     if advanced:
         params["filter.advanced"] = advanced
     return params
+
+
+def split_ids(params: Mapping[str, str], size: int | None = None) -> list[dict[str, str]]:
+    """``params`` as the requests that together ask for all its ``filter.ids``, at most
+    ``size`` (default :data:`MAX_IDS_PER_REQUEST`) ids each, in the ids' order: the same
+    request when there are no more."""
+    size = size or MAX_IDS_PER_REQUEST
+    ids = [i for i in params.get("filter.ids", "").split(",") if i]
+    if len(ids) <= size:
+        return [dict(params)]
+    return [{**params, "filter.ids": ",".join(ids[start:start + size])}
+            for start in range(0, len(ids), size)]
 
 
 def updated_since(params: Mapping[str, str], since: str) -> dict[str, str]:
@@ -179,4 +194,4 @@ class CtgovApi:
 
 
 __all__ = ["CtgovApi", "HistoryEntry", "HttpStatusError", "Page", "search_params",
-           "updated_since"]
+           "split_ids", "updated_since"]

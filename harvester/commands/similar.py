@@ -1,0 +1,260 @@
+"""``trials similar`` and ``trials index``: similar trials with reasons, and their index."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.table import Table
+
+from harvester.catalogue import fulltext
+from harvester.catalogue.selection import Selection, normalise_enum
+from harvester.commands._common import (
+    db_option,
+    format_option,
+    handles_errors,
+    open_catalogue,
+    parse_day,
+    progress_bar,
+    say,
+    stdout_console,
+    to_json,
+)
+from harvester.errors import CatalogueBusyError, ParseError, UsageError
+from harvester.records import TrialRecord
+from harvester.similar.engine import SimilarityEngine, SimilarResult
+
+F = TypeVar("F", bound=Callable[..., Any])
+REASONS_SHOWN = 4  # reasons per row of the table
+
+
+def filter_options(func: F) -> F:
+    """The selection filters (each repeatable: several values of one filter are
+    alternatives)."""
+    for option in reversed([
+        click.option("--status", "statuses", multiple=True, metavar="STATUS",
+                     help="Overall status (API v2 value, e.g. RECRUITING)."),
+        click.option("--phase", "phases", multiple=True, metavar="PHASE",
+                     help="Phase (PHASE1 … PHASE4, EARLY_PHASE1, NA)."),
+        click.option("--study-type", "study_types", multiple=True, metavar="TYPE",
+                     help="INTERVENTIONAL, OBSERVATIONAL or EXPANDED_ACCESS."),
+        click.option("--condition", "conditions", multiple=True, metavar="TEXT",
+                     help="A condition containing TEXT."),
+        click.option("--intervention", "interventions", multiple=True, metavar="TEXT",
+                     help="An intervention containing TEXT."),
+        click.option("--country", "countries", multiple=True, metavar="NAME",
+                     help="A site in this country."),
+        click.option("--sponsor", "sponsors", multiple=True, metavar="TEXT",
+                     help="A lead sponsor containing TEXT."),
+        click.option("--start-after", metavar="DATE", help="Started on or after DATE."),
+        click.option("--start-before", metavar="DATE", help="Started on or before DATE."),
+        click.option("--has-results/--no-results", "has_results", default=None,
+                     help="Only trials with (or without) posted results."),
+    ]):
+        func = option(func)
+    return func
+
+
+def build_selection(statuses: tuple[str, ...], phases: tuple[str, ...],
+                    study_types: tuple[str, ...], conditions: tuple[str, ...],
+                    interventions: tuple[str, ...], countries: tuple[str, ...],
+                    sponsors: tuple[str, ...], start_after: str | None,
+                    start_before: str | None, has_results: bool | None) -> Selection:
+    return Selection(
+        statuses=tuple(normalise_enum(s) for s in statuses),
+        phases=tuple(normalise_enum(p) for p in phases),
+        study_types=tuple(normalise_enum(s) for s in study_types),
+        conditions=conditions, interventions=interventions, countries=countries,
+        sponsors=sponsors,
+        start_after=parse_day(start_after, "--start-after") if start_after else None,
+        start_before=parse_day(start_before, "--start-before") if start_before else None,
+        has_results=has_results)
+
+
+def _read_record(path: str) -> TrialRecord:
+    data = Path(path).read_bytes() if path != "-" else sys.stdin.buffer.read()
+    from parsers.detect import MAX_PAYLOAD_BYTES, parse_bytes  # the HTML/XML stacks: only here
+
+    if len(data) > MAX_PAYLOAD_BYTES:
+        raise UsageError(f"{path}: larger than {MAX_PAYLOAD_BYTES:,} bytes")
+    try:
+        records = parse_bytes(data)
+    except ParseError as exc:
+        raise exc.located(path) from None
+    if len(records) != 1:
+        raise UsageError(f"{path} holds {len(records)} studies: give a file with one study "
+                         "(`trials parse` shows what a file holds)")
+    return records[0]
+
+
+@click.command()
+@click.argument("nct_id", required=False, metavar="[NCT…]")
+@click.option("--file", "file", type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+              help="Match a trial given as a file (a draft, or a record not in the catalogue): "
+                   "anything `trials parse` reads, one study.")
+@click.option("--text", "text", metavar="TEXT", help="Match free text (a title, an idea).")
+@click.option("--top", type=click.IntRange(min=1, max=1000), default=10, show_default=True,
+              help="How many similar trials to list.")
+@click.option("--explain", is_flag=True,
+              help="Show each part of the score: weight × similarity = contribution.")
+@filter_options
+@db_option
+@click.option("--progress/--no-progress", default=True,
+              help="Progress bar on stderr while the index catches up (only on a terminal).")
+@format_option("table", "json", "jsonl", "csv")
+@handles_errors
+def similar(nct_id: str | None, file: str | None, text: str | None, top: int, explain: bool,
+            db: str | None, progress: bool, fmt: str, **filters: Any) -> None:
+    """List the trials most like a given one, each with a score and the reasons.
+
+    Compares conditions (and MeSH headings, with shared ancestors such as "Breast
+    Neoplasms"), interventions and their types, phase, design, population (sex, ages,
+    healthy volunteers), countries, and the text of title, summary and criteria; rare shared
+    things count more.  Works offline on the catalogue; the index it uses is brought up to
+    date first (see `trials index`).  Records of the same trial (the same NCT id from a
+    mirror, a trial naming the other's registry id, a near-identical title from the same
+    sponsor) are listed apart as possible duplicates, never as similar trials.
+
+    Give exactly one of: an NCT id of the catalogue, --file, --text.  Filters restrict the
+    similar trials listed (not the duplicates).
+
+    \b
+    Examples:
+      trials similar NCT01642004
+      trials similar NCT01642004 --top 20 --status RECRUITING --phase PHASE3
+      trials similar NCT01642004 --explain --format json
+      trials similar --file draft.json
+      trials similar --text "pembrolizumab in advanced melanoma"
+    """
+    given = [x for x in (nct_id, file, text) if x is not None]
+    if len(given) != 1:
+        raise UsageError("give exactly one of an NCT id, --file PATH or --text TEXT")
+    selection = build_selection(**filters)
+    record = _read_record(file) if file is not None else None
+    catalogue = open_catalogue(db)
+    engine = SimilarityEngine(catalogue)
+    try:
+        with progress_bar(None, "indexing", enabled=progress) as advance:
+            engine.refresh(on_progress=advance)
+    except CatalogueBusyError:
+        pass  # the query notes how far behind the index is
+    if nct_id is not None:
+        result = engine.similar_to_id(nct_id, top=top, selection=selection)
+    elif record is not None:
+        result = engine.similar_to_record(record, top=top, selection=selection)
+    else:
+        result = engine.similar_to_text(text or "", top=top, selection=selection)
+    for note in result.notes:
+        say("warning", note)
+    _print(result, fmt, explain)
+
+
+def _explain(result: SimilarResult, parts: dict[str, float]) -> list[dict[str, Any]]:
+    return [{"part": part, "weight": round(weight, 4),
+             "similarity": round(parts.get(part, 0.0) / weight, 4) if weight else 0.0,
+             "contribution": parts.get(part, 0.0)}
+            for part, weight in result.weights.items()]
+
+
+def _print(result: SimilarResult, fmt: str, explain: bool) -> None:
+    matches = []
+    for rank, m in enumerate(result.matches, start=1):
+        row: dict[str, Any] = {"rank": rank, "nct_id": m.nct_id, "title": m.title,
+                               "score": round(m.score, 4), "parts": m.parts,
+                               "reasons": list(m.reasons)}
+        if explain:
+            row["explain"] = _explain(result, m.parts)
+        matches.append(row)
+    duplicates: list[dict[str, Any]] = [
+        {"nct_id": d.nct_id, "title": d.title, "reasons": list(d.reasons)}
+                  for d in result.duplicates]
+    if fmt == "json":
+        out: dict[str, Any] = {"query": result.query, "similar": matches,
+                               "duplicates": duplicates}
+        if result.notes:
+            out["notes"] = list(result.notes)
+        click.echo(to_json(out, pretty=True))
+    elif fmt == "jsonl":
+        for row in matches:
+            click.echo(to_json({"kind": "similar", "query": result.query, **row}))
+        for row in duplicates:
+            click.echo(to_json({"kind": "duplicate", "query": result.query, **row}))
+    elif fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["kind", "rank", "nct_id", "score", "title", "reasons"])
+        for row in matches:
+            writer.writerow(["similar", row["rank"], row["nct_id"], row["score"],
+                             row["title"] or "", "; ".join(row["reasons"])])
+        for row in duplicates:
+            writer.writerow(["duplicate", "", row["nct_id"], "", row["title"] or "",
+                             "; ".join(row["reasons"])])
+        click.echo(buffer.getvalue(), nl=False)
+    else:
+        _table(result, matches, explain)
+
+
+def _table(result: SimilarResult, matches: list[dict[str, Any]], explain: bool) -> None:
+    console = stdout_console()
+    table = Table(title=f"Trials similar to {result.query}", title_justify="left")
+    for name, justify in (("#", "right"), ("NCT id", "left"), ("score", "right"),
+                          ("title", "left"), ("why", "left")):
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for row in matches:
+        reasons: list[str] = row["reasons"]
+        why = "\n".join(reasons[:REASONS_SHOWN])
+        if explain:
+            why += "\n" + "\n".join(
+                f"  {e['part']:<13} {e['weight']:.3f} × {e['similarity']:.3f} = "
+                f"{e['contribution']:.3f}" for e in row["explain"])
+        table.add_row(str(row["rank"]), row["nct_id"], f"{row['score']:.3f}",
+                      row["title"] or "", why)
+    if matches:
+        console.print(table)
+    else:
+        console.print(f"no similar trials to {result.query} found")
+    if result.duplicates:
+        console.print("\n[bold]Same trial (possible duplicates), not counted as similar[/bold]")
+        for d in result.duplicates:
+            console.print(f"  {d.nct_id}  {d.title or ''}", markup=False)
+            for reason in d.reasons:
+                console.print(f"      {reason}", markup=False)
+
+
+@click.command()
+@db_option
+@click.option("--rebuild", is_flag=True, help="Drop the index and build it again.")
+@click.option("--progress/--no-progress", default=True,
+              help="Progress bar on stderr (only on a terminal).")
+@handles_errors
+def index(db: str | None, rebuild: bool, progress: bool) -> None:
+    """Bring the similarity index up to date with the catalogue (or rebuild it).
+
+    `trials similar` does this itself before answering; run it after a large import or sync
+    (from cron, say) so that the first query is quick.  The index lives in the catalogue's
+    database and follows each trial's current version; only trials that changed are
+    indexed again.  --rebuild drops it and builds it again from every trial, and also
+    rebuilds the full-text index of `trials search`.
+
+    \b
+    Examples:
+      trials index
+      trials index --rebuild
+      trials index --db postgresql+psycopg://me@db/trials
+    """
+    catalogue = open_catalogue(db)
+    engine = SimilarityEngine(catalogue)
+    with progress_bar(None, "indexing", enabled=progress) as advance:
+        done = engine.rebuild(on_progress=advance) if rebuild else engine.refresh(
+            on_progress=advance)
+    what = "rebuilt: " if rebuild else ""
+    click.echo(f"{what}{done} trial{'s' if done != 1 else ''} indexed")
+    if rebuild:
+        with progress_bar(None, "full-text index", enabled=progress) as advance:
+            versions = fulltext.rebuild(catalogue, progress=lambda n: advance(n, None))
+        click.echo(f"full-text index rebuilt: {versions} version{'s' if versions != 1 else ''}")

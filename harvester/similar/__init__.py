@@ -1,0 +1,1 @@
+"""Similar trials: features, an incremental index in the catalogue, scores with reasons."""
