@@ -15,6 +15,7 @@ turns them into messages and exit codes.
     │   ├── NotFoundError       no such trial or version in the catalogue
     │   └── CatalogueBusyError  another writer holds the catalogue's lock
     ├── UsageError              the caller asked for something impossible (bad option, …)
+    ├── ExportError             an export could not be written (disk full, no permission, …)
     └── FetchError              a URL could not be fetched (network failure, retries exhausted)
         └── HttpStatusError     the server refused the request with a final 4xx status
 
@@ -88,6 +89,11 @@ class CatalogueBusyError(CatalogueError):
 
 class UsageError(HarvesterError):
     """The caller asked for something that cannot be done (bad option value, …)."""
+
+
+class ExportError(HarvesterError):
+    """An export could not be written (disk full, no permission, …); nothing was left under
+    the output's name."""
 
 
 class UnknownVocabularyWarning(UserWarning):

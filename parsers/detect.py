@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+
+import msgspec
+from pydantic import ValidationError
 
 from harvester.errors import InputTooLargeError, ParseError, UnknownSourceError
 from harvester.records import SOURCE_KINDS, SourceKind, TrialRecord
 from parsers import ctgov_json, ctgov_xml, veeva
+from parsers._validation import validation_error
 
 #: Payloads above this size are refused unread (the largest real study is ~1.5 MB;
 #: a /studies page of 1,000 full studies is ~60 MB).
 MAX_PAYLOAD_BYTES = 128 * 1024 * 1024
 
 _BOM = b"\xef\xbb\xbf"
+#: Our own record JSON (`trials show --format json`, `trials export --format jsonl`, `trials
+#: parse`): an object whose first key is ``nct_id``.
+_RECORD_JSON = re.compile(rb"\A\s*\[?\s*\{\s*\"nct_id\"\s*:")
+_ONE_VALUE = msgspec.json.Decoder(msgspec.Raw)
+_RECORD_ARRAY = msgspec.json.Decoder(list[msgspec.Raw])
 
 
 def detect_source(data: bytes) -> SourceKind:
@@ -48,6 +58,10 @@ def iter_studies(
         yield data, InputTooLargeError(
             f"input is {len(data):,} bytes, above the {max_bytes:,} limit")
         return
+    if _RECORD_JSON.match(data[:4096].removeprefix(_BOM)):
+        # Records carry their own source; a forced one (as `trials reparse` passes) is moot.
+        yield from _record_json(data.removeprefix(_BOM))
+        return
     try:
         kind = source or detect_source(data)
         if kind not in SOURCE_KINDS:
@@ -68,6 +82,26 @@ def iter_studies(
         except ParseError as exc:
             exc.record = ", ".join(p for p in (locator, exc.record) if p) or None
             yield raw, exc
+
+
+def _record_json(data: bytes) -> Iterator[tuple[bytes, TrialRecord | ParseError]]:
+    """Records as this project writes them: one object, an array of them, or JSON Lines (one
+    per line); each keeps its own source and content."""
+    parts: list[tuple[str | None, bytes]]
+    try:
+        if data.lstrip()[:1] == b"[":
+            parts = [(f"[{i}]", bytes(raw)) for i, raw in enumerate(_RECORD_ARRAY.decode(data))]
+        else:
+            _ONE_VALUE.decode(data)  # one record, whole: its own payload
+            parts = [(None, data)]
+    except (msgspec.DecodeError, msgspec.ValidationError):  # JSON Lines, or broken JSON
+        parts = [(f"line {n}", line) for n, line in enumerate(data.split(b"\n"), 1)
+                 if line.strip()]
+    for locator, raw in parts:
+        try:
+            yield raw, TrialRecord.model_validate_json(raw)
+        except ValidationError as exc:
+            yield raw, validation_error(exc, record=locator)
 
 
 def iter_records(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -18,8 +19,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, ClassVar, Protocol
 
-from harvester.catalogue.selection import SelectedVersion
-from harvester.errors import CatalogueError, UsageError
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from harvester.catalogue.selection import SelectedVersion, Selection, iter_versions
+from harvester.errors import CatalogueError, ExportError, UsageError
 from harvester.records import TrialRecord
 
 if TYPE_CHECKING:
@@ -48,6 +52,10 @@ class ExportItem:
 
 
 class Exporter(Protocol):
+    """An export format.  Optional class attributes the command reads with ``getattr``:
+    ``binary`` (default True: refused on a terminal; text formats set False) and
+    ``supports_long`` (default False: accepts ``--long``, made with ``cls(long=True)``)."""
+
     name: ClassVar[str]  # the --format value
     suffix: ClassVar[str]  # the usual file suffix, with its dot
     description: ClassVar[str]  # one line for --help
@@ -81,8 +89,11 @@ def atomic_output(path: Path, *, force: bool = False) -> Iterator[IO[bytes]]:
 
     Written to a temporary file beside ``path`` and renamed over it at the end; an error or
     an interruption leaves no file (and any earlier file) under the final name.  An existing
-    file is refused unless ``force``.
+    file is refused unless ``force``; a write that fails (disk full, …) is an
+    :class:`ExportError`.
     """
+    if path.is_dir():
+        raise UsageError(f"{path} is a folder, not a file")
     if path.exists() and not force:
         raise UsageError(f"{path} exists; use --force to overwrite it")
     folder = path.parent if str(path.parent) else Path(".")
@@ -91,7 +102,7 @@ def atomic_output(path: Path, *, force: bool = False) -> Iterator[IO[bytes]]:
     try:
         handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
     except OSError as exc:
-        raise CatalogueError(f"cannot write {path}: {exc.strerror}") from None
+        raise ExportError(f"cannot write {path}: {exc.strerror}") from None
     done = False
     try:
         with os.fdopen(handle, "wb") as out:
@@ -100,6 +111,57 @@ def atomic_output(path: Path, *, force: bool = False) -> Iterator[IO[bytes]]:
             os.fsync(out.fileno())
         os.replace(temp, path)
         done = True
+    except OSError as exc:
+        raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
     finally:
         if not done:
             Path(temp).unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_folder(path: Path, *, names: Iterable[str], force: bool = False) -> Iterator[Path]:
+    """A folder of files that appears under ``path`` only once every file is written.
+
+    Filled as a temporary folder beside ``path`` and renamed at the end.  An existing folder
+    is replaced only with ``force``, and only when it holds nothing but files named in
+    ``names`` (what this export writes), so that ``--force`` never deletes anything else.
+    """
+    names = set(names)
+    if path.exists():
+        if not force:
+            raise UsageError(f"{path} exists; use --force to overwrite it")
+        if not path.is_dir():
+            raise UsageError(f"{path} is a file, not a folder")
+        others = sorted(p.name for p in path.iterdir() if p.name not in names or p.is_dir())
+        if others:
+            raise UsageError(f"{path} holds other files ({', '.join(others[:3])}); "
+                             "it is not replaced, even with --force")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"{path}: no such folder {parent}")
+    try:
+        temp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=parent))
+    except OSError as exc:
+        raise ExportError(f"cannot write {path}: {exc.strerror}") from None
+    old: Path | None = None
+    try:
+        yield temp
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=parent))
+            os.replace(path, old / path.name)
+        os.replace(temp, path)
+    except OSError as exc:
+        raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def iter_items(conn: Connection, selection: Selection) -> Iterator[ExportItem]:
+    """The selected versions as export items, streamed in NCT id order."""
+    try:
+        for version in iter_versions(conn, selection):
+            yield ExportItem(version)
+    except sa.exc.SQLAlchemyError as exc:
+        raise CatalogueError(f"cannot read the catalogue: {exc}") from None

@@ -9,7 +9,7 @@ multi-valued fields — so each format renders them its own way (CSV joins tuple
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -157,3 +157,32 @@ CHILD_TABLES: tuple[ChildTable, ...] = (
 
 def trial_row(record: TrialRecord) -> tuple[Value, ...]:
     return tuple(column.get(record) for column in TRIAL_COLUMNS)
+
+
+def join_values(values: Iterable[str]) -> str:
+    r"""A multi-valued field as one cell, ClinicalTrials.gov's way: ``"a | b"``.  So that the
+    cell splits back exactly, a backslash or bar *inside* a value is escaped with a
+    backslash (``\\``, ``\|``); values without either, nearly all, are written as they are."""
+    return SEPARATOR.join(v.replace("\\", "\\\\").replace("|", "\\|") for v in values)
+
+
+def split_values(cell: str) -> list[str]:
+    """The values of a cell written by :func:`join_values`."""
+    if not cell:
+        return []
+    out: list[str] = []
+    current: list[str] = []
+    i = 0
+    while i < len(cell):
+        if cell[i] == "\\" and i + 1 < len(cell):
+            current.append(cell[i + 1])
+            i += 2
+        elif cell.startswith(SEPARATOR, i):
+            out.append("".join(current))
+            current = []
+            i += len(SEPARATOR)
+        else:
+            current.append(cell[i])
+            i += 1
+    out.append("".join(current))
+    return out

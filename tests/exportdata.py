@@ -1,0 +1,74 @@
+"""A catalogue of the fixture files for the export tests, and what it should export, read
+through the catalogue's own API (``Catalogue.current``), never through the export's
+selection SQL."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from harvester.catalogue import Catalogue
+from tests.conftest import FIXTURES, trials
+
+HISTORY = FIXTURES / "ctgov-history"
+#: Every kind of source: API v2 studies, legacy XML, record histories (API and XML), the
+#: Veeva page and a partial API record of the same trial.
+SOURCES: tuple[Path, ...] = (
+    FIXTURES / "ctgov-v2-json/studies", FIXTURES / "ctgov-xml",
+    *sorted((HISTORY / "api-v2-snapshots").glob("NCT*__vh*.json")),
+    HISTORY / "legacy-xml-redownloads", FIXTURES / "mirror-veeva", FIXTURES / "constructed")
+HISTORY_TRIAL = "NCT06203210"  # three API snapshots: ACTIVE_NOT_RECRUITING, then RECRUITING
+
+
+_SHARED: dict[str, str] = {}
+
+
+def shared(factory: Any) -> str:
+    """One catalogue of every source for all the export test modules (none writes to it),
+    built on first use in the session's temporary folder."""
+    if "url" not in _SHARED:
+        url = f"sqlite:///{factory.mktemp('export-catalogue') / 'catalogue.sqlite'}"
+        build(url)
+        _SHARED["url"] = url
+    return _SHARED["url"]
+
+
+def build(db: str, *paths: Path) -> None:
+    result = trials(db, "import", *(paths or SOURCES), "--quiet")
+    assert result.exit_code == 0, result.output
+
+
+@dataclass(frozen=True)
+class Current:
+    """One trial's expected export: its record JSON and the version that pins it."""
+
+    record: dict[str, Any]
+    number: int
+    version_id: int
+    content_hash: str
+    source: str
+
+
+_CURRENT: dict[date | None, dict[str, Current]] = {}
+
+
+def current(db: str, as_of: date | None = None) -> dict[str, Current]:
+    """Each trial's version current now (or on ``as_of``), by NCT id (remembered for the
+    shared catalogue, which does not change)."""
+    if db == _SHARED.get("url") and as_of in _CURRENT:
+        return _CURRENT[as_of]
+    out = {}
+    with Catalogue.open(db) as catalogue:
+        for nct_id in catalogue.trial_ids():
+            info = catalogue.current(nct_id, as_of=as_of)
+            if info is None:
+                continue
+            record = catalogue.record(info.id).to_json_dict()
+            out[nct_id] = Current(json.loads(json.dumps(record)), info.number, info.id,
+                                  info.content_hash, info.source)
+    if db == _SHARED.get("url"):
+        _CURRENT[as_of] = out
+    return out
