@@ -7,22 +7,37 @@ Data goes to stdout; warnings, errors and progress go to stderr.  Exit status: 0
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
 from harvester import __version__
-from harvester.commands import (
-    browse,
-    compare,
-    export,
-    importing,
-    parse,
-    search,
-    similar,
-    syncing,
-)
+
+#: Each subcommand and where it lives; a module is imported only when its command runs (or
+#: for the group's --help), so `trials similar` does not pay for the HTML parser or HTTP.
+COMMANDS = {
+    "parse": "parse:parse", "import": "importing:import_", "reparse": "importing:reparse",
+    "runs": "importing:runs", "sync": "syncing:sync", "fetch": "syncing:fetch",
+    "show": "browse:show", "history": "browse:history", "diff": "browse:diff",
+    "changes": "browse:changes", "search": "search:search", "similar": "similar:similar",
+    "index": "similar:index", "compare": "compare:compare", "export": "export:export",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, attr = COMMANDS[cmd_name].split(":")
+        command = getattr(importlib.import_module(f"harvester.commands.{module}"), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="trials")
 def main() -> None:
     """trial-harvester: clinical-trial records in one typed, versioned catalogue.
@@ -31,14 +46,8 @@ def main() -> None:
     Example:
       trials parse fixtures/mirror-veeva/NCT00557986.txt
       trials import fixtures/ctgov-history/ && trials history NCT06203210
+      trials search tigit && trials similar NCT04585815
     """
-
-
-for command in (parse.parse, importing.import_, importing.reparse, importing.runs,
-                syncing.sync, syncing.fetch, browse.show, browse.history, browse.diff,
-                browse.changes, search.search, similar.similar, similar.index,
-                compare.compare, export.export):
-    main.add_command(command)
 
 
 if __name__ == "__main__":
