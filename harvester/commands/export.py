@@ -10,22 +10,23 @@ import re
 import shlex
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 from click.core import ParameterSource
 
-from harvester.catalogue.selection import Selection, normalise_enum, with_query
+from harvester.catalogue.selection import with_query
 from harvester.commands._common import (
     EXIT_PARTIAL,
     db_option,
     handles_errors,
     open_catalogue,
-    parse_day,
     progress_bar,
     say,
 )
+from harvester.commands._selection import selection_from, selection_options
 from harvester.errors import NotFoundError, UsageError
 from harvester.export import EXPORTERS
 from harvester.export.base import ExportItem, atomic_folder, atomic_output, iter_items
@@ -38,13 +39,9 @@ _FORMATS = "\n      ".join(f"{name:8} {cls.description}"
                            for name, cls in sorted(EXPORTERS.items()))
 
 
-def _split(values: Iterable[str], *, enum: bool = False) -> tuple[str, ...]:
-    """Repeated options, each possibly comma-separated (enum values and NCT ids only)."""
-    out: list[str] = []
-    for value in values:
-        out += [normalise_enum(v) if enum else v.strip().upper()
-                for v in value.split(",") if v.strip()]
-    return tuple(out)
+def _split(values: Iterable[str]) -> tuple[str, ...]:
+    """Repeated NCT id options, each possibly comma-separated."""
+    return tuple(v.strip().upper() for value in values for v in value.split(",") if v.strip())
 
 
 def _ids_from_file(path: str) -> tuple[str, ...]:
@@ -116,26 +113,8 @@ def _counted(items: Iterator[ExportItem],
               help="These trials (repeatable, or comma-separated).")
 @click.option("--ids-file", metavar="FILE",
               help="The trials whose NCT ids FILE holds ('-': standard input).")
-@click.option("--status", multiple=True, metavar="STATUS",
-              help="Overall status, API v2 values (RECRUITING, COMPLETED, …); repeatable.")
-@click.option("--phase", multiple=True, metavar="PHASE",
-              help="Phase (PHASE1 … PHASE4, EARLY_PHASE1, NA); repeatable.")
-@click.option("--study-type", multiple=True, metavar="TYPE",
-              help="INTERVENTIONAL, OBSERVATIONAL or EXPANDED_ACCESS; repeatable.")
-@click.option("--condition", multiple=True, metavar="TEXT",
-              help="A condition containing TEXT (any case); repeatable.")
-@click.option("--intervention", multiple=True, metavar="TEXT",
-              help="An intervention name containing TEXT; repeatable.")
-@click.option("--country", multiple=True, metavar="NAME", help="A site in this country.")
-@click.option("--sponsor", multiple=True, metavar="TEXT",
-              help="A lead sponsor containing TEXT.")
-@click.option("--start-after", metavar="DATE", help="Start date on or after DATE.")
-@click.option("--start-before", metavar="DATE", help="Start date on or before DATE.")
-@click.option("--updated-since", metavar="DATE", help="Last update posted on or after DATE.")
-@click.option("--has-results/--no-results", "has_results", default=None,
-              help="Only trials with (or without) posted results.")
-@click.option("--as-of", metavar="DATE",
-              help="The catalogue as it stood on DATE: each trial's version current then.")
+@selection_options(updated_since=True, as_of="The catalogue as it stood on DATE: each "
+                   "trial's version current then.")
 @db_option
 @click.option("--progress/--no-progress", default=True,
               help="Progress bar on stderr (only on a terminal).")
@@ -143,11 +122,7 @@ def _counted(items: Iterator[ExportItem],
 @handles_errors
 def export(fmt: str | None, output: str | None, force: bool, log_file: str | None,
            long: bool, query: str | None, ids: tuple[str, ...], ids_file: str | None,
-           status: tuple[str, ...], phase: tuple[str, ...], study_type: tuple[str, ...],
-           condition: tuple[str, ...], intervention: tuple[str, ...],
-           country: tuple[str, ...], sponsor: tuple[str, ...], start_after: str | None,
-           start_before: str | None, updated_since: str | None, has_results: bool | None,
-           as_of: str | None, db: str | None, progress: bool, quiet: bool) -> None:
+           db: str | None, progress: bool, quiet: bool, **filters: Any) -> None:
     """Export the catalogue, or a selection of it, to stdout or a file.
 
     Filters combine (all must hold); the values of one filter are alternatives.  Each trial
@@ -181,15 +156,8 @@ def export(fmt: str | None, output: str | None, force: bool, log_file: str | Non
       trials export -o screening.ris --ids-file included.txt --log log.json
     """
     ctx = click.get_current_context()
-    selection = Selection(
-        ids=_split(ids) + (_ids_from_file(ids_file) if ids_file else ()),
-        statuses=_split(status, enum=True), phases=_split(phase, enum=True),
-        study_types=_split(study_type, enum=True), conditions=condition,
-        interventions=intervention, countries=country, sponsors=sponsor,
-        start_after=parse_day(start_after, "--start-after") if start_after else None,
-        start_before=parse_day(start_before, "--start-before") if start_before else None,
-        updated_since=parse_day(updated_since, "--updated-since") if updated_since else None,
-        has_results=has_results, as_of=parse_day(as_of, "--as-of") if as_of else None)
+    selection = replace(selection_from(filters),
+                        ids=_split(ids) + (_ids_from_file(ids_file) if ids_file else ()))
     name = _format(fmt, output, long)
     cls = EXPORTERS[name]
     if long and not getattr(cls, "supports_long", False):
@@ -215,8 +183,8 @@ def export(fmt: str | None, output: str | None, force: bool, log_file: str | Non
                                 + (f" on {selection.as_of}" if selection.as_of else ""))
         shown = ", ".join(log.missing_ids[:10])
         more = f" and {len(log.missing_ids) - 10} more" if len(log.missing_ids) > 10 else ""
-        say("warning", f"not in the catalogue{f' on {as_of}' if as_of else ''}: "
-                       f"{shown}{more}")
+        when = f" on {selection.as_of}" if selection.as_of else ""
+        say("warning", f"not in the catalogue{when}: {shown}{more}")
 
     with log.writing(log_path, force=force), catalogue.engine.connect() as conn, \
             progress_bar(log.selected, "exporting", enabled=progress and not quiet) as advance:

@@ -4,83 +4,28 @@ from __future__ import annotations
 
 import csv
 import sys
-from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import Any
 
 import click
 from rich.table import Table
 from rich.text import Text
 
-from harvester.catalogue.selection import Selection, normalise_enum
+from harvester.catalogue.selection import Selection
 from harvester.commands._common import (
     db_option,
     format_option,
     handles_errors,
     open_catalogue,
-    parse_day,
     stdout_console,
     to_json,
 )
+from harvester.commands._selection import selection_from, selection_options
 from harvester.search import START, STOP, Hit, iter_hits, parse
 from harvester.search import search as run_search
 
-F = TypeVar("F", bound=Callable[..., Any])
 CSV_COLUMNS = ("rank", "nct_id", "score", "title", "status", "phases", "study_type",
                "start_date", "conditions", "version", "version_id", "source", "snippet")
-
-
-def selection_options(func: F) -> F:
-    """The filters of a :class:`Selection` as options (status, phase, …, --as-of)."""
-    options = [
-        click.option("--status", "statuses", multiple=True, metavar="STATUS",
-                     help="Overall status (API v2 value, e.g. RECRUITING; repeat or separate "
-                          "with commas for several)."),
-        click.option("--phase", "phases", multiple=True, metavar="PHASE",
-                     help="Phase: PHASE1 … PHASE4, EARLY_PHASE1, NA ('phase 2' and 2 work too)."),
-        click.option("--study-type", "study_types", multiple=True, metavar="TYPE",
-                     help="INTERVENTIONAL, OBSERVATIONAL or EXPANDED_ACCESS."),
-        click.option("--condition", "conditions", multiple=True, metavar="TEXT",
-                     help="A condition containing TEXT (any case)."),
-        click.option("--intervention", "interventions", multiple=True, metavar="TEXT",
-                     help="An intervention name containing TEXT."),
-        click.option("--country", "countries", multiple=True, metavar="NAME",
-                     help="A site in this country."),
-        click.option("--sponsor", "sponsors", multiple=True, metavar="TEXT",
-                     help="A lead sponsor containing TEXT."),
-        click.option("--start-after", metavar="DATE", help="Started on or after DATE."),
-        click.option("--start-before", metavar="DATE", help="Started on or before DATE."),
-        click.option("--has-results/--no-results", "has_results", default=None,
-                     help="Only trials with (or without) posted results."),
-        click.option("--as-of", metavar="DATE",
-                     help="Search the trials as the registry published them on DATE."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
-def selection_from(options: dict[str, Any]) -> Selection:
-    """The Selection the options of :func:`selection_options` describe (UsageError)."""
-
-    def enums(values: Iterable[str], prefix: str = "") -> tuple[str, ...]:
-        parts = [part.strip() for value in values for part in value.split(",")]
-        return tuple(normalise_enum(prefix + part if part.isdigit() else part)
-                     for part in parts if part)
-
-    def day(name: str) -> Any:
-        value = options.get(name)
-        return parse_day(value, "--" + name.replace("_", "-")) if value else None
-
-    return Selection(
-        statuses=enums(options.get("statuses", ())),
-        phases=enums(options.get("phases", ()), prefix="PHASE"),  # "3" is PHASE3
-        study_types=enums(options.get("study_types", ())),
-        conditions=tuple(options.get("conditions", ())),
-        interventions=tuple(options.get("interventions", ())),
-        countries=tuple(options.get("countries", ())),
-        sponsors=tuple(options.get("sponsors", ())),
-        start_after=day("start_after"), start_before=day("start_before"),
-        has_results=options.get("has_results"), as_of=day("as_of"))
 
 
 # "-word" excludes a word: not an option (so -h is not help here either: --help is).
@@ -88,7 +33,7 @@ def selection_from(options: dict[str, Any]) -> Selection:
                                  "help_option_names": ["--help"]})
 @click.argument("words", nargs=-1, metavar="QUERY…")
 @db_option
-@selection_options
+@selection_options(as_of="Search the trials as the registry published them on DATE.")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
               help="How many trials to show.")
 @click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True,

@@ -5,75 +5,29 @@ from __future__ import annotations
 import csv
 import io
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 from rich.table import Table
 
 from harvester.catalogue import fulltext
-from harvester.catalogue.selection import Selection, normalise_enum
 from harvester.commands._common import (
     db_option,
     format_option,
     handles_errors,
     open_catalogue,
-    parse_day,
     progress_bar,
     say,
     stdout_console,
     to_json,
 )
+from harvester.commands._selection import selection_from, selection_options
 from harvester.errors import CatalogueBusyError, ParseError, UsageError
 from harvester.records import TrialRecord
 from harvester.similar.engine import SimilarityEngine, SimilarResult
 
-F = TypeVar("F", bound=Callable[..., Any])
 REASONS_SHOWN = 4  # reasons per row of the table
-
-
-def filter_options(func: F) -> F:
-    """The selection filters (each repeatable: several values of one filter are
-    alternatives)."""
-    for option in reversed([
-        click.option("--status", "statuses", multiple=True, metavar="STATUS",
-                     help="Overall status (API v2 value, e.g. RECRUITING)."),
-        click.option("--phase", "phases", multiple=True, metavar="PHASE",
-                     help="Phase (PHASE1 … PHASE4, EARLY_PHASE1, NA)."),
-        click.option("--study-type", "study_types", multiple=True, metavar="TYPE",
-                     help="INTERVENTIONAL, OBSERVATIONAL or EXPANDED_ACCESS."),
-        click.option("--condition", "conditions", multiple=True, metavar="TEXT",
-                     help="A condition containing TEXT."),
-        click.option("--intervention", "interventions", multiple=True, metavar="TEXT",
-                     help="An intervention containing TEXT."),
-        click.option("--country", "countries", multiple=True, metavar="NAME",
-                     help="A site in this country."),
-        click.option("--sponsor", "sponsors", multiple=True, metavar="TEXT",
-                     help="A lead sponsor containing TEXT."),
-        click.option("--start-after", metavar="DATE", help="Started on or after DATE."),
-        click.option("--start-before", metavar="DATE", help="Started on or before DATE."),
-        click.option("--has-results/--no-results", "has_results", default=None,
-                     help="Only trials with (or without) posted results."),
-    ]):
-        func = option(func)
-    return func
-
-
-def build_selection(statuses: tuple[str, ...], phases: tuple[str, ...],
-                    study_types: tuple[str, ...], conditions: tuple[str, ...],
-                    interventions: tuple[str, ...], countries: tuple[str, ...],
-                    sponsors: tuple[str, ...], start_after: str | None,
-                    start_before: str | None, has_results: bool | None) -> Selection:
-    return Selection(
-        statuses=tuple(normalise_enum(s) for s in statuses),
-        phases=tuple(normalise_enum(p) for p in phases),
-        study_types=tuple(normalise_enum(s) for s in study_types),
-        conditions=conditions, interventions=interventions, countries=countries,
-        sponsors=sponsors,
-        start_after=parse_day(start_after, "--start-after") if start_after else None,
-        start_before=parse_day(start_before, "--start-before") if start_before else None,
-        has_results=has_results)
 
 
 def _read_record(path: str) -> TrialRecord:
@@ -102,7 +56,7 @@ def _read_record(path: str) -> TrialRecord:
               help="How many similar trials to list.")
 @click.option("--explain", is_flag=True,
               help="Show each part of the score: weight × similarity = contribution.")
-@filter_options
+@selection_options()
 @db_option
 @click.option("--progress/--no-progress", default=True,
               help="Progress bar on stderr while the index catches up (only on a terminal).")
@@ -134,7 +88,7 @@ def similar(nct_id: str | None, file: str | None, text: str | None, top: int, ex
     given = [x for x in (nct_id, file, text) if x is not None]
     if len(given) != 1:
         raise UsageError("give exactly one of an NCT id, --file PATH or --text TEXT")
-    selection = build_selection(**filters)
+    selection = selection_from(filters)
     record = _read_record(file) if file is not None else None
     catalogue = open_catalogue(db)
     engine = SimilarityEngine(catalogue)
