@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -31,11 +32,12 @@ def trials(db: str | None, command: str, *args: str | Path) -> Result:
 POSTGRES_ENV = "TRIALS_TEST_POSTGRES_URL"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty catalogue URL: a SQLite file, or a new schema on the test PostgreSQL."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'catalogue.sqlite'}"
+@contextmanager
+def empty_catalogue(kind: str, folder: Path) -> Iterator[str]:
+    """The URL of a fresh catalogue: a SQLite file in ``folder``, or a new PostgreSQL
+    schema (skipped without ``TRIALS_TEST_POSTGRES_URL``), dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite:///{folder / 'catalogue.sqlite'}"
         return
     base = os.environ.get(POSTGRES_ENV)
     if not base:
@@ -44,10 +46,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     engine = sa.create_engine(base)
     with engine.begin() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in base else "?"
     try:
-        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+        yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
     finally:
         with engine.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty catalogue URL: a SQLite file, or a new schema on the test PostgreSQL."""
+    with empty_catalogue(request.param, tmp_path) as url:
+        yield url

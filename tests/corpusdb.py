@@ -6,16 +6,13 @@ corpusdb.corpus_url``)."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
-from tests.conftest import FIXTURES, POSTGRES_ENV, trials
+from tests.conftest import FIXTURES, empty_catalogue, trials
 
 SNAPSHOTS = FIXTURES / "ctgov-history" / "api-v2-snapshots"
 #: What the corpus catalogue holds: API v2 studies, legacy XML, the history snapshots of
@@ -25,28 +22,6 @@ CORPUS: tuple[Path, ...] = (FIXTURES / "ctgov-v2-json" / "studies", FIXTURES / "
                             *sorted(SNAPSHOTS.glob("NCT*__vh*")),
                             FIXTURES / "mirror-veeva" / "NCT00557986.html",
                             FIXTURES / "constructed" / "NCT00557986__ctgov-partial.json")
-
-
-@contextmanager
-def empty_catalogue(kind: str, folder: Path) -> Iterator[str]:
-    """The URL of a fresh catalogue: a SQLite file in ``folder``, or a new PostgreSQL
-    schema (skipped without ``TRIALS_TEST_POSTGRES_URL``), dropped afterwards."""
-    if kind == "sqlite":
-        yield f"sqlite:///{folder / 'catalogue.sqlite'}"
-        return
-    base = os.environ.get(POSTGRES_ENV)
-    if not base:
-        pytest.skip(f"{POSTGRES_ENV} is not set: PostgreSQL catalogue tests skipped")
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    engine = sa.create_engine(base)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
-    finally:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
 
 
 @contextmanager
