@@ -1,14 +1,7 @@
-"""Full-text search of the catalogue: the query language, ranking, and typed hits.
+"""Full-text search of the catalogue: ranking and typed hits.
 
-The query is what one types into a search box: words (all must match), ``"quoted phrases"``,
-``OR`` between alternatives, ``-word`` or ``NOT word`` to exclude, ``prefix*``, and
-parentheses to group.  ``OR`` binds tighter than the implicit AND (``tigit lung OR gastric``
-is ``tigit AND (lung OR gastric)``), as in PostgreSQL's ``websearch_to_tsquery``.  Every
-word and phrase is passed to the database as a quoted string, so punctuation in it
-(``IL-2``, ``c:``, ``^``) is only a word separator and never operator syntax.
-
-:func:`parse` turns the text into a :class:`Query` (or raises UsageError: empty, unbalanced
-quotes or parentheses, a lone ``NOT`` or ``OR``, nothing but exclusions).  :func:`search`
+The query language is :mod:`harvester.search_query` (:func:`parse` → :class:`Query`).
+:func:`search`
 ranks the matches among the versions a :class:`~harvester.catalogue.selection.Selection`
 picks (today's, or those current ``as_of`` a date) inside the database — FTS5 ``bm25`` on
 SQLite, ``ts_rank_cd`` on PostgreSQL — and fetches titles and highlighted extracts only for
@@ -17,7 +10,6 @@ the page it returns.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,228 +24,11 @@ from harvester.catalogue import Catalogue, fulltext
 from harvester.catalogue import tables as t
 from harvester.catalogue.selection import Selection, selected
 from harvester.errors import UsageError
+from harvester.search_query import Query, parse
 
 V = t.Version.__table__  # type: ignore[attr-defined]
-MAX_TERMS = 64
-MAX_LENGTH = 2000
 #: Marks around highlighted words in :attr:`Hit.snippet` (see :attr:`Hit.highlights`).
 START, STOP = "\ue000", "\ue001"
-_WORDY = re.compile(r"[^\W_]")  # a letter or digit: a token a search engine keeps
-_PIECES = re.compile(r"[^\W_]+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-# --- the query language --------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Term:
-    """A word, a phrase (several words in a row) or a prefix (``immuno*``)."""
-
-    text: str
-    prefix: bool = False
-
-
-@dataclass(frozen=True)
-class Not:
-    part: Node
-
-
-@dataclass(frozen=True)
-class All:
-    parts: tuple[Node, ...]
-
-
-@dataclass(frozen=True)
-class Any_:
-    parts: tuple[Node, ...]
-
-
-Node = Term | Not | All | Any_
-
-
-@dataclass(frozen=True)
-class Query:
-    """A parsed search query."""
-
-    text: str
-    root: Node
-
-    def fts5(self) -> str:
-        """The FTS5 MATCH expression (every term a quoted string)."""
-        return _fts5(self.root)
-
-    def tsquery(self) -> sa.ColumnElement[Any]:
-        """A SQL expression of the PostgreSQL ``tsquery`` (every term a bound parameter)."""
-        return _tsquery(self.root)
-
-
-_TOKEN = re.compile(r'\s+|"[^"]*"\*?|"|\(|\)|[^\s"()]+')
-
-
-def _tokens(text: str) -> list[str]:
-    found = [m.group() for m in _TOKEN.finditer(text)]
-    if '"' in found:
-        raise UsageError(f"the query {text!r} has an unclosed quote (\")")
-    return [tok for tok in found if not tok.isspace()]
-
-
-class _Parser:
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.tokens = _tokens(text)
-        self.pos = 0
-        self.terms = 0
-
-    def peek(self) -> str | None:
-        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
-
-    def fail(self, message: str) -> UsageError:
-        return UsageError(f"the query {self.text!r}: {message}")
-
-    def parse(self) -> Node | None:
-        node = self.sequence()
-        if self.peek() == ")":
-            raise self.fail("a ')' has no '(' before it")
-        return node
-
-    def sequence(self) -> Node | None:
-        """Units in a row, all of which must match."""
-        parts: list[Node] = []
-        while (token := self.peek()) is not None and token != ")":
-            if token == "AND":
-                self.pos += 1
-                continue
-            node = self.alternatives()
-            if node is not None:
-                parts.append(node)
-        return _all(parts)
-
-    def alternatives(self) -> Node | None:
-        if self.peek() == "OR":
-            raise self.fail("OR needs a word, phrase or group on each side")
-        parts = [self.unit()]
-        while self.peek() == "OR":
-            self.pos += 1
-            if self.peek() in (None, ")", "OR", "AND"):
-                raise self.fail("OR needs a word, phrase or group on each side")
-            parts.append(self.unit())
-        kept = [p for p in parts if p is not None]
-        if len(parts) > 1 and any(isinstance(p, Not) for p in kept):
-            raise self.fail("an alternative of OR cannot be excluded (NOT or -): write the "
-                            "exclusion outside the OR")
-        if len(kept) > 1:
-            return Any_(tuple(kept))
-        return kept[0] if kept else None
-
-    def unit(self) -> Node | None:
-        token = self.peek()
-        assert token is not None
-        self.pos += 1
-        if token == "NOT" or token == "-":
-            if self.peek() in (None, ")", "OR", "AND", "NOT"):
-                raise self.fail(f"{token} must be followed by a word, phrase or group to "
-                                "exclude")
-            inner = self.unit()
-            return None if inner is None else Not(inner)
-        if token.startswith("-") and len(token) > 1:
-            self.tokens[self.pos - 1] = token[1:]
-            self.pos -= 1
-            inner = self.unit()
-            return None if inner is None else Not(inner)
-        if token == "(":
-            node = self.sequence()
-            if self.peek() != ")":
-                raise self.fail("a '(' is not closed")
-            self.pos += 1
-            return node
-        if token == ")":
-            raise self.fail("a ')' has no '(' before it")
-        return self.term(token)
-
-    def term(self, token: str) -> Term | None:
-        prefix = token.endswith("*")
-        text = token.rstrip("*")
-        if text.startswith('"'):
-            text = text[1:-1]
-        text = " ".join(text.split())
-        if not _WORDY.search(text):
-            return None  # punctuation only: nothing to search for
-        self.terms += 1
-        if self.terms > MAX_TERMS:
-            raise self.fail(f"more than {MAX_TERMS} words and phrases")
-        return Term(text, prefix)
-
-
-def _all(parts: list[Node]) -> Node | None:
-    if not parts:
-        return None
-    return parts[0] if len(parts) == 1 else All(tuple(parts))
-
-
-def parse(text: str) -> Query:
-    """Parse a search query; UsageError when it is empty or malformed."""
-    if len(text) > MAX_LENGTH:
-        raise UsageError(f"the query is longer than {MAX_LENGTH} characters")
-    if not text.strip():
-        raise UsageError("empty query: give words to search for")
-    parser = _Parser(_CONTROL.sub(" ", text))  # a NUL would end the text early in SQLite
-    root = parser.parse()
-    if root is None:
-        raise UsageError(f"the query {text!r} has no word to search for")
-    _check_positive(root, parser)
-    return Query(text, root)
-
-
-def _check_positive(node: Node, parser: _Parser) -> None:
-    """Every sequence needs something that must match: an exclusion alone finds nothing."""
-    if isinstance(node, Not):
-        raise parser.fail("it only excludes (NOT or -): add a word that must match")
-    if isinstance(node, All):
-        if all(isinstance(p, Not) for p in node.parts):
-            raise parser.fail("it only excludes (NOT or -): add a word that must match")
-        for part in node.parts:
-            _check_positive(part.part if isinstance(part, Not) else part, parser)
-    if isinstance(node, Any_):
-        for part in node.parts:
-            _check_positive(part, parser)
-
-
-def _quoted(text: str) -> str:
-    return '"' + text.replace('"', '""') + '"'
-
-
-def _fts5(node: Node) -> str:
-    if isinstance(node, Term):
-        if node.prefix:
-            return _quoted(" ".join(_PIECES.findall(node.text))) + "*"
-        return _quoted(node.text)
-    if isinstance(node, Any_):
-        return "(" + " OR ".join(_fts5(p) for p in node.parts) + ")"
-    if isinstance(node, All):
-        wanted = [_fts5(p) for p in node.parts if not isinstance(p, Not)]
-        expr = "(" + " AND ".join(wanted) + ")" if len(wanted) > 1 else wanted[0]
-        for part in node.parts:
-            if isinstance(part, Not):
-                expr = f"({expr} NOT {_fts5(part.part)})"
-        return expr
-    raise UsageError("the query only excludes (NOT or -): add a word that must match")
-
-
-def _tsquery(node: Node) -> sa.ColumnElement[Any]:
-    config: sa.ColumnElement[Any] = sa.literal_column(f"'{fulltext.PG_CONFIG}'::regconfig")
-    if isinstance(node, Term):
-        if node.prefix:
-            pieces = _PIECES.findall(node.text)
-            return sa.func.to_tsquery(config, sa.literal(" <-> ".join(pieces) + ":*"))
-        return sa.func.phraseto_tsquery(config, sa.literal(node.text))
-    if isinstance(node, Not):
-        return sa.func.tsquery_not(_tsquery(node.part))
-    parts = [_tsquery(p) for p in node.parts]
-    combine = sa.func.tsquery_or if isinstance(node, Any_) else sa.func.tsquery_and
-    expr = parts[0]
-    for part in parts[1:]:
-        expr = combine(expr, part)
-    return expr
 
 
 # --- hits ----------------------------------------------------------------------------------
