@@ -18,9 +18,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Protocol
 
 #: The TrialSim protocol's figures (Trial2Vec paper): P@1,2,5, R@1,2,5, nDCG@5.
 TRIALSIM_METRICS = ("P@1", "P@2", "P@5", "R@1", "R@2", "R@5", "nDCG@5")
+
+
+class Item(Protocol):
+    @property
+    def nct_id(self) -> str: ...
+
+
+class Ranked(Protocol):
+    """What the benches read of a ``SimilarResult`` (so a test can pass a fake)."""
+
+    @property
+    def matches(self) -> Sequence[Item]: ...
+
+    @property
+    def duplicates(self) -> Sequence[Item]: ...
 
 
 def _relevant(gains: Sequence[float], relevant: float | None) -> float:

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.ranking import expected_random, mean, scores  # noqa: E402
+from bench.ranking import Ranked, expected_random, mean, scores  # noqa: E402
 from harvester.catalogue import Catalogue  # noqa: E402
 from harvester.errors import HarvesterError  # noqa: E402
 
@@ -45,23 +45,10 @@ _NCT = re.compile(r"^NCT\d{8}$")
 _HEADER = ["query_nct_id", "candidate_nct_id", "label", "relation", "reason"]
 
 
-class _Trial(Protocol):
-    @property
-    def nct_id(self) -> str: ...
-
-
-class _Result(Protocol):
-    @property
-    def matches(self) -> Sequence[_Trial]: ...
-
-    @property
-    def duplicates(self) -> Sequence[_Trial]: ...
-
-
 class Ranker(Protocol):
     """What the bench needs of harvester.similar.engine.SimilarityEngine."""
 
-    def similar_to_id(self, nct_id: str, *, top: int = 10) -> _Result: ...
+    def similar_to_id(self, nct_id: str, *, top: int = 10) -> Ranked: ...
 
 
 @dataclass(frozen=True)
@@ -202,7 +189,7 @@ class CliRanker:
     def __init__(self, db: str) -> None:
         self.db = db
 
-    def similar_to_id(self, nct_id: str, *, top: int = 10) -> _Result:
+    def similar_to_id(self, nct_id: str, *, top: int = 10) -> Ranked:
         from click.testing import CliRunner
 
         import cli

@@ -41,7 +41,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.ranking import TRIALSIM_METRICS, expected_random, mean, scores  # noqa: E402
+from bench.ranking import TRIALSIM_METRICS, Ranked, expected_random, mean, scores  # noqa: E402
 from harvester.catalogue import Catalogue  # noqa: E402
 from harvester.catalogue import tables as t  # noqa: E402
 from harvester.errors import HarvesterError  # noqa: E402
@@ -62,24 +62,11 @@ NO_CANDIDATE = "none of its candidates in the catalogue"
 INCOMPLETE = "candidates missing from the catalogue (--complete-only)"
 
 
-class _Trial(Protocol):
-    @property
-    def nct_id(self) -> str: ...
-
-
-class _Result(Protocol):
-    @property
-    def matches(self) -> Sequence[_Trial]: ...
-
-    @property
-    def duplicates(self) -> Sequence[_Trial]: ...
-
-
 class Ranker(Protocol):
     """What the bench needs of harvester.similar.engine.SimilarityEngine."""
 
     def similar_to_id(self, nct_id: str, *, top: int = 10,
-                      among: Sequence[str] | None = None) -> _Result: ...
+                      among: Sequence[str] | None = None) -> Ranked: ...
 
 
 @dataclass(frozen=True)
