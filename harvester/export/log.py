@@ -39,7 +39,7 @@ from harvester.catalogue.store import Catalogue, utcnow
 from harvester.catalogue.syncstate import latest_snapshot, saved_query
 from harvester.errors import UsageError
 from harvester.export.base import ExportItem, atomic_output
-from harvester.export.rows import VERSION_URL
+from harvester.export.rows import HISTORY_URL, VERSION_URL
 
 #: The fields of :func:`version_fields`, in order (the columns of a log's version table).
 VERSION_FIELDS = ("nct_id", "version", "version_id", "source", "registry_date",
@@ -59,16 +59,18 @@ def as_utc(moment: datetime) -> datetime:
 
 
 def version_url(version: SelectedVersion) -> str:
-    """The registry's page of this exact version (its record history).
+    """The registry's page of this exact version, when its number there is known.
 
-    The registry numbers versions from 0; its page shows them from 1.  A version fetched from
-    the record history (``trials history --backfill``, ``sync --with-history``) knows its
-    registry number; any other is given its place in the catalogue's history, which is the
-    registry's when the catalogue holds the trial's whole history.
+    The registry numbers versions from 0; its page shows them from 1.  Only a version
+    fetched from the record history (``trials history --backfill``, ``sync --with-history``)
+    knows its registry number; for any other, the catalogue's own numbering need not match
+    the registry's (it holds only the versions it saw), so the link is to the record's
+    history list, where the registry date (in the log) identifies the version.
     """
     known = version.registry_version
-    number = int(known) + 1 if known and known.isdigit() else version.number
-    return VERSION_URL.format(nct_id=version.nct_id, number=number)
+    if known and known.isdigit():
+        return VERSION_URL.format(nct_id=version.nct_id, number=int(known) + 1)
+    return HISTORY_URL.format(nct_id=version.nct_id)
 
 
 def version_fields(item: ExportItem) -> dict[str, Any]:

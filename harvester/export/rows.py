@@ -21,6 +21,8 @@ Value = str | int | float | bool | tuple[str, ...] | None
 REGISTRY_URL = "https://clinicaltrials.gov/study/{nct_id}"
 #: The exact version a record came from: the registry's history view, by version number.
 VERSION_URL = "https://clinicaltrials.gov/study/{nct_id}?tab=history&a={number}"
+#: A record's history list: where a version whose registry number is unknown is found by date.
+HISTORY_URL = "https://clinicaltrials.gov/study/{nct_id}?tab=history"
 SEPARATOR = " | "  # ClinicalTrials.gov's CSV joins multi-valued fields with a bar
 
 
