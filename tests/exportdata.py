@@ -1,6 +1,6 @@
 """A catalogue of the fixture files for the export tests, and what it should export, read
 through the catalogue's own API (``Catalogue.current``), never through the export's
-selection SQL."""
+selection SQL; and the items and a one-exporter run the exporter tests drive directly."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from harvester.catalogue import Catalogue
+from harvester.catalogue.selection import Selection, iter_versions
+from harvester.export.base import Exporter, ExportItem
+from harvester.export.log import SearchLog
 from tests.conftest import FIXTURES, trials
 
 HISTORY = FIXTURES / "ctgov-history"
@@ -72,3 +75,18 @@ def current(db: str, as_of: date | None = None) -> dict[str, Current]:
     if db == _SHARED.get("url"):
         _CURRENT[as_of] = out
     return out
+
+
+def selected_items(url: str) -> list[ExportItem]:
+    """Every current version of the catalogue at ``url``, as exporters receive them."""
+    with Catalogue.open(url) as cat, cat.engine.connect() as conn:
+        return [ExportItem(v) for v in iter_versions(conn, Selection())]
+
+
+def write_with(exporter: Exporter, items: list[ExportItem],
+               path: Path) -> tuple[int, SearchLog]:
+    """Run one exporter over ``items`` into ``path``: how many it wrote, and its log."""
+    log = SearchLog(Selection(), fmt=exporter.name)
+    with path.open("wb") as out:
+        count = exporter.write(iter(items), out, log)
+    return count, log

@@ -12,8 +12,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from harvester.catalogue import Catalogue
-from harvester.catalogue.selection import Selection, iter_versions
 from harvester.export import parquet
 from harvester.export.base import ExportItem
 from harvester.export.log import VERSION_FIELDS, SearchLog, version_fields
@@ -21,6 +19,7 @@ from harvester.export.parquet import FLAT, LOG_KEY, NESTED, ParquetExporter, joi
 from harvester.records import TrialRecord
 from tests.conftest import FIXTURES, trials
 from tests.corpus import fixture_studies
+from tests.exportdata import selected_items, write_with
 
 HISTORY = sorted((FIXTURES / "ctgov-history/api-v2-snapshots").glob("NCT06203210__vh*.json"))
 HOSTILE_ID = "NCT99000001"
@@ -39,16 +38,8 @@ def hostile(folder: Path) -> Path:
     return path
 
 
-def selected_items(url: str) -> list[ExportItem]:
-    with Catalogue.open(url) as cat, cat.engine.connect() as conn:
-        return [ExportItem(v) for v in iter_versions(conn, Selection())]
-
-
 def export(items: list[ExportItem], path: Path) -> tuple[int, SearchLog]:
-    log = SearchLog(Selection(), fmt="parquet")
-    with path.open("wb") as out:
-        count = ParquetExporter().write(iter(items), out, log)
-    return count, log
+    return write_with(ParquetExporter(), items, path)
 
 
 @dataclass

@@ -14,8 +14,6 @@ import openpyxl
 import pytest
 from openpyxl.worksheet.worksheet import Worksheet
 
-from harvester.catalogue import Catalogue
-from harvester.catalogue.selection import Selection, iter_versions
 from harvester.export import xlsx
 from harvester.export.base import EXCEL_CELL_LIMIT, TRUNCATION_MARKER, ExportItem
 from harvester.export.log import SearchLog, version_fields
@@ -24,6 +22,7 @@ from harvester.export.xlsx import XlsxExporter
 from harvester.records import TrialRecord
 from tests.conftest import FIXTURES, trials
 from tests.corpus import fixture_studies
+from tests.exportdata import selected_items, write_with
 
 HISTORY = sorted((FIXTURES / "ctgov-history/api-v2-snapshots").glob("NCT06203210__vh*.json"))
 FORMULA_ID, EMOJI_ID = "NCT99000001", "NCT99000002"
@@ -58,16 +57,8 @@ def _emoji(protocol: dict[str, Any]) -> None:
     protocol["descriptionModule"]["briefSummary"] = "\N{GRINNING FACE}" * 20_000
 
 
-def selected_items(url: str) -> list[ExportItem]:
-    with Catalogue.open(url) as cat, cat.engine.connect() as conn:
-        return [ExportItem(v) for v in iter_versions(conn, Selection())]
-
-
 def export(items: list[ExportItem], path: Path) -> tuple[int, SearchLog]:
-    log = SearchLog(Selection(), fmt="xlsx")
-    with path.open("wb") as out:
-        count = XlsxExporter().write(iter(items), out, log)
-    return count, log
+    return write_with(XlsxExporter(), items, path)
 
 
 @dataclass
