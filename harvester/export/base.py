@@ -65,6 +65,24 @@ class Exporter(Protocol):
         ...
 
 
+class ItemByItem:
+    """The loop of an exporter whose items are independent byte strings (JSON Lines, RIS):
+    a subclass gives ``render(item)``; ``write`` streams them in order."""
+
+    binary: ClassVar[bool] = False
+
+    def render(self, item: ExportItem) -> bytes:
+        raise NotImplementedError
+
+    def write(self, items: Iterable[ExportItem], out: IO[bytes], log: SearchLog) -> int:
+        count = 0
+        for item in items:
+            out.write(self.render(item))
+            log.add(item)
+            count += 1
+        return count
+
+
 def clean_text(text: str) -> str:
     """Remove control characters (tab, newline and carriage return stay)."""
     return _CONTROL.sub("", text)

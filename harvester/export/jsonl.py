@@ -8,13 +8,11 @@ search log (``--log``), not in the record.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import IO, ClassVar
+from typing import ClassVar
 
 import msgspec
 
-from harvester.export.base import ExportItem
-from harvester.export.log import SearchLog
+from harvester.export.base import ExportItem, ItemByItem
 
 
 def record_line(item: ExportItem) -> bytes:
@@ -22,16 +20,10 @@ def record_line(item: ExportItem) -> bytes:
     return msgspec.json.encode(item.record.to_json_dict()) + b"\n"
 
 
-class JsonlExporter:
+class JsonlExporter(ItemByItem):
     name: ClassVar[str] = "jsonl"
     suffix: ClassVar[str] = ".jsonl"
     description: ClassVar[str] = "one record JSON per line (as `trials show --format json`)"
-    binary: ClassVar[bool] = False
 
-    def write(self, items: Iterable[ExportItem], out: IO[bytes], log: SearchLog) -> int:
-        count = 0
-        for item in items:
-            out.write(record_line(item))
-            log.add(item)
-            count += 1
-        return count
+    def render(self, item: ExportItem) -> bytes:
+        return record_line(item)

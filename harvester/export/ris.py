@@ -38,11 +38,11 @@ removed; an empty value is left out.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
-from typing import IO, ClassVar
+from collections.abc import Iterator
+from typing import ClassVar
 
-from harvester.export.base import ExportItem, clean_text
-from harvester.export.log import SearchLog, as_utc, version_url
+from harvester.export.base import ExportItem, ItemByItem, clean_text
+from harvester.export.log import as_utc, version_url
 from harvester.export.rows import REGISTRY_URL
 from harvester.records import TrialRecord
 
@@ -117,16 +117,10 @@ def render(item: ExportItem) -> bytes:
     return ("\r\n".join([*lines, "ER  - "]) + "\r\n\r\n").encode()
 
 
-class RisExporter:
+class RisExporter(ItemByItem):
     name: ClassVar[str] = "ris"
     suffix: ClassVar[str] = ".ris"
     description: ClassVar[str] = "one reference per trial for Zotero, EndNote, Rayyan"
-    binary: ClassVar[bool] = False
 
-    def write(self, items: Iterable[ExportItem], out: IO[bytes], log: SearchLog) -> int:
-        count = 0
-        for item in items:
-            out.write(render(item))
-            log.add(item)
-            count += 1
-        return count
+    def render(self, item: ExportItem) -> bytes:
+        return render(item)
