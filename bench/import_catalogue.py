@@ -54,7 +54,7 @@ def build_zip(path: Path, records: int) -> float:
 def child(url: str, archive: str, workers: str) -> None:
     """Import ``archive`` into ``url`` and print seconds, counts and peak RSS as JSON."""
     from harvester.catalogue import Catalogue
-    from harvester.importer import Importer
+    from harvester.ingest.importer import Importer
 
     with Catalogue.open(url) as catalogue:
         start = time.perf_counter()

@@ -9,7 +9,7 @@ Building takes minutes, so the catalogue is kept at ``--db`` (a SQLite file by d
 ``postgresql+psycopg://`` URL: its schema is kept too) and reused while it holds that many
 trials.  Then it runs a set of realistic searches — single words common and rare, phrases,
 prefixes, OR and NOT, with and without filters, and ``--as-of`` — each ``--rounds`` times,
-through :func:`harvester.search.search` (the ranked page of 20, its total and its
+through :func:`harvester.find.search.search` (the ranked page of 20, its total and its
 highlighted extracts: what the command does after it has started), and prints the median
 and 95th percentile latency per query and overall, and the index size beside the whole
 database's.  Target: well under a second at 100,000 trials.
@@ -36,8 +36,8 @@ sys.path.insert(0, str(ROOT))
 from bench.import_catalogue import build_zip  # noqa: E402
 from harvester.catalogue import Catalogue, fulltext  # noqa: E402
 from harvester.catalogue.selection import Selection  # noqa: E402
-from harvester.importer import Importer  # noqa: E402
-from harvester.search import search  # noqa: E402
+from harvester.find.search import search  # noqa: E402
+from harvester.ingest.importer import Importer  # noqa: E402
 
 HISTORY = ROOT / "fixtures" / "ctgov-history" / "api-v2-snapshots"
 

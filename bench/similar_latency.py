@@ -123,7 +123,7 @@ def generate(path: Path, trials: int) -> None:
 
 def child_build(url: str, reuse: str = "") -> None:
     from harvester.catalogue import Catalogue
-    from harvester.similar.engine import SimilarityEngine
+    from harvester.find.similar.engine import SimilarityEngine
 
     with Catalogue.open(url) as catalogue:
         engine = SimilarityEngine(catalogue)
@@ -140,7 +140,7 @@ def child_build(url: str, reuse: str = "") -> None:
 def child_query(url: str, queries: str) -> None:
     from harvester.catalogue import Catalogue
     from harvester.catalogue.selection import Selection
-    from harvester.similar.engine import SimilarityEngine
+    from harvester.find.similar.engine import SimilarityEngine
 
     ids = json.loads(queries)
     with Catalogue.open(url) as catalogue:
@@ -203,7 +203,7 @@ def sizes(url: str) -> dict[str, int]:
     import sqlalchemy as sa
 
     from harvester.catalogue.engine import make_engine
-    from harvester.similar.store import TABLES
+    from harvester.find.similar.store import TABLES
 
     engine = make_engine(url)
     names = [table.name for table in TABLES]
@@ -257,7 +257,7 @@ def main() -> None:
     args.cache.mkdir(parents=True, exist_ok=True)
     url = args.db or f"sqlite:///{args.cache / f'similar-{args.trials}.sqlite'}"
     from harvester.catalogue import Catalogue
-    from harvester.importer import Importer
+    from harvester.ingest.importer import Importer
 
     with Catalogue.open(url) as catalogue:
         held = len(catalogue.trial_ids())

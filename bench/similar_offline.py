@@ -46,7 +46,7 @@ _HEADER = ["query_nct_id", "candidate_nct_id", "label", "relation", "reason"]
 
 
 class Ranker(Protocol):
-    """What the bench needs of harvester.similar.engine.SimilarityEngine."""
+    """What the bench needs of harvester.find.similar.engine.SimilarityEngine."""
 
     def similar_to_id(self, nct_id: str, *, top: int = 10) -> Ranked: ...
 
@@ -278,7 +278,7 @@ def _print(summary: dict[str, Any], reports: Sequence[QueryReport], setup: str,
 
 def build(url: str, paths: Sequence[Path]) -> tuple[Catalogue, dict[str, Any]]:
     """Import ``paths`` into the catalogue at ``url``; returns it and the import figures."""
-    from harvester.importer import Importer
+    from harvester.ingest.importer import Importer
 
     problems: list[str] = []
     catalogue = Catalogue.open(url)
@@ -315,7 +315,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             absent = sorted({i for x in labels for i in (x.query, x.candidate)} - known)
             if absent:
                 raise SystemExit(f"labelled trials missing from the catalogue: {absent}")
-            from harvester.similar.engine import SimilarityEngine
+            from harvester.find.similar.engine import SimilarityEngine
 
             start = time.perf_counter()
             engine = SimilarityEngine(catalogue)

@@ -63,7 +63,7 @@ INCOMPLETE = "candidates missing from the catalogue (--complete-only)"
 
 
 class Ranker(Protocol):
-    """What the bench needs of harvester.similar.engine.SimilarityEngine."""
+    """What the bench needs of harvester.find.similar.engine.SimilarityEngine."""
 
     def similar_to_id(self, nct_id: str, *, top: int = 10,
                       among: Sequence[str] | None = None) -> Ranked: ...
@@ -303,7 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--verbose", action="store_true", help="the ids behind each count")
     args = parser.parse_args(argv)
     rows = load_rows(args.data)
-    from harvester.similar.engine import SimilarityEngine
+    from harvester.find.similar.engine import SimilarityEngine
 
     with Catalogue.open(args.db) as catalogue:
         mapping, aliases = resolve(catalogue, {i for r in rows for i in (r.query,

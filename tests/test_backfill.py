@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from click.testing import Result
 
-from harvester.backfill import backfill
 from harvester.catalogue import Catalogue
-from harvester.http import HttpClient
+from harvester.fetch.backfill import backfill
+from harvester.fetch.ctgov import CtgovApi
+from harvester.fetch.http import HttpClient
 from harvester.serve import ReplicaServer, StudyStore
-from harvester.sources.ctgov import CtgovApi
 from tests.conftest import FIXTURES, trials
 
 SNAPSHOTS = FIXTURES / "ctgov-history/api-v2-snapshots"

@@ -1,4 +1,4 @@
-"""``harvester.comparison``: real trials of the corpus lined up field by field.
+"""``harvester.find.comparison``: real trials of the corpus lined up field by field.
 
 Expectations are read from the fixture files themselves (the raw API JSON, the legacy XML's
 elements) wherever the value is there to read; the few constructed records are copies of real
@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from harvester.comparison import (
+from harvester.errors import UsageError
+from harvester.find.comparison import (
     Comparison,
     Row,
     compare,
@@ -27,7 +28,6 @@ from harvester.comparison import (
     to_csv,
     to_markdown,
 )
-from harvester.errors import UsageError
 from harvester.records import TrialRecord
 from parsers import parse_bytes
 from tests.conftest import FIXTURES

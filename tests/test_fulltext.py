@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from harvester.catalogue import Catalogue, fulltext
 from harvester.catalogue.canonical import fingerprint
 from harvester.catalogue.engine import SCHEMA_VERSION
-from harvester.search import search
+from harvester.find.search import search
 from parsers import parse_bytes
 from tests.conftest import FIXTURES, trials
 from tests.corpusdb import CORPUS

@@ -23,7 +23,7 @@ from requests.structures import CaseInsensitiveDict
 
 from harvester import __version__
 from harvester.errors import FetchError, HarvesterError, HttpStatusError
-from harvester.http import DEFAULT_USER_AGENT, HttpClient, Response
+from harvester.fetch.http import DEFAULT_USER_AGENT, HttpClient, Response
 
 API = "https://api.test/api/v2"
 Reply = tuple[int, Mapping[str, str], bytes]

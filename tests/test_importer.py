@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-import harvester.importer
-import harvester.inputs
+import harvester.ingest.importer
+import harvester.ingest.inputs
 from harvester.catalogue import Catalogue
 from harvester.catalogue.lock import writer_lock
 from harvester.errors import CatalogueBusyError
-from harvester.importer import Importer
+from harvester.ingest.importer import Importer
 from tests.conftest import FIXTURES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,7 +86,7 @@ def test_reimport_is_unchanged_without_parsing(db_url: str, tmp_path: Path,
         def no_parsing(*args: object, **kwargs: object) -> None:
             raise AssertionError("an unchanged payload was parsed")
 
-        monkeypatch.setattr(harvester.importer, "iter_studies", no_parsing)
+        monkeypatch.setattr(harvester.ingest.importer, "iter_studies", no_parsing)
         again = Importer(cat, batch_size=50).run([tmp_path / "in"])
         assert (again.new, again.changed, again.unchanged, again.failed) == (0, 0, 120, 0)
     assert counts(db_url)["version"] == 120
@@ -126,7 +126,7 @@ def test_a_zip_imported_before_is_not_even_inflated(db_url: str, tmp_path: Path,
         def no_reading(*args: object) -> None:
             raise AssertionError("an entry imported before was inflated")
 
-        monkeypatch.setattr(harvester.inputs.ZipEntry, "read", no_reading)
+        monkeypatch.setattr(harvester.ingest.inputs.ZipEntry, "read", no_reading)
         again = Importer(cat).run([archive])
         assert (again.new, again.unchanged, again.failed) == (0, len(SMALL_STUDIES), 0)
         assert cat.run(again.run_id)["unchanged"] == len(SMALL_STUDIES)

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import Result
 
-import harvester.inputs
+import harvester.ingest.inputs
 from harvester.catalogue import Catalogue, canonical, store
 from harvester.catalogue.diff import diff_records
 from harvester.catalogue.lock import writer_lock
@@ -109,7 +109,7 @@ def test_a_bulk_zip_imported_again_is_recognised_without_inflating(
     def no_reading(*args: object) -> None:
         raise AssertionError("an entry imported before was inflated")
 
-    monkeypatch.setattr(harvester.inputs.ZipEntry, "read", no_reading)
+    monkeypatch.setattr(harvester.ingest.inputs.ZipEntry, "read", no_reading)
     again = trials(db_url, "import", archive, "--format", "json")
     assert json.loads(again.stdout)["unchanged"] == len(studies)
     with pytest.raises(AssertionError, match="inflated"):  # --verify reads every entry

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from harvester.errors import UsageError
-from harvester.inputs import InputProblem, Inputs, Payload
+from harvester.ingest.inputs import InputProblem, Inputs, Payload
 from tests.conftest import FIXTURES
 
 STUDIES = sorted((FIXTURES / "ctgov-v2-json" / "studies").glob("NCT*.json"))

@@ -29,8 +29,8 @@ def _modules(folder: str) -> list[Path]:
 @pytest.mark.parametrize("path", _modules("parsers"), ids=lambda p: p.name)
 def test_parsers_are_pure(path: Path) -> None:
     """A parser imports the record and the errors, never the network, store or clock."""
-    forbidden = ("harvester.catalogue", "harvester.commands", "harvester.importer",
-                 "harvester.inputs", "requests", "sqlalchemy", "sqlmodel", "click", "time",
+    forbidden = ("harvester.catalogue", "harvester.commands", "harvester.ingest.importer",
+                 "harvester.ingest.inputs", "requests", "sqlalchemy", "sqlmodel", "click", "time",
                  "datetime.datetime")
     bad = {m for m in _imports(path) if m.startswith(forbidden)}
     assert not bad, f"{path.name} imports {bad}"
@@ -46,3 +46,13 @@ def test_only_the_cli_prints_and_exits(path: Path) -> None:
         f"{f.value.id}.{f.attr}" for f in calls
         if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name)}
     assert not names & {"print", "sys.exit", "exit"}, path.name
+
+
+def test_harvester_root_reads_as_the_pipeline() -> None:
+    """The package root holds only what every stage shares; the rest is grouped by stage
+    (fetch → ingest → catalogue → find → export → serve, and the CLI's commands)."""
+    root = ROOT / "harvester"
+    modules = {p.name for p in root.glob("*.py")}
+    packages = {p.name for p in root.iterdir() if (p / "__init__.py").exists()}
+    assert modules == {"__init__.py", "errors.py", "records.py"}
+    assert packages == {"fetch", "ingest", "catalogue", "find", "export", "serve", "commands"}

@@ -1,4 +1,4 @@
-"""`harvester.schema_watch`: snapshots of the registry's schema and the changes between them,
+"""`harvester.fetch.schema_watch`: snapshots of the registry's schema and the changes between them,
 with a small fake API and a real catalogue."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from harvester.catalogue import Catalogue
 from harvester.catalogue.syncstate import X, latest_snapshot
 from harvester.errors import FetchError
-from harvester.schema_watch import enum_values, field_paths, watch_schema
+from harvester.fetch.schema_watch import enum_values, field_paths, watch_schema
 from tests.conftest import FIXTURES
 
 ENUMS_FILE = FIXTURES / "spec/studies-enums.json"

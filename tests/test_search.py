@@ -1,4 +1,4 @@
-"""The search query language (harvester/search.py) and the library search on the corpus."""
+"""The search query language (harvester/find/search.py) and the library search on the corpus."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from harvester.catalogue import Catalogue
 from harvester.catalogue.selection import Selection
 from harvester.errors import UsageError
-from harvester.search import iter_hits, search
-from harvester.search_query import parse
+from harvester.find.search import iter_hits, search
+from harvester.find.search_query import parse
 from tests import corpusdb
 
 # --- searching the corpus through the library ----------------------------------------------

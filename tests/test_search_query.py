@@ -1,4 +1,4 @@
-"""The search query language: parsing, and what FTS5 is given (harvester/search_query.py)."""
+"""The search query language: parsing, and what FTS5 is given (harvester/find/search_query.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from harvester.catalogue import fulltext
 from harvester.errors import UsageError
-from harvester.search_query import All, Any_, Not, Term, parse
+from harvester.find.search_query import All, Any_, Not, Term, parse
 
 
 def _fts5_accepts(match: str) -> None:

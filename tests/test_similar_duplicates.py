@@ -1,4 +1,4 @@
-"""harvester/similar/duplicates.py: registry ids and the same-trial rules."""
+"""harvester/find/similar/duplicates.py: registry ids and the same-trial rules."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from harvester.find.similar import duplicates as dup
+from harvester.find.similar.features import Features, features
 from harvester.records import TrialRecord
-from harvester.similar import duplicates as dup
-from harvester.similar.features import Features, features
 from parsers import parse_bytes
 from tests.conftest import FIXTURES
 

@@ -1,4 +1,4 @@
-"""harvester/similar/features.py and text.py: record → features, on fixture records."""
+"""harvester/find/similar/features.py and text.py: record → features, on fixture records."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from functools import lru_cache
 
 import pytest
 
+from harvester.find.similar import features as fx
+from harvester.find.similar import text as tx
 from harvester.records import TrialRecord
-from harvester.similar import features as fx
-from harvester.similar import text as tx
 from parsers import parse_bytes
 from tests.conftest import FIXTURES
 

@@ -1,4 +1,4 @@
-"""harvester/similar/index.py (and the engine over it): incremental, crash-safe, consistent."""
+"""harvester/find/similar/index.py (and the engine over it): incremental, crash-safe, consistent."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import sqlalchemy as sa
 from harvester.catalogue import Catalogue
 from harvester.catalogue.lock import writer_lock
 from harvester.catalogue.selection import Selection
-from harvester.similar import engine as eng
-from harvester.similar import features as fx
-from harvester.similar import index as ix
-from harvester.similar.engine import SimilarityEngine
-from harvester.similar.store import ENTRY, POSTING, TERM
+from harvester.find.similar import engine as eng
+from harvester.find.similar import features as fx
+from harvester.find.similar import index as ix
+from harvester.find.similar.engine import SimilarityEngine
+from harvester.find.similar.store import ENTRY, POSTING, TERM
 from tests.conftest import FIXTURES, trials
 
 STUDIES = FIXTURES / "ctgov-v2-json/studies"

@@ -1,12 +1,12 @@
-"""harvester/similar/score.py: parts, weights, reasons (pure, on small features)."""
+"""harvester/find/similar/score.py: parts, weights, reasons (pure, on small features)."""
 
 from __future__ import annotations
 
 import pytest
 
-from harvester.similar import text as tx
-from harvester.similar.features import Concept, Features, text_features
-from harvester.similar.score import WEIGHTS, Idf, Scorer, idf_value, score, weights_for
+from harvester.find.similar import text as tx
+from harvester.find.similar.features import Concept, Features, text_features
+from harvester.find.similar.score import WEIGHTS, Idf, Scorer, idf_value, score, weights_for
 
 COUNT = 1000
 #: Document frequencies of a made-up catalogue of 1,000 trials: lung cancer is common,

@@ -18,15 +18,15 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from harvester.backfill import backfill
 from harvester.catalogue import Catalogue
 from harvester.catalogue.lock import writer_lock
 from harvester.errors import CatalogueBusyError
-from harvester.http import HttpClient
+from harvester.fetch.backfill import backfill
+from harvester.fetch.ctgov import CtgovApi
+from harvester.fetch.http import HttpClient
+from harvester.fetch.sync import Syncer
 from harvester.serve import ReplicaServer, StudyStore
 from harvester.serve.store import synthetic
-from harvester.sources.ctgov import CtgovApi
-from harvester.sync import Syncer
 from tests.conftest import FIXTURES
 
 ROOT = Path(__file__).resolve().parent.parent

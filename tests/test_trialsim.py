@@ -22,7 +22,7 @@ from bench.trialsim import (
 )
 from harvester.catalogue import Catalogue
 from harvester.errors import NotFoundError
-from harvester.importer import Importer
+from harvester.ingest.importer import Importer
 from tests.conftest import FIXTURES
 
 DATA = FIXTURES / "trialsim"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from harvester.views import record_view
+from harvester.commands.views import record_view
 from parsers import parse_bytes
 from tests.conftest import FIXTURES
 

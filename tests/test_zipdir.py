@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harvester import zipdir
+from harvester.ingest import zipdir
 from tests.conftest import FIXTURES
 
 

@@ -92,7 +92,7 @@ def _add_fulltext(conn: Connection) -> None:
 
 
 def _add_similarity(conn: Connection) -> None:
-    from harvester.similar import store
+    from harvester.find.similar import store
 
     store.create(conn)
 

@@ -88,7 +88,7 @@ class Payload(SQLModel, table=True):
     version_id: int
     size: int
     name: str | None = Field(default=None, sa_column=Column(Text))
-    # A zip entry's name, size and CRC-32 (see harvester.inputs.quick_identity).
+    # A zip entry's name, size and CRC-32 (see harvester.ingest.inputs.quick_identity).
     quick: str | None = Field(default=None, max_length=120, index=True)
     codec: str = Field(default="zlib", max_length=10)  # zlib, or a zip entry's raw deflate
     data: bytes | None = Field(default=None, sa_column=Column(LargeBinary))

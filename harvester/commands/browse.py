@@ -7,7 +7,6 @@ from datetime import date, datetime
 
 import click
 
-from harvester.backfill import backfill as fill_history
 from harvester.catalogue import Catalogue, VersionInfo
 from harvester.catalogue.changes import changes_since
 from harvester.catalogue.diff import Change, diff_records, summarise
@@ -24,11 +23,12 @@ from harvester.commands._common import (
     stdout_console,
     to_json,
 )
+from harvester.commands.views import change_report, history_table, record_view
 from harvester.errors import NotFoundError, UsageError
-from harvester.http import HttpClient
+from harvester.fetch.backfill import backfill as fill_history
+from harvester.fetch.ctgov import BASE_URL_ENV, DEFAULT_BASE_URL, CtgovApi
+from harvester.fetch.http import HttpClient
 from harvester.records import SOURCE_KINDS, TrialRecord
-from harvester.sources.ctgov import BASE_URL_ENV, DEFAULT_BASE_URL, CtgovApi
-from harvester.views import change_report, history_table, record_view
 
 ITEMS_SHOWN = 10
 nct_argument = click.argument("nct_id", metavar="NCT…", callback=lambda c, p, v: v.upper())

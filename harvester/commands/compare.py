@@ -20,9 +20,9 @@ from harvester.commands._common import (
     stdout_console,
     to_json,
 )
-from harvester.comparison import Comparison, Row, to_csv, to_markdown
-from harvester.comparison import compare as compare_records
 from harvester.errors import NotFoundError, UsageError
+from harvester.find.comparison import Comparison, Row, to_csv, to_markdown
+from harvester.find.comparison import compare as compare_records
 
 MAX_TRIALS = 10
 #: In the terminal table, a list shows this many items, each cut to this many characters

@@ -22,10 +22,10 @@ from harvester.commands._common import (
     stdout_console,
     to_json,
 )
+from harvester.commands.views import runs_table
 from harvester.errors import NotFoundError, ParseError
-from harvester.importer import Importer
+from harvester.ingest.importer import Importer
 from harvester.records import SOURCE_KINDS, SourceKind
-from harvester.views import runs_table
 from parsers import MAX_PAYLOAD_BYTES, PARSER_VERSION, iter_studies
 
 

@@ -11,9 +11,9 @@ from typing import TextIO
 import click
 
 from harvester.commands._common import EXIT_PARTIAL, say, stdout_console, to_json
+from harvester.commands.views import record_view
 from harvester.errors import InputTooLargeError, ParseError
 from harvester.records import SOURCE_KINDS, SourceKind, TrialRecord
-from harvester.views import record_view
 from parsers import MAX_PAYLOAD_BYTES, iter_records
 
 

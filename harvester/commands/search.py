@@ -21,9 +21,9 @@ from harvester.commands._common import (
     to_json,
 )
 from harvester.commands._selection import selection_from, selection_options
-from harvester.search import START, STOP, Hit, iter_hits
-from harvester.search import search as run_search
-from harvester.search_query import parse
+from harvester.find.search import START, STOP, Hit, iter_hits
+from harvester.find.search import search as run_search
+from harvester.find.search_query import parse
 
 CSV_COLUMNS = ("rank", "nct_id", "score", "title", "status", "phases", "study_type",
                "start_date", "conditions", "version", "version_id", "source", "snippet")

@@ -24,8 +24,8 @@ from harvester.commands._common import (
 )
 from harvester.commands._selection import selection_from, selection_options
 from harvester.errors import CatalogueBusyError, ParseError, UsageError
+from harvester.find.similar.engine import SimilarityEngine, SimilarResult
 from harvester.records import TrialRecord
-from harvester.similar.engine import SimilarityEngine, SimilarResult
 
 REASONS_SHOWN = 4  # reasons per row of the table
 

@@ -9,7 +9,6 @@ from typing import Any, TextIO
 
 import click
 
-from harvester.backfill import fetch as fetch_targets
 from harvester.catalogue import Catalogue
 from harvester.catalogue.lock import writer_lock
 from harvester.catalogue.syncstate import save_query, saved_queries, saved_query
@@ -25,9 +24,10 @@ from harvester.commands._common import (
     to_json,
 )
 from harvester.errors import UsageError
-from harvester.http import HttpClient
-from harvester.sources.ctgov import BASE_URL_ENV, DEFAULT_BASE_URL, CtgovApi, search_params
-from harvester.sync import Syncer, SyncSummary
+from harvester.fetch.backfill import fetch as fetch_targets
+from harvester.fetch.ctgov import BASE_URL_ENV, DEFAULT_BASE_URL, CtgovApi, search_params
+from harvester.fetch.http import HttpClient
+from harvester.fetch.sync import Syncer, SyncSummary
 
 _NCT_ID = re.compile(r"^[Nn][Cc][Tt]\d{8}$")
 

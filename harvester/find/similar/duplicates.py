@@ -22,11 +22,11 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from harvester.find.similar import text as tx
 from harvester.records import TrialRecord
-from harvester.similar import text as tx
 
 if TYPE_CHECKING:
-    from harvester.similar.features import Features
+    from harvester.find.similar.features import Features
 
 TITLE_JACCARD = 0.9  # near-identical titles
 PROTOCOL_TITLE_JACCARD = 0.5  # same sponsor protocol id: titles must still be alike

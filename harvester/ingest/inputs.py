@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from harvester import zipdir
 from harvester.errors import UsageError
+from harvester.ingest import zipdir
 
 STDIN_NAME = "<stdin>"
 

@@ -1,6 +1,6 @@
 """Full-text search of the catalogue: ranking and typed hits.
 
-The query language is :mod:`harvester.search_query` (:func:`parse` → :class:`Query`).
+The query language is :mod:`harvester.find.search_query` (:func:`parse` → :class:`Query`).
 :func:`search`
 ranks the matches among the versions a :class:`~harvester.catalogue.selection.Selection`
 picks (today's, or those current ``as_of`` a date) inside the database — FTS5 ``bm25`` on
@@ -24,7 +24,7 @@ from harvester.catalogue import Catalogue, fulltext
 from harvester.catalogue import tables as t
 from harvester.catalogue.selection import Selection, selected
 from harvester.errors import UsageError
-from harvester.search_query import Query, parse
+from harvester.find.search_query import Query, parse
 
 V = t.Version.__table__  # type: ignore[attr-defined]
 #: Marks around highlighted words in :attr:`Hit.snippet` (see :attr:`Hit.highlights`).

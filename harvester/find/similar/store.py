@@ -4,7 +4,7 @@
   catalogue's ``trial.current_version_id`` is the truth; a differing id means "re-index"), and
   the trial's features (msgpack).  ``doc_id`` is a small integer for the postings.
 - ``sim_term``: every term the indexed trials use (``c:`` condition, ``t:`` word, …, see
-  :mod:`harvester.similar.features`) with its document frequency, kept up to date as trials
+  :mod:`harvester.find.similar.features`) with its document frequency, kept up to date as trials
   are indexed and re-indexed, so IDF is computed from current counts at query time.
 - ``sim_posting``: ``(term_id, doc_id)`` for the terms a trial is found by (an inverted
   index; the primary key is the lookup by term).

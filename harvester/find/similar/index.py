@@ -31,10 +31,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from harvester.catalogue import tables as t
 from harvester.catalogue.lock import writer_lock
+from harvester.find.similar import features as fx
+from harvester.find.similar import store
+from harvester.find.similar.store import ENTRY, POSTING, TERM
 from harvester.records import TrialRecord
-from harvester.similar import features as fx
-from harvester.similar import store
-from harvester.similar.store import ENTRY, POSTING, TERM
 
 V = t.Version.__table__  # type: ignore[attr-defined]
 T = t.Trial.__table__  # type: ignore[attr-defined]

@@ -15,9 +15,9 @@ import re
 
 import msgspec
 
+from harvester.find.similar import text as tx
+from harvester.find.similar.duplicates import registry_ids, sponsor_protocol
 from harvester.records import TrialRecord
-from harvester.similar import text as tx
-from harvester.similar.duplicates import registry_ids, sponsor_protocol
 
 #: Bump when the features or terms change: the index is then rebuilt on its next refresh.
 FEATURES_VERSION = "1"

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from harvester.errors import FetchError, HttpStatusError, UsageError
-from harvester.http import HttpClient, Incomplete, Response
+from harvester.fetch.http import HttpClient, Incomplete, Response
 from harvester.records import Status
 
 DEFAULT_BASE_URL = "https://clinicaltrials.gov"

@@ -1,4 +1,4 @@
-"""`harvester.sources.ctgov`: search parameters, paging, single studies, record history and
+"""`harvester.fetch.ctgov`: search parameters, paging, single studies, record history and
 retries of bodies cut short, against the loopback replica (127.0.0.1 only; no database)."""
 
 from __future__ import annotations
@@ -15,9 +15,7 @@ from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
 from harvester.errors import FetchError, HttpStatusError, UsageError
-from harvester.http import HttpClient
-from harvester.serve import ReplicaServer, StudyStore
-from harvester.sources.ctgov import (
+from harvester.fetch.ctgov import (
     BASE_URL_ENV,
     DEFAULT_BASE_URL,
     CtgovApi,
@@ -26,6 +24,8 @@ from harvester.sources.ctgov import (
     search_params,
     updated_since,
 )
+from harvester.fetch.http import HttpClient
+from harvester.serve import ReplicaServer, StudyStore
 from tests.conftest import FIXTURES
 from tests.corpus import condition_hits, fixture_studies
 

@@ -18,8 +18,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from harvester.similar import text as tx
-from harvester.similar.features import Concept, Features
+from harvester.find.similar import text as tx
+from harvester.find.similar.features import Concept, Features
 
 #: Part weights for a record query (sum 1).  Conditions dominate: a similar trial is first of
 #: all one in the same disease; interventions next.

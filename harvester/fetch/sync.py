@@ -21,7 +21,6 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from harvester.backfill import backfill
 from harvester.catalogue import Catalogue
 from harvester.catalogue.lock import writer_lock
 from harvester.catalogue.store import V
@@ -34,9 +33,10 @@ from harvester.catalogue.syncstate import (
     save_state,
 )
 from harvester.errors import FetchError
-from harvester.importer import prepare_payloads
-from harvester.schema_watch import SchemaReport, watch_schema
-from harvester.sources.ctgov import CtgovApi, Page, split_ids, updated_since
+from harvester.fetch.backfill import backfill
+from harvester.fetch.ctgov import CtgovApi, Page, split_ids, updated_since
+from harvester.fetch.schema_watch import SchemaReport, watch_schema
+from harvester.ingest.importer import prepare_payloads
 from parsers import MAX_PAYLOAD_BYTES
 
 OVERLAP = timedelta(days=1)

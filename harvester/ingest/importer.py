@@ -1,6 +1,6 @@
 """``trials import``: files, folders and bulk zips into the catalogue, as one audited run.
 
-Payloads stream from :class:`harvester.inputs.Inputs` and are handled in batches.  What was
+Payloads stream from :class:`harvester.ingest.inputs.Inputs` and are handled in batches.  What was
 imported before is counted unchanged without being parsed: a zip entry by its quick identity
 (not even inflated), anything else by its hash.  The rest is read, parsed and prepared — in
 worker processes for a large import — and stored in one transaction per batch, together with
@@ -25,7 +25,7 @@ from pathlib import Path
 from harvester.catalogue import Catalogue, Incoming, Prepared, prepare
 from harvester.catalogue.lock import writer_lock
 from harvester.errors import ParseError
-from harvester.inputs import InputProblem, Inputs, Known, ZipEntry
+from harvester.ingest.inputs import InputProblem, Inputs, Known, ZipEntry
 from harvester.records import SourceKind
 from parsers import MAX_PAYLOAD_BYTES, iter_studies
 
@@ -142,7 +142,7 @@ class Importer:
 
     def inputs(self, paths: Sequence[str | Path]) -> Inputs:
         """The payloads of ``paths``; zip entries imported before are not even read, unless
-        ``verify`` is set (see :func:`harvester.inputs.quick_identity`)."""
+        ``verify`` is set (see :func:`harvester.ingest.inputs.quick_identity`)."""
         known = None if self.verify else self.catalogue.known_quick
         return Inputs(paths, max_payload_bytes=self.max_payload_bytes, known=known, defer=True)
 

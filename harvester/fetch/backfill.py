@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from harvester.catalogue import Catalogue, Incoming
 from harvester.errors import FetchError, ParseError, UsageError
-from harvester.sources.ctgov import CtgovApi
+from harvester.fetch.ctgov import CtgovApi
 from parsers import ctgov_json, iter_studies
 
 _NCT = re.compile(r"^NCT\d{8}$", re.IGNORECASE)

@@ -14,7 +14,7 @@ import msgspec
 
 from harvester.catalogue import Catalogue
 from harvester.catalogue.syncstate import latest_snapshot, save_snapshot
-from harvester.sources.ctgov import CtgovApi
+from harvester.fetch.ctgov import CtgovApi
 
 
 @dataclass

@@ -29,12 +29,12 @@ from harvester.catalogue import tables as t
 from harvester.catalogue.selection import Selection, selected
 from harvester.catalogue.store import Catalogue
 from harvester.errors import CatalogueBusyError, NotFoundError, UsageError
+from harvester.find.similar import duplicates as dup
+from harvester.find.similar import features as fx
+from harvester.find.similar import index as ix
+from harvester.find.similar import score as sc
+from harvester.find.similar import store
 from harvester.records import TrialRecord
-from harvester.similar import duplicates as dup
-from harvester.similar import features as fx
-from harvester.similar import index as ix
-from harvester.similar import score as sc
-from harvester.similar import store
 
 V = t.Version.__table__  # type: ignore[attr-defined]
 T = t.Trial.__table__  # type: ignore[attr-defined]

@@ -1,0 +1,1 @@
+"""Use: full-text search, similar trials and trials side by side."""

@@ -1,0 +1,1 @@
+"""Ingest: files, folders and zips read as payloads, and import runs into the catalogue."""
