@@ -162,7 +162,8 @@ def test_withdrawn_study_with_no_intervention_arm() -> None:
         "Clinical or radiographic signs of pathology")
     assert rec.locations[0].model_dump() == {
         "facility": "Hadassah Medical Organization", "city": "Jerusalem", "state": None,
-        "zip": None, "country": "Israel", "status": None, "lat": 31.76904, "lon": 35.21633}
+        "zip": None, "country": "Israel", "status": None, "lat": 31.76904, "lon": 35.21633,
+        "contacts": ()}
     assert rec.lead_sponsor.agency_class == "OTHER"
 
 

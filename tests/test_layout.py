@@ -49,10 +49,12 @@ def test_only_the_cli_prints_and_exits(path: Path) -> None:
 
 
 def test_harvester_root_reads_as_the_pipeline() -> None:
-    """The package root holds only what every stage shares; the rest is grouped by stage
-    (fetch → ingest → catalogue → find → export → serve, and the CLI's commands)."""
+    """The package root holds only what every stage shares (the errors, the typed record);
+    the rest is grouped by stage (fetch → ingest → catalogue → find → export → serve, and the
+    CLI's commands)."""
     root = ROOT / "harvester"
     modules = {p.name for p in root.glob("*.py")}
     packages = {p.name for p in root.iterdir() if (p / "__init__.py").exists()}
-    assert modules == {"__init__.py", "errors.py", "records.py"}
-    assert packages == {"fetch", "ingest", "catalogue", "find", "export", "serve", "commands"}
+    assert modules == {"__init__.py", "errors.py"}
+    assert packages == {"records", "fetch", "ingest", "catalogue", "find", "export", "serve",
+                        "commands"}

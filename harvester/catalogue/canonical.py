@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import msgspec
 
@@ -31,7 +32,9 @@ from harvester.records import TrialRecord
 NOT_CONTENT = frozenset({"source", "version_holder"})
 # Left out of the canonical form when empty (fields added after hashes were stored).
 OMIT_WHEN_EMPTY = frozenset({"condition_mesh", "condition_ancestors", "intervention_mesh",
-                             "intervention_ancestors"})
+                             "intervention_ancestors", "outcomes", "references", "see_also",
+                             "officials", "central_contacts", "oversight", "ipd_sharing",
+                             "expanded_access", "documents", "results"})
 _WHITESPACE = b" \t\n\r\x0b\x0c"
 
 
@@ -43,8 +46,12 @@ class Fingerprint:
 
 def fingerprint(record: TrialRecord) -> Fingerprint:
     data = record.to_json_dict()
-    content = {k: v for k, v in data.items()
+    content: dict[str, Any] = {k: v for k, v in data.items()
                if k not in NOT_CONTENT and (v or k not in OMIT_WHEN_EMPTY)}
+    if locations := content.get("locations"):  # a site's contacts: also added later
+        content["locations"] = [loc if loc.get("contacts") else
+                                {k: v for k, v in loc.items() if k != "contacts"}
+                                for loc in locations]
     canonical = msgspec.json.encode(content, order="sorted")
     # JSON writes newlines and tabs in strings as escapes: drop those, then raw whitespace.
     for escape in (b"\\n", b"\\r", b"\\t"):

@@ -1,0 +1,268 @@
+"""The record's vocabulary: API v2's enums (``/api/v2/studies/enums``), open enums and dates.
+
+The enum classes mirror ``/api/v2/studies/enums`` (API 2.0.5); a test checks them against the
+verbatim response in ``fixtures/spec/studies-enums.json``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, TypeVar
+
+from pydantic import Field
+
+
+class Status(StrEnum):
+    ACTIVE_NOT_RECRUITING = "ACTIVE_NOT_RECRUITING"
+    COMPLETED = "COMPLETED"
+    ENROLLING_BY_INVITATION = "ENROLLING_BY_INVITATION"
+    NOT_YET_RECRUITING = "NOT_YET_RECRUITING"
+    RECRUITING = "RECRUITING"
+    SUSPENDED = "SUSPENDED"
+    TERMINATED = "TERMINATED"
+    WITHDRAWN = "WITHDRAWN"
+    AVAILABLE = "AVAILABLE"
+    NO_LONGER_AVAILABLE = "NO_LONGER_AVAILABLE"
+    TEMPORARILY_NOT_AVAILABLE = "TEMPORARILY_NOT_AVAILABLE"
+    APPROVED_FOR_MARKETING = "APPROVED_FOR_MARKETING"
+    WITHHELD = "WITHHELD"
+    UNKNOWN = "UNKNOWN"
+
+
+class RecruitmentStatus(StrEnum):
+    ACTIVE_NOT_RECRUITING = "ACTIVE_NOT_RECRUITING"
+    COMPLETED = "COMPLETED"
+    ENROLLING_BY_INVITATION = "ENROLLING_BY_INVITATION"
+    NOT_YET_RECRUITING = "NOT_YET_RECRUITING"
+    RECRUITING = "RECRUITING"
+    SUSPENDED = "SUSPENDED"
+    TERMINATED = "TERMINATED"
+    WITHDRAWN = "WITHDRAWN"
+    AVAILABLE = "AVAILABLE"
+
+
+class StudyType(StrEnum):
+    EXPANDED_ACCESS = "EXPANDED_ACCESS"
+    INTERVENTIONAL = "INTERVENTIONAL"
+    OBSERVATIONAL = "OBSERVATIONAL"
+
+
+class Phase(StrEnum):
+    NA = "NA"
+    EARLY_PHASE1 = "EARLY_PHASE1"
+    PHASE1 = "PHASE1"
+    PHASE2 = "PHASE2"
+    PHASE3 = "PHASE3"
+    PHASE4 = "PHASE4"
+
+
+class DesignAllocation(StrEnum):
+    RANDOMIZED = "RANDOMIZED"
+    NON_RANDOMIZED = "NON_RANDOMIZED"
+    NA = "NA"
+
+
+class InterventionalAssignment(StrEnum):
+    SINGLE_GROUP = "SINGLE_GROUP"
+    PARALLEL = "PARALLEL"
+    CROSSOVER = "CROSSOVER"
+    FACTORIAL = "FACTORIAL"
+    SEQUENTIAL = "SEQUENTIAL"
+
+
+class PrimaryPurpose(StrEnum):
+    TREATMENT = "TREATMENT"
+    PREVENTION = "PREVENTION"
+    DIAGNOSTIC = "DIAGNOSTIC"
+    ECT = "ECT"
+    SUPPORTIVE_CARE = "SUPPORTIVE_CARE"
+    SCREENING = "SCREENING"
+    HEALTH_SERVICES_RESEARCH = "HEALTH_SERVICES_RESEARCH"
+    BASIC_SCIENCE = "BASIC_SCIENCE"
+    DEVICE_FEASIBILITY = "DEVICE_FEASIBILITY"
+    OTHER = "OTHER"
+
+
+class ObservationalModel(StrEnum):
+    COHORT = "COHORT"
+    CASE_CONTROL = "CASE_CONTROL"
+    CASE_ONLY = "CASE_ONLY"
+    CASE_CROSSOVER = "CASE_CROSSOVER"
+    ECOLOGIC_OR_COMMUNITY = "ECOLOGIC_OR_COMMUNITY"
+    FAMILY_BASED = "FAMILY_BASED"
+    DEFINED_POPULATION = "DEFINED_POPULATION"
+    NATURAL_HISTORY = "NATURAL_HISTORY"
+    OTHER = "OTHER"
+
+
+class DesignTimePerspective(StrEnum):
+    RETROSPECTIVE = "RETROSPECTIVE"
+    PROSPECTIVE = "PROSPECTIVE"
+    CROSS_SECTIONAL = "CROSS_SECTIONAL"
+    OTHER = "OTHER"
+
+
+class DesignMasking(StrEnum):
+    NONE = "NONE"
+    SINGLE = "SINGLE"
+    DOUBLE = "DOUBLE"
+    TRIPLE = "TRIPLE"
+    QUADRUPLE = "QUADRUPLE"
+
+
+class WhoMasked(StrEnum):
+    PARTICIPANT = "PARTICIPANT"
+    CARE_PROVIDER = "CARE_PROVIDER"
+    INVESTIGATOR = "INVESTIGATOR"
+    OUTCOMES_ASSESSOR = "OUTCOMES_ASSESSOR"
+
+
+class EnrollmentType(StrEnum):
+    ACTUAL = "ACTUAL"
+    ESTIMATED = "ESTIMATED"
+
+
+class DateType(StrEnum):
+    ACTUAL = "ACTUAL"
+    ESTIMATED = "ESTIMATED"
+
+
+class ArmGroupType(StrEnum):
+    EXPERIMENTAL = "EXPERIMENTAL"
+    ACTIVE_COMPARATOR = "ACTIVE_COMPARATOR"
+    PLACEBO_COMPARATOR = "PLACEBO_COMPARATOR"
+    SHAM_COMPARATOR = "SHAM_COMPARATOR"
+    NO_INTERVENTION = "NO_INTERVENTION"
+    OTHER = "OTHER"
+
+
+class InterventionType(StrEnum):
+    BEHAVIORAL = "BEHAVIORAL"
+    BIOLOGICAL = "BIOLOGICAL"
+    COMBINATION_PRODUCT = "COMBINATION_PRODUCT"
+    DEVICE = "DEVICE"
+    DIAGNOSTIC_TEST = "DIAGNOSTIC_TEST"
+    DIETARY_SUPPLEMENT = "DIETARY_SUPPLEMENT"
+    DRUG = "DRUG"
+    GENETIC = "GENETIC"
+    PROCEDURE = "PROCEDURE"
+    RADIATION = "RADIATION"
+    OTHER = "OTHER"
+
+
+class Sex(StrEnum):
+    FEMALE = "FEMALE"
+    MALE = "MALE"
+    ALL = "ALL"
+
+
+class StandardAge(StrEnum):
+    CHILD = "CHILD"
+    ADULT = "ADULT"
+    OLDER_ADULT = "OLDER_ADULT"
+
+
+class AgencyClass(StrEnum):
+    NIH = "NIH"
+    FED = "FED"
+    OTHER_GOV = "OTHER_GOV"
+    INDIV = "INDIV"
+    INDUSTRY = "INDUSTRY"
+    NETWORK = "NETWORK"
+    AMBIG = "AMBIG"
+    OTHER = "OTHER"
+    UNKNOWN = "UNKNOWN"
+
+class ReferenceType(StrEnum):
+    BACKGROUND = "BACKGROUND"
+    RESULT = "RESULT"
+    DERIVED = "DERIVED"
+
+
+class OfficialRole(StrEnum):
+    STUDY_CHAIR = "STUDY_CHAIR"
+    STUDY_DIRECTOR = "STUDY_DIRECTOR"
+    PRINCIPAL_INVESTIGATOR = "PRINCIPAL_INVESTIGATOR"
+    SUB_INVESTIGATOR = "SUB_INVESTIGATOR"
+
+
+class ContactRole(StrEnum):
+    STUDY_CHAIR = "STUDY_CHAIR"
+    STUDY_DIRECTOR = "STUDY_DIRECTOR"
+    PRINCIPAL_INVESTIGATOR = "PRINCIPAL_INVESTIGATOR"
+    SUB_INVESTIGATOR = "SUB_INVESTIGATOR"
+    CONTACT = "CONTACT"
+
+
+class IpdSharing(StrEnum):
+    YES = "YES"
+    NO = "NO"
+    UNDECIDED = "UNDECIDED"
+
+
+class IpdSharingInfoType(StrEnum):
+    STUDY_PROTOCOL = "STUDY_PROTOCOL"
+    SAP = "SAP"
+    ICF = "ICF"
+    CSR = "CSR"
+    ANALYTIC_CODE = "ANALYTIC_CODE"
+
+
+class ExpandedAccessStatus(StrEnum):
+    AVAILABLE = "AVAILABLE"
+    NO_LONGER_AVAILABLE = "NO_LONGER_AVAILABLE"
+    TEMPORARILY_NOT_AVAILABLE = "TEMPORARILY_NOT_AVAILABLE"
+    APPROVED_FOR_MARKETING = "APPROVED_FOR_MARKETING"
+
+
+class MeasureParam(StrEnum):
+    GEOMETRIC_MEAN = "GEOMETRIC_MEAN"
+    GEOMETRIC_LEAST_SQUARES_MEAN = "GEOMETRIC_LEAST_SQUARES_MEAN"
+    LEAST_SQUARES_MEAN = "LEAST_SQUARES_MEAN"
+    LOG_MEAN = "LOG_MEAN"
+    MEAN = "MEAN"
+    MEDIAN = "MEDIAN"
+    NUMBER = "NUMBER"
+    COUNT_OF_PARTICIPANTS = "COUNT_OF_PARTICIPANTS"
+    COUNT_OF_UNITS = "COUNT_OF_UNITS"
+
+
+class MeasureDispersionType(StrEnum):
+    NA = "NA"
+    STANDARD_DEVIATION = "STANDARD_DEVIATION"
+    STANDARD_ERROR = "STANDARD_ERROR"
+    INTER_QUARTILE_RANGE = "INTER_QUARTILE_RANGE"
+    FULL_RANGE = "FULL_RANGE"
+    CONFIDENCE_80 = "CONFIDENCE_80"
+    CONFIDENCE_90 = "CONFIDENCE_90"
+    CONFIDENCE_95 = "CONFIDENCE_95"
+    CONFIDENCE_975 = "CONFIDENCE_975"
+    CONFIDENCE_99 = "CONFIDENCE_99"
+    CONFIDENCE_OTHER = "CONFIDENCE_OTHER"
+    GEOMETRIC_COEFFICIENT = "GEOMETRIC_COEFFICIENT"
+
+
+class OutcomeMeasureType(StrEnum):
+    PRIMARY = "PRIMARY"
+    SECONDARY = "SECONDARY"
+    OTHER_PRE_SPECIFIED = "OTHER_PRE_SPECIFIED"
+    POST_HOC = "POST_HOC"
+
+
+class OutcomeKind(StrEnum):
+    """Which list of the protocol's outcome measures (API v2's ``outcomesModule``:
+    ``primaryOutcomes``, ``secondaryOutcomes``, ``otherOutcomes``): not an API enum."""
+
+    PRIMARY = "PRIMARY"
+    SECONDARY = "SECONDARY"
+    OTHER = "OTHER"
+
+
+E = TypeVar("E", bound=StrEnum)
+
+# An "open" enum: the enum member when the value is known, else the value as written.
+# left_to_right makes pydantic try the enum first, so JSON round-trips give members back.
+Open = Annotated[E | str, Field(union_mode="left_to_right")]
+
+# ISO 8601, partial where the source is partial: 2007, 2007-11 or 2007-11-14.
+PartialDate = Annotated[str, Field(pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$")]
