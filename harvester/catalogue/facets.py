@@ -182,10 +182,12 @@ def _insert(conn: Connection, versions: Sequence[tuple[int, str | bytes]]) -> No
 
 
 def create(conn: Connection, progress: Callable[[int], None] | None = None) -> None:
-    """Schema step: create the tables and fill them from the versions already held."""
+    """Schema step: create the tables and fill them from the versions already held (those
+    without facets: the step may run again over a catalogue that has them)."""
     _metadata.create_all(conn, tables=[FACET, PLACE], checkfirst=True)
     version = t.Version.__table__  # type: ignore[attr-defined]
-    last = 0
+    last = conn.execute(sa.select(sa.func.coalesce(sa.func.max(FACET.c.version_id), 0))
+                        ).scalar_one()
     while True:
         batch = conn.execute(sa.select(version.c.id, version.c.record)
                              .where(version.c.id > last).order_by(version.c.id)
