@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import zipfile
 from collections.abc import Callable, Iterator
 from datetime import date
@@ -84,15 +85,33 @@ def _any(values: list[str], text: str) -> bool:
     return any(text in v.lower() for v in values)
 
 
+def _has_word(texts: list[str | None], word: str) -> bool:
+    return any(re.search(rf"\b{word}\b", t or "", re.IGNORECASE) for t in texts)
+
+
+def _cond_texts(r: Record) -> list[str | None]:
+    return [*r["conditions"], *r["keywords"], r["brief_title"], r["official_title"],
+            *(m["term"] for m in r["condition_mesh"] + r["condition_ancestors"])]
+
+
+def _intr_texts(r: Record) -> list[str | None]:
+    return [r["brief_title"], r["official_title"], *r["keywords"],
+            *(x for i in r["interventions"]
+              for x in (i["name"], i["type"], i["description"], *i["other_names"])),
+            *(x for a in r["arms"] for x in (a["label"], a["type"], a["description"])),
+            *(m["term"] for m in r["intervention_mesh"] + r["intervention_ancestors"])]
+
+
 FILTERS: list[tuple[tuple[str, ...], Callable[[Record], bool]]] = [
     (("--status", "COMPLETED"), lambda r: r["overall_status"] == "COMPLETED"),
     (("--status", "withdrawn,Terminated"),
      lambda r: r["overall_status"] in ("WITHDRAWN", "TERMINATED")),
     (("--phase", "phase 2"), lambda r: "PHASE2" in r["phases"]),
     (("--study-type", "OBSERVATIONAL"), lambda r: r["study_type"] == "OBSERVATIONAL"),
-    (("--condition", "Lung"), lambda r: _any(r["conditions"], "lung")),
-    (("--intervention", "placebo"),
-     lambda r: _any([i["name"] for i in r["interventions"]], "placebo")),
+    # the search areas (query.cond, query.intr): the area's fields, whole words
+    (("--cond", "Lung"), lambda r: _has_word(_cond_texts(r), "lung")),
+    (("--condition", "Lung"), lambda r: _has_word(_cond_texts(r), "lung")),  # old spelling
+    (("--intr", "placebo"), lambda r: _has_word(_intr_texts(r), "placebo")),
     (("--country", "japan"), lambda r: "Japan" in [s["country"] for s in r["locations"]]),
     (("--has-results",), lambda r: r["has_results"]),
     (("--no-results",), lambda r: not r["has_results"]),

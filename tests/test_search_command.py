@@ -156,8 +156,6 @@ def test_filters_narrow_the_matches(db: str) -> None:
         lambda h: h["study_type"] == "OBSERVATIONAL")
     assert narrowed("--start-after", "2015-01-01") == where(
         lambda h: h["start_date"] and _first_day(h["start_date"]) >= "2015-01-01")
-    assert narrowed("--condition", "CANCER") == where(
-        lambda h: any("cancer" in c.lower() for c in h["conditions"]))
     with_results = narrowed("--has-results")
     without = narrowed("--no-results")
     assert with_results | without == {h["nct_id"] for h in every}
@@ -225,7 +223,8 @@ def test_table_shows_the_hits(db: str) -> None:
     assert result.exit_code == 0, result.stderr
     assert "NCT02210780" in result.stdout and "NCT06631677" in result.stdout
     assert "dupilumab" in result.stdout.lower()
-    assert result.stderr.strip() == "2 trials match 'dupilumab'"
+    assert result.stderr.strip().startswith("2 trials match 'dupilumab'")
+    assert "local catalogue, registry data as of 20" in result.stderr
     nothing = trials(db, "search", "zzyzzx")
     assert nothing.exit_code == 0 and nothing.stdout == ""
     assert "no trial matches 'zzyzzx'" in nothing.stderr

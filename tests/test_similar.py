@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from harvester.catalogue import Catalogue
+from harvester.catalogue.areas import concept
 from tests.conftest import FIXTURES, trials
 
 CORPUS = (FIXTURES / "ctgov-v2-json/studies", FIXTURES / "ctgov-xml",
@@ -108,8 +109,13 @@ def test_explain_parts_add_up_to_the_score(db: str) -> None:
     (("--status", "COMPLETED"), lambda r: r["overall_status"] == "COMPLETED"),
     (("--phase", "phase 3"), lambda r: "PHASE3" in r["phases"]),
     (("--country", "Japan"), lambda r: "Japan" in [s["country"] for s in r["locations"]]),
-    (("--condition", "cancer", "--has-results"),
-     lambda r: r["has_results"] and any("cancer" in c.lower() for c in r["conditions"])),
+    # the condition area: the concept "cancer" is MeSH "Neoplasms" and everything under it
+    (("--cond", "cancer", "--has-results"), lambda r: r["has_results"] and (
+        any(concept(m["term"]) == concept("cancer")
+            for m in r["condition_mesh"] + r["condition_ancestors"])
+        or any("cancer" in (t or "").lower() for t in [
+            *r["conditions"], *r["keywords"], r["brief_title"], r["official_title"],
+            *(m["term"] for m in r["condition_mesh"] + r["condition_ancestors"])]))),
 ])
 def test_filters_restrict_the_similar_trials(db: str, options: tuple[str, ...],
                                              keeps: Any) -> None:

@@ -103,10 +103,17 @@ def _add_facets(conn: Connection) -> None:
     facets.create(conn)
 
 
+def _add_areas(conn: Connection) -> None:
+    from harvester.catalogue import areas
+
+    areas.create(conn)  # empty: filled by areas.catch_up, outside the schema step
+
+
 #: Ordered schema steps; the schema version is the number of steps applied.
 MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _add_trial_events,
                                                   _add_sync_tables, _add_fulltext,
-                                                  _add_similarity, _add_facets]
+                                                  _add_similarity, _add_facets,
+                                                  _add_areas]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

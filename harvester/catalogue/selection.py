@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
 
-from harvester.catalogue import facets, places
+from harvester.catalogue import areas, facets, places
 from harvester.catalogue import tables as t
 from harvester.catalogue.syncstate import query_key, saved_query
 from harvester.errors import UsageError
@@ -55,6 +56,9 @@ class Selection:
     """Filters; an empty selection is every trial's current version."""
 
     ids: tuple[str, ...] = ()
+    # Field-scoped searches, the registry's areas: (("cond", "lung cancer"), …); see
+    # harvester.catalogue.areas.  The area index must be caught up (areas.catch_up).
+    areas: tuple[tuple[str, str], ...] = ()
     query: str | None = None  # a saved sync query: the trials its last passes returned
     query_key: str | None = field(default=None, compare=False)  # see with_query()
     statuses: tuple[str, ...] = ()
@@ -227,9 +231,45 @@ def selected(selection: Selection) -> sa.Select[Any]:
         wanted = sorted({places.country(c) for c in selection.countries})
         where.append(picked.in_(sa.select(S.c.version_id).where(
             sa.func.lower(S.c.country).in_(wanted))))
+    if selection.areas:
+        where.append(AreaMatch(picked, selection.areas))
     where += _facet_filters(selection, picked)
     where += _place_filters(selection, picked)
     return sa.select(base.c.nct_id, picked).where(*where).order_by(base.c.nct_id)
+
+
+class AreaMatch(sa.sql.expression.ColumnElement[bool]):
+    """``version_id IN (versions matching the field-scoped searches)``: an FTS5 MATCH on
+    SQLite, a tsquery on PostgreSQL (see harvester.find.scoped)."""
+
+    type = sa.Boolean()
+    inherit_cache = False
+
+    def __init__(self, column: Any, given: tuple[tuple[str, str], ...]) -> None:
+        from harvester.find.scoped import Scoped
+
+        self.column = column
+        self.scoped = Scoped.of(given)
+
+
+@compiles(AreaMatch, "sqlite")
+def _area_sqlite(element: AreaMatch, compiler: Any, **kw: Any) -> str:
+    expr = element.scoped.fts5()
+    if expr is None:
+        return "1 = 0"
+    return (f"{compiler.process(element.column, **kw)} IN (SELECT rowid FROM "
+            f"{areas.FTS_TABLE} WHERE {areas.FTS_TABLE} MATCH "
+            f"{compiler.process(sa.literal(expr), **kw)})")
+
+
+@compiles(AreaMatch, "postgresql")
+def _area_pg(element: AreaMatch, compiler: Any, **kw: Any) -> str:
+    expr = element.scoped.tsquery()
+    if expr is None:
+        return "1 = 0"
+    return (f"{compiler.process(element.column, **kw)} IN (SELECT version_id FROM "
+            f"{areas.PG_TABLE} WHERE document @@ CAST("
+            f"{compiler.process(sa.literal(expr), **kw)} AS tsquery))")
 
 
 def _facet_filters(selection: Selection, picked: Any) -> list[Any]:

@@ -31,7 +31,7 @@ from harvester.records import AgencyClass, Phase, Status, StudyType
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-Kind = Literal["enum", "text", "date-after", "date-before", "number", "flag", "place",
+Kind = Literal["area", "enum", "text", "date-after", "date-before", "number", "flag", "place",
                "distance", "choice"]
 
 
@@ -66,11 +66,20 @@ FILTERS: tuple[Filter, ...] = (
            "(a trial of phases 1/2 is in both).", "PHASE", _PHASES, True),
     Filter("--study-type", "study_types", "enum", "INTERVENTIONAL, OBSERVATIONAL or "
            "EXPANDED_ACCESS.", "TYPE", tuple(s.value for s in StudyType), True),
-    Filter("--condition", "conditions", "text", "A condition containing TEXT (any case).",
-           multiple=True),
-    Filter("--intervention", "interventions", "text", "An intervention name containing TEXT.",
-           multiple=True),
-    Filter("--sponsor", "sponsors", "text", "A lead sponsor containing TEXT.", multiple=True),
+    # The registry's search areas, spelt as `trials sync` spells them (query.cond, …).
+    Filter("--cond", "cond", "area", "Conditions: the condition list, its MeSH headings and "
+           "their descendants, titles, keywords (query.cond).", "QUERY",
+           hidden=("--condition",)),
+    Filter("--intr", "intr", "area", "Interventions: names, other names, types, MeSH "
+           "headings, arms (query.intr).", "QUERY", hidden=("--intervention",)),
+    Filter("--titles", "titles", "area", "Titles and acronym (query.titles).", "QUERY"),
+    Filter("--outc", "outc", "area", "Outcome measures (query.outc).", "QUERY"),
+    Filter("--spons", "spons", "area", "Lead sponsor and collaborators (query.spons).",
+           "QUERY", hidden=("--sponsor",)),
+    Filter("--locn", "locn", "area", "Sites: facility, city, state, zip, country "
+           "(query.locn).", "QUERY"),
+    Filter("--id", "id", "area", "NCT id, aliases, org study id, secondary ids (query.id).",
+           "QUERY"),
     Filter("--age", "age", "number", "Eligible at this age in years (e.g. 70).", "YEARS"),
     Filter("--age-group", "age_groups", "enum", "CHILD (under 18), ADULT (18-64) or "
            "OLDER_ADULT (65+): open to that group.", "GROUP", tuple(AGE_GROUPS), True),
@@ -220,6 +229,10 @@ def value_of(spec: Filter, raw: Any) -> Any:
         if spec.field == "documents":
             values = tuple(v.lower() for v in values)
         return values
+    if kind == "area":
+        if not str(raw).strip():
+            raise UsageError(f"{spec.name}: an empty text filter matches nothing useful")
+        return str(raw)
     if kind == "text":  # a condition may hold a comma ("Carcinoma, Non-Small-Cell Lung")
         return tuple(raw)
     if kind == "place":
@@ -245,10 +258,24 @@ def value_of(spec: Filter, raw: Any) -> Any:
     return raw  # flag
 
 
+#: The search areas as options, in the order of --help (`trials sync` takes the same).
+AREA_OPTIONS = tuple(spec for spec in FILTERS if spec.kind == "area")
+
+
+def ready(catalogue: Any, selection: Selection, *, quiet: bool = True) -> None:
+    """Bring the area index up to date when the selection searches areas."""
+    if selection.areas:
+        from harvester.catalogue import areas
+
+        areas.catch_up(catalogue.engine)
+
+
 def selection_from(options: dict[str, Any]) -> Selection:
     """The Selection the options of :func:`selection_options` describe (UsageError)."""
     values = {spec.field: value_of(spec, options.get(spec.dest))
-              for spec in (*FILTERS, AS_OF)}
+              for spec in (*FILTERS, AS_OF) if spec.kind != "area"}
+    values["areas"] = tuple((spec.field, value) for spec in FILTERS if spec.kind == "area"
+                            if (value := value_of(spec, options.get(spec.dest))) is not None)
     if options.get("as_of") is None:
         values["as_of"] = None
     return Selection(**values)

@@ -26,7 +26,7 @@ from harvester.commands._common import (
     progress_bar,
     say,
 )
-from harvester.commands._selection import selection_from, selection_options
+from harvester.commands._selection import ready, selection_from, selection_options
 from harvester.errors import NotFoundError, UsageError
 from harvester.export import EXPORTERS
 from harvester.export.base import ExportItem, atomic_folder, atomic_output, iter_items
@@ -151,7 +151,7 @@ def export(fmt: str | None, output: str | None, force: bool, log_file: str | Non
 
     \b
     Examples:
-      trials export --format csv -o trials.csv --status RECRUITING --condition melanoma
+      trials export --format csv -o trials.csv --status RECRUITING --cond melanoma
       trials export -o review.ris --query breast --log search-log.md
       trials export --format jsonl --as-of 2026-02-01 > catalogue-feb.jsonl
       trials export --format csv --long -o tables.zip --ids NCT06203210,NCT00557986
@@ -175,6 +175,7 @@ def export(fmt: str | None, output: str | None, force: bool, log_file: str | Non
     exporter: Any = cls(long=True) if long else cls()  # type: ignore[call-arg]
 
     catalogue = open_catalogue(db)
+    ready(catalogue, selection)
     if query is not None:
         selection = with_query(catalogue, selection, query)
     log = SearchLog.for_selection(catalogue, selection, fmt=name, output=output,

@@ -22,7 +22,7 @@ from harvester.commands._common import (
     stdout_console,
     to_json,
 )
-from harvester.commands._selection import selection_from, selection_options
+from harvester.commands._selection import ready, selection_from, selection_options
 from harvester.errors import CatalogueBusyError, ParseError, UsageError
 from harvester.find.similar.engine import SimilarityEngine, SimilarResult
 from harvester.records import TrialRecord
@@ -91,6 +91,7 @@ def similar(nct_id: str | None, file: str | None, text: str | None, top: int, ex
     selection = selection_from(filters)
     record = _read_record(file) if file is not None else None
     catalogue = open_catalogue(db)
+    ready(catalogue, selection)
     engine = SimilarityEngine(catalogue)
     try:
         with progress_bar(None, "indexing", enabled=progress) as advance:

@@ -60,6 +60,9 @@ def _api(base_url: str, min_interval: float, retries: int) -> CtgovApi:
 @click.option("--locn", help="Locations (query.locn).")
 @click.option("--spons", help="Sponsors and collaborators (query.spons).")
 @click.option("--titles", help="Titles and acronyms (query.titles).")
+@click.option("--outc", help="Outcome measures (query.outc).")
+@click.option("--id", "id_", metavar="TEXT",
+              help="NCT id, aliases, org study id, secondary ids (query.id).")
 @click.option("--status", multiple=True, help="Overall status (repeatable), e.g. RECRUITING.")
 @click.option("--ids", multiple=True, help="NCT ids (repeatable).")
 @click.option("--ids-file", type=click.File("r", encoding="utf-8"), metavar="FILE",
@@ -83,7 +86,8 @@ def _api(base_url: str, min_interval: float, retries: int) -> CtgovApi:
 @format_option("text", "json", default="text")
 @handles_errors
 def sync(names: tuple[str, ...], cond: str | None, term: str | None, intr: str | None,
-         locn: str | None, spons: str | None, titles: str | None, status: tuple[str, ...],
+         locn: str | None, spons: str | None, titles: str | None, outc: str | None,
+         id_: str | None, status: tuple[str, ...],
          ids: tuple[str, ...], ids_file: TextIO | None, advanced: str | None,
          save_as: str | None, every: bool,
          full: bool, with_history: bool, page_size: int, wait: float, db: str | None,
@@ -108,7 +112,8 @@ def sync(names: tuple[str, ...], cond: str | None, term: str | None, intr: str |
         ids = tuple(dict.fromkeys([*ids, *read_ids(ids_file)]))
     catalogue = open_catalogue(db)
     given = search_params(cond=cond, term=term, intr=intr, locn=locn, spons=spons,
-                          titles=titles, status=status, ids=ids, advanced=advanced)
+                          titles=titles, outc=outc, id_=id_, status=status, ids=ids,
+                          advanced=advanced)
     jobs = _jobs(catalogue, names, given, save_as, every)
     api = _api(base_url, min_interval, retries)
     worst = 0

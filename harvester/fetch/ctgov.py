@@ -78,11 +78,13 @@ def search_params(*, cond: str | None = None, term: str | None = None,
                   intr: str | None = None, locn: str | None = None,
                   spons: str | None = None, titles: str | None = None,
                   status: tuple[str, ...] = (), ids: tuple[str, ...] = (),
-                  advanced: str | None = None) -> dict[str, str]:
+                  advanced: str | None = None, outc: str | None = None,
+                  id_: str | None = None) -> dict[str, str]:
     """The API's own search parameters, checked: statuses and NCT ids must be valid."""
     params = {f"query.{k}": v for k, v in (("cond", cond), ("term", term), ("intr", intr),
                                           ("locn", locn), ("spons", spons),
-                                          ("titles", titles)) if v}
+                                          ("titles", titles), ("outc", outc),
+                                          ("id", id_)) if v}
     bad = [s for s in status if s.upper() not in Status.__members__]
     if bad:
         raise UsageError(f"--status {', '.join(bad)}: not a status; use "

@@ -10,9 +10,9 @@ the page it returns.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import msgspec
@@ -20,10 +20,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.engine import Connection
 
-from harvester.catalogue import Catalogue, fulltext
+from harvester.catalogue import Catalogue, areas, facets, fulltext, places
 from harvester.catalogue import tables as t
-from harvester.catalogue.selection import Selection, selected
+from harvester.catalogue.selection import Selection, near_point, selected
 from harvester.errors import UsageError
+from harvester.find.scoped import Scoped
 from harvester.find.search_query import Query, parse
 
 V = t.Version.__table__  # type: ignore[attr-defined]
@@ -50,6 +51,7 @@ class Hit:
     conditions: tuple[str, ...]
     snippet: str  # highlighted words between START and STOP
     source: str
+    distance_km: float | None = None  # with --near: the nearest site (city-level coordinates)
 
     @property
     def plain_snippet(self) -> str:
@@ -74,13 +76,14 @@ class Hit:
                 "study_type": self.study_type, "start_date": self.start_date,
                 "conditions": list(self.conditions), "version": self.version,
                 "version_id": self.version_id, "source": self.source,
-                "snippet": self.plain_snippet,
+                "snippet": self.plain_snippet, "distance_km": None if self.distance_km is None
+                else round(self.distance_km, 1),
                 "highlights": [list(span) for span in self.highlights]}
 
 
 @dataclass(frozen=True)
 class Results:
-    query: Query
+    query: Query | None  # None: field-scoped searches or filters only
     selection: Selection
     total: int  # every match in the selection
     offset: int
@@ -98,30 +101,68 @@ _SHOWN = msgspec.json.Decoder(_Shown)
 
 # --- searching -----------------------------------------------------------------------------
 
-def _matches(conn: Connection, query: Query,
+def _scoped(query: Query | None, selection: Selection) -> Scoped | None:
+    given = [*selection.areas, *([("term", query.text)] if query is not None else [])]
+    return Scoped.of(given) if given else None
+
+
+def _matches(conn: Connection, query: Query | None,
              selection: Selection) -> tuple[sa.Select[Any], Any]:
     """``(nct_id, version_id, score)`` of the selection's matching versions (unordered), and
-    the value the page's extracts need (the FTS5 expression or the tsquery text)."""
-    picked = selected(selection).order_by(None).subquery("picked")
-    if conn.dialect.name == "sqlite":
-        match = query.fts5()
-        fts = sa.table(fulltext.FTS_TABLE, sa.column("rowid"))
+    the value the page's extracts need (the FTS5 expression or the tsquery text).
+
+    The words (``term``) and the selection's field-scoped searches are matched together in
+    the area index (harvester.catalogue.areas) and ranked there; a match of the concept or
+    the condition list ranks above any other.  Without either, every trial selected, by NCT
+    id."""
+    stmt, value = _ranked(conn, query, selection)
+    if selection.near is None:
+        return stmt, value
+    # Nearest site first; relevance orders trials at the same distance.
+    inner = stmt.subquery("ranked")
+    nearness = _nearness(inner.c.version_id, selection.near)
+    return sa.select(inner.c.nct_id, inner.c.version_id,
+                     (nearness * BOOST * BOOST + inner.c.score / BOOST).label("score")), value
+
+
+def _ranked(conn: Connection, query: Query | None,
+            selection: Selection) -> tuple[sa.Select[Any], Any]:
+    scoped = _scoped(query, selection)
+    picked = selected(replace(selection, areas=())).order_by(None).subquery("picked")
+    if scoped is None:
+        return sa.select(picked.c.nct_id, picked.c.version_id,
+                         sa.literal(0.0).label("score")), None
+    sqlite = conn.dialect.name == "sqlite"
+    snippet = None if query is None else (query.fts5() if sqlite else conn.execute(
+        sa.select(sa.cast(query.tsquery(), sa.Text))).scalar_one())
+    if sqlite:
+        match, strong = scoped.fts5(), scoped.strong_fts5()
+        fts = sa.table(areas.FTS_TABLE, sa.column("rowid"))
         score: sa.ColumnElement[Any] = -sa.func.bm25(
-            sa.literal_column(fulltext.FTS_TABLE), *fulltext.WEIGHTS)
+            sa.literal_column(areas.FTS_TABLE), *areas.WEIGHTS)
+        if strong is not None:
+            boosted: sa.Select[Any] = sa.select(sa.literal_column("rowid")).select_from(
+                sa.table(areas.FTS_TABLE)).where(
+                sa.literal_column(areas.FTS_TABLE).op("MATCH")(strong))
+            score = score + sa.case((fts.c.rowid.in_(boosted), BOOST), else_=0.0)
         stmt = (sa.select(picked.c.nct_id, picked.c.version_id, score.label("score"))
                 .select_from(fts).join(picked, picked.c.version_id == fts.c.rowid)
-                .where(sa.literal_column(fulltext.FTS_TABLE).op("MATCH")(match)))
-        return stmt, match
-    tsquery = conn.execute(sa.select(sa.cast(query.tsquery(), sa.Text))).scalar_one()
-    if not tsquery:
-        raise UsageError(f"the query {query.text!r} has only words too common to search for "
-                         "(stop words such as 'the', 'of')")
-    doc = sa.table(fulltext.PG_TABLE, sa.column("version_id"), sa.column("document"))
-    score = sa.func.ts_rank_cd(doc.c.document, _as_tsquery(tsquery), 1)
+                .where(sa.literal_column(areas.FTS_TABLE).op("MATCH")(match or "zzitemzz")))
+        return stmt, snippet
+    tsquery, strong = scoped.tsquery(), scoped.strong_tsquery()
+    doc = sa.table(areas.PG_TABLE, sa.column("version_id"), sa.column("document"))
+    score = sa.func.ts_rank(doc.c.document, _as_tsquery(tsquery or "'zzitemzz'"), 1)
+    if strong is not None:
+        score = score + sa.case((doc.c.document.op("@@")(_as_tsquery(strong)), BOOST),
+                                else_=0.0)
     stmt = (sa.select(picked.c.nct_id, picked.c.version_id, score.label("score"))
             .select_from(doc).join(picked, picked.c.version_id == doc.c.version_id)
-            .where(doc.c.document.op("@@")(_as_tsquery(tsquery))))
-    return stmt, tsquery
+            .where(doc.c.document.op("@@")(_as_tsquery(tsquery or "'zzitemzz'"))))
+    return stmt, snippet or None
+
+
+#: Added to the score of a match on the concept or the condition list: above any other.
+BOOST = 1000.0
 
 
 def _as_tsquery(text: str) -> sa.ColumnElement[Any]:
@@ -129,7 +170,7 @@ def _as_tsquery(text: str) -> sa.ColumnElement[Any]:
 
 
 @contextmanager
-def _refused_queries(query: Query) -> Iterator[None]:
+def _refused_queries(query: Query | None) -> Iterator[None]:
     """A query the full-text engine itself refuses is a usage error, not a crash (the
     parser should have refused it first)."""
     try:
@@ -138,17 +179,33 @@ def _refused_queries(query: Query) -> Iterator[None]:
         message = str(exc.orig)
         if not any(word in message for word in ("fts5", "tsquery", "syntax error")):
             raise
-        raise UsageError(f"the query {query.text!r} cannot be searched: "
+        shown = query.text if query is not None else "of the search areas"
+        raise UsageError(f"the query {shown!r} cannot be searched: "
                          f"{message.splitlines()[0]}") from None
 
 
-def search(catalogue: Catalogue, text: str | Query, selection: Selection | None = None, *,
-           limit: int = 20, offset: int = 0) -> Results:
-    """The ``limit`` best matches from ``offset`` (ranked in the database) and their total."""
-    query = text if isinstance(text, Query) else parse(text)
+def _query(text: str | Query | None) -> Query | None:
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return None
+    return text if isinstance(text, Query) else parse(text)
+
+
+def ready(catalogue: Catalogue, progress: Callable[[int], None] | None = None) -> int:
+    """Bring the area index up to date (a no-op when it is); the versions indexed."""
+    return areas.catch_up(catalogue.engine, progress)
+
+
+def search(catalogue: Catalogue, text: str | Query | None,
+           selection: Selection | None = None, *, limit: int = 20, offset: int = 0) -> Results:
+    """The ``limit`` best matches from ``offset`` (ranked in the database) and their total.
+
+    ``text`` searches every field (the registry's ``term`` area); the selection's ``areas``
+    search one area each; with neither, the selection's trials by NCT id."""
+    query = _query(text)
     selection = selection or Selection()
     if limit < 1 or offset < 0:
         raise UsageError("--limit must be at least 1 and --offset at least 0")
+    ready(catalogue)
     with catalogue.engine.connect() as conn, _refused_queries(query):
         stmt, value = _matches(conn, query, selection)
         count = sa.select(sa.func.count()).select_from(stmt.subquery())
@@ -156,7 +213,7 @@ def search(catalogue: Catalogue, text: str | Query, selection: Selection | None 
             # The planner costs testing a row's vector as cheap and, for a common word,
             # reads the whole table; the GIN index is always the better way in.
             conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-        if selection.is_everything and conn.dialect.name == "sqlite":
+        if (selection.is_everything and conn.dialect.name == "sqlite") or query is None:
             # Matching the current versions is cheap: count, then rank the page.
             total = int(conn.execute(count).scalar_one())
             ranked = stmt.order_by(sa.desc("score"), sa.asc("nct_id"))
@@ -174,15 +231,17 @@ def search(catalogue: Catalogue, text: str | Query, selection: Selection | None 
             total = int(found[0].total) if found else (
                 0 if offset == 0 else int(conn.execute(count).scalar_one()))
         rows = [(row.nct_id, row.version_id, float(row.score)) for row in found]
-        hits = _hits(conn, rows, value, offset)
+        hits = _hits(conn, rows, value, offset, selection.near)
     return Results(query, selection, total, offset, hits)
 
 
-def iter_hits(catalogue: Catalogue, text: str | Query, selection: Selection | None = None,
+def iter_hits(catalogue: Catalogue, text: str | Query | None,
+              selection: Selection | None = None,
               *, offset: int = 0, page: int = 200) -> Iterator[Hit]:
     """Every match from ``offset``, best first, streamed a page at a time (flat memory)."""
-    query = text if isinstance(text, Query) else parse(text)
+    query = _query(text)
     selection = selection or Selection()
+    ready(catalogue)
     with (catalogue.engine.connect() as conn, catalogue.engine.connect() as details,
           _refused_queries(query)):
         stmt, value = _matches(conn, query, selection)
@@ -193,12 +252,12 @@ def iter_hits(catalogue: Catalogue, text: str | Query, selection: Selection | No
         done = offset
         for chunk in result.partitions(page):
             rows = [(row.nct_id, row.version_id, float(row.score)) for row in chunk]
-            yield from _hits(details, rows, value, done)
+            yield from _hits(details, rows, value, done, selection.near)
             done += len(rows)
 
 
 def _hits(conn: Connection, rows: Sequence[tuple[str, int, float]], value: Any,
-          offset: int) -> list[Hit]:
+          offset: int, near: str | None = None) -> list[Hit]:
     """The page's hits: record fields, history numbers and highlighted extracts."""
     if not rows:
         return []
@@ -207,8 +266,9 @@ def _hits(conn: Connection, rows: Sequence[tuple[str, int, float]], value: Any,
         sa.select(V.c.id, V.c.nct_id, V.c.source, V.c.record, V.c.overall_status,
                   V.c.phases, V.c.study_type, V.c.start_date).where(V.c.id.in_(ids)))}
     numbers = _history_numbers(conn, [nct_id for nct_id, _, _ in rows])
-    docs = [(version_id, fulltext.texts(details[version_id].record)) for version_id in ids]
+    docs = [(version_id, _shown_texts(details[version_id].record)) for version_id in ids]
     snippets = _snippets(conn, value, docs)
+    distances = _distances(conn, ids, near) if near else {}
     hits = []
     for place, (nct_id, version_id, score) in enumerate(rows, start=offset + 1):
         row = details[version_id]
@@ -219,12 +279,75 @@ def _hits(conn: Connection, rows: Sequence[tuple[str, int, float]], value: Any,
             status=row.overall_status, phases=tuple((row.phases or "").split("|")) if
             row.phases else (), study_type=row.study_type, start_date=row.start_date,
             conditions=tuple(shown.conditions), snippet=snippets.get(version_id, ""),
-            source=row.source))
+            source=row.source, distance_km=distances.get(version_id)))
     return hits
+
+
+class _More(msgspec.Struct):
+    class _Named(msgspec.Struct):
+        name: str | None = None
+
+    class _Site(msgspec.Struct):
+        facility: str | None = None
+        city: str | None = None
+        state: str | None = None
+        country: str | None = None
+
+    class _Outcome(msgspec.Struct):
+        title: str | None = None
+
+    nct_id: str = ""
+    org_study_id: str | None = None
+    secondary_ids: list[str] = []
+    lead_sponsor: _Named | None = None
+    collaborators: list[_Named] = []
+    outcomes: list[_Outcome] = []
+    locations: list[_Site] = []
+
+
+_MORE = msgspec.json.Decoder(_More)
+
+
+def _shown_texts(record: str) -> fulltext.Texts:
+    """The text an extract is taken from: the full-text fields, then the other fields the
+    search areas hold (sponsors, outcomes, sites, ids), so every hit shows why it matched."""
+    texts, more = fulltext.texts(record), _MORE.decode(record)
+    extra = fulltext.SEPARATOR.join(x for x in (
+        more.nct_id, more.org_study_id, *more.secondary_ids,
+        *([more.lead_sponsor.name] if more.lead_sponsor else []),
+        *(c.name for c in more.collaborators), *(o.title for o in more.outcomes),
+        *(part for site in more.locations[:200]
+          for part in (site.facility, site.city, site.state, site.country))) if x)
+    return fulltext.Texts(texts.title, texts.focus, texts.summary,
+                          fulltext.SEPARATOR.join(x for x in (texts.criteria, extra) if x))
+
+
+def _distances(conn: Connection, ids: Sequence[int], near: str) -> dict[int, float]:
+    """Version id → km to its nearest site from ``near``."""
+    point = places.point(near) or facets.locate(conn, near)
+    if point is None:
+        return {}
+    found: dict[int, float] = {}
+    for row in conn.execute(sa.select(facets.PLACE.c.version_id, facets.PLACE.c.lat,
+                                      facets.PLACE.c.lon).where(
+            facets.PLACE.c.version_id.in_(ids), facets.PLACE.c.lat.is_not(None))):
+        km = places.haversine_km(point, (row.lat, row.lon))
+        found[row.version_id] = min(km, found.get(row.version_id, km))
+    return found
+
+
+def _nearness(version_id: Any, near: str) -> sa.ColumnElement[Any]:
+    """Minus the squared chord to the nearest site (higher is nearer), for ordering."""
+    x, y, z = near_point(near)
+    p = facets.PLACE
+    d2 = (p.c.x - x) * (p.c.x - x) + (p.c.y - y) * (p.c.y - y) + (p.c.z - z) * (p.c.z - z)
+    return -sa.select(sa.func.min(d2)).where(p.c.version_id == version_id).scalar_subquery()
 
 
 def _snippets(conn: Connection, value: Any,
               docs: Sequence[tuple[int, fulltext.Texts]]) -> dict[int, str]:
+    if not value:
+        return {}
     if conn.dialect.name == "sqlite":
         found = fulltext.sqlite_snippets(value, docs, START, STOP)
         return {version_id: _clean(text) for version_id, text in found.items()}
@@ -259,3 +382,9 @@ def _history_numbers(conn: Connection, nct_ids: Sequence[str]) -> dict[int, int]
                       key=lambda v: (v.effective_date, v.seen_at, v.id))
         numbers.update({v.id: n for n, v in enumerate(kept, start=1)})
     return numbers
+
+
+def data_as_of(catalogue: Catalogue) -> str | None:
+    """The latest registry date among the catalogue's versions: how recent its data is."""
+    with catalogue.engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.max(V.c.effective_date))).scalar_one_or_none()

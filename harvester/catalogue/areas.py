@@ -1,0 +1,338 @@
+"""Field-scoped search like the registry's: search areas, MeSH concepts, one tokeniser.
+
+The registry searches *areas* (``query.cond``, ``query.intr``, ``query.term``…), each a set
+of fields (reference §7).  Here each area is a set of columns of one index, ``version_area``:
+
+========  ==========================================================================
+titles    brief and official title, acronym
+cond      conditions                           cmesh  condition MeSH headings and ancestors
+keyw      keywords                             imesh  intervention MeSH headings and ancestors
+intr      intervention names, other names, types, arm labels and types
+idesc     intervention and arm descriptions    outc   outcome measures (title, description)
+spons     lead sponsor and collaborators       locn   sites: facility, city, state, zip, country
+ids       NCT id, aliases, org study id, secondary ids
+text      summary, detailed description, why stopped, eligibility criteria
+========  ==========================================================================
+
+**One tokeniser** (:func:`tokens`) in Python makes the words of both the index and the
+queries, for SQLite and PostgreSQL alike: case and accents folded, words are runs of letters
+and digits (``covid-19`` is ``covid 19``, as the registry's own tokenisation), English
+Snowball stems ("vaccines" finds "vaccine"), and the **hyphen rule**: ``non-`` binds to the
+next word (``non-small``, ``non small`` and ``nonsmall`` are one word, ``nonsmall``), so
+"small cell lung cancer" does not find non-small-cell lung cancer, and "hodgkin lymphoma"
+does not find non-Hodgkin lymphoma.
+
+**MeSH concepts.**  Each MeSH heading the registry assigned, and each of its ancestors, is
+also indexed as one *concept token* (:func:`concept`): its words' stems, order-free, with
+cancer / carcinoma / neoplasm / tumour read as one word (the registry's own synonym lists are
+not public; this is the one family that matters most).  A condition (or intervention) query
+matches a trial when its words match the area's fields *or* its concept is one of the trial's
+headings or their ancestors — so "lung cancer" finds the trials whose heading is
+"Carcinoma, Non-Small-Cell Lung" (an ancestor is "Lung Neoplasms"), and "small cell lung
+cancer" is the heading "Small Cell Lung Carcinoma" and its descendants, not NSCLC.
+
+Storage: SQLite, a contentless FTS5 table (rowid = version id) with one column per field
+group and the plain ``unicode61`` tokenizer over the pre-made tokens; PostgreSQL, one
+``tsvector`` per version whose lexemes are tagged with their column (``c:lung``), weighted
+A–D, under one GIN index — not one index per field.  The index is kept up by
+:func:`catch_up` (versions with a higher id than any indexed), called by the searches and at
+the end of an import or sync, so storing a page of versions does not pay for it.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import msgspec
+import snowballstemmer  # type: ignore[import-untyped]
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from harvester.catalogue import tables as t
+
+FTS_TABLE = "version_area"
+PG_TABLE = "version_area_doc"
+BATCH = 1000
+
+#: The index's columns: (name, PostgreSQL tag, PostgreSQL weight, SQLite bm25 weight).
+COLUMNS: tuple[tuple[str, str, str, float], ...] = (
+    ("titles", "t", "A", 10.0), ("cond", "c", "A", 12.0), ("cmesh", "m", "A", 12.0),
+    ("keyw", "k", "B", 4.0), ("intr", "i", "A", 8.0), ("imesh", "j", "B", 8.0),
+    ("idesc", "d", "C", 2.0), ("outc", "o", "C", 2.0), ("spons", "s", "B", 3.0),
+    ("locn", "l", "C", 2.0), ("ids", "n", "A", 10.0), ("text", "x", "D", 1.0),
+)
+NAMES = tuple(c[0] for c in COLUMNS)
+TAG = {c[0]: c[1] for c in COLUMNS}
+WEIGHTS = tuple(c[3] for c in COLUMNS)
+
+#: The registry's search areas (option names of `trials sync` and `trials search`) and the
+#: columns each searches.
+AREAS: dict[str, tuple[str, ...]] = {
+    "term": NAMES,
+    "cond": ("cond", "cmesh", "titles", "keyw"),
+    "intr": ("intr", "imesh", "titles", "keyw", "idesc"),
+    "titles": ("titles",),
+    "outc": ("outc",),
+    "spons": ("spons",),
+    "locn": ("locn",),
+    "id": ("ids",),
+}
+#: Where an area's concepts are: a query of the area matches a heading or its ancestors.
+CONCEPTS: dict[str, tuple[str, ...]] = {"term": ("cmesh", "imesh"), "cond": ("cmesh",),
+                                        "intr": ("imesh",)}
+#: A match here ranks above any match elsewhere: the concept or the condition list.
+STRONG = ("cond", "cmesh")
+
+MAX_TEXT_TOKENS = 6000  # of the long text column (PostgreSQL positions stop at 16,383)
+
+# --- the tokeniser -------------------------------------------------------------------------
+
+_NON = re.compile(r"\bnon[\s\-\u2010\u2011\u2012\u2013]+(?=[^\W_])")
+_WORD = re.compile(r"[^\W_]+")
+_STEMMER = snowballstemmer.stemmer("english")
+_SAME = {"carcinoma": "cancer", "neoplasm": "cancer", "tumor": "cancer", "tumour": "cancer",
+         "malign": "cancer", "cancer": "cancer"}
+_STOP = frozenset({"of", "the", "and", "in", "with", "for", "a", "an", "or", "to", "on",
+                   "by", "at"})
+CONCEPT_PREFIX = "zmesh"
+
+
+def _fold(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text.lower())
+    return "".join(ch for ch in text if not unicodedata.combining(ch))
+
+
+def words(text: str) -> list[str]:
+    """Folded words, with the hyphen rule (``non-small`` → ``nonsmall``), unstemmed."""
+    return _WORD.findall(_NON.sub("non", _fold(text)))
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def stem(word: str) -> str:
+    return str(_STEMMER.stemWord(word))
+
+
+def tokens(text: str) -> list[str]:
+    """The index's tokens of a text (see the module's doc)."""
+    return [stem(w) for w in words(text)]
+
+
+def concept(text: str) -> str | None:
+    """The concept token of a MeSH heading or a query: ``Carcinoma, Non-Small-Cell Lung`` and
+    ``non-small cell lung cancer`` are both ``zmeshcancercelllungnonsmall``."""
+    stems = sorted({_SAME.get(s, s) for s in tokens(text) if s not in _STOP})
+    return CONCEPT_PREFIX + "".join(stems) if stems else None
+
+
+# --- the text of a record ------------------------------------------------------------------
+
+class _Term(msgspec.Struct):
+    term: str | None = None
+
+
+class _Named(msgspec.Struct):
+    name: str | None = None
+
+
+class _Intervention(msgspec.Struct):
+    name: str | None = None
+    type: str | None = None
+    description: str | None = None
+    other_names: list[str] = []
+
+
+class _Arm(msgspec.Struct):
+    label: str | None = None
+    type: str | None = None
+    description: str | None = None
+
+
+class _Outcome(msgspec.Struct):
+    title: str | None = None
+    description: str | None = None
+
+
+class _Site(msgspec.Struct):
+    facility: str | None = None
+    city: str | None = None
+    state: str | None = None
+    zip: str | None = None
+    country: str | None = None
+
+
+class _Eligibility(msgspec.Struct):
+    criteria: str | None = None
+    inclusion: list[str] = []
+    exclusion: list[str] = []
+
+
+class _Record(msgspec.Struct):
+    nct_id: str = ""
+    org_study_id: str | None = None
+    secondary_ids: list[str] = []
+    nct_id_aliases: list[str] = []
+    brief_title: str | None = None
+    official_title: str | None = None
+    acronym: str | None = None
+    conditions: list[str] = []
+    keywords: list[str] = []
+    interventions: list[_Intervention] = []
+    arms: list[_Arm] = []
+    condition_mesh: list[_Term] = []
+    condition_ancestors: list[_Term] = []
+    intervention_mesh: list[_Term] = []
+    intervention_ancestors: list[_Term] = []
+    outcomes: list[_Outcome] = []
+    lead_sponsor: _Named | None = None
+    collaborators: list[_Named] = []
+    locations: list[_Site] = []
+    eligibility: _Eligibility | None = None
+    brief_summary: str | None = None
+    detailed_description: str | None = None
+    why_stopped: str | None = None
+
+
+_DECODER = msgspec.json.Decoder(_Record)
+
+
+def _mesh(terms: Iterable[_Term]) -> list[list[str]]:
+    items = []
+    for term in terms:
+        if term.term:
+            token = concept(term.term)
+            items.append(([token] if token else []) + tokens(term.term))
+    return items
+
+
+def document(record_json: str | bytes) -> dict[str, list[list[str]]]:
+    """Each column's items (a list of token lists: a phrase never spans two items)."""
+    r = _DECODER.decode(record_json)
+
+    def items(texts: Iterable[str | None]) -> list[list[str]]:
+        return [found for text in texts if text and (found := tokens(text))]
+
+    elig = r.eligibility or _Eligibility()
+    criteria = elig.criteria or "\n".join([*elig.inclusion, *elig.exclusion])
+    text = items([r.brief_summary, r.detailed_description, r.why_stopped, criteria])
+    kept, budget = [], MAX_TEXT_TOKENS
+    for item in text:
+        kept.append(item[:budget])
+        budget -= len(kept[-1])
+        if budget <= 0:
+            break
+    return {
+        "titles": items([r.brief_title, r.official_title, r.acronym]),
+        "cond": items(r.conditions),
+        "cmesh": _mesh([*r.condition_mesh, *r.condition_ancestors]),
+        "keyw": items(r.keywords),
+        "intr": items([*(i.name for i in r.interventions),
+                       *(n for i in r.interventions for n in i.other_names),
+                       *(i.type for i in r.interventions),
+                       *(a.label for a in r.arms), *(a.type for a in r.arms)]),
+        "imesh": _mesh([*r.intervention_mesh, *r.intervention_ancestors]),
+        "idesc": items([*(i.description for i in r.interventions),
+                        *(a.description for a in r.arms)]),
+        "outc": items([x for o in r.outcomes for x in (o.title, o.description)]),
+        "spons": items([r.lead_sponsor.name if r.lead_sponsor else None,
+                        *(c.name for c in r.collaborators)]),
+        "locn": items([x for s in r.locations
+                       for x in (s.facility, s.city, s.state, s.zip, s.country)]),
+        "ids": items([r.nct_id, r.org_study_id, *r.secondary_ids, *r.nct_id_aliases]),
+        "text": kept,
+    }
+
+
+def _sqlite_fields(doc: dict[str, list[list[str]]]) -> list[str]:
+    # Items are joined with a token no query can hold, so a phrase never spans two.
+    return [" zzitemzz ".join(" ".join(item) for item in doc[name]) for name in NAMES]
+
+
+def _tsvector(doc: dict[str, list[list[str]]]) -> str:
+    """The tsvector literal: tagged lexemes with positions and weights; items apart."""
+    positions: dict[str, list[str]] = {}
+    for name, tag, weight, _ in COLUMNS:
+        at = 1
+        for item in doc[name]:
+            for token in item:
+                if at > 16383:
+                    break
+                positions.setdefault(f"{tag}:{token}", []).append(f"{at}{weight}")
+                at += 1
+            at += 1  # a gap between items: `<->` never joins two
+    return " ".join(f"'{lexeme}':{','.join(places[:256])}"
+                    for lexeme, places in positions.items())
+
+
+# --- schema and upkeep ---------------------------------------------------------------------
+
+def _is_sqlite(conn: Connection) -> bool:
+    return conn.dialect.name == "sqlite"
+
+
+def create(conn: Connection) -> None:
+    """Schema step: the (empty) index; :func:`catch_up` fills it."""
+    if _is_sqlite(conn):
+        conn.exec_driver_sql(
+            f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5("
+            f"{', '.join(NAMES)}, content='', tokenize='unicode61 remove_diacritics 0')")
+        return
+    conn.exec_driver_sql(f"CREATE TABLE IF NOT EXISTS {PG_TABLE} (version_id INTEGER "
+                         f"PRIMARY KEY, document TSVECTOR NOT NULL)")
+    conn.exec_driver_sql(f"ALTER TABLE {PG_TABLE} ALTER COLUMN document SET STORAGE MAIN")
+    conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS ix_{PG_TABLE}_document "
+                         f"ON {PG_TABLE} USING GIN (document)")
+
+
+def indexed_up_to(conn: Connection) -> int:
+    table = f"{FTS_TABLE}_docsize" if _is_sqlite(conn) else PG_TABLE
+    column = "id" if _is_sqlite(conn) else "version_id"
+    return int(conn.exec_driver_sql(
+        f"SELECT coalesce(max({column}), 0) FROM {table}").scalar_one())
+
+
+def pending(conn: Connection) -> int:
+    """Versions not indexed yet."""
+    version = t.Version.__table__  # type: ignore[attr-defined]
+    return int(conn.execute(sa.select(sa.func.count()).where(
+        version.c.id > indexed_up_to(conn))).scalar_one())
+
+
+def catch_up(engine: sa.Engine, progress: Callable[[int], None] | None = None) -> int:
+    """Index the versions stored since the last catch-up, a batch per transaction (a kill
+    loses at most a batch, redone next time); returns how many were indexed."""
+    version = t.Version.__table__  # type: ignore[attr-defined]
+    done = 0
+    while True:
+        with engine.begin() as conn:
+            if _is_sqlite(conn):  # take the write lock first: two catch-ups never race
+                conn.exec_driver_sql("DELETE FROM schema_info WHERE 0")
+            else:
+                conn.exec_driver_sql(f"LOCK TABLE {PG_TABLE} IN SHARE ROW EXCLUSIVE MODE")
+            last = indexed_up_to(conn)
+            rows = conn.execute(sa.select(version.c.id, version.c.record)
+                                .where(version.c.id > last).order_by(version.c.id)
+                                .limit(BATCH)).all()
+            if not rows:
+                return done
+            _insert(conn, [(row.id, row.record) for row in rows])
+        done += len(rows)
+        if progress is not None:
+            progress(len(rows))
+
+
+def _insert(conn: Connection, rows: Sequence[tuple[int, Any]]) -> None:
+    if _is_sqlite(conn):
+        conn.exec_driver_sql(
+            f"INSERT INTO {FTS_TABLE} (rowid, {', '.join(NAMES)}) "
+            f"VALUES (?{', ?' * len(NAMES)})",
+            [(version_id, *_sqlite_fields(document(record))) for version_id, record in rows])
+        return
+    conn.execute(sa.text(
+        f"INSERT INTO {PG_TABLE} (version_id, document) SELECT x.id, CAST(x.doc AS tsvector) "
+        f"FROM unnest(CAST(:ids AS INTEGER[]), CAST(:docs AS TEXT[])) AS x(id, doc)"),
+        {"ids": [version_id for version_id, _ in rows],
+         "docs": [_tsvector(document(record)) for _, record in rows]})
