@@ -21,6 +21,7 @@ COMMANDS = {
     "show": "browse:show", "history": "browse:history", "diff": "browse:diff",
     "changes": "browse:changes", "search": "search:search", "similar": "similar:similar",
     "index": "similar:index", "compare": "compare:compare", "export": "export:export",
+    "serve": "serving:serve", "mcp": "serving:mcp",
 }
 
 
