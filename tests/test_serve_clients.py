@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from harvester.catalogue import Catalogue
 from harvester.catalogue import tables as t
+from harvester.commands._webform import search_form
 from harvester.serve.web import make_app
 from harvester.serve.web.server import running
 from tests import corpusdb
@@ -28,7 +29,7 @@ V = t.Version.__table__  # type: ignore[attr-defined]
 
 @pytest.fixture(scope="module")
 def served(corpus_url: str) -> Iterator[str]:
-    with running(make_app(Catalogue.open(corpus_url))) as base:
+    with running(make_app(Catalogue.open(corpus_url), search_form())) as base:
         yield base
 
 

@@ -20,10 +20,9 @@ import requests
 from starlette.testclient import TestClient
 
 from harvester.catalogue import Catalogue
-from harvester.commands.search import search as search_command
+from harvester.commands._webform import search_form
 from harvester.serve import ReplicaServer, StudyStore
 from harvester.serve.web import CSP, make_app
-from harvester.serve.web.search_form import fields_of
 from tests import corpusdb
 from tests.conftest import FIXTURES, empty_catalogue, trials
 
@@ -34,7 +33,7 @@ HISTORY = "NCT06203210"  # three API versions in the corpus: 2026-01-20, -02-09,
 
 @pytest.fixture(scope="module")
 def client(corpus_url: str) -> Iterator[TestClient]:
-    with TestClient(make_app(Catalogue.open(corpus_url))) as c:
+    with TestClient(make_app(Catalogue.open(corpus_url), search_form())) as c:
         yield c
 
 
@@ -192,7 +191,7 @@ def test_every_asset_is_local(client: TestClient) -> None:
 
 def test_search_form_offers_every_search_option(client: TestClient) -> None:
     html = client.get("/").text
-    for field in fields_of(search_command):
+    for field in search_form().fields:
         assert f'name="{field.name}"' in html, field.flag
     assert "Local catalogue of" in html and "registry data as of" in html
 
@@ -260,7 +259,7 @@ def test_registry_text_is_escaped(tmp_path: Path) -> None:
     with empty_catalogue("sqlite", tmp_path) as url:
         assert trials(url, "import", hostile).exit_code == 0
         nct = ident["nctId"]
-        with TestClient(make_app(Catalogue.open(url))) as c:
+        with TestClient(make_app(Catalogue.open(url), search_form())) as c:
             pages = [c.get(f"/trial/{nct}").text, c.get("/", params={"q": "script"}).text,
                      c.get("/", params={"q": "alert"}).text]
     for html in pages:

@@ -44,12 +44,13 @@ def serve(db: str | None, host: str, port: int, quiet: bool) -> None:
     """
     import uvicorn
 
+    from harvester.commands._webform import search_form
     from harvester.serve.web import make_app
 
     if not _is_loopback(host):
         say("warning", f"listening on {host}: anyone who can reach this machine can read "
                        "the catalogue (there is no login)")
-    app = make_app(open_catalogue(db))
+    app = make_app(open_catalogue(db), search_form())
     if not quiet:
         shown = f"[{host}]" if ":" in host else host
         click.echo(f"trials: serving on http://{shown}:{port}/ (Ctrl+C stops)", err=True)
@@ -79,9 +80,10 @@ def mcp(db: str | None, http: bool, host: str, port: int) -> None:
       trials mcp                                  # for an assistant's config: command + args
       trials mcp --http --port 8766               # http://127.0.0.1:8766/mcp
     """
+    from harvester.commands._webform import search_form
     from harvester.serve.assistant import make_server
 
-    server = make_server(open_catalogue(db))
+    server = make_server(open_catalogue(db), search_form())
     if not http:
         server.run("stdio")
         return

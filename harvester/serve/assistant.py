@@ -24,8 +24,6 @@ from mcp.server.mcpserver.exceptions import ToolError
 from harvester import __version__
 from harvester.catalogue import Catalogue
 from harvester.catalogue.selection import Selection, count_selected, selected
-from harvester.commands._selection import selection_from
-from harvester.commands.search import search as search_command
 from harvester.errors import HarvesterError
 from harvester.export import EXPORTERS
 from harvester.export.base import atomic_output, iter_items
@@ -37,8 +35,8 @@ from harvester.find.similar.engine import SimilarityEngine
 from harvester.serve.responses import ApiError
 from harvester.serve.studies import decode_token, encode_token
 from harvester.serve.web.context import ServerContext
+from harvester.serve.web.forms import SearchForm
 from harvester.serve.web.pages import _day, _rows, _status
-from harvester.serve.web.search_form import argv_of, fields_of, parse_options
 
 T = TypeVar("T")
 MAX_PAGE = 50
@@ -65,12 +63,12 @@ def _nct(value: str) -> str:
     return nct
 
 
-def filter_names() -> str:
-    return ", ".join(f.flag.lstrip("-") for f in fields_of(search_command))
-
-
-def make_server(catalogue: Catalogue) -> MCPServer:
+def make_server(catalogue: Catalogue, search_form: SearchForm) -> MCPServer:
+    """The MCP server on ``catalogue``; ``search_form`` gives the filters of ``trials search``
+    (``harvester.commands._webform.search_form()``)."""
     ctx = ServerContext(catalogue)
+    fields = search_form.fields
+    names = ", ".join(f.flag.lstrip("-") for f in fields)
     server = MCPServer("trial-harvester", version=__version__, instructions=(
         "A local, versioned catalogue of clinical-trial registry records "
         "(ClinicalTrials.gov and mirrors). Search it, read a trial as it stands or stood on "
@@ -78,25 +76,24 @@ def make_server(catalogue: Catalogue) -> MCPServer:
         "compare trials side by side and export selections."))
 
     def selection_of(filters: dict[str, list[str]] | None) -> Selection:
-        fields = fields_of(search_command)
         by_flag = {f.flag.lstrip("-"): f.name for f in fields}
         form: dict[str, list[str]] = {}
         for key, values in (filters or {}).items():
             name = by_flag.get(key.lstrip("-"), key)
             if name not in {f.name for f in fields}:
-                raise ToolError(f"unknown filter {key!r}; filters: {filter_names()}")
+                raise ToolError(f"unknown filter {key!r}; filters: {names}")
             kind = next(f.kind for f in fields if f.name == name)
             if kind == "tristate":  # true/false, yes/no
                 values = ["yes" if str(v).lower() in ("yes", "true", "1") else "no"
                           for v in values[:1]]
             form[name] = [str(v) for v in values]
-        return selection_from(parse_options(search_command, argv_of(fields, form)))
+        return search_form.selection(form)
 
     @server.tool(description=(
         "Search the catalogue. `query`: words (all must match; \"quoted phrase\", OR, -word, "
         "prefix*). `filters`: the options of `trials search`, each a list of values, e.g. "
         "{\"status\": [\"RECRUITING\"], \"phase\": [\"3\"], \"has-results\": [\"yes\"]}; "
-        "names: " + filter_names() + ". Without a query, the filtered trials in NCT order. "
+        "names: " + names + ". Without a query, the filtered trials in NCT order. "
         "Paged: pass back `next_cursor` for more."))
     def search(query: str = "", filters: dict[str, list[str]] | None = None,
                cursor: str | None = None, limit: int = 10) -> str:

@@ -27,6 +27,7 @@ from harvester.catalogue import Catalogue
 from harvester.serve.web import render
 from harvester.serve.web.api import api_routes
 from harvester.serve.web.context import ServerContext
+from harvester.serve.web.forms import SearchForm
 from harvester.serve.web.pages import REGISTRY, page_routes
 
 HERE = Path(__file__).resolve().parent
@@ -88,11 +89,13 @@ def _readable(value: Any) -> str:
     return str(value)
 
 
-def make_app(catalogue: Catalogue) -> Starlette:
-    """The web server's application on ``catalogue`` (read-only)."""
+def make_app(catalogue: Catalogue, search_form: SearchForm) -> Starlette:
+    """The web server's application on ``catalogue`` (read-only); ``search_form`` is the
+    search page's form (``harvester.commands._webform.search_form()``: the filters of
+    ``trials search``)."""
     ctx = ServerContext(catalogue)
     templates = _templates()
-    routes: list[Any] = [*api_routes(ctx), *page_routes(ctx, templates),
+    routes: list[Any] = [*api_routes(ctx), *page_routes(ctx, search_form, templates),
                          Mount("/static", StaticFiles(directory=HERE / "static"), name="static")]
     app = Starlette(routes=routes, middleware=[Middleware(_SecurityHeaders)])
     app.state.context = ctx

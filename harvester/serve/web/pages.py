@@ -27,8 +27,6 @@ from harvester.catalogue.changes import changes_since
 from harvester.catalogue.selection import Selection, count_selected, selected, with_query
 from harvester.catalogue.sources import disagreements
 from harvester.catalogue.syncstate import load_state, query_key, saved_queries
-from harvester.commands._selection import selection_from
-from harvester.commands.search import search as search_command
 from harvester.errors import HarvesterError, NotFoundError, UsageError
 from harvester.export import EXPORTERS
 from harvester.export.base import iter_items
@@ -40,7 +38,7 @@ from harvester.find.search_query import parse
 from harvester.find.similar.engine import SimilarityEngine
 from harvester.serve.web import render
 from harvester.serve.web.context import ServerContext
-from harvester.serve.web.search_form import Field, argv_of, fields_of, parse_options
+from harvester.serve.web.forms import Form, SearchForm
 
 V = t.Version.__table__  # type: ignore[attr-defined]
 T = t.Trial.__table__  # type: ignore[attr-defined]
@@ -67,11 +65,9 @@ def _form(request: Request) -> dict[str, list[str]]:
     return form
 
 
-def _selection(ctx: ServerContext, fields: list[Field], form: dict[str, list[str]]
-               ) -> Selection:
+def _selection(ctx: ServerContext, search_form: SearchForm, form: Form) -> Selection:
     """The filters of the form, parsed as ``trials search`` parses its options."""
-    options = parse_options(search_command, argv_of(fields, form))
-    selection = selection_from(options)
+    selection = search_form.selection(form)
     saved = (form.get("saved") or [""])[0].strip()
     if saved:
         selection = with_query(ctx.catalogue, selection, saved)
@@ -109,8 +105,9 @@ def _rows(ctx: ServerContext, version_ids: list[int]) -> dict[int, dict[str, Any
     return out
 
 
-def _search(ctx: ServerContext, form: dict[str, list[str]]) -> dict[str, Any]:
-    fields = fields_of(search_command)
+def _search(ctx: ServerContext, search_form: SearchForm, form: dict[str, list[str]]
+            ) -> dict[str, Any]:
+    fields = search_form.fields
     words = (form.get("q") or [""])[0].strip()
     try:
         page = max(int((form.get("page") or ["1"])[0]), 1)
@@ -125,7 +122,7 @@ def _search(ctx: ServerContext, form: dict[str, list[str]]) -> dict[str, Any]:
     if not asked:
         return out
     try:
-        selection = _selection(ctx, fields, form)
+        selection = _selection(ctx, search_form, form)
         offset = (page - 1) * PAGE_SIZE
         if words:
             found = run_search(ctx.catalogue, parse(words), selection, limit=PAGE_SIZE,
@@ -243,15 +240,15 @@ def _changes(ctx: ServerContext, form: dict[str, list[str]]) -> dict[str, Any]:
     return {"report": changes_since(ctx.catalogue, since), "since": day}
 
 
-def export_zip(ctx: ServerContext, form: dict[str, list[str]], fmt: str) -> tuple[bytes, str]:
+def export_zip(ctx: ServerContext, search_form: SearchForm, form: Form, fmt: str
+               ) -> tuple[bytes, str]:
     """The current search exported as ``fmt`` with its search log (Markdown and JSON), in a
     zip; the file name to offer."""
     if fmt not in EXPORTERS:
         raise UsageError(f"format: {fmt!r} is not one of {', '.join(sorted(EXPORTERS))}")
-    fields = fields_of(search_command)
-    selection = _selection(ctx, fields, form)
+    selection = _selection(ctx, search_form, form)
     words = (form.get("q") or [""])[0].strip()
-    command = "trials search " + " ".join([words, *argv_of(fields, form)]).strip()
+    command = search_form.command_line(words, form)
     if words:
         ids = tuple(sorted({hit.nct_id for hit in iter_hits(ctx.catalogue, parse(words),
                                                                selection)}))
@@ -276,7 +273,7 @@ def export_zip(ctx: ServerContext, form: dict[str, list[str]], fmt: str) -> tupl
     return buffer.getvalue(), f"{name}.zip"
 
 
-def page_routes(ctx: ServerContext, templates: Any) -> list[Route]:
+def page_routes(ctx: ServerContext, search_form: SearchForm, templates: Any) -> list[Route]:
     def html(request: Request, name: str, data: dict[str, Any], status: int = 200
              ) -> HTMLResponse:
         response: HTMLResponse = templates.TemplateResponse(request, name, data,
@@ -303,7 +300,7 @@ def page_routes(ctx: ServerContext, templates: Any) -> list[Route]:
         form = _form(request)
         fmt = (form.get("format") or ["csv"])[0]
         try:
-            body, name = await run_in_threadpool(export_zip, ctx, form, fmt)
+            body, name = await run_in_threadpool(export_zip, ctx, search_form, form, fmt)
         except NotFoundError as exc:
             return html(request, "error.html", {"message": str(exc)}, 404)
         except (UsageError, HarvesterError) as exc:
@@ -312,7 +309,7 @@ def page_routes(ctx: ServerContext, templates: Any) -> list[Route]:
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     return [
-        Route("/", page("search.html", lambda r, f: _search(ctx, f))),
+        Route("/", page("search.html", lambda r, f: _search(ctx, search_form, f))),
         Route("/trial/{nct}", page("trial.html", lambda r, f: _trial(ctx, nct_of(r), f))),
         Route("/trial/{nct}/history",
               page("history.html", lambda r, f: _history(ctx, nct_of(r), f))),

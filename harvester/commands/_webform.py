@@ -1,4 +1,5 @@
-"""The search form, built from ``trials search``'s own options.
+"""The web search form (:class:`harvester.serve.web.forms.SearchForm`), built from ``trials
+search``'s own options.
 
 Every filter the command line offers (:func:`harvester.commands._selection.selection_options`
 and anything added to ``trials search`` later) becomes a form field, and a submitted form is
@@ -9,15 +10,18 @@ without touching it.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 import click
 
+from harvester.catalogue.selection import Selection
+from harvester.commands._selection import selection_from
 from harvester.errors import UsageError
 from harvester.records import vocabulary
+from harvester.serve.web.forms import Field, Form
 
 #: Options of the command that are about output, not about which trials.
 _NOT_FILTERS = frozenset({"db", "limit", "offset", "show_all", "fmt", "quiet", "words",
@@ -35,20 +39,6 @@ def _enum_for(name: str) -> type[StrEnum] | None:
         if isinstance(value, type) and issubclass(value, StrEnum) and attr.lower() == wanted:
             return value
     return None
-
-
-@dataclass(frozen=True)
-class Field:
-    """One form field: ``kind`` is text, date, choice (multi-select), tristate or flag."""
-
-    name: str  # the click parameter name, also the form field's name
-    label: str
-    help: str
-    kind: str
-    flag: str  # the option as typed on the command line (--status)
-    choices: tuple[str, ...] = ()
-    off_flag: str | None = None  # --no-results for a --has-results/--no-results option
-    multiple: bool = False
 
 
 def fields_of(command: click.Command) -> list[Field]:
@@ -109,3 +99,26 @@ def parse_options(command: click.Command, argv: list[str]) -> dict[str, Any]:
     except click.ClickException as exc:
         raise UsageError(exc.format_message()) from None
     return dict(ctx.params)
+
+
+class CommandForm:
+    """The search form of a command (``trials search``): its filter options as fields, a
+    submitted form parsed by the command's own option parser into a selection."""
+
+    def __init__(self, command: click.Command) -> None:
+        self.command = command
+        self.fields = fields_of(command)
+
+    def selection(self, form: Form) -> Selection:
+        return selection_from(parse_options(self.command, argv_of(self.fields, form)))
+
+    def command_line(self, words: str, form: Form) -> str:
+        argv = ([words] if words else []) + argv_of(self.fields, form)
+        return shlex.join(["trials", self.command.name or "search", *argv])
+
+
+def search_form() -> CommandForm:
+    """The form of ``trials search``."""
+    from harvester.commands.search import search
+
+    return CommandForm(search)
