@@ -197,11 +197,11 @@ def test_search_form_offers_every_search_option(client: TestClient) -> None:
 
 
 def test_search_page_with_words_and_filters(client: TestClient) -> None:
-    html = client.get("/", params={"q": "tigit", "statuses": "RECRUITING"}).text
+    html = client.get("/", params={"q": "tigit", "status": "RECRUITING"}).text
     found = re.findall(r'<a class="title" href="/trial/(NCT\d{8})">', html)
     assert found and "<mark>" in html
     assert html.count("status-recruiting") >= len(found)
-    listed = client.get("/", params={"statuses": "COMPLETED", "phases": "PHASE3"}).text
+    listed = client.get("/", params={"status": "COMPLETED", "phase": "PHASE3"}).text
     assert re.findall(r'href="/trial/(NCT\d{8})"', listed)
     bad = client.get("/", params={"start_after": "soon"}).text
     assert "--start-after: &#39;soon&#39; is not a date" in bad
