@@ -40,8 +40,9 @@ SUMMARIES = {
     "parse": "Parse registry files into typed trial records and print them.",
     "reparse": "Re-derive records from their stored raw payloads with the current parser.",
     "runs": "List the latest imports, syncs and reparses: when, what, and how they ended.",
-    "search": ("Search the catalogue's text: titles, conditions, keywords, interventions, "
-               "summaries and eligibility criteria, best matches first."),
+    "search": ("Search the catalogue like the registry: every field, or one search area at a "
+               "time (--cond, --intr, --titles, --outc, --spons, --locn, --id, as `trials "
+               "sync` takes them), with the registry website's filters; best matches first."),
     "serve": ("Serve the catalogue, read-only: web pages for searching and reading trials "
               "(history, diffs, similar trials, comparisons, exports) and the registry's API "
               "v2 under /api/v2."),

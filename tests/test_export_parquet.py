@@ -195,14 +195,14 @@ def test_an_empty_selection_gives_an_empty_typed_table(
 def test_trials_export_writes_parquet(exported: Exported, tmp_path: Path) -> None:
     out = tmp_path / "sub.parquet"
     result = trials(exported.url, "export", "--format", "parquet", "-o", out,
-                    "--condition", "cancer", "--no-progress")
+                    "--phase", "3", "--no-progress")
     assert result.exit_code == 0, result.output
     table = pq.read_table(out)
     wanted = sorted(n for n, r in exported.records.items()
-                    if any("cancer" in c.lower() for c in r.conditions))
+                    if "PHASE3" in r.phases)
     assert table.column("nct_id").to_pylist() == wanted and wanted
     logged = json.loads(table.schema.metadata[LOG_KEY.encode()])
-    assert logged["selection"] == {"conditions": ["cancer"]}
+    assert logged["selection"] == {"phases": ["PHASE3"]}
     assert logged["counts"]["exported"] == logged["counts"]["selected"] == len(wanted)
     assert logged["format"] == "parquet" and logged["output"] == str(out)
 
