@@ -24,7 +24,7 @@ _SQLITE_CAUSES = (
     ("SQLITE_FULL", "disk full (or the database's size limit reached)"),
     ("SQLITE_READONLY", "cannot write: the database or its file system is read-only"),
     ("SQLITE_IOERR", "disk I/O error"),
-    ("SQLITE_CANTOPEN", "cannot open the database file"),
+    ("SQLITE_CANTOPEN", "cannot open the catalogue's database file"),
     ("SQLITE_CORRUPT", "the database file is damaged"),
     ("SQLITE_NOTADB", "the file is not a database"),
     ("SQLITE_BUSY", "the database is locked by another process"),
