@@ -25,7 +25,6 @@ opening (or editing) the workbook never runs anything, and the value is the reco
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import re
 from collections import deque
@@ -40,6 +39,7 @@ from harvester.export import xlsxml as x
 from harvester.export.base import EXCEL_CELL_LIMIT, TRUNCATION_MARKER, ExportItem, fit_cell
 from harvester.export.log import VERSION_FIELDS, summary_rows, version_fields
 from harvester.export.rows import CHILD_TABLES, SEPARATOR, TRIAL_COLUMNS, Kind, trial_row
+from harvester.ingest.workers import process_pool
 
 if TYPE_CHECKING:
     from harvester.export.log import SearchLog
@@ -242,9 +242,8 @@ class XlsxExporter:
                 for batch in _batches(items, log):
                     count += len(batch)
                     if pool is None and workers > 1 and count > self.parallel_from:
-                        # spawn, not fork: a forked worker would inherit the connections.
-                        pool = stack.enter_context(ProcessPoolExecutor(
-                            workers, mp_context=mp.get_context("spawn")))
+                        # Spawned workers that end with this process (kill -9 included).
+                        pool = stack.enter_context(process_pool(workers))
                     versions = [item.version for item in batch]
                     queue.append(pool.submit(render_batch, versions) if pool
                                  else render_batch(versions))
