@@ -24,7 +24,7 @@ from pathlib import Path
 
 from harvester.catalogue import Catalogue, Incoming, Prepared, prepare
 from harvester.catalogue.lock import writer_lock
-from harvester.errors import ParseError
+from harvester.errors import ParseError, UnknownVocabularyWarning
 from harvester.ingest.inputs import InputProblem, Inputs, Known, ZipEntry
 from harvester.records import SourceKind
 from parsers import MAX_PAYLOAD_BYTES, iter_studies
@@ -91,7 +91,10 @@ def prepare_payloads(payloads: list[Entry], source: SourceKind | None,
                 versions.append(prepare(Incoming(
                     result, raw, raw_sha, name, quick=quick if whole else None,
                     deflated=deflated if whole else None)))
-        notes += [f"{name}: {w.message}" for w in caught]
+        # The parsers' own warnings only: a ResourceWarning of some object the garbage
+        # collector happens to finalise meanwhile is not about this payload.
+        notes += [f"{name}: {w.message}" for w in caught
+                  if issubclass(w.category, UnknownVocabularyWarning)]
     return PreparedBatch(versions, problems, notes)
 
 
