@@ -85,6 +85,12 @@ db_option = click.option(
          f"${ENV_VAR}, else a SQLite file in your user data directory.")
 
 
+def workers_option(help: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """``--workers N``: processes that parse (0: one per core; 1: this process only)."""
+    return click.option("--workers", type=click.IntRange(min=0), default=0,
+                        show_default=True, help=help)
+
+
 def open_catalogue(db: str | None) -> Catalogue:
     return Catalogue.open(db)
 
