@@ -97,10 +97,16 @@ def _add_similarity(conn: Connection) -> None:
     store.create(conn)
 
 
+def _add_facets(conn: Connection) -> None:
+    from harvester.catalogue import facets
+
+    facets.create(conn)
+
+
 #: Ordered schema steps; the schema version is the number of steps applied.
 MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _add_trial_events,
                                                   _add_sync_tables, _add_fulltext,
-                                                  _add_similarity]
+                                                  _add_similarity, _add_facets]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
