@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from harvester.catalogue import canonical, fulltext
 from harvester.catalogue import tables as t
-from harvester.catalogue.engine import default_url, make_engine, migrate
+from harvester.catalogue.engine import describe, exists, make_engine, migrate, resolve_url
 from harvester.catalogue.prepared import Incoming, Prepared, prepare, unpack
 from harvester.errors import CatalogueError, NotFoundError
 from harvester.records import TrialRecord
@@ -93,10 +93,17 @@ class Catalogue:
         self.clock = clock
 
     @classmethod
-    def open(cls, url: str | None = None, *,
-             clock: Callable[[], datetime] = utcnow) -> Catalogue:
-        """Open (creating or upgrading) the catalogue at ``url`` (default: see default_url)."""
-        engine = make_engine(url or default_url())
+    def open(cls, url: str | None = None, *, clock: Callable[[], datetime] = utcnow,
+             create: bool = True) -> Catalogue:
+        """Open (upgrading) the catalogue at ``url``: a URL or a SQLite file's path (default:
+        see default_url).  Without ``create``, a catalogue that does not exist is an error
+        and nothing is created."""
+        engine = make_engine(resolve_url(url), create=create)
+        if not create and not exists(engine):
+            engine.dispose()
+            raise CatalogueError(
+                f"no catalogue at {describe(engine.url)} (check --db or TRIALS_DB; "
+                "`trials import` or `trials sync` creates one)")
         migrate(engine)
         return cls(engine, clock=clock)
 

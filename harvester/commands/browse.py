@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from datetime import date, datetime
 
@@ -13,6 +14,7 @@ from harvester.catalogue.diff import Change, diff_records, summarise
 from harvester.catalogue.lock import writer_lock
 from harvester.catalogue.sources import disagreements
 from harvester.commands._common import (
+    EXIT_PARTIAL,
     db_option,
     format_option,
     handles_errors,
@@ -22,6 +24,7 @@ from harvester.commands._common import (
     say,
     stdout_console,
     to_json,
+    wait_option,
 )
 from harvester.commands.views import change_report, history_table, record_view
 from harvester.errors import NotFoundError, UsageError
@@ -116,35 +119,48 @@ def _show_sources(catalogue: Catalogue, shown: VersionInfo, record: TrialRecord,
               help="With --backfill: seconds between requests.")
 @click.option("--retries", type=click.IntRange(0, 20), default=5, show_default=True,
               help="With --backfill: retries of a request that failed for a passing reason.")
+@wait_option
 @format_option("table", "json")
 @handles_errors
 def history(nct_id: str, db: str | None, backfill: bool, base_url: str, min_interval: float,
-            retries: int, fmt: str) -> None:
+            retries: int, wait: float, fmt: str) -> None:
     """List a trial's versions: number, when seen, source, registry date, what changed.
+
+    Exit status with --backfill: 1 when some of the history could not be fetched (named on
+    stderr; what was fetched is kept), 4 when the trial has no versions at all.
 
     \b
     Examples:
       trials history NCT06203210
       trials history NCT06203210 --backfill    # reach back to the first registration
     """
-    catalogue = open_catalogue(db)
+    catalogue = open_catalogue(db, create=backfill)
+    problems: list[str] = []
     if backfill:
         api = CtgovApi(HttpClient(min_interval=min_interval, max_attempts=retries + 1),
                        base_url)
-        with writer_lock(catalogue.engine):
+
+        def problem(message: str) -> None:
+            problems.append(message)
+            say("error", message)
+
+        with writer_lock(catalogue.engine, wait=wait):
             run_id = catalogue.start_run("backfill", {"nct_ids": [nct_id]})
             try:
                 added = fill_history(catalogue, api, [nct_id], run_id=run_id,
-                                     on_problem=lambda m: say("error", m))
+                                     on_problem=problem)
             except BaseException as exc:
                 catalogue.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}",
                                      stats={**api.client.stats.__dict__})
                 raise
-            catalogue.finish_run(run_id, "ok", f"{added} past versions",
-                                 stats={**api.client.stats.__dict__})
+            catalogue.finish_run(run_id, "partial" if problems else "ok",
+                                 f"{added} past versions"
+                                 + (f"; {len(problems)} failed" if problems else ""),
+                                 failed=len(problems), stats={**api.client.stats.__dict__})
     versions = catalogue.versions(nct_id)
     if not versions:
-        raise NotFoundError(f"{nct_id} is not in the catalogue")
+        raise NotFoundError(f"{nct_id} is not in the catalogue"
+                            + (" and the registry has no history of it" if problems else ""))
     rows: list[tuple[VersionInfo, str]] = []
     previous: dict[str, TrialRecord] = {}
     for info in versions:
@@ -159,6 +175,8 @@ def history(nct_id: str, db: str | None, backfill: bool, base_url: str, min_inte
                                  for info, summary in rows]))
     else:
         stdout_console().print(history_table(rows))
+    if problems:
+        sys.exit(EXIT_PARTIAL)
 
 
 @click.command()

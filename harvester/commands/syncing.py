@@ -13,6 +13,7 @@ from harvester.catalogue import Catalogue
 from harvester.catalogue.lock import writer_lock
 from harvester.catalogue.syncstate import save_query, saved_queries, saved_query
 from harvester.commands._common import (
+    EXIT_NOT_FOUND,
     EXIT_PARTIAL,
     db_option,
     format_option,
@@ -22,6 +23,7 @@ from harvester.commands._common import (
     reporter,
     say,
     to_json,
+    wait_option,
 )
 from harvester.errors import UsageError
 from harvester.fetch.backfill import fetch as fetch_targets
@@ -72,9 +74,7 @@ def _api(base_url: str, min_interval: float, retries: int) -> CtgovApi:
 @click.option("--with-history", is_flag=True,
               help="Also fetch every past version of the studies that changed.")
 @click.option("--page-size", type=click.IntRange(1, 1000), default=1000, show_default=True)
-@click.option("--wait", type=click.FloatRange(min=0), default=0.0,
-              help="Seconds to wait for another sync of this catalogue to finish (default: "
-                   "refuse at once).")
+@wait_option
 @db_option
 @base_url_option
 @rate_option
@@ -106,7 +106,7 @@ def sync(names: tuple[str, ...], cond: str | None, term: str | None, intr: str |
     """
     if ids_file is not None:
         ids = tuple(dict.fromkeys([*ids, *read_ids(ids_file)]))
-    catalogue = open_catalogue(db)
+    catalogue = open_catalogue(db, create=True)
     given = search_params(cond=cond, term=term, intr=intr, locn=locn, spons=spons,
                           titles=titles, status=status, ids=ids, advanced=advanced)
     jobs = _jobs(catalogue, names, given, save_as, every)
@@ -213,25 +213,27 @@ def _print(summary: SyncSummary, name: str | None, fmt: str, quiet: bool) -> Non
 @click.argument("targets", nargs=-1, required=True, metavar="NCT…|URL…")
 @click.option("--with-history", is_flag=True, help="Also fetch every past version.")
 @db_option
+@wait_option
 @base_url_option
 @rate_option
 @format_option("text", "json", default="text")
 @handles_errors
-def fetch(targets: tuple[str, ...], with_history: bool, db: str | None, base_url: str,
-          min_interval: float, retries: int, fmt: str) -> None:
+def fetch(targets: tuple[str, ...], with_history: bool, db: str | None, wait: float,
+          base_url: str, min_interval: float, retries: int, fmt: str) -> None:
     """Fetch single studies from the API, or mirror pages by URL, into the catalogue.
 
     Mirror pages (ClinicalTrials.Veeva study pages) are fetched only where the site's
-    robots.txt allows.
+    robots.txt allows.  Exit status: 0 all stored, 1 some failed (named on stderr), 4 none
+    found (no such study or page).
 
     \b
     Examples:
       trials fetch NCT00557986 NCT06203210
       trials fetch https://ctv.veeva.com/study/local-surgery-for-metastatic-breast-cancer
     """
-    catalogue = open_catalogue(db)
+    catalogue = open_catalogue(db, create=True)
     api = _api(base_url, min_interval, retries)
-    with writer_lock(catalogue.engine):
+    with writer_lock(catalogue.engine, wait=wait):
         run_id = catalogue.start_run("fetch", {"targets": list(targets),
                                                "with_history": with_history})
         try:
@@ -250,4 +252,6 @@ def fetch(targets: tuple[str, ...], with_history: bool, db: str | None, base_url
                    f"{summary.unchanged} unchanged, {summary.failed} failed"
                    f"{f', {summary.history_versions} past versions' if with_history else ''}")
     if summary.failed:
+        if summary.missing == len(targets):
+            sys.exit(EXIT_NOT_FOUND)
         sys.exit(EXIT_PARTIAL)

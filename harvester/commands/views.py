@@ -97,16 +97,36 @@ def history_table(rows: list[tuple[VersionInfo, str]]) -> Table:
     return table
 
 
+MESSAGE_SHOWN = 60  # characters of a run's message in the table (--format json has all)
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
+
+
 def runs_table(runs: list[dict[str, Any]]) -> Table:
     table = Table(show_edge=False)
-    for column in ("run", "kind", "started (UTC)", "finished", "status", "new", "changed",
-                   "unchanged", "failed", "message"):
-        table.add_column(column)
+    for column in ("run", "kind", "query", "started (UTC)", "took", "status", "new",
+                   "changed", "unchanged", "failed", "message"):
+        table.add_column(column, no_wrap=column != "message")
     for run in runs:
-        table.add_row(str(run["id"]), run["kind"], _when(run["started_at"]),
-                      _when(run["finished_at"]) if run["finished_at"] else "—", run["status"],
+        message = " ".join((run["message"] or "").split())
+        if len(message) > MESSAGE_SHOWN:
+            message = message[:MESSAGE_SHOWN - 1] + "…"
+        query = run.get("query") or ""
+        if run.get("batch") and run["kind"] != "batch":
+            query = f"{query} (batch {run['batch']})".strip()
+        table.add_row(str(run["id"]), run["kind"], query, _when(run["started_at"]),
+                      duration(run.get("seconds")) if run["finished_at"] else "—",
+                      run["status"],
                       *(str(run[k]) for k in ("new", "changed", "unchanged", "failed")),
-                      run["message"] or "")
+                      message)
     return table
 
 
