@@ -32,30 +32,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from harvester.errors import CatalogueBusyError
+from harvester.logs import COMMAND, set_command
 
-#: What this process says it is doing when it holds the lock (the CLI sets the command line).
-COMMAND: list[str] = []
-_SECRET_OPTIONS = ("--db", "--config")
-
-
-def set_command(argv: list[str]) -> None:
-    """Record the command line shown to other writers, without the values of options that
-    may hold secrets (a database URL's password)."""
-    shown: list[str] = []
-    hide_next = False
-    for arg in argv:
-        if hide_next:
-            shown.append("…")
-            hide_next = False
-        elif arg in _SECRET_OPTIONS:
-            shown.append(arg)
-            hide_next = True
-        elif arg.startswith(tuple(f"{o}=" for o in _SECRET_OPTIONS)):
-            shown.append(arg.split("=", 1)[0] + "=…")
-        else:
-            shown.append(arg)
-    COMMAND[:] = ["trials", *shown]
-
+__all__ = ["LockHolder", "lock_holder", "set_command", "writer_lock"]
 
 @dataclass(frozen=True)
 class LockHolder:
