@@ -12,7 +12,6 @@ import importlib
 import click
 
 from harvester import __version__
-from harvester.logs import set_command
 
 #: Each subcommand and where it lives; a module is imported only when its command runs (or
 #: for the group's --help), so `trials similar` does not pay for the HTML parser or HTTP.
@@ -26,10 +25,6 @@ COMMANDS = {
 
 
 class LazyGroup(click.Group):
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        set_command(list(args))  # who holds the writer lock, for a refused writer
-        return super().parse_args(ctx, args)
-
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 

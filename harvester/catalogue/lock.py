@@ -32,9 +32,37 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from harvester.errors import CatalogueBusyError
-from harvester.logs import COMMAND, set_command
 
-__all__ = ["LockHolder", "lock_holder", "set_command", "writer_lock"]
+#: What this process says it is doing when it holds the lock: its command line (sys.argv),
+#: unless set_command gave another.
+COMMAND: list[str] = []
+_SECRET_OPTIONS = ("--db", "--config")
+
+
+def set_command(argv: list[str]) -> None:
+    """Record the command line shown to other writers (``trials`` and ``argv``)."""
+    COMMAND[:] = ["trials", *argv]
+
+
+def _shown(argv: list[str]) -> str:
+    """A command line without the values of options that may hold secrets (a database
+    URL's password)."""
+    shown: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            shown.append("…")
+            hide_next = False
+        elif arg in _SECRET_OPTIONS:
+            shown.append(arg)
+            hide_next = True
+        elif arg.startswith(tuple(f"{o}=" for o in _SECRET_OPTIONS)):
+            shown.append(arg.split("=", 1)[0] + "=…")
+        elif "://" in arg and "@" in arg:  # a URL with credentials given some other way
+            shown.append("…")
+        else:
+            shown.append(arg)
+    return " ".join(shown)
 
 @dataclass(frozen=True)
 class LockHolder:
@@ -56,7 +84,8 @@ class LockHolder:
 
 
 def _me() -> dict[str, Any]:
-    command = " ".join(COMMAND or ["python", *sys.argv[:1]])[:300]
+    argv = COMMAND or [Path(sys.argv[0]).name if sys.argv else "python", *sys.argv[1:]]
+    command = _shown(argv)[:300]
     return {"pid": os.getpid(), "host": socket.gethostname(), "command": command,
             "since": datetime.now(UTC).isoformat(timespec="seconds")}
 
