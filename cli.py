@@ -13,14 +13,37 @@ import click
 
 from harvester import __version__
 
-#: Each subcommand and where it lives; a module is imported only when its command runs (or
-#: for the group's --help), so `trials similar` does not pay for the HTML parser or HTTP.
+#: Each subcommand and where it lives; a module is imported only when its command runs, so
+#: `trials show` does not pay for the HTML parser or HTTP.
 COMMANDS = {
     "parse": "parse:parse", "import": "importing:import_", "reparse": "importing:reparse",
     "runs": "importing:runs", "sync": "syncing:sync", "fetch": "syncing:fetch",
     "show": "browse:show", "history": "browse:history", "diff": "browse:diff",
     "changes": "browse:changes", "search": "search:search", "similar": "similar:similar",
     "index": "similar:index", "compare": "compare:compare", "export": "export:export",
+}
+
+#: One line per command for `trials --help`, so the group's help imports no subcommand
+#: module (tests/test_cli.py checks each against its command's own help).  A command
+#: missing here is still listed: its module is imported for its help.
+SUMMARIES = {
+    "changes": ("What changed in the catalogue: new trials, status transitions, enrollment "
+                "changes, results first posted, trials that disappeared."),
+    "compare": "Two to 10 trials side by side, one column each, what differs marked.",
+    "diff": "Field-level differences between two versions of a trial.",
+    "export": "Export the catalogue, or a selection of it, to stdout or a file.",
+    "fetch": "Fetch single studies from the API, or mirror pages by URL, into the catalogue.",
+    "history": "List a trial's versions: number, when seen, source, registry date, what changed.",
+    "import": "Import registry files, folders and bulk zips into the catalogue.",
+    "index": "Bring the similarity index up to date with the catalogue (or rebuild it).",
+    "parse": "Parse registry files into typed trial records and print them.",
+    "reparse": "Re-derive records from their stored raw payloads with the current parser.",
+    "runs": "List the latest imports, syncs and reparses: when, what, and how they ended.",
+    "search": ("Search the catalogue's text: titles, conditions, keywords, interventions, "
+               "summaries and eligibility criteria, best matches first."),
+    "show": "Show a trial's current record (ClinicalTrials.gov's own preferred over mirrors).",
+    "similar": "List the trials most like a given one, each with a score and the reasons.",
+    "sync": "Harvest every study matching a search into the catalogue.",
 }
 
 
@@ -35,6 +58,19 @@ class LazyGroup(click.Group):
         command = getattr(importlib.import_module(f"harvester.commands.{module}"), attr)
         assert isinstance(command, click.Command)
         return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(map(len, names))
+        rows = []
+        for name in names:
+            summary = SUMMARIES.get(name)
+            if summary is None:
+                command = self.get_command(ctx, name)
+                summary = command.get_short_help_str(limit=1000) if command else ""
+            rows.append((name, click.Command(name, help=summary).get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

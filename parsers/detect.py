@@ -10,7 +10,10 @@ from pydantic import ValidationError
 
 from harvester.errors import InputTooLargeError, ParseError, UnknownSourceError
 from harvester.records import SOURCE_KINDS, SourceKind, TrialRecord
-from parsers import ctgov_json, ctgov_xml, veeva
+from parsers import ctgov_json
+
+# The XML and HTML parsers (lxml, BeautifulSoup) are imported where a payload needs them, so
+# a JSON-only harvest does not pay for them at start-up.
 from parsers._validation import validation_error
 
 #: Payloads above this size are refused unread (the largest real study is ~1.5 MB;
@@ -32,6 +35,8 @@ def detect_source(data: bytes) -> SourceKind:
         return "ctgov-json"
     if b"<clinical_study" in head:
         return "ctgov-xml"
+    from parsers import veeva
+
     if veeva.looks_like_veeva(data):
         return "veeva"
     if head[:1] == b"<":
@@ -67,9 +72,13 @@ def iter_studies(
         if kind not in SOURCE_KINDS:
             raise UnknownSourceError(f"unknown source {kind!r}")
         if kind == "ctgov-xml":
+            from parsers import ctgov_xml
+
             yield data, ctgov_xml.parse(data)
             return
         if kind == "veeva":
+            from parsers import veeva
+
             yield data, veeva.parse(data)
             return
         studies = ctgov_json.split(data)

@@ -28,9 +28,7 @@ from harvester.commands._common import (
 )
 from harvester.commands.views import change_report, history_table, record_view
 from harvester.errors import NotFoundError, UsageError
-from harvester.fetch.backfill import backfill as fill_history
-from harvester.fetch.ctgov import BASE_URL_ENV, DEFAULT_BASE_URL, CtgovApi
-from harvester.fetch.http import HttpClient
+from harvester.fetch import BASE_URL_ENV, DEFAULT_BASE_URL
 from harvester.records import SOURCE_KINDS, TrialRecord
 
 ITEMS_SHOWN = 10
@@ -137,6 +135,11 @@ def history(nct_id: str, db: str | None, backfill: bool, base_url: str, min_inte
     catalogue = open_catalogue(db, create=backfill)
     problems: list[str] = []
     if backfill:
+        # Here, not at the top: `show` and `history` without --backfill need no HTTP stack.
+        from harvester.fetch.backfill import backfill as fill_history
+        from harvester.fetch.ctgov import CtgovApi
+        from harvester.fetch.http import HttpClient
+
         api = CtgovApi(HttpClient(min_interval=min_interval, max_attempts=retries + 1),
                        base_url)
 

@@ -11,11 +11,10 @@ from typing import Any, TypeVar
 import msgspec
 
 from harvester.errors import FetchError, HttpStatusError, UsageError
+from harvester.fetch import BASE_URL_ENV, DEFAULT_BASE_URL
 from harvester.fetch.http import HttpClient, Incomplete, Response
 from harvester.records import Status
 
-DEFAULT_BASE_URL = "https://clinicaltrials.gov"
-BASE_URL_ENV = "TRIALS_CTGOV_URL"
 MAX_PAGE_SIZE = 1000  # the API silently caps larger pages at this
 #: NCT ids per request: ``filter.ids`` travels in the URL, and servers and proxies refuse
 #: long ones (the API documents no limit; 8 KB is a common one).  100 ids are ~1.4 KB.
@@ -193,5 +192,6 @@ class CtgovApi:
         return bytes(one.study)
 
 
-__all__ = ["CtgovApi", "HistoryEntry", "HttpStatusError", "Page", "search_params",
+__all__ = ["BASE_URL_ENV", "DEFAULT_BASE_URL", "CtgovApi", "HistoryEntry", "HttpStatusError",
+           "Page", "search_params",
            "split_ids", "updated_since"]
