@@ -389,6 +389,9 @@ def test_changes_since_the_last_run(db_url: str) -> None:
 
 
 def test_changes_since_a_moment_taken_between_imports(db_url: str) -> None:
+    missing = trials(db_url, "changes", "--since-last-run")
+    assert missing.exit_code == 3 and "no catalogue at " in missing.stderr
+    Catalogue.open(db_url, create=True).close()
     empty = trials(db_url, "changes", "--since-last-run")
     assert empty.exit_code == 2
     assert "no import or sync has finished yet; use --since" in empty.stderr

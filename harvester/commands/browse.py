@@ -162,8 +162,7 @@ def history(nct_id: str, db: str | None, backfill: bool, base_url: str, min_inte
                                  failed=len(problems), stats={**api.client.stats.__dict__})
     versions = catalogue.versions(nct_id)
     if not versions:
-        raise NotFoundError(f"{nct_id} is not in the catalogue"
-                            + (" and the registry has no history of it" if problems else ""))
+        raise NotFoundError(f"{nct_id} is not in the catalogue")
     rows: list[tuple[VersionInfo, str]] = []
     previous: dict[str, TrialRecord] = {}
     for info in versions:

@@ -147,8 +147,9 @@ def _reparse(catalogue: Catalogue, nct_ids: tuple[str, ...],
 @format_option("table", "json")
 @handles_errors
 def runs(db: str | None, limit: int, fmt: str) -> None:
-    """List the latest imports, syncs and reparses: when, what, how long, and how they
-    ended (a sync names its saved query; a `sync --all` batch is a run of its own).
+    """List the latest imports, syncs and reparses: when, what, and how they ended.
+
+    Each run shows how long it took and, for a sync, its saved query.
 
     \b
     Example:
