@@ -21,6 +21,7 @@ COMMANDS = {
     "show": "browse:show", "history": "browse:history", "diff": "browse:diff",
     "changes": "browse:changes", "search": "search:search", "similar": "similar:similar",
     "index": "similar:index", "compare": "compare:compare", "export": "export:export",
+    "serve": "serving:serve", "mcp": "serving:mcp",
 }
 
 #: One line per command for `trials --help`, so the group's help imports no subcommand
@@ -41,6 +42,10 @@ SUMMARIES = {
     "runs": "List the latest imports, syncs and reparses: when, what, and how they ended.",
     "search": ("Search the catalogue's text: titles, conditions, keywords, interventions, "
                "summaries and eligibility criteria, best matches first."),
+    "serve": ("Serve the catalogue, read-only: web pages for searching and reading trials "
+              "(history, diffs, similar trials, comparisons, exports) and the registry's API "
+              "v2 under /api/v2."),
+    "mcp": "Serve the catalogue to AI assistants over the Model Context Protocol.",
     "show": "Show a trial's current record (ClinicalTrials.gov's own preferred over mirrors).",
     "similar": "List the trials most like a given one, each with a score and the reasons.",
     "sync": "Harvest every study matching a search into the catalogue.",

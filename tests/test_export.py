@@ -147,6 +147,21 @@ def test_ids_none_of_which_the_catalogue_holds_are_exit_4_and_write_nothing(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("fmt", ["csv", "xlsx", "ris", "csl-json", "bibtex", "jsonl"])
+def test_a_selection_of_no_trial_is_exit_4_and_writes_nothing(
+        db: str, tmp_path: Path, fmt: str) -> None:
+    result = export(db, "--format", fmt, "--status", "WITHDRAWN", "--phase", "4",
+                    "--condition", "no such condition", "-o", tmp_path / "x",
+                    "--log", tmp_path / "log.md")
+    assert result.exit_code == 4
+    assert result.stderr == ("trials: error: no trial in the catalogue matches the "
+                             "selection; nothing written\n")
+    assert list(tmp_path.iterdir()) == []
+    on_stdout = export(db, "--format", fmt, "--as-of", "1990-01-01")
+    assert on_stdout.exit_code == 4 and on_stdout.stdout_bytes == b""
+    assert "no trial in the catalogue on 1990-01-01" in on_stdout.stderr
+
+
 def test_as_of_exports_the_versions_current_then(db: str) -> None:
     day = date(2026, 2, 1)
     then = current(db, as_of=day)
@@ -182,7 +197,12 @@ def test_a_saved_query_exports_the_trials_its_syncs_returned(tmp_path: Path) -> 
                                      "parameters": {"query.cond": "allergy"}}
     assert search["selection"] == {"query": "allergy"}
     assert search["registry_data_version"]["value"] == "2026-08-14T09:00:05"
-    assert export(url, "--query", "nope", "--format", "csv").exit_code == 4
+    # An unknown name lists the saved queries, the close ones first.
+    unknown = export(url, "--query", "alergy", "--format", "csv")
+    assert unknown.exit_code == 4
+    assert unknown.stderr == ("trials: error: no saved query named 'alergy'; did you mean "
+                              "'allergy'? (saved: allergy)\n")
+    assert "(saved: allergy)" in export(url, "--query", "zzz", "--format", "csv").stderr
 
 
 # --- where the bytes go ----------------------------------------------------------------------

@@ -65,30 +65,35 @@ def test_the_reference_of_a_known_trial_field_by_field(db: str) -> None:
         "type_of_reference": "DBASE",
         "title": "A Study of Ifinatamab Deruxtecan Versus Treatment of Physician's Choice in "
                  "Subjects With Relapsed Small Cell Lung Cancer",
-        "secondary_title": "A Phase 3, Multicenter, Randomized, Open-label Study of "
-                           "Ifinatamab Deruxtecan (I-DXd), a B7-H3 Antibody Drug Conjugate "
-                           "(ADC), Versus Treatment of Physician's Choice (TPC) in Subjects "
-                           "With Relapsed Small Cell Lung Cancer (SCLC) (IDeate-Lung02)",
         "short_title": "IDeate-Lung02",
         "authors": ["Daiichi Sankyo,"],
         "subsidiary_authors": ["Merck Sharp & Dohme LLC,"],
         "year": "2024",
         "date": "2024/01/12",
-        "edition": "2026-03-02",
+        "edition": "2026/03/02",  # the same date format as DA
+        "publisher": "National Library of Medicine (US)",
+        "place_published": "Bethesda (MD)",
         "name_of_database": "ClinicalTrials.gov",
         "accession_number": "NCT06203210",
-        "urls": ["https://clinicaltrials.gov/study/NCT06203210",
-                 # Its registry number is unknown (not fetched from the record history).
-                 "https://clinicaltrials.gov/study/NCT06203210?tab=history"],
+        # Every id the registry lists: the EU CT number and the sponsor's.
+        "issn": "NCT06203210; 2023-509628-16-00; 2031230631",
+        "urls": ["https://clinicaltrials.gov/study/NCT06203210"],  # one URL
         "access_date": seen,
         # The condition, then the keywords not already given ("Small cell lung cancer").
         "keywords": ["Small Cell Lung Cancer", "Ifinatamab deruxtecan", "I-DXd"],
         "abstract": "This study was designed to compare the efficacy and safety of I-DXd with "
                     "treatment of physician's choice in participants with relapsed small cell "
                     "lung cancer (SCLC).",
-        "notes": ["Status: RECRUITING. Phase: PHASE3. Study type: INTERVENTIONAL. Last update "
-                  f"posted: 2026-03-02. Version 3 from ctgov-json, retrieved "
-                  f"{seen.replace('/', '-')}, sha256 {sha}."],
+        "notes": [
+            "Official title: A Phase 3, Multicenter, Randomized, Open-label Study of "
+            "Ifinatamab Deruxtecan (I-DXd), a B7-H3 Antibody Drug Conjugate (ADC), Versus "
+            "Treatment of Physician's Choice (TPC) in Subjects With Relapsed Small Cell Lung "
+            "Cancer (SCLC) (IDeate-Lung02)",
+            "Status: RECRUITING. Phase: PHASE3. Study type: INTERVENTIONAL.",
+            "Registry identifiers: NCT06203210; EU CT 2023-509628-16-00; other 2031230631",
+            # Its registry number is unknown (not fetched from the record history).
+            f"Version exported: 3 from ctgov-json, last update posted 2026/03/02, retrieved "
+            f"{seen}, sha256 {sha}, https://clinicaltrials.gov/study/NCT06203210?tab=history"],
     }
 
 
@@ -96,11 +101,12 @@ def test_as_of_gives_the_reference_of_the_old_version(db: str) -> None:
     seen, sha = _version(db, HISTORY_TRIAL, 1)
     (entry,) = rispy.loads(export_ris(db, "--ids", HISTORY_TRIAL, "--as-of", "2026-02-01"
                                       ).decode())
-    assert entry["edition"] == "2026-01-20"
-    assert entry["urls"][1] == "https://clinicaltrials.gov/study/NCT06203210?tab=history"
-    assert entry["notes"][0].startswith("Status: ACTIVE_NOT_RECRUITING. ")
-    assert entry["notes"][0].endswith(f"Version 1 from ctgov-json, retrieved "
-                                      f"{seen.replace('/', '-')}, sha256 {sha}.")
+    assert entry["edition"] == "2026/01/20"
+    assert "Status: ACTIVE_NOT_RECRUITING. Phase: PHASE3. Study type: INTERVENTIONAL." in \
+        entry["notes"]
+    assert entry["notes"][-1] == (
+        f"Version exported: 1 from ctgov-json, last update posted 2026/01/20, retrieved "
+        f"{seen}, sha256 {sha}, https://clinicaltrials.gov/study/NCT06203210?tab=history")
 
 
 def test_the_same_trial_gives_the_same_bytes_every_time(db: str) -> None:
@@ -127,9 +133,11 @@ def test_lines_follow_the_ris_rules(db: str, now: dict[str, Current]) -> None:
 
 def test_corporate_names_keep_whole() -> None:
     assert corporate("Daiichi Sankyo") == "Daiichi Sankyo,"
-    # EndNote's rule for a layered corporate name: its own comma doubled.
+    # Zotero splits at the first comma (a person "Inc., ") and EndNote at an inner one:
+    # a corporate name keeps no comma but the trailing one that marks it corporate.
+    assert corporate("Millennium Pharmaceuticals, Inc.") == "Millennium Pharmaceuticals Inc.,"
     assert corporate("University of California, San Francisco") == (
-        "University of California,, San Francisco,")
+        "University of California San Francisco,")
 
 
 def _item(record: TrialRecord, **version: Any) -> ExportItem:
@@ -158,4 +166,54 @@ def test_hostile_text_stays_inside_its_line() -> None:
     assert entry["keywords"][0] == "A B"
     # The registry's own version number, when known, names the version's page (from 1).
     (entry,) = rispy.loads(render(_item(record, registry_version="4")).decode())
-    assert entry["urls"][1].endswith("?tab=history&a=5")
+    assert entry["notes"][-1].endswith("?tab=history&a=5")
+
+
+def test_every_registry_id_and_publication_is_where_tools_read_it() -> None:
+    from harvester.records.sections import Reference
+    from parsers import parse_bytes
+
+    (record,) = parse_bytes((FIXTURES / "ctgov-v2-json/studies/NCT00973089__aact.json"
+                             ).read_bytes())
+    record = record.model_copy(update={
+        "nct_id_aliases": ("NCT00000001",),
+        "secondary_ids": ("2009-012345-21", "ISRCTN12345678", "ABC-123", "NCT00000001"),
+        "references": (Reference(pmid="12345678", citation="A."), Reference(citation="B."),
+                       Reference(pmid="23456789"), Reference(pmid="12345678")),
+        "lead_sponsor": record.lead_sponsor.model_copy(  # type: ignore[union-attr]
+            update={"name": "Millennium Pharmaceuticals, Inc."})})
+    (entry,) = rispy.loads(render(_item(record)).decode())
+    assert entry["accession_number"] == record.nct_id
+    assert entry["issn"] == (f"{record.nct_id}; NCT00000001; 2009-012345-21; ISRCTN12345678; "
+                             "ABC-123")
+    assert (f"Registry identifiers: {record.nct_id}; NCT alias NCT00000001; "
+            "EudraCT 2009-012345-21; ISRCTN ISRCTN12345678; other ABC-123") in entry["notes"]
+    assert "Publications (PubMed): PMID 12345678, PMID 23456789" in entry["notes"]
+    assert entry["authors"] == ["Millennium Pharmaceuticals Inc.,"]
+
+
+def test_tags_follow_the_documented_mapping(db: str) -> None:
+    """Every reference uses only the tags of ris.TAGS, in their order, one UR, and each
+    creator splits as Zotero splits it (at the first comma) into a name and nothing."""
+    from harvester.export.ris import TAGS
+
+    order = [t.tag for t in TAGS]
+    text = export_ris(db).decode()
+    for block in text.split("ER  - \r\n\r\n")[:-1]:
+        tags = [line[:2] for line in block.split("\r\n") if line]
+        assert [order.index(t) for t in tags] == sorted(order.index(t) for t in tags)
+        assert tags.count("UR") == 1 and tags.count("AN") == 1 and tags.count("TY") == 1
+        for line in block.split("\r\n"):
+            if line[:2] in ("AU", "A4"):
+                name = line[6:]
+                last, _, first = name.partition(",")
+                assert last and first == "", name
+            if line[:2] in ("DA", "ET", "Y2"):
+                assert re.fullmatch(r"\d{4}(/\d{2}(/\d{2})?)?", line[6:]), line
+
+
+def test_the_readme_shows_the_mapping_the_export_writes() -> None:
+    from harvester.export.ris import mapping_table
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert mapping_table() in readme

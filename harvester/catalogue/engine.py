@@ -139,6 +139,12 @@ def _add_similarity(conn: Connection) -> None:
     store.create(conn)
 
 
+def _add_facets(conn: Connection) -> None:
+    from harvester.catalogue import facets
+
+    facets.create(conn)
+
+
 def _add_operations(conn: Connection) -> None:
     """Runs name their saved query and their ``sync --all`` batch; the writer lock's holder
     is recorded (PostgreSQL; a SQLite catalogue's lock file holds it)."""
@@ -155,7 +161,8 @@ def _add_operations(conn: Connection) -> None:
 #: Ordered schema steps; the schema version is the number of steps applied.
 MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _add_trial_events,
                                                   _add_sync_tables, _add_fulltext,
-                                                  _add_similarity, _add_operations]
+                                                  _add_similarity, _add_facets,
+                                                  _add_operations]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

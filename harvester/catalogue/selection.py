@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from harvester.catalogue import facets, places
 from harvester.catalogue import tables as t
 from harvester.catalogue.syncstate import query_key, saved_query
 from harvester.errors import UsageError
-from harvester.records import Phase, Status, StudyType
+from harvester.records import AgencyClass, Phase, StandardAge, Status, StudyType
 
 if TYPE_CHECKING:
     from harvester.catalogue.store import Catalogue
@@ -35,6 +36,15 @@ C = t.VersionCondition.__table__  # type: ignore[attr-defined]
 I = t.VersionIntervention.__table__  # type: ignore[attr-defined]  # noqa: E741
 S = t.VersionSite.__table__  # type: ignore[attr-defined]
 M = t.QueryMember.__table__  # type: ignore[attr-defined]
+
+F = facets.FACET
+PL = facets.PLACE
+#: What --has-document takes: the registry's document flags.
+DOCUMENTS = ("protocol", "sap", "icf")
+#: --near without --within.
+DEFAULT_WITHIN_KM = 50 * places.MILE_KM
+#: Age groups of the registry (StdAge), in years: [low, high).
+AGE_GROUPS = {"CHILD": (0.0, 18.0), "ADULT": (18.0, 65.0), "OLDER_ADULT": (65.0, 1000.0)}
 
 #: The registry's own sources rank before mirrors (as harvester.catalogue.store.SOURCE_RANK).
 _MIRRORS = ("veeva",)
@@ -59,11 +69,38 @@ class Selection:
     updated_since: date | None = None  # last update posted on or after
     has_results: bool | None = None
     as_of: date | None = None
+    # The registry website's filters (harvester.catalogue.facets).
+    age: float | None = None  # eligible at this age, in years
+    age_groups: tuple[str, ...] = ()  # CHILD, ADULT, OLDER_ADULT
+    sex: str | None = None  # FEMALE or MALE: trials open to them (ALL included)
+    healthy_volunteers: bool | None = None
+    states: tuple[str, ...] = ()
+    cities: tuple[str, ...] = ()
+    near: str | None = None  # "LAT,LON" or "CITY[, COUNTRY]" (located from the catalogue)
+    within_km: float | None = None
+    funders: tuple[str, ...] = ()  # lead sponsor class
+    documents: tuple[str, ...] = ()  # protocol, sap, icf
+    updated_before: date | None = None
+    completion_after: date | None = None
+    completion_before: date | None = None
+    primary_completion_after: date | None = None
+    primary_completion_before: date | None = None
+    first_posted_after: date | None = None
+    first_posted_before: date | None = None
 
     def __post_init__(self) -> None:
         _check("--status", self.statuses, {s.value for s in Status})
         _check("--phase", self.phases, {p.value for p in Phase})
         _check("--study-type", self.study_types, {s.value for s in StudyType})
+        _check("--age-group", self.age_groups, {a.value for a in StandardAge})
+        _check("--funder", self.funders, {a.value for a in AgencyClass})
+        _check("--has-document", self.documents, set(DOCUMENTS))
+        if self.sex is not None:
+            _check("--sex", (self.sex,), {"FEMALE", "MALE", "ALL"})
+        if self.age is not None and not 0 <= self.age <= 150:
+            raise UsageError(f"--age: {self.age:g} is not an age in years (0 to 150)")
+        if self.within_km is not None and self.near is None:
+            raise UsageError("--within needs --near (the place to measure from)")
         for value in self.ids:
             if not (value.startswith("NCT") and len(value) == 11 and value[3:].isdigit()):
                 raise UsageError(f"--ids: {value!r} is not an NCT id (NCT and 8 digits)")
@@ -175,6 +212,8 @@ def selected(selection: Selection) -> sa.Select[Any]:
         own.append(sa.and_(*started))
     if selection.updated_since:
         own.append(V.c.last_update_posted >= selection.updated_since.isoformat())
+    if selection.updated_before:
+        own.append(_on_or_before(V.c.last_update_posted, selection.updated_before))
     if selection.sponsors:
         own.append(sa.or_(*(sa.func.lower(V.c.lead_sponsor).like(_contains(s))
                             for s in selection.sponsors)))
@@ -185,10 +224,84 @@ def selected(selection: Selection) -> sa.Select[Any]:
             where.append(picked.in_(sa.select(table.c.version_id).where(
                 sa.or_(*(column.like(_contains(v)) for v in values)))))
     if selection.countries:
-        wanted = [c.strip().lower() for c in selection.countries]
+        wanted = sorted({places.country(c) for c in selection.countries})
         where.append(picked.in_(sa.select(S.c.version_id).where(
             sa.func.lower(S.c.country).in_(wanted))))
+    where += _facet_filters(selection, picked)
+    where += _place_filters(selection, picked)
     return sa.select(base.c.nct_id, picked).where(*where).order_by(base.c.nct_id)
+
+
+def _facet_filters(selection: Selection, picked: Any) -> list[Any]:
+    """The filters answered from ``version_facet`` (one narrow row per version)."""
+    test: list[Any] = []
+    if selection.age is not None:
+        test += [sa.or_(F.c.min_age.is_(None), F.c.min_age <= selection.age),
+                 sa.or_(F.c.max_age.is_(None), F.c.max_age >= selection.age)]
+    if selection.age_groups:
+        groups = []
+        for group in selection.age_groups:
+            low, high = AGE_GROUPS[group]
+            # The registry's own age groups when given, else the age limits overlapping.
+            groups.append(sa.or_(F.c.std_ages.like(f"%|{group}|%"), sa.and_(
+                F.c.std_ages.is_(None), sa.or_(F.c.min_age.is_(None), F.c.min_age < high),
+                sa.or_(F.c.max_age.is_(None), F.c.max_age >= low))))
+        test.append(sa.or_(*groups))
+    if selection.sex in ("FEMALE", "MALE"):
+        test.append(sa.or_(F.c.sex.is_(None), F.c.sex.in_((selection.sex, "ALL"))))
+    if selection.healthy_volunteers is not None:
+        test.append(F.c.healthy.is_(selection.healthy_volunteers))
+    if selection.funders:
+        test.append(F.c.funder.in_(selection.funders))
+    for document in selection.documents:
+        test.append(F.c.documents.like(f"%|{document}|%"))
+    for column, after, before in (
+            (F.c.completion, selection.completion_after, selection.completion_before),
+            (F.c.primary_completion, selection.primary_completion_after,
+             selection.primary_completion_before),
+            (F.c.first_posted, selection.first_posted_after, selection.first_posted_before)):
+        if after is not None:
+            test.append(_on_or_after(column, after))
+        if before is not None:
+            test.append(_on_or_before(column, before))
+    return [picked.in_(sa.select(F.c.version_id).where(*test))] if test else []
+
+
+def _place_filters(selection: Selection, picked: Any) -> list[Any]:
+    """--state, --city and --near: one site must be in the place (and near the point)."""
+    test: list[Any] = []
+    if selection.states:
+        test.append(PL.c.state.in_(sorted({places.state(s) for s in selection.states})))
+    if selection.cities:
+        test.append(PL.c.city.in_(sorted({places.city(c) for c in selection.cities})))
+    if selection.near is not None:
+        test.append(near_test(selection.near, selection.within_km or DEFAULT_WITHIN_KM))
+    return [picked.in_(sa.select(PL.c.version_id).where(*test))] if test else []
+
+
+def near_point(near: str) -> tuple[Any, Any, Any]:
+    """The point of ``--near`` on the unit sphere: numbers for ``LAT,LON``, else scalar
+    subqueries averaging the catalogue's sites in that city (NULL: no such place)."""
+    point = places.point(near)
+    if point is not None:
+        return places.unit_vector(*point)
+    city, _, country = near.rpartition(",") if "," in near else (near, "", "")
+    where = [PL.c.city == places.city(city), PL.c.z.is_not(None)]
+    if country.strip():
+        where.append(PL.c.country == places.country(country))
+    return tuple(sa.select(sa.func.avg(column)).where(*where).scalar_subquery()
+                 for column in (PL.c.x, PL.c.y, PL.c.z))  # type: ignore[return-value]
+
+
+def near_test(near: str, within_km: float) -> Any:
+    """A site within ``within_km`` of ``near``: a range of the index on z, then the chord."""
+    x, y, z = near_point(near)
+    reach = places.chord(within_km)
+    if places.point(near) is None:  # a city's mean point lies inside the sphere: widen a bit
+        reach += places.chord(1.0)
+    dx, dy, dz = PL.c.x - x, PL.c.y - y, PL.c.z - z
+    return sa.and_(PL.c.z.between(z - reach, z + reach),
+                   dx * dx + dy * dy + dz * dz <= reach * reach)
 
 
 # Partial dates (``2020``, ``2020-05``) count as their first day.  A partial date is a

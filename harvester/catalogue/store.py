@@ -343,6 +343,9 @@ class _Batch:
         ids = [found[(row["nct_id"], row["source"], row["content_hash"])] for row in rows]
         self._children(list(zip(ids, fresh, strict=True)))
         fulltext.add(self.conn, list(zip(ids, fresh, strict=True)))
+        from harvester.catalogue import facets  # writers only: `trials show` never needs it
+
+        facets.add(self.conn, list(zip(ids, fresh, strict=True)))
         self._point_current({row["nct_id"]: [] for row in rows}, [
             {**row, "id": version_id} for row, version_id in zip(rows, ids, strict=True)])
         return ids

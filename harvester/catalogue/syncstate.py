@@ -3,6 +3,7 @@ members of each query's results, and the registry's schema as last seen."""
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -60,10 +61,22 @@ def saved_queries(catalogue: Catalogue) -> dict[str, dict[str, str]]:
 
 
 def saved_query(catalogue: Catalogue, name: str) -> dict[str, str]:
-    found = saved_queries(catalogue).get(name)
+    known = saved_queries(catalogue)
+    found = known.get(name)
     if found is None:
-        raise NotFoundError(f"no saved query named {name!r} (save one with --save {name})")
+        raise NotFoundError(unknown_query(name, sorted(known)))
     return found
+
+
+def unknown_query(name: str, known: list[str]) -> str:
+    """``no saved query named 'brest'; did you mean 'breast'? (saved: a, breast, c)``."""
+    if not known:
+        return f"no saved query named {name!r} (save one with --save {name})"
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    close += [k for k in known if name.casefold() in k.casefold() and k not in close]
+    hint = f"; did you mean {' or '.join(map(repr, close[:3]))}?" if close else ""
+    shown = ", ".join(known[:20]) + (f" and {len(known) - 20} more" if len(known) > 20 else "")
+    return f"no saved query named {name!r}{hint} (saved: {shown})"
 
 
 # --- sync state -------------------------------------------------------------------------

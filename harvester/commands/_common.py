@@ -156,3 +156,41 @@ def progress_bar(total: int | None, label: str, *,
             progress.advance(task, n)
 
         yield advance
+
+
+class Aliased(click.Option):
+    """An option whose old spellings still work but are not shown in ``--help`` (kept for
+    one release): ``click.option("--cond", "--condition", cls=Aliased, hidden_names=…)``."""
+
+    def __init__(self, *args: Any, hidden_names: tuple[str, ...] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.hidden_names = hidden_names
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        shown, self.opts = self.opts, [o for o in self.opts if o not in self.hidden_names]
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.opts = shown
+
+
+def aliased_option(*names: str, hidden: tuple[str, ...] = (), **kwargs: Any) -> Callable[
+        [Callable[P, R]], Callable[P, R]]:
+    """``click.option`` with ``hidden`` old spellings (see :class:`Aliased`)."""
+    return click.option(*names, *hidden, cls=Aliased, hidden_names=hidden, **kwargs)
+
+
+def quiet_option(func: Callable[P, R]) -> Callable[P, R]:
+    return click.option("--quiet", "-q", is_flag=True,
+                        help="Print nothing but the data and errors.")(func)
+
+
+def limit_option(default: int = 20, *, hidden: tuple[str, ...] = (),
+                 maximum: int | None = None) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    return aliased_option("--limit", "limit", hidden=hidden,
+                          type=click.IntRange(min=1, max=maximum), default=default,
+                          show_default=True, help="How many to show.")
+
+
+#: Help option names of every command.
+HELP_NAMES = ["-h", "--help"]

@@ -1,48 +1,141 @@
-"""The selection filters as command-line options, shared by search, similar and export."""
+"""The selection filters as command-line options, shared by search, similar and export.
+
+The filters are data (:data:`FILTERS`): each names its option, its value syntax and the
+:class:`~harvester.catalogue.selection.Selection` field it sets, so every command spells and
+parses a filter alike, and a form (``trials serve``) can be built from the same list.
+Lists take repeated options or commas, values any case; dates a year, a month or a day.
+"""
 
 from __future__ import annotations
 
+import calendar
+import re
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal, TypeVar
 
 import click
 
-from harvester.catalogue.selection import Selection, normalise_enum
-from harvester.commands._common import parse_day
+from harvester.catalogue import places
+from harvester.catalogue.places import distance_km
+from harvester.catalogue.selection import (
+    AGE_GROUPS,
+    DOCUMENTS,
+    Selection,
+    normalise_enum,
+)
+from harvester.commands._common import Aliased
+from harvester.errors import UsageError
+from harvester.records import AgencyClass, Phase, Status, StudyType
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+Kind = Literal["enum", "text", "date-after", "date-before", "number", "flag", "place",
+               "distance", "choice"]
+
+
+@dataclass(frozen=True)
+class Filter:
+    """One filter option: ``--name`` sets ``field`` of the Selection."""
+
+    name: str  # the option, e.g. "--status"
+    field: str  # the Selection field
+    kind: Kind
+    help: str
+    metavar: str = "TEXT"
+    choices: tuple[str, ...] = ()  # API v2 values (enum, choice)
+    multiple: bool = False
+    off: str | None = None  # a flag's negative spelling (--no-results)
+    hidden: tuple[str, ...] = ()  # old spellings kept for a release
+
+    @property
+    def dest(self) -> str:
+        return self.name.lstrip("-").replace("-", "_")
+
+
+_PHASES = tuple(p.value for p in Phase)
+_STATUSES = tuple(s.value for s in Status)
+_FUNDERS = tuple(a.value for a in AgencyClass)
+
+#: Every filter, in the order of --help.
+FILTERS: tuple[Filter, ...] = (
+    Filter("--status", "statuses", "enum", "Overall status, e.g. RECRUITING or "
+           "'not yet recruiting' (commas or repeats for several).", "STATUS", _STATUSES, True),
+    Filter("--phase", "phases", "enum", "Phase: 1, I, PHASE1, 'phase 1/2', EARLY_PHASE1, NA "
+           "(a trial of phases 1/2 is in both).", "PHASE", _PHASES, True),
+    Filter("--study-type", "study_types", "enum", "INTERVENTIONAL, OBSERVATIONAL or "
+           "EXPANDED_ACCESS.", "TYPE", tuple(s.value for s in StudyType), True),
+    Filter("--condition", "conditions", "text", "A condition containing TEXT (any case).",
+           multiple=True),
+    Filter("--intervention", "interventions", "text", "An intervention name containing TEXT.",
+           multiple=True),
+    Filter("--sponsor", "sponsors", "text", "A lead sponsor containing TEXT.", multiple=True),
+    Filter("--age", "age", "number", "Eligible at this age in years (e.g. 70).", "YEARS"),
+    Filter("--age-group", "age_groups", "enum", "CHILD (under 18), ADULT (18-64) or "
+           "OLDER_ADULT (65+): open to that group.", "GROUP", tuple(AGE_GROUPS), True),
+    Filter("--sex", "sex", "choice", "Open to FEMALE or MALE participants (trials for all "
+           "included).", "SEX", ("FEMALE", "MALE", "ALL")),
+    Filter("--healthy-volunteers", "healthy_volunteers", "flag",
+           "Only trials that accept (or do not accept) healthy volunteers.",
+           off="--no-healthy-volunteers"),
+    Filter("--country", "countries", "place", "A site in this country (USA, US, UK, South "
+           "Korea… work too).", "NAME", multiple=True),
+    Filter("--state", "states", "place", "A site in this state or region (CA, NY… for US "
+           "states).", "NAME", multiple=True),
+    Filter("--city", "cities", "place", "A site in this city.", "NAME", multiple=True),
+    Filter("--near", "near", "place", "A site near LAT,LON or 'CITY, COUNTRY' (located from "
+           "the catalogue's own sites; the registry's coordinates are city-level).", "PLACE"),
+    Filter("--within", "within_km", "distance", "How near for --near: 50km, 30mi "
+           "(default 50mi).", "DISTANCE"),
+    Filter("--funder", "funders", "enum", "Lead sponsor class: NIH, FED, INDUSTRY, OTHER, "
+           "OTHER_GOV, NETWORK, INDIV…", "CLASS", _FUNDERS, True),
+    Filter("--has-results", "has_results", "flag", "Only trials with (or without) posted "
+           "results.", off="--no-results"),
+    Filter("--has-document", "documents", "enum", "A document the registry lists: protocol, "
+           "sap, icf.", "KIND", DOCUMENTS, True),
+    Filter("--start-after", "start_after", "date-after", "Started on or after DATE (a year, "
+           "month or day).", "DATE"),
+    Filter("--start-before", "start_before", "date-before", "Started on or before DATE "
+           "(2020 means by 2020-12-31).", "DATE"),
+    Filter("--primary-completion-after", "primary_completion_after", "date-after",
+           "Primary completion on or after DATE.", "DATE"),
+    Filter("--primary-completion-before", "primary_completion_before", "date-before",
+           "Primary completion on or before DATE.", "DATE"),
+    Filter("--completion-after", "completion_after", "date-after",
+           "Study completion on or after DATE.", "DATE"),
+    Filter("--completion-before", "completion_before", "date-before",
+           "Study completion on or before DATE.", "DATE"),
+    Filter("--first-posted-after", "first_posted_after", "date-after",
+           "First posted on or after DATE.", "DATE"),
+    Filter("--first-posted-before", "first_posted_before", "date-before",
+           "First posted on or before DATE.", "DATE"),
+    Filter("--updated-after", "updated_since", "date-after",
+           "Last update posted on or after DATE.", "DATE", hidden=("--updated-since",)),
+    Filter("--updated-before", "updated_before", "date-before",
+           "Last update posted on or before DATE.", "DATE"),
+)
+AS_OF = Filter("--as-of", "as_of", "date-before", "As the registry published the trials on "
+               "DATE.", "DATE")
+
+
+def _option(spec: Filter, help_text: str | None = None) -> Callable[[F], F]:
+    names = [spec.name] + ([spec.off] if spec.off else [])
+    decls = ["/".join(names) if spec.off else spec.name, *spec.hidden, spec.dest]
+    extra: dict[str, Any] = {"default": None} if spec.kind == "flag" else {
+        "metavar": spec.metavar}
+    return click.option(*decls, cls=Aliased, hidden_names=spec.hidden,
+                        multiple=spec.multiple, help=help_text or spec.help, **extra)
+
 
 def selection_options(*, as_of: str | None = None,
-                      updated_since: bool = False) -> Callable[[F], F]:
-    """The filters of a :class:`Selection` as options; ``as_of`` is the help of ``--as-of``
-    (no such option when None); ``updated_since`` adds ``--updated-since``."""
-    options = [
-        click.option("--status", "statuses", multiple=True, metavar="STATUS",
-                     help="Overall status (API v2 value, e.g. RECRUITING; repeat or separate "
-                          "with commas for several)."),
-        click.option("--phase", "phases", multiple=True, metavar="PHASE",
-                     help="Phase: PHASE1 … PHASE4, EARLY_PHASE1, NA ('phase 2' and 2 work too)."),
-        click.option("--study-type", "study_types", multiple=True, metavar="TYPE",
-                     help="INTERVENTIONAL, OBSERVATIONAL or EXPANDED_ACCESS."),
-        click.option("--condition", "conditions", multiple=True, metavar="TEXT",
-                     help="A condition containing TEXT (any case)."),
-        click.option("--intervention", "interventions", multiple=True, metavar="TEXT",
-                     help="An intervention name containing TEXT."),
-        click.option("--country", "countries", multiple=True, metavar="NAME",
-                     help="A site in this country."),
-        click.option("--sponsor", "sponsors", multiple=True, metavar="TEXT",
-                     help="A lead sponsor containing TEXT."),
-        click.option("--start-after", metavar="DATE", help="Started on or after DATE."),
-        click.option("--start-before", metavar="DATE", help="Started on or before DATE."),
-        click.option("--has-results/--no-results", "has_results", default=None,
-                     help="Only trials with (or without) posted results."),
-    ]
-    if updated_since:
-        options.append(click.option("--updated-since", metavar="DATE",
-                                    help="Last update posted on or after DATE."))
+                      updated_since: bool = True) -> Callable[[F], F]:
+    """The :data:`FILTERS` as options; ``as_of`` is the help of ``--as-of`` (no such option
+    when None).  (``updated_since`` is accepted for old callers: the update-date filters
+    are on every command now.)"""
+    options = [_option(spec) for spec in FILTERS]
     if as_of is not None:
-        options.append(click.option("--as-of", metavar="DATE", help=as_of))
+        options.append(_option(AS_OF, as_of))
 
     def decorate(func: F) -> F:
         for option in reversed(options):
@@ -52,28 +145,110 @@ def selection_options(*, as_of: str | None = None,
     return decorate
 
 
+# --- values --------------------------------------------------------------------------------
+
+_ROMAN = {"I": "1", "II": "2", "III": "3", "IV": "4"}
+_PHASE_WORDS = re.compile(r"^(?:PHASE)?\s*([0-9]|I{1,3}|IV)$")
+
+
+def _split(values: Iterable[str]) -> list[str]:
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+def phase_values(values: Iterable[str]) -> tuple[str, ...]:
+    """``1``, ``I``, ``phase 1``, ``PHASE1``, ``phase 1/2``, ``early phase 1``, ``n/a`` → API
+    v2 phases (``1/2`` is both)."""
+    found: list[str] = []
+    for part in _split(values):
+        text = " ".join(part.upper().replace("_", " ").replace("-", " ").split())
+        if text in ("N/A", "NA", "NOT APPLICABLE"):
+            found.append("NA")
+            continue
+        if text in ("0", "EARLY PHASE 1", "EARLY PHASE1", "EARLY PHASE I"):
+            found.append("EARLY_PHASE1")
+            continue
+        for piece in text.removeprefix("PHASE").split("/"):
+            piece = piece.strip().removeprefix("PHASE").strip()
+            m = _PHASE_WORDS.match(piece)
+            found.append(f"PHASE{_ROMAN.get(m.group(1), m.group(1))}" if m
+                         else normalise_enum(part))
+    return tuple(dict.fromkeys(found))
+
+
 def enum_values(values: Iterable[str], prefix: str = "") -> tuple[str, ...]:
     """Repeated options, each possibly comma-separated, in API v2 spelling ("3" → prefix+3)."""
-    parts = [part.strip() for value in values for part in value.split(",")]
-    return tuple(normalise_enum(prefix + part if part.isdigit() else part)
-                 for part in parts if part)
+    return tuple(dict.fromkeys(normalise_enum(prefix + part if part.isdigit() else part)
+                               for part in _split(values)))
+
+
+_DAY = re.compile(r"^(\d{4})(?:-(\d{1,2}))?(?:-(\d{1,2}))?$")
+
+
+def period(value: str, option: str, *, end: bool) -> date:
+    """A year, month or day: its first day, or its last with ``end``."""
+    m = _DAY.match(value.strip())
+    try:
+        if not m:
+            raise ValueError
+        year, month, day = int(m.group(1)), m.group(2), m.group(3)
+        if day is not None:
+            return date(year, int(month or 1), int(day))
+        if month is not None:
+            last = calendar.monthrange(year, int(month))[1]
+            return date(year, int(month), last if end else 1)
+        return date(year, 12, 31) if end else date(year, 1, 1)
+    except ValueError:
+        raise UsageError(f"{option}: {value!r} is not a date (YYYY, YYYY-MM or "
+                         "YYYY-MM-DD)") from None
+
+
+_FUNDER_ALIASES = {"FEDERAL": "FED", "US_FED": "FED", "U.S._FED": "FED",
+                   "INDIVIDUAL": "INDIV", "OTHER_GOVERNMENT": "OTHER_GOV"}
+
+
+def value_of(spec: Filter, raw: Any) -> Any:
+    """The Selection value of one filter option's raw value (None or () when unset)."""
+    if raw is None or raw == ():
+        return () if spec.multiple else None
+    kind = spec.kind
+    if kind == "enum":
+        if spec.field == "phases":
+            return phase_values(raw)
+        values = enum_values(raw)
+        if spec.field == "funders":
+            values = tuple(_FUNDER_ALIASES.get(v, v) for v in values)
+        if spec.field == "documents":
+            values = tuple(v.lower() for v in values)
+        return values
+    if kind == "text":  # a condition may hold a comma ("Carcinoma, Non-Small-Cell Lung")
+        return tuple(raw)
+    if kind == "place":
+        if not spec.multiple:
+            return str(raw).strip() or None
+        # "Korea, Republic of" is one country; "USA,UK" two
+        return tuple(part for value in raw for part in (
+            [value] if places.country(value) in places.COMMA_NAMES else _split([value])))
+    if kind == "choice":
+        value = normalise_enum(str(raw))
+        if value not in spec.choices:
+            raise UsageError(f"{spec.name}: {raw!r} is not one of {', '.join(spec.choices)}")
+        return value
+    if kind == "number":
+        try:
+            return float(raw)
+        except ValueError:
+            raise UsageError(f"{spec.name}: {raw!r} is not a number") from None
+    if kind == "distance":
+        return distance_km(str(raw))
+    if kind in ("date-after", "date-before"):
+        return period(str(raw), spec.name, end=kind == "date-before")
+    return raw  # flag
 
 
 def selection_from(options: dict[str, Any]) -> Selection:
     """The Selection the options of :func:`selection_options` describe (UsageError)."""
-
-    def day(name: str) -> Any:
-        value = options.get(name)
-        return parse_day(value, "--" + name.replace("_", "-")) if value else None
-
-    return Selection(
-        statuses=enum_values(options.get("statuses", ())),
-        phases=enum_values(options.get("phases", ()), prefix="PHASE"),  # "3" is PHASE3
-        study_types=enum_values(options.get("study_types", ())),
-        conditions=tuple(options.get("conditions", ())),
-        interventions=tuple(options.get("interventions", ())),
-        countries=tuple(options.get("countries", ())),
-        sponsors=tuple(options.get("sponsors", ())),
-        start_after=day("start_after"), start_before=day("start_before"),
-        updated_since=day("updated_since"), has_results=options.get("has_results"),
-        as_of=day("as_of"))
+    values = {spec.field: value_of(spec, options.get(spec.dest))
+              for spec in (*FILTERS, AS_OF)}
+    if options.get("as_of") is None:
+        values["as_of"] = None
+    return Selection(**values)

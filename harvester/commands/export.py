@@ -145,7 +145,9 @@ def export(fmt: str | None, output: str | None, force: bool, log_file: str | Non
 
     NCT ids asked for (--ids, --ids-file) that the catalogue does not hold are named on
     stderr and in the log and the rest is exported, with exit status 1; if it holds none
-    of them, nothing is written and the exit status is 4.  An unknown --query is status 4.
+    of them, nothing is written and the exit status is 4.  A selection of no trial writes
+    nothing (no file, no log) and is status 4; so is an unknown --query (the saved queries
+    are listed).
 
     \b
     Examples:
@@ -185,6 +187,10 @@ def export(fmt: str | None, output: str | None, force: bool, log_file: str | Non
         more = f" and {len(log.missing_ids) - 10} more" if len(log.missing_ids) > 10 else ""
         when = f" on {selection.as_of}" if selection.as_of else ""
         say("warning", f"not in the catalogue{when}: {shown}{more}")
+    if not log.selected:
+        when = f" on {selection.as_of}" if selection.as_of else ""
+        raise NotFoundError(f"no trial in the catalogue{when} matches the selection; "
+                            "nothing written")
 
     with log.writing(log_path, force=force), catalogue.engine.connect() as conn, \
             progress_bar(log.selected, "exporting", enabled=progress and not quiet) as advance:

@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 from harvester.export.base import Exporter
+from harvester.export.bibtex import BibtexExporter
+from harvester.export.csljson import CslJsonExporter
 from harvester.export.csvfile import CsvExporter
 from harvester.export.jsonl import JsonlExporter
 from harvester.export.parquet import ParquetExporter
@@ -17,6 +19,8 @@ EXPORTERS: dict[str, type[Exporter]] = {
     "csv": CsvExporter,
     "jsonl": JsonlExporter,
     "ris": RisExporter,
+    "csl-json": CslJsonExporter,
+    "bibtex": BibtexExporter,
     "xlsx": XlsxExporter,
     "parquet": ParquetExporter,
 }

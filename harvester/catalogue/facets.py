@@ -1,0 +1,202 @@
+"""The registry website's filters as narrow tables: who may take part, who pays, where, when.
+
+``version_facet`` holds one row per version with the values the website filters on that the
+``version`` row does not have (ages in years, sex, healthy volunteers, the lead sponsor's
+class, the documents the registry lists, completion dates); ``version_place`` one row per
+site with its country, state and city (lower case) and the registry's coordinates.  Rows are
+narrow, so a filter that has no index of its own still reads little.  Like the other child
+tables they are written with the version (:func:`add`) and never updated; the schema step
+(:func:`create`) fills them from the versions already held, in batches (flat memory).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from harvester.catalogue import places
+from harvester.catalogue import tables as t
+
+FACET_TABLE = "version_facet"
+PLACE_TABLE = "version_place"
+BATCH = 1000
+
+_metadata = sa.MetaData()
+FACET = sa.Table(
+    FACET_TABLE, _metadata,
+    sa.Column("version_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("min_age", sa.Float),  # years; NULL: no lower limit
+    sa.Column("max_age", sa.Float),  # years; NULL: no upper limit
+    sa.Column("std_ages", sa.String(60)),  # "|CHILD|ADULT|", or NULL when not given
+    sa.Column("sex", sa.String(20)),  # ALL, FEMALE, MALE
+    sa.Column("healthy", sa.Boolean),
+    sa.Column("funder", sa.String(20)),  # lead sponsor class: NIH, FED, INDUSTRY, OTHER…
+    sa.Column("documents", sa.String(40)),  # "|protocol|sap|icf|", or NULL
+    sa.Column("primary_completion", sa.String(10)),
+    sa.Column("completion", sa.String(10)),
+    sa.Column("first_posted", sa.String(10)),
+)
+PLACE = sa.Table(
+    PLACE_TABLE, _metadata,
+    sa.Column("version_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("position", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("country", sa.String(100)),
+    sa.Column("state", sa.String(200)),
+    sa.Column("city", sa.String(200)),
+    sa.Column("lat", sa.Float),
+    sa.Column("lon", sa.Float),
+    # The site as a point on the unit sphere: distances in plain arithmetic (see
+    # harvester.catalogue.places.chord), answerable on any database without trigonometry.
+    sa.Column("x", sa.Float),
+    sa.Column("y", sa.Float),
+    sa.Column("z", sa.Float),
+)
+INDEXES = (
+    sa.Index("ix_version_place_where", PLACE.c.country, PLACE.c.state, PLACE.c.city),
+    sa.Index("ix_version_place_city", PLACE.c.city),
+    sa.Index("ix_version_place_z", PLACE.c.z),
+)
+
+
+class _Eligibility(msgspec.Struct):
+    sex: str | None = None
+    minimum_age: str | None = None
+    maximum_age: str | None = None
+    healthy_volunteers: bool | None = None
+    std_ages: list[str] = []
+
+
+class _Sponsor(msgspec.Struct):
+    name: str | None = None
+    agency_class: str | None = msgspec.field(default=None, name="class")
+
+
+class _Document(msgspec.Struct):
+    has_protocol: bool = False
+    has_sap: bool = False
+    has_icf: bool = False
+
+
+class _Location(msgspec.Struct):
+    city: str | None = None
+    state: str | None = None
+    country: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+
+
+class _Record(msgspec.Struct):
+    eligibility: _Eligibility | None = None
+    lead_sponsor: _Sponsor | None = None
+    documents: list[_Document] = []
+    locations: list[_Location] = []
+    primary_completion_date: str | None = None
+    completion_date: str | None = None
+    first_posted: str | None = None
+
+
+_DECODER = msgspec.json.Decoder(_Record)
+_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]+)?", re.IGNORECASE)
+_AGE_UNITS = {"year": 1.0, "month": 1 / 12, "week": 7 / 365.25, "day": 1 / 365.25,
+              "hour": 1 / 8766, "minute": 1 / 525960}
+
+
+def age_years(text: str | None) -> float | None:
+    """``"18 Years"``, ``"6 Months"`` → years; None for no limit (``N/A``, empty)."""
+    m = _AGE.match(text or "")
+    if not m:
+        return None
+    factor = _AGE_UNITS.get((m.group(2) or "years").casefold().rstrip("s"))
+    return None if factor is None else round(float(m.group(1)) * factor, 4)
+
+
+def _norm(text: str | None, size: int) -> str | None:
+    return " ".join(text.split()).lower()[:size] if text and text.strip() else None
+
+
+def rows(version_id: int, record_json: str | bytes) -> tuple[dict[str, Any],
+                                                             list[dict[str, Any]]]:
+    """The facet row and place rows of one version."""
+    r = _DECODER.decode(record_json)
+    elig = r.eligibility or _Eligibility()
+    docs = [name for name in ("protocol", "sap", "icf")
+            if any(getattr(d, f"has_{name}") for d in r.documents)]
+    facet = {
+        "version_id": version_id, "min_age": age_years(elig.minimum_age),
+        "max_age": age_years(elig.maximum_age),
+        "std_ages": "|" + "|".join(elig.std_ages) + "|" if elig.std_ages else None,
+        "sex": elig.sex, "healthy": elig.healthy_volunteers,
+        "funder": r.lead_sponsor.agency_class if r.lead_sponsor else None,
+        "documents": "|" + "|".join(docs) + "|" if docs else None,
+        "primary_completion": r.primary_completion_date, "completion": r.completion_date,
+        "first_posted": r.first_posted,
+    }
+    places = [{"version_id": version_id, "position": i, "country": _norm(s.country, 100),
+               "state": _norm(s.state, 200), "city": _norm(s.city, 200),
+               "lat": s.lat, "lon": s.lon, **_xyz(s.lat, s.lon)}
+              for i, s in enumerate(r.locations)]
+    return facet, places
+
+
+def _xyz(lat: float | None, lon: float | None) -> dict[str, float | None]:
+    if lat is None or lon is None:
+        return {"x": None, "y": None, "z": None}
+    x, y, z = places.unit_vector(lat, lon)
+    return {"x": x, "y": y, "z": z}
+
+
+def locate(conn: Connection, where: str) -> tuple[float, float] | None:
+    """``"Lyon, France"`` or ``"Boston"`` → the mean of the catalogue's site coordinates in
+    that city (None when no site is there)."""
+    city, _, country = where.rpartition(",") if "," in where else (where, "", "")
+    test = [PLACE.c.city == places.city(city), PLACE.c.lat.is_not(None)]
+    if country.strip():
+        test.append(PLACE.c.country == places.country(country))
+    found = conn.execute(sa.select(sa.func.avg(PLACE.c.lat), sa.func.avg(PLACE.c.lon),
+                                   sa.func.count()).where(*test)).one()
+    return (float(found[0]), float(found[1])) if found[2] else None
+
+
+def add(conn: Connection, versions: Sequence[tuple[int, Any]]) -> None:
+    """Write the facets of freshly inserted versions (``(id, Prepared)``), in the inserting
+    transaction."""
+    _insert(conn, [(version_id, item.record_json) for version_id, item in versions])
+
+
+def _insert(conn: Connection, versions: Sequence[tuple[int, str | bytes]]) -> None:
+    facets: list[dict[str, Any]] = []
+    places: list[dict[str, Any]] = []
+    for version_id, record_json in versions:
+        facet, found = rows(version_id, record_json)
+        facets.append(facet)
+        places += found
+    if facets:
+        conn.execute(FACET.insert(), facets)
+    if places:
+        conn.execute(PLACE.insert(), places)
+
+
+def create(conn: Connection, progress: Callable[[int], None] | None = None) -> None:
+    """Schema step: create the tables and fill them from the versions already held (those
+    without facets: the step may run again over a catalogue that has them)."""
+    _metadata.create_all(conn, tables=[FACET, PLACE], checkfirst=True)
+    version = t.Version.__table__  # type: ignore[attr-defined]
+    last = conn.execute(sa.select(sa.func.coalesce(sa.func.max(FACET.c.version_id), 0))
+                        ).scalar_one()
+    while True:
+        batch = conn.execute(sa.select(version.c.id, version.c.record)
+                             .where(version.c.id > last).order_by(version.c.id)
+                             .limit(BATCH)).all()
+        if not batch:
+            break
+        _insert(conn, [(row.id, row.record) for row in batch])
+        last = batch[-1].id
+        if progress is not None:
+            progress(len(batch))
+    for index in INDEXES:
+        index.create(conn, checkfirst=True)

@@ -1,0 +1,306 @@
+"""The registry's ``/api/v2/studies`` answered from a catalogue's stored payloads.
+
+Each trial is served as the registry sent it: the stored API v2 JSON of its latest
+ClinicalTrials.gov (``ctgov-json``) version, or of the one current on ``asOf=DATE``.  Trials
+the catalogue holds only from other sources (legacy XML, mirror pages) have no API v2 study
+and are not listed.
+
+Parameters are checked by the replica's own parser (:mod:`harvester.serve.studies`), so a
+bad one gets the registry's 400 wording.  What the catalogue indexes is answered in SQL: no
+query (paging through everything), ``filter.ids``, ``filter.overallStatus``, a
+``filter.advanced`` of ``AREA[LastUpdatePostDate]RANGE[…]`` terms (what incremental harvests
+send) and ``sort=LastUpdatePostDate``.  Anything else (``query.term``, ``query.cond``, other
+Essie expressions, other sort fields) is matched by the replica's Essie engine on the
+payloads the SQL part selects; the ordered hits are cached per catalogue state, so paging
+through them costs one slice per page.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from harvester.catalogue import Catalogue
+from harvester.catalogue import tables as t
+from harvester.catalogue.prepared import unpack
+from harvester.serve.fields import project
+from harvester.serve.query import QueryError, parse_query
+from harvester.serve.querytree import And, InArea, Node, Range
+from harvester.serve.responses import ApiError, invalid_value, page_body
+from harvester.serve.store import canonical_nct
+from harvester.serve.studies import (
+    _NCT_ONLY,
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    QUERY_AREAS,
+    _plan,
+    _sort_keys,
+    _sort_value,
+    _split,
+    decode_token,
+    encode_token,
+    resolve_fields,
+)
+
+V = t.Version.__table__  # type: ignore[attr-defined]
+T = t.Trial.__table__  # type: ignore[attr-defined]
+P = t.Payload.__table__  # type: ignore[attr-defined]
+API_SOURCE = "ctgov-json"
+_PAGING = frozenset({"countTotal", "pageSize", "pageToken", "fields", "format", "markupFormat",
+                     "asOf"})
+_DATE_COLUMNS = {"LastUpdatePostDate": "last_update_posted", "StartDate": "start_date"}
+
+
+def api_versions(as_of: date | None = None) -> sa.Select[Any]:
+    """``(nct_id, version_id)`` of each trial's latest ``ctgov-json`` version (by registry
+    date, then when seen), optionally among those published by ``as_of``."""
+    superseded = sa.select(V.c.supersedes_id).where(V.c.supersedes_id.is_not(None))
+    mine, other = V.alias("mine"), V.alias("newer")
+    later = sa.or_(other.c.effective_date > mine.c.effective_date,
+                   sa.and_(other.c.effective_date == mine.c.effective_date, sa.or_(
+                       other.c.seen_at > mine.c.seen_at,
+                       sa.and_(other.c.seen_at == mine.c.seen_at, other.c.id > mine.c.id))))
+    day = [] if as_of is None else [other.c.effective_date <= as_of.isoformat()]
+    newer = sa.exists().where(other.c.nct_id == mine.c.nct_id, other.c.source == API_SOURCE,
+                              other.c.id.not_in(superseded), later, *day)
+    mine_day = [] if as_of is None else [mine.c.effective_date <= as_of.isoformat()]
+    if as_of is None:
+        # Fast path: the trial's current version is its API record almost always.
+        current = (sa.select(T.c.nct_id, T.c.current_version_id.label("version_id"))
+                   .join(V, V.c.id == T.c.current_version_id).where(V.c.source == API_SOURCE))
+        others = sa.select(mine.c.nct_id, mine.c.id.label("version_id")).where(
+            mine.c.source == API_SOURCE, mine.c.id.not_in(superseded), ~newer,
+            mine.c.nct_id.in_(sa.select(T.c.nct_id).join(V, V.c.id == T.c.current_version_id)
+                              .where(V.c.source != API_SOURCE)))
+        return sa.union_all(current, others).subquery("api").select()
+    return sa.select(mine.c.nct_id, mine.c.id.label("version_id")).where(
+        mine.c.source == API_SOURCE, mine.c.id.not_in(superseded), ~newer, *mine_day)
+
+
+@dataclass
+class _SqlPlan:
+    """What SQL answers: conditions on the picked version, and the order."""
+
+    where: list[Any] = field(default_factory=list)
+    order_column: str | None = None
+    descending: bool = False
+    residual: dict[str, str] = field(default_factory=dict)  # params left to the Essie engine
+
+
+def _date_floor(node: Node) -> list[tuple[str, str, str]] | None:
+    """``AREA[LastUpdatePostDate]RANGE[lo, hi]`` terms joined by AND → (column, lo, hi)."""
+    parts = node.children if isinstance(node, And) else (node,)
+    found = []
+    for part in parts:
+        if not (isinstance(part, InArea) and part.name in _DATE_COLUMNS
+                and isinstance(part.child, Range)):
+            return None
+        lo, hi = part.child.lo, part.child.hi
+        for bound in (lo, hi):
+            if bound not in ("MIN", "MAX") and not _is_day(bound):
+                return None
+        found.append((_DATE_COLUMNS[part.name], lo, hi))
+    return found
+
+
+def _is_day(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return len(text) == 10
+
+
+def _sql_plan(params: Mapping[str, str], picked: Any) -> _SqlPlan:
+    plan = _SqlPlan()
+    residual: dict[str, str] = {}
+    for name, value in params.items():
+        if name in _PAGING or not value.strip():
+            continue
+        if name in ("filter.ids", "postFilter.ids"):
+            ids = sorted({canonical_nct(v) or "" for v in _split(value)} - {""})
+            plan.where.append(picked.c.nct_id.in_(ids))
+        elif name in ("filter.overallStatus", "postFilter.overallStatus"):
+            plan.where.append(picked.c.version_id.in_(sa.select(V.c.id).where(
+                V.c.overall_status.in_(_split(value)))))
+        elif name in ("filter.advanced", "postFilter.advanced"):
+            try:
+                floors = _date_floor(parse_query(value).node)
+            except QueryError:
+                floors = None
+            if floors is None:
+                residual[name] = value
+                continue
+            for column, lo, hi in floors:
+                cond = []
+                if lo != "MIN":
+                    cond.append(V.c[column] >= lo)
+                if hi != "MAX":
+                    cond.append(V.c[column] <= hi)
+                plan.where.append(picked.c.version_id.in_(sa.select(V.c.id).where(*cond)))
+        elif name == "sort":
+            keys = _sort_keys(value)
+            if len(keys) == 1 and keys[0].piece is not None and keys[0].piece.name in (
+                    _DATE_COLUMNS):
+                plan.order_column = _DATE_COLUMNS[keys[0].piece.name]
+                plan.descending = keys[0].descending
+            elif not (len(keys) == 1 and keys[0].piece is None):  # @relevance: NCT order
+                residual[name] = value
+        else:
+            residual[name] = value
+    if any(name in QUERY_AREAS and _NCT_ONLY.match(value) for name, value in residual.items()):
+        # A query of NCT ids only switches the filters off (the replica's rule): let the
+        # replica's engine decide on everything.
+        return _SqlPlan(residual={k: v for k, v in params.items() if k not in _PAGING})
+    plan.residual = residual
+    return plan
+
+
+class CatalogueStudies:
+    """``/studies`` and ``/studies/{nct}`` over a catalogue (thread-safe, read-only)."""
+
+    def __init__(self, catalogue: Catalogue, cache_size: int = 32) -> None:
+        self.catalogue = catalogue
+        self._cache: OrderedDict[tuple[Any, ...], list[tuple[str, int]]] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def revision(self, conn: Connection) -> int:
+        return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(V.c.id), 0)))
+                   .scalar_one())
+
+    def data_timestamp(self) -> str:
+        """When the catalogue last learnt something (the latest version seen), as the
+        registry's ``dataTimestamp`` (``YYYY-MM-DDTHH:MM:SS``)."""
+        with self.catalogue.engine.connect() as conn:
+            seen = conn.execute(sa.select(sa.func.max(V.c.seen_at))).scalar()
+        if seen is None:
+            return "1970-01-01T00:00:00"
+        return str(seen)[:19].replace(" ", "T")
+
+    def study(self, nct: str, as_of: date | None, fields: str | None) -> bytes | None:
+        with self.catalogue.engine.connect() as conn:
+            picked = api_versions(as_of).subquery("picked")
+            version_id = conn.execute(sa.select(picked.c.version_id).where(
+                picked.c.nct_id == nct)).scalar()
+            if version_id is None:
+                return None
+            body = self._payloads(conn, [version_id])[version_id]
+        if fields:
+            return msgspec.json.encode(project(msgspec.json.decode(body),
+                                               resolve_fields(fields)))
+        return body
+
+    def page(self, params: Mapping[str, str], as_of: date | None) -> bytes:
+        fmt = params.get("format", "json")
+        if fmt == "csv":
+            raise ApiError(400, "Format `csv` is not supported by this server")
+        if fmt != "json":
+            raise invalid_value("format", fmt)
+        count_total = params.get("countTotal", "false").lower()
+        if count_total not in ("true", "false"):
+            raise invalid_value("countTotal", params["countTotal"])
+        raw_size = params.get("pageSize", "")
+        try:
+            size = int(raw_size) if raw_size else 0
+        except ValueError:
+            raise invalid_value("pageSize", raw_size) from None
+        if size < 0:
+            raise invalid_value("pageSize", raw_size)
+        size = min(size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        token = params.get("pageToken", "")
+        offset = decode_token(token) if token else 0
+        checked = _plan({k: v for k, v in params.items() if k != "asOf"})  # the 400s
+        fields = resolve_fields(params["fields"], checked.queried) if params.get(
+            "fields") else None
+        with self.catalogue.engine.connect() as conn:
+            picked = api_versions(as_of).subquery("picked")
+            sql = _sql_plan(params, picked)
+            if sql.residual:
+                hits = self._scanned(conn, params, as_of, picked, sql)
+                chunk = hits[offset:offset + size]
+                total = len(hits)
+                more = offset + size < total
+            else:
+                stmt = self._ordered(picked, sql)
+                rows = conn.execute(stmt.limit(size + 1).offset(offset)).all()
+                chunk = [(row.nct_id, row.version_id) for row in rows[:size]]
+                more = len(rows) > size
+                total = -1
+                if count_total == "true" and not token:
+                    total = int(conn.execute(sa.select(sa.func.count()).select_from(
+                        stmt.order_by(None).subquery())).scalar_one())
+            bodies = self._payloads(conn, [version_id for _, version_id in chunk])
+        studies = [bodies[version_id] for _, version_id in chunk if version_id in bodies]
+        if fields is not None:
+            studies = [msgspec.json.encode(project(msgspec.json.decode(body), fields))
+                       for body in studies]
+        shown_total = total if count_total == "true" and not token else None
+        return page_body(shown_total, studies, encode_token(offset + size) if more else None)
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _ordered(self, picked: Any, sql: _SqlPlan) -> sa.Select[Any]:
+        stmt = sa.select(picked.c.nct_id, picked.c.version_id).where(*sql.where)
+        if sql.order_column is None:
+            return stmt.order_by(picked.c.nct_id)
+        column = V.c[sql.order_column]
+        stmt = stmt.join(V, V.c.id == picked.c.version_id)
+        # Missing values last, as the registry sorts.
+        key = column.desc() if sql.descending else column.asc()
+        return stmt.order_by(column.is_(None), key, picked.c.nct_id)
+
+    def _scanned(self, conn: Connection, params: Mapping[str, str], as_of: date | None,
+                 picked: Any, sql: _SqlPlan) -> list[tuple[str, int]]:
+        key = (self.revision(conn), as_of,
+               tuple(sorted((k, v) for k, v in params.items() if k not in _PAGING)))
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        plan = _plan(sql.residual)
+        sort = _sort_keys(sql.residual["sort"]) if "sort" in sql.residual else []
+        candidates = conn.execute(self._ordered(picked, sql)).all()
+        found: list[tuple[str, int, list[float | None]]] = []
+        for start in range(0, len(candidates), 500):
+            chunk = candidates[start:start + 500]
+            bodies = self._payloads(conn, [row.version_id for row in chunk])
+            for row in chunk:
+                study = msgspec.json.decode(bodies[row.version_id])
+                if all(match(study) for match in plan.matchers):
+                    values = [_sort_value(k.piece, study) if k.piece else None for k in sort]
+                    found.append((row.nct_id, row.version_id, values))
+        for place in reversed(range(len(sort))):
+            if sort[place].piece is None:
+                continue
+            desc = sort[place].descending
+
+            def order(item: tuple[str, int, list[float | None]], place: int = place,
+                      desc: bool = desc) -> tuple[int, float]:
+                value = item[2][place]
+                return (1, 0.0) if value is None else (0, -value if desc else value)
+
+            found.sort(key=order)
+        hits = [(nct, version_id) for nct, version_id, _ in found]
+        with self._lock:
+            self._cache[key] = hits
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return hits
+
+    def _payloads(self, conn: Connection, version_ids: Sequence[int]) -> dict[int, bytes]:
+        if not version_ids:
+            return {}
+        rows = conn.execute(sa.select(V.c.id, P.c.codec, P.c.data).join(
+            P, P.c.sha256 == V.c.payload_sha256).where(V.c.id.in_(list(version_ids))))
+        return {row.id: unpack(row.codec, row.data).strip() for row in rows
+                if row.data is not None}
+
