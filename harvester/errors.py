@@ -13,11 +13,13 @@ turns them into messages and exit codes.
     │   └── InputTooLargeError  the payload is above the size limit and was refused
     ├── CatalogueError          the catalogue cannot be opened, read or written
     │   ├── NotFoundError       no such trial or version in the catalogue
-    │   └── CatalogueBusyError  another writer holds the catalogue's lock
+    │   ├── CatalogueBusyError  another writer holds the catalogue's lock
+    │   └── StorageError        the database failed under us (disk full, read-only, gone)
     ├── UsageError              the caller asked for something impossible (bad option, …)
     ├── ExportError             an export could not be written (disk full, no permission, …)
     └── FetchError              a URL could not be fetched (network failure, retries exhausted)
         └── HttpStatusError     the server refused the request with a final 4xx status
+            └── RefusedError    HTTP 403: refused, possibly blocked (with what to try)
 
 Warnings (not errors) use :class:`UnknownVocabularyWarning`: a registry value that is not in
 API v2's vocabulary is kept as written and a warning is issued.
@@ -87,6 +89,12 @@ class CatalogueBusyError(CatalogueError):
     """Another import or sync is writing to the catalogue."""
 
 
+class StorageError(CatalogueError):
+    """The database failed under a command: disk full, read-only file system, locked or
+    damaged file, a server that went away.  The message is one line naming the catalogue and
+    the cause; what was committed before stays, the transaction under way is rolled back."""
+
+
 class UsageError(HarvesterError):
     """The caller asked for something that cannot be done (bad option value, …)."""
 
@@ -127,3 +135,19 @@ class HttpStatusError(FetchError):
     def __reduce__(self) -> tuple[type[HttpStatusError], tuple[int, str, str]]:
         # The default pickling replays args=(str,) into __init__, which takes three.
         return (type(self), (self.status, self.url or "", self.message))
+
+
+#: What to try when a server refuses us with 403 (ClinicalTrials.gov's CDN blocks some clients).
+REFUSED_HINT = ("refused by the server (possibly blocked); try: a contact address in the "
+                "User-Agent (--user-agent or TRIALS_USER_AGENT), another network through "
+                "HTTPS_PROXY, or a lower rate (--min-interval)")
+
+
+class RefusedError(HttpStatusError):
+    """HTTP 403: the server (or a CDN or firewall before it) refused this client.  Not
+    retried; the message says what to try."""
+
+    def __init__(self, status: int, url: str, message: str) -> None:
+        super().__init__(status, url, message)
+        detail = f" (server said: {message})" if message else ""
+        self.args = (f"HTTP {status} from {url}: {REFUSED_HINT}{detail}",)

@@ -35,6 +35,7 @@ SHOW_MAY_IMPORT = {
     "harvester.catalogue.diff", "harvester.catalogue.engine", "harvester.catalogue.fulltext",
     "harvester.catalogue.lock", "harvester.catalogue.prepared", "harvester.catalogue.sources",
     "harvester.catalogue.store", "harvester.catalogue.tables", "harvester.records",
+    "harvester.catalogue.storage",  # storage failures as one line: every catalogue needs it
     "harvester.records.base", "harvester.records.results", "harvester.records.sections",
     "harvester.records.vocabulary", "parsers",
 }

@@ -21,6 +21,7 @@ from harvester.catalogue.lock import writer_lock
 from harvester.errors import CatalogueBusyError
 from harvester.ingest.importer import Importer
 from tests.conftest import FIXTURES
+from tests.test_workers import assert_all_end, descendants
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL_STUDIES = [p for p in sorted((FIXTURES / "ctgov-v2-json/studies").glob("*.json"))
@@ -184,8 +185,11 @@ def test_a_killed_import_leaves_a_consistent_catalogue_and_resumes(db_url: str,
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         assert time.monotonic() < deadline, "the import did not get going"
         time.sleep(0.02)
+    workers = descendants(proc.pid)  # the parsing workers and the resource tracker
+    assert workers, "the import of 1,500 payloads should parse in worker processes"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    assert_all_end(workers)  # no orphans: they end with the import
     killed = counts(db_url)
     assert 0 < killed["version"] < total, "the import finished before it could be killed"
     # Consistent: whole batches only, every version with its payload and its trial pointer.

@@ -67,7 +67,7 @@ def test_import_prints_what_it_stored(db_url: str) -> None:
     seconds = again.pop("seconds")
     assert isinstance(seconds, float) and seconds >= 0
     assert again == {"run": 2, "status": "ok", "new": 0, "changed": 0, "unchanged": 13,
-                     "failed": 0}
+                     "failed": 0, "skipped": 0}
     one_more = as_json(trials(db_url, "import", SNAPSHOTS[0], LEGACY / "NCT00513591__dl2016"
                               "-06-27__aact.xml", "--format", "json"))
     assert (one_more["new"], one_more["unchanged"]) == (1, 1)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from harvester.errors import UsageError
-from harvester.ingest.inputs import InputProblem, Inputs, Payload
+from harvester.ingest.inputs import InputProblem, Inputs, Payload, Skipped
 from tests.conftest import FIXTURES
 
 STUDIES = sorted((FIXTURES / "ctgov-v2-json" / "studies").glob("NCT*.json"))
@@ -181,9 +181,15 @@ def test_zip_entries_come_in_central_directory_order_skipping_junk(tmp_path: Pat
         link.external_attr = 0o120777 << 16  # a symlink entry: its data is a path
         zf.writestr(link, "z.json")
     inputs = Inputs([zpath])
-    assert list(inputs) == [Payload(f"{zpath}:NCT0555xxxx/z.json", b"{1}"),
-                            Payload(f"{zpath}:./a.json", b"{2}")]
-    assert inputs.count() == 2
+    hidden = "hidden or macOS metadata, not a study"
+    assert list(inputs) == [Skipped(f"{zpath}:NCT0555xxxx/", "a folder"),
+                            Payload(f"{zpath}:NCT0555xxxx/z.json", b"{1}"),
+                            Skipped(f"{zpath}:NCT0555xxxx/.DS_Store", hidden),
+                            Skipped(f"{zpath}:__MACOSX/NCT0555xxxx/._z.json", hidden),
+                            Skipped(f"{zpath}:.git/config", hidden),
+                            Payload(f"{zpath}:./a.json", b"{2}"),
+                            Skipped(f"{zpath}:link.json", "a symbolic link, not a study")]
+    assert inputs.count() == 7
 
 
 def test_magic_bytes_decide_not_the_extension(tmp_path: Path) -> None:
@@ -211,7 +217,12 @@ def test_a_zip_inside_a_zip_is_not_expanded(tmp_path: Path) -> None:
     outer = tmp_path / "outer.zip"
     with zipfile.ZipFile(outer, "w") as zf:
         zf.write(inner, "inner.zip")
-    assert list(Inputs([outer])) == [Payload(f"{outer}:inner.zip", inner.read_bytes())]
+    renamed = tmp_path / "renamed.zip"
+    with zipfile.ZipFile(renamed, "w") as zf:
+        zf.write(inner, "inner.json")  # a zip by its bytes, whatever its name
+    why = "a zip inside the zip is not expanded; unpack it and import it on its own"
+    assert list(Inputs([outer, renamed])) == [InputProblem(f"{outer}:inner.zip", why),
+                                              InputProblem(f"{renamed}:inner.json", why)]
 
 
 @pytest.mark.parametrize("cut", ["half", "all-but-22", "first-100"])
@@ -322,7 +333,7 @@ def test_damaged_zips_never_raise(tmp_path: Path) -> None:
         zpath.write_bytes(bytes(damaged))
         inputs = Inputs([zpath])
         items = list(inputs)  # must not raise
-        assert all(isinstance(i, Payload | InputProblem) for i in items)
+        assert all(isinstance(i, Payload | InputProblem | Skipped) for i in items)
         assert isinstance(inputs.count(), int)
 
 

@@ -20,6 +20,7 @@ from platformdirs import user_data_path
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel
 
+from harvester.catalogue import storage
 from harvester.catalogue import tables as t
 from harvester.errors import CatalogueError
 
@@ -102,9 +103,12 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(parsed)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
+        storage.install(engine)
         return engine
     if parsed.get_backend_name() == "postgresql":
-        return sa.create_engine(parsed, pool_pre_ping=True)
+        engine = sa.create_engine(parsed, pool_pre_ping=True)
+        storage.install(engine)
+        return engine
     raise CatalogueError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite:/// "
                          "or postgresql+psycopg://")
 

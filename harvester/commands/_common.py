@@ -1,4 +1,5 @@
-"""What the commands share: exit codes, messages, the --db option, progress, error handling."""
+"""What the commands share: exit codes, messages, the --db and network options, progress,
+error handling."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 import msgspec
@@ -25,6 +26,9 @@ from rich.progress import (
 from harvester.catalogue import Catalogue
 from harvester.catalogue.engine import ENV_VAR
 from harvester.errors import CatalogueError, HarvesterError, NotFoundError, UsageError
+
+if TYPE_CHECKING:  # imported when a command makes a client: `trials search` needs no HTTP
+    from harvester.fetch.http import HttpClient
 
 #: Exit statuses a scheduler can act on.
 EXIT_OK = 0
@@ -94,6 +98,39 @@ wait_option = click.option(
     "--wait", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS",
     help="Seconds to wait for another writer of this catalogue to finish (default: refuse "
          "at once, naming it).")
+
+
+#: The network options, by parameter name, and the config-file key that sets each (the
+#: options' defaults come from the config file through click's ``default_map``).
+NETWORK_CONFIG_KEYS = {"timeout": "timeout", "budget": "budget", "user_agent": "user_agent"}
+DEFAULT_TIMEOUT = 60.0  # = harvester.fetch.http.DEFAULT_TIMEOUT (not imported: lazy HTTP)
+
+
+def network_options(func: Callable[P, R]) -> Callable[P, R]:
+    """--timeout, --budget and --user-agent: how long a request and a command may take,
+    and who the client says it is."""
+    func = click.option(
+        "--user-agent", "user_agent", envvar="TRIALS_USER_AGENT", default=None, metavar="TEXT",
+        help="User-Agent to send; add a contact (e.g. 'myproject/1.0 (me@example.org)'). "
+             "Also $TRIALS_USER_AGENT.")(func)
+    func = click.option(
+        "--budget", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
+        help="Stop sending requests after this many seconds in all (default: no limit); "
+             "what was stored is kept and the next run resumes.")(func)
+    return click.option(
+        "--timeout", type=click.FloatRange(min=0.1), default=DEFAULT_TIMEOUT,
+        show_default=True, metavar="SECONDS",
+        help="Deadline of each request, connection and whole answer included (a server "
+             "that stalls or trickles is cut off and the request retried).")(func)
+
+
+def http_client(*, min_interval: float, retries: int, timeout: float = DEFAULT_TIMEOUT,
+                budget: float | None = None, user_agent: str | None = None) -> HttpClient:
+    """The HTTP client a command's options describe."""
+    from harvester.fetch.http import DEFAULT_USER_AGENT, HttpClient
+
+    return HttpClient(user_agent=user_agent or DEFAULT_USER_AGENT, min_interval=min_interval,
+                      max_attempts=retries + 1, timeout=timeout, budget=budget)
 
 
 def open_catalogue(db: str | None, *, create: bool = False) -> Catalogue:

@@ -18,6 +18,8 @@ from harvester.commands._common import (
     db_option,
     format_option,
     handles_errors,
+    http_client,
+    network_options,
     open_catalogue,
     parse_day,
     parse_moment,
@@ -118,10 +120,12 @@ def _show_sources(catalogue: Catalogue, shown: VersionInfo, record: TrialRecord,
 @click.option("--retries", type=click.IntRange(0, 20), default=5, show_default=True,
               help="With --backfill: retries of a request that failed for a passing reason.")
 @wait_option
+@network_options
 @format_option("table", "json")
 @handles_errors
 def history(nct_id: str, db: str | None, backfill: bool, base_url: str, min_interval: float,
-            retries: int, wait: float, fmt: str) -> None:
+            retries: int, wait: float, timeout: float, budget: float | None,
+            user_agent: str | None, fmt: str) -> None:
     """List a trial's versions: number, when seen, source, registry date, what changed.
 
     Exit status with --backfill: 1 when some of the history could not be fetched (named on
@@ -138,9 +142,9 @@ def history(nct_id: str, db: str | None, backfill: bool, base_url: str, min_inte
         # Here, not at the top: `show` and `history` without --backfill need no HTTP stack.
         from harvester.fetch.backfill import backfill as fill_history
         from harvester.fetch.ctgov import CtgovApi
-        from harvester.fetch.http import HttpClient
 
-        api = CtgovApi(HttpClient(min_interval=min_interval, max_attempts=retries + 1),
+        api = CtgovApi(http_client(min_interval=min_interval, retries=retries,
+                                   timeout=timeout, budget=budget, user_agent=user_agent),
                        base_url)
 
         def problem(message: str) -> None:

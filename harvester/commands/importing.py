@@ -82,7 +82,8 @@ def import_(paths: tuple[str, ...], db: str | None, source: SourceKind | None,
             click.echo(to_json(summary.to_json()))
         else:
             click.echo(f"run {summary.run_id}: {summary.new} new, {summary.changed} changed, "
-                       f"{summary.unchanged} unchanged, {summary.failed} failed "
+                       f"{summary.unchanged} unchanged, {summary.failed} failed"
+                       f"{f', {summary.skipped} skipped' if summary.skipped else ''} "
                        f"in {summary.seconds:.1f} s")
     if summary.failed:
         sys.exit(EXIT_PARTIAL)

@@ -18,6 +18,8 @@ from harvester.commands._common import (
     db_option,
     format_option,
     handles_errors,
+    http_client,
+    network_options,
     open_catalogue,
     progress_bar,
     reporter,
@@ -28,7 +30,6 @@ from harvester.commands._common import (
 from harvester.errors import UsageError
 from harvester.fetch.backfill import fetch as fetch_targets
 from harvester.fetch.ctgov import BASE_URL_ENV, DEFAULT_BASE_URL, CtgovApi, search_params
-from harvester.fetch.http import HttpClient
 from harvester.fetch.sync import Syncer, SyncSummary
 
 _NCT_ID = re.compile(r"^[Nn][Cc][Tt]\d{8}$")
@@ -50,8 +51,8 @@ def rate_option(func: Callable[..., Any]) -> Callable[..., Any]:
              "0 turns it off, for a local server).")(func)
 
 
-def _api(base_url: str, min_interval: float, retries: int) -> CtgovApi:
-    return CtgovApi(HttpClient(min_interval=min_interval, max_attempts=retries + 1), base_url)
+def _api(base_url: str, **network: Any) -> CtgovApi:
+    return CtgovApi(http_client(**network), base_url)
 
 
 @click.command()
@@ -78,6 +79,7 @@ def _api(base_url: str, min_interval: float, retries: int) -> CtgovApi:
 @db_option
 @base_url_option
 @rate_option
+@network_options
 @click.option("--progress/--no-progress", default=True, help="Progress bar on a terminal.")
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
 @format_option("text", "json", default="text")
@@ -87,7 +89,8 @@ def sync(names: tuple[str, ...], cond: str | None, term: str | None, intr: str |
          ids: tuple[str, ...], ids_file: TextIO | None, advanced: str | None,
          save_as: str | None, every: bool,
          full: bool, with_history: bool, page_size: int, wait: float, db: str | None,
-         base_url: str, min_interval: float, retries: int, progress: bool, quiet: bool,
+         base_url: str, min_interval: float, retries: int, timeout: float,
+         budget: float | None, user_agent: str | None, progress: bool, quiet: bool,
          fmt: str) -> None:
     """Harvest every study matching a search into the catalogue.
 
@@ -110,7 +113,8 @@ def sync(names: tuple[str, ...], cond: str | None, term: str | None, intr: str |
     given = search_params(cond=cond, term=term, intr=intr, locn=locn, spons=spons,
                           titles=titles, status=status, ids=ids, advanced=advanced)
     jobs = _jobs(catalogue, names, given, save_as, every)
-    api = _api(base_url, min_interval, retries)
+    api = _api(base_url, min_interval=min_interval, retries=retries, timeout=timeout,
+               budget=budget, user_agent=user_agent)
     worst = 0
     for name, params in jobs:
         show = progress and not quiet
@@ -216,10 +220,12 @@ def _print(summary: SyncSummary, name: str | None, fmt: str, quiet: bool) -> Non
 @wait_option
 @base_url_option
 @rate_option
+@network_options
 @format_option("text", "json", default="text")
 @handles_errors
 def fetch(targets: tuple[str, ...], with_history: bool, db: str | None, wait: float,
-          base_url: str, min_interval: float, retries: int, fmt: str) -> None:
+          base_url: str, min_interval: float, retries: int, timeout: float,
+          budget: float | None, user_agent: str | None, fmt: str) -> None:
     """Fetch single studies from the API, or mirror pages by URL, into the catalogue.
 
     Mirror pages (ClinicalTrials.Veeva study pages) are fetched only where the site's
@@ -232,7 +238,8 @@ def fetch(targets: tuple[str, ...], with_history: bool, db: str | None, wait: fl
       trials fetch https://ctv.veeva.com/study/local-surgery-for-metastatic-breast-cancer
     """
     catalogue = open_catalogue(db, create=True)
-    api = _api(base_url, min_interval, retries)
+    api = _api(base_url, min_interval=min_interval, retries=retries, timeout=timeout,
+               budget=budget, user_agent=user_agent)
     with writer_lock(catalogue.engine, wait=wait):
         run_id = catalogue.start_run("fetch", {"targets": list(targets),
                                                "with_history": with_history})

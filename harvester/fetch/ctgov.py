@@ -149,7 +149,7 @@ class CtgovApi:
         return self.client.fetch(url, checked, params, allow_404=allow_404)
 
     def version(self) -> dict[str, Any]:
-        value = self.client.get_json(f"{self.base}/api/v2/version")
+        value = self.client.get_json(f"{self.base}/api/v2/version", probe=True)
         if not isinstance(value, dict) or "apiVersion" not in value:
             raise FetchError(f"{self.base}/api/v2/version: not an API version answer")
         return value

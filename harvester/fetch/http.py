@@ -1,10 +1,19 @@
 """The one HTTP client of the harvester: it owns all network policy.
 
 Politeness (a minimum interval between request starts per host, raised by robots.txt
-``Crawl-delay``), retries (429, 5xx, timeouts, dropped connections, truncated bodies) and
-error translation all live here, so callers only see :class:`Response`, decoded JSON or the
-project's :class:`~harvester.errors.FetchError` tree.  ``sleep`` and ``clock`` are injectable
-so tests never wait for real.  Not thread-safe: the politeness bookkeeping assumes one caller.
+``Crawl-delay``), retries (429, 5xx, timeouts, dropped connections, truncated bodies),
+deadlines and error translation all live here, so callers only see :class:`Response`, decoded
+JSON or the project's :class:`~harvester.errors.FetchError` tree.  ``sleep`` and ``clock`` are
+injectable so tests never wait for real, and so is the transport: any ``requests``-compatible
+session.  Not thread-safe: the politeness bookkeeping assumes one caller.
+
+Every wait is bounded.  ``timeout`` is each request's overall deadline — connecting, the
+headers and the whole body (a watchdog, :mod:`harvester.fetch.body`, ends a body that
+trickles in) — so one request takes at most ``timeout`` × ``max_attempts`` plus the backoff.
+``budget`` bounds all the requests of the client's life (a command): once spent, nothing more
+is sent and the request under way ends with :class:`~harvester.errors.FetchError`.  Probes
+(robots.txt, ``/version``) use a short deadline and two attempts.  Proxies come from the
+standard variables (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``), as ``requests`` reads them.
 """
 
 from __future__ import annotations
@@ -27,7 +36,8 @@ from tenacity.stop import stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
 from harvester import __version__
-from harvester.errors import FetchError, HttpStatusError
+from harvester.errors import FetchError, HttpStatusError, RefusedError
+from harvester.fetch.body import DeadlineExceeded, read_body
 
 # Says who is asking and why; a deployment should add a contact with --user-agent / the
 # TRIALS_USER_AGENT environment variable (the project has no public home page to point to).
@@ -35,6 +45,12 @@ DEFAULT_USER_AGENT = os.environ.get("TRIALS_USER_AGENT") or (
     f"trial-harvester/{__version__} (clinical-trial registry harvester; python-requests)"
 )
 _MESSAGE_CHARS = 500
+#: The overall deadline of one request, in seconds, unless told otherwise (--timeout).
+DEFAULT_TIMEOUT = 60.0
+#: Probes (robots.txt, /version) give up sooner: they must not hold up the harvest.
+PROBE_TIMEOUT = 10.0
+PROBE_ATTEMPTS = 2
+_MAX_CONNECT = 10.0
 T = TypeVar("T")
 
 # Transport failures worth another attempt: the request may well succeed next time.
@@ -53,6 +69,7 @@ class FetchStats:
     requests: int = 0  # HTTP requests sent (each attempt counts)
     retries: int = 0  # attempts after a retryable failure
     give_ups: int = 0  # requests that failed after the last attempt
+    deadlines: int = 0  # attempts ended by their overall deadline
     throttle_seconds: float = 0.0  # time spent waiting for the politeness limit
     backoff_seconds: float = 0.0  # time spent waiting between retries
     http_seconds: float = 0.0  # time inside HTTP calls
@@ -132,7 +149,8 @@ class HttpClient:
         self,
         *,
         user_agent: str = DEFAULT_USER_AGENT,
-        timeout: tuple[float, float] = (10.0, 60.0),
+        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        budget: float | None = None,
         min_interval: float = 1.0,
         max_attempts: int = 6,
         backoff_base: float = 1.0,
@@ -143,7 +161,16 @@ class HttpClient:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.user_agent = user_agent
-        self.timeout = timeout
+        # A (connect, deadline) pair is accepted too, as the older (connect, read) one was.
+        if isinstance(timeout, tuple):
+            self.connect_timeout, self.timeout = float(timeout[0]), float(timeout[1])
+        else:
+            self.timeout = float(timeout)
+            self.connect_timeout = min(self.timeout, _MAX_CONNECT)
+        if self.timeout <= 0 or self.connect_timeout <= 0:
+            raise ValueError("timeouts must be positive")
+        self.budget = budget
+        self._budget_end = None if budget is None else clock() + budget
         self.min_interval = min_interval
         self.max_retry_after = max_retry_after
         self.stats = FetchStats()
@@ -160,7 +187,7 @@ class HttpClient:
         # RetryError (counted as a give-up); non-retryable errors propagate unchanged.
         self._retrying = Retrying(
             retry=retry_if_exception_type(_Retryable),
-            stop=stop_after_attempt(max_attempts),
+            stop=stop_after_attempt(max(max_attempts, 1)),
             wait=_WaitRetryAfterElseJitter(
                 wait_random_exponential(multiplier=backoff_base, max=backoff_max),
                 cap=max_retry_after,
@@ -169,20 +196,24 @@ class HttpClient:
             before_sleep=self._count_retry,
             reraise=False,
         )
+        # Probes: the same policy, but fewer attempts (and a shorter deadline per attempt).
+        self._probing = self._retrying.copy(stop=stop_after_attempt(
+            min(max(max_attempts, 1), PROBE_ATTEMPTS)))
 
     # -- public API ----------------------------------------------------------------------
 
     def get(
         self, url: str, params: Mapping[str, str] | None = None, *, allow_404: bool = False,
-        accept: str = "application/json",
+        accept: str = "application/json", probe: bool = False,
     ) -> Response:
-        """GET ``url``; a 404 is returned rather than raised when ``allow_404``."""
-        return self._run(self._attempt, url, params, allow_404, accept)
+        """GET ``url``; a 404 is returned rather than raised when ``allow_404``.  A ``probe``
+        (a request the work can do without) gets a short deadline and two attempts."""
+        return self._run(self._attempt, url, params, allow_404, accept, probe=probe)
 
     def fetch(
         self, url: str, decode: Callable[[Response], T],
         params: Mapping[str, str] | None = None, *, allow_404: bool = False,
-        accept: str = "application/json",
+        accept: str = "application/json", probe: bool = False,
     ) -> T:
         """GET ``url`` and ``decode`` the response, both under the retry policy: a decode
         that raises :class:`Incomplete` retries the request.  With ``allow_404``, a 404
@@ -195,9 +226,10 @@ class HttpClient:
             except Incomplete as exc:
                 raise _Retryable(str(exc)) from None
 
-        return self._run(attempt, url, params, allow_404, accept)
+        return self._run(attempt, url, params, allow_404, accept, probe=probe)
 
-    def get_json(self, url: str, params: Mapping[str, str] | None = None) -> Any:
+    def get_json(self, url: str, params: Mapping[str, str] | None = None, *,
+                 probe: bool = False) -> Any:
         """GET ``url`` and decode its JSON; an undecodable body is retried like a dropped one."""
 
         def decode(response: Response) -> Any:
@@ -206,7 +238,7 @@ class HttpClient:
             except FetchError as exc:  # most likely a page cut short: try again
                 raise Incomplete(str(exc)) from exc
 
-        return self.fetch(url, decode, params)
+        return self.fetch(url, decode, params, probe=probe)
 
     def robots_allows(self, url: str) -> bool:
         """Whether robots.txt lets our user agent fetch ``url`` (fetched once per origin)."""
@@ -217,7 +249,7 @@ class HttpClient:
             robots_url = f"{origin}/robots.txt"
             try:
                 lines = self._run(
-                    self._attempt, robots_url, None, False, "text/plain"
+                    self._attempt, robots_url, None, False, "text/plain", probe=True
                 ).text.splitlines()
             except HttpStatusError:
                 lines = []  # RFC 9309 §2.3.1.3: a 4xx robots.txt is "unavailable": allow all
@@ -248,9 +280,10 @@ class HttpClient:
 
     # -- machinery -----------------------------------------------------------------------
 
-    def _run(self, attempt: Callable[..., T], url: str, *args: Any) -> T:
+    def _run(self, attempt: Callable[..., T], url: str, *args: Any, probe: bool = False) -> T:
+        retrying = self._probing if probe else self._retrying
         try:
-            return self._retrying(attempt, url, *args)
+            return retrying(attempt, url, *args, PROBE_TIMEOUT if probe else None)
         except RetryError as exc:
             self.stats.give_ups += 1
             last = exc.last_attempt
@@ -260,25 +293,38 @@ class HttpClient:
             ) from reason
 
     def _attempt(
-        self, url: str, params: Mapping[str, str] | None, allow_404: bool, accept: str
+        self, url: str, params: Mapping[str, str] | None, allow_404: bool, accept: str,
+        limit: float | None = None,
     ) -> Response:
         self._throttle(url)
+        deadline = min(self.timeout, limit or self.timeout, self._budget_left(url))
         self.stats.requests += 1
         started = self._clock()
+        wall = time.monotonic()  # the watchdog's real time, whatever clock is injected
         try:
             r = self._session.get(
-                url, params=params, timeout=self.timeout, headers={"Accept": accept}
+                url, params=params, timeout=(min(self.connect_timeout, deadline), deadline),
+                headers={"Accept": accept}, stream=True,
             )
+            content = read_body(r, deadline - (time.monotonic() - wall))
+        except DeadlineExceeded as exc:
+            self.stats.deadlines += 1
+            raise _Retryable(f"no complete answer from {url} within the {deadline:g} s "
+                             f"deadline ({exc})") from None
         except requests.exceptions.SSLError as exc:  # a bad certificate does not heal itself
             raise FetchError(f"TLS error fetching {url}: {exc}", url=url) from exc
+        except requests.exceptions.ProxyError as exc:  # a proxy we were told to use
+            raise _Retryable(f"proxy error fetching {url}: {exc}") from exc
         except _TRANSIENT_ERRORS as exc:
             raise _Retryable(f"{type(exc).__name__} fetching {url}: {exc}") from exc
         except requests.RequestException as exc:  # bad URL, redirect loop …: retrying won't help
             raise FetchError(f"cannot fetch {url}: {exc}", url=url) from exc
         finally:
             self.stats.http_seconds += self._clock() - started
-        response = Response(r.url or url, r.status_code, CaseInsensitiveDict(r.headers), r.content)
+        response = Response(r.url or url, r.status_code, CaseInsensitiveDict(r.headers), content)
         status = response.status
+        if status == 403:  # a CDN or firewall turning this client away: asking again won't help
+            raise RefusedError(status, response.url, _server_message(response.content))
         if status == 429 or status >= 500:
             raise _Retryable(
                 f"HTTP {status} from {response.url}: {_server_message(response.content)}",
@@ -307,7 +353,20 @@ class HttpClient:
                 self._sleep(wait)
         self._last_start[origin] = self._clock()
 
+    def _budget_left(self, url: str) -> float:
+        """Seconds left of the budget (infinite without one); FetchError when spent."""
+        if self._budget_end is None:
+            return float("inf")
+        left = self._budget_end - self._clock()
+        if left <= 0:
+            raise FetchError(f"the time budget of {self.budget:g} s is spent (--budget); "
+                             f"not fetching {url}", url=url)
+        return left
+
     def _backoff_sleep(self, seconds: float) -> None:
+        if self._budget_end is not None and self._clock() + seconds >= self._budget_end:
+            raise FetchError(f"the time budget of {self.budget:g} s would be spent waiting "
+                             f"{seconds:.3g} s to retry (--budget)")
         self.stats.backoff_seconds += seconds
         self._sleep(seconds)
 

@@ -131,6 +131,15 @@ class Syncer:
                 self.on_problem(f"warning: robots.txt unreachable ({exc}); one request a "
                                 "second")
 
+    def _watch_schema(self) -> SchemaReport | None:
+        """The registry's schema check: a probe, so a failure is a warning and the harvest
+        goes on (the search itself says soon enough whether the server answers)."""
+        try:
+            return watch_schema(self.catalogue, self.api)
+        except FetchError as exc:
+            self.on_problem(f"warning: registry schema not checked ({exc})")
+            return None
+
     def _run(self, params: dict[str, str], full: bool, name: str | None) -> SyncSummary:
         cat = self.catalogue
         run_id = cat.start_run("sync", {"name": name, "query": params, "full": full,
@@ -140,7 +149,7 @@ class Syncer:
         self._stats_before = asdict(self.api.client.stats)
         try:
             self._respect_crawl_delay()
-            summary.schema = watch_schema(cat, self.api)
+            summary.schema = self._watch_schema()
             key = query_key(params)
             state = load_state(cat, key)
             current = self._plan(state, run_id, full, summary)

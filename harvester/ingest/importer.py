@@ -11,7 +11,6 @@ whole and the rest absent; running it again stores what is missing and nothing t
 from __future__ import annotations
 
 import hashlib
-import multiprocessing as mp
 import os
 import time
 import warnings
@@ -25,7 +24,8 @@ from pathlib import Path
 from harvester.catalogue import Catalogue, Incoming, Prepared, prepare
 from harvester.catalogue.lock import writer_lock
 from harvester.errors import ParseError
-from harvester.ingest.inputs import InputProblem, Inputs, Known, ZipEntry
+from harvester.ingest.inputs import InputProblem, Inputs, Known, Skipped, ZipEntry
+from harvester.ingest.workers import process_pool
 from harvester.records import SourceKind
 from parsers import MAX_PAYLOAD_BYTES, iter_studies
 
@@ -37,6 +37,7 @@ class ImportSummary:
     changed: int = 0
     unchanged: int = 0
     failed: int = 0
+    skipped: int = 0  # zip entries that are not studies (folders, metadata, links)
     seconds: float = 0.0
 
     @property
@@ -46,6 +47,7 @@ class ImportSummary:
     def to_json(self) -> dict[str, object]:
         return {"run": self.run_id, "status": self.status, "new": self.new,
                 "changed": self.changed, "unchanged": self.unchanged, "failed": self.failed,
+                "skipped": self.skipped,
                 "seconds": round(self.seconds, 3)}
 
 
@@ -91,7 +93,10 @@ def prepare_payloads(payloads: list[Entry], source: SourceKind | None,
                 versions.append(prepare(Incoming(
                     result, raw, raw_sha, name, quick=quick if whole else None,
                     deflated=deflated if whole else None)))
-        notes += [f"{name}: {w.message}" for w in caught]
+        # A ResourceWarning is the garbage collector finding something unclosed elsewhere
+        # while this payload was parsed: not the payload's doing.
+        notes += [f"{name}: {w.message}" for w in caught
+                  if not issubclass(w.category, ResourceWarning)]
     return PreparedBatch(versions, problems, notes)
 
 
@@ -158,9 +163,8 @@ class Importer:
         if workers <= 1:
             yield None
             return
-        # spawn, not fork: a forked worker would inherit the writer lock and the database
-        # connections, and keep them alive if this process were killed.
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        # Spawned workers that end with this process, however it ends (kill -9 included).
+        with process_pool(workers) as pool:
             yield pool
 
     def _run(self, paths: Sequence[str | Path], inputs: Inputs) -> ImportSummary:
@@ -175,7 +179,15 @@ class Importer:
                 queue: deque[_InFlight] = deque()
                 batch: list[Entry] = []
                 size = skipped = 0
+                # reason -> the zip entries skipped (the first five named)
+                not_studies: dict[str, list[str]] = {}
                 for item in inputs:
+                    if isinstance(item, Skipped):
+                        summary.skipped += 1
+                        seen = not_studies.setdefault(item.reason, [])
+                        seen.append(item.name if len(seen) < 5 else "")
+                        self.on_progress(1)
+                        continue
                     if isinstance(item, InputProblem):
                         self._problem(summary, f"{item.name}: {item.message}")
                         catalogue.add([], run_id=run_id, failed=1)
@@ -198,6 +210,7 @@ class Importer:
                         batch, size = [], 0
                 self._submit(batch, pool, queue, summary, in_flight=0)
                 self._skipped(skipped, summary)
+                self._not_studies(not_studies)
         except BaseException as exc:
             catalogue.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
             raise
@@ -209,6 +222,14 @@ class Importer:
     def _problem(self, summary: ImportSummary, message: str) -> None:
         summary.failed += 1
         self.on_problem(message)
+
+    def _not_studies(self, skipped: dict[str, list[str]]) -> None:
+        """Name the zip entries skipped as not studies, in one warning per reason."""
+        for reason, names in skipped.items():
+            shown = ", ".join(names[:5]) + (f" (+{len(names) - 5:,} more)"
+                                            if len(names) > 5 else "")
+            entries = "entry" if len(names) == 1 else "entries"
+            self.on_problem(f"warning: {len(names)} zip {entries} skipped ({reason}): {shown}")
 
     def _skipped(self, count: int, summary: ImportSummary) -> None:
         """Count zip entries known by their quick identity as unchanged, in the run too."""

@@ -5,7 +5,9 @@ A path is a file, a zip (one payload per file entry, as in the bulk downloads
 ``-`` (stdin).  Zips are read entry by entry, never unpacked to disk, and one payload is held
 at a time: the bulk JSON download unpacks to about 10 GB.  Bad input becomes an
 :class:`InputProblem` and the stream goes on; only a missing path is an error, raised up
-front so that a typo does not surface after an hour of importing.
+front so that a typo does not surface after an hour of importing.  Zip entries that are not
+studies come out as :class:`Skipped`, hostile ones as problems (see
+:mod:`harvester.ingest.zipentries`): none is dropped silently.
 """
 
 from __future__ import annotations
@@ -23,12 +25,12 @@ from pathlib import Path, PurePosixPath
 from typing import IO
 
 from harvester.errors import UsageError
-from harvester.ingest import zipdir
+from harvester.ingest import zipdir, zipentries
 
 STDIN_NAME = "<stdin>"
 
 # Local file header (an ordinary zip), end of central directory (an empty one).
-_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+_ZIP_MAGIC = zipentries.ZIP_MAGIC
 
 # Payloads are read in chunks of this size, so a small file never costs a buffer the size of
 # the limit and a deflate entry never inflates more than this per step.
@@ -38,10 +40,6 @@ _CHUNK = 1 << 20
 # covers undecodable UTF-8 entry names; ``struct.error`` malformed headers.
 _READ_ERRORS = (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError,
                 ValueError, struct.error)
-
-# zipfile bounds the output of each inflate step only for deflate; bzip2 and LZMA inflate a
-# whole chunk at once, so a crafted entry could exhaust memory before any check of ours.
-_SAFE_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}
 
 
 @dataclass(frozen=True)
@@ -66,6 +64,14 @@ class Known:
 
     name: str
     quick: str
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A zip entry that is not a study (a folder, macOS metadata, a link), not read."""
+
+    name: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -119,6 +125,9 @@ class ZipEntry:
         if len(data) != self.file_size or zlib.crc32(data) != self.crc:
             return InputProblem(self.name,
                                 f"damaged entry: Bad CRC-32 for file {self.filename!r}")
+        if data[:4] in _ZIP_MAGIC:
+            return InputProblem(self.name, "a zip inside the zip is not expanded; unpack it "
+                                           "and import it on its own")
         deflated = raw if self.method == zipfile.ZIP_DEFLATED else None
         return Payload(self.name, data, self.quick, deflated)
 
@@ -126,7 +135,7 @@ class ZipEntry:
 # signature, version, flags, method, time, date, CRC-32, sizes, name and extra lengths
 _LOCAL_HEADER = struct.Struct("<4s5H3L2H")
 
-Item = Payload | InputProblem | Known | ZipEntry
+Item = Payload | InputProblem | Known | ZipEntry | Skipped
 #: Asked with a chunk of zip entries' quick identities; answers those already imported.
 KnownQuick = Callable[[list[str]], set[str]]
 _QUICK_CHUNK = 500
@@ -182,13 +191,10 @@ class Inputs:
         try:
             if not _is_zip(leaf[0]):
                 return 1
-            count = total = 0
-            for info in _members(leaf[0]):
-                count += 1
-                total += info.file_size
+            survey = zipentries.survey(leaf[0])
         except _READ_ERRORS:
             return 1  # iterating will report it as one problem
-        return 1 if total > self._max_unpacked else count
+        return 1 if survey.declared > self._max_unpacked else survey.entries
 
     def _from_leaf(self, path: Path | None, name: str) -> Iterator[Item]:
         try:
@@ -215,38 +221,39 @@ class Inputs:
             return InputProblem(name, f"cannot read: {_reason(exc)}")
 
     def _from_zip(self, path: Path, name: str) -> Iterator[Item]:
-        # Two streaming passes over the central directory: the first adds up the sizes (the
-        # zip-bomb guard refuses before inflating anything), the second hands out entries;
-        # neither keeps the directory in memory.
+        # Two streaming passes over the central directory: the first adds up the sizes and
+        # finds overlapping entries (the zip-bomb guards refuse before inflating anything),
+        # the second hands out entries; neither keeps the directory in memory.
         try:
-            total = sum(info.file_size for info in _members(path))
+            survey = zipentries.survey(path)
         except _READ_ERRORS as exc:
             yield InputProblem(name, f"not a readable zip (truncated?): {_reason(exc)}")
             return
-        if total > self._max_unpacked:
-            yield InputProblem(name, f"zip would unpack to {total:,} bytes, above the "
-                                     f"{self._max_unpacked:,} limit; nothing read from it")
+        if survey.declared > self._max_unpacked:
+            yield InputProblem(name, f"zip would unpack to {survey.declared:,} bytes, above "
+                                     f"the {self._max_unpacked:,} limit; nothing read from it")
             return
-        members = _members(path)
+        members = enumerate(zipdir.entries(path))
         while chunk := list(itertools.islice(members, _QUICK_CHUNK)):
-            keys = [quick_identity(info) for info in chunk]
-            known = self._known(keys) if self._known else set()
-            for info, key in zip(chunk, keys, strict=True):
+            judged = [(info, zipentries.judge(info, at in survey.overlapping, self._max_payload))
+                      for at, info in chunk]
+            keys = [quick_identity(info) for info, verdict in judged if verdict is None]
+            known = self._known(keys) if self._known and keys else set()
+            for info, verdict in judged:
+                entry_name = f"{name}:{info.filename}"
+                if verdict is not None:
+                    yield (Skipped(entry_name, verdict.reason) if verdict.kind == "skip"
+                           else InputProblem(entry_name, verdict.reason))
+                    continue
+                key = quick_identity(info)
                 if key in known:
-                    yield Known(f"{name}:{info.filename}", key)
+                    yield Known(entry_name, key)
                 else:
                     # Yielded straight from the call so that no local keeps the last payload
                     # alive.
-                    yield self._entry(path, info, f"{name}:{info.filename}", key)
+                    yield self._entry(path, info, entry_name, key)
 
     def _entry(self, path: Path, info: zipfile.ZipInfo, name: str, quick: str) -> Item:
-        if info.file_size > self._max_payload:
-            return InputProblem(name, _too_large("entry", info.file_size, self._max_payload))
-        if info.flag_bits & 0x1:
-            return InputProblem(name, "entry is encrypted")
-        if info.compress_type not in _SAFE_METHODS:
-            return InputProblem(name, f"entry uses compression method {info.compress_type}; "
-                                      "only stored and deflate are read")
         entry = ZipEntry(name, str(path), info.filename, info.header_offset,
                          info.compress_size, info.file_size, info.CRC, info.compress_type,
                          quick)
@@ -329,21 +336,6 @@ def _is_zip(path: Path) -> bool:
         return False
     with open(path, "rb") as f:
         return f.read(4) in _ZIP_MAGIC
-
-
-def _members(path: Path) -> Iterator[zipfile.ZipInfo]:
-    """The entries to read, in central-directory order, streamed.  Their declared sizes
-    bound what the archive can produce: no entry is inflated past its declared size."""
-    return (info for info in zipdir.entries(path) if _is_payload_entry(info))
-
-
-def _is_payload_entry(info: zipfile.ZipInfo) -> bool:
-    parts = [p for p in info.filename.split("/") if p not in ("", ".")]
-    junk = not parts or parts[0] == "__MACOSX" or any(p.startswith(".") for p in parts)
-    # Unix mode 0: made where no mode is recorded; anything but a regular file (a symlink,
-    # whose data is a path) is not a payload.
-    return not (junk or info.is_dir()) and stat.S_IFMT(info.external_attr >> 16) in (
-        0, stat.S_IFREG)
 
 
 def _read_capped(stream: IO[bytes], limit: int) -> bytes:

@@ -34,7 +34,7 @@ from .studies import STUDIES_PARAMS, StudiesEndpoint, resolve_fields
 API_VERSION = "2.0.5"
 _STATUS_TEXT = {
     200: "OK", 301: "Moved Permanently", 304: "Not Modified", 400: "Bad Request",
-    404: "Not Found", 405: "Method Not Allowed", 429: "Too Many Requests",
+    403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 429: "Too Many Requests",
     500: "Internal Server Error", 503: "Service Unavailable",
 }
 _STUDY_PARAMS = frozenset({"format", "markupFormat", "fields"})
@@ -71,7 +71,11 @@ class ReplicaApp:
         fault = self.faults.take(path)
         if fault is not None and fault.kind == "slow":
             time.sleep(fault.seconds)
-        if fault is not None and fault.kind in ("rate_limit", "unavailable"):
+        if fault is not None and fault.kind == "stall":
+            self.faults.wait(fault.seconds)
+            environ[RESET_KEY] = True  # hang up without a word
+            return []
+        if fault is not None and fault.kind in ("rate_limit", "unavailable", "forbidden"):
             response = _refusal(fault)
         else:
             try:
@@ -100,7 +104,11 @@ class ReplicaApp:
                 return []
         if fault is not None and fault.kind == "truncate":
             body = body[: len(body) // 2]
-        headers.append(("Content-Length", str(len(body))))
+        declared = len(body)
+        if fault is not None and fault.kind == "wrong_length":
+            declared = max(0, declared + fault.length_delta)
+            environ[RESET_KEY] = fault.length_delta > 0  # else the client could wait for ever
+        headers.append(("Content-Length", str(declared)))
         start_response(f"{response.status} {_STATUS_TEXT.get(response.status, '')}", headers)
         if environ.get("REQUEST_METHOD") == "HEAD":
             return []
@@ -108,7 +116,18 @@ class ReplicaApp:
             # The full Content-Length is promised, half is sent, and the server (HTTP/1.0,
             # one request per connection) then closes: the client sees a broken body.
             return _partial(body[: len(body) // 2])
+        if fault is not None and fault.kind == "reset":
+            environ[RESET_KEY] = True  # the server resets the connection after the half
+            return _partial(body[: len(body) // 2])
+        if fault is not None and fault.kind == "trickle":
+            return self._trickle(body, fault.seconds)
         return [body]
+
+    def _trickle(self, body: bytes, interval: float) -> Iterator[bytes]:
+        for at in range(len(body)):
+            yield body[at:at + 1]
+            if self.faults.wait(interval):
+                return
 
     # --- routing ------------------------------------------------------------------------------
 
@@ -212,12 +231,22 @@ def _etag_matches(header: str, etag: str) -> bool:
 
 
 def _refusal(fault: Fault) -> Response:
+    if fault.kind == "forbidden":
+        return Response(403, _FORBIDDEN_PAGE, content_type="text/html")
     status = 429 if fault.kind == "rate_limit" else 503
     headers = []
     if fault.retry_after is not None:
         value = fault.retry_after
         headers.append(("Retry-After", str(int(value)) if value == int(value) else str(value)))
     return Response(status, _STATUS_TEXT[status].encode(), headers=headers)
+
+
+#: What a CDN says to a client it blocks (after the real ClinicalTrials.gov one, shortened).
+_FORBIDDEN_PAGE = (b"<html><head><title>403 Forbidden</title></head><body><h1>Access Denied"
+                   b"</h1><p>You don't have permission to access this resource.</p></body>"
+                   b"</html>")
+#: Set in the WSGI environ by a fault: the server resets the connection once the app is done.
+RESET_KEY = "replica.reset"
 
 
 def _partial(chunk: bytes) -> Iterator[bytes]:

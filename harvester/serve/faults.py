@@ -3,6 +3,12 @@
 Faults are armed in order and consumed first-armed-first: each request takes at most one
 fault, from the oldest armed switch whose path prefix matches its path.  So
 ``rate_limit(2); unavailable(1)`` answers the next three requests 429, 429, 503.
+
+The hostile ones (``stall``, ``trickle``, ``forbidden``, ``reset``, ``wrong_length``) play the
+networks a harvest meets in the wild: a server that accepts and never answers, one that sends
+its headers then a byte at a time, a CDN that refuses the client, a connection reset mid-body,
+a Content-Length that does not match the body.  Waits end early when the server stops
+(:meth:`Faults.release`), so no test leaves a thread sleeping.
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Literal
 
-FaultKind = Literal["rate_limit", "unavailable", "drop_connection", "truncate", "slow"]
+FaultKind = Literal["rate_limit", "unavailable", "drop_connection", "truncate", "slow",
+                    "stall", "trickle", "forbidden", "reset", "wrong_length"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +28,8 @@ class Fault:
 
     kind: FaultKind
     retry_after: float | None = None  # rate_limit / unavailable: the Retry-After header
-    seconds: float = 0.0  # slow: the delay before answering
+    seconds: float = 0.0  # slow, stall: the delay before answering; trickle: between bytes
+    length_delta: int = 0  # wrong_length: Content-Length minus the bytes actually sent
 
 
 @dataclass
@@ -39,6 +47,7 @@ class Faults:
         self._armed: list[_Armed] = []
         self._requests: Counter[str] = Counter()
         self._log: list[tuple[str, str]] = []
+        self._released = threading.Event()
 
     # --- switches -----------------------------------------------------------------------------
 
@@ -72,6 +81,40 @@ class Faults:
     def slow(self, seconds: float, n: int = 1, *, path: str = "") -> None:
         """The next ``n`` requests wait ``seconds`` before being answered normally."""
         self._arm(Fault("slow", seconds=seconds), n, path)
+
+    def stall(self, n: int = 1, *, seconds: float = 3600.0, path: str = "") -> None:
+        """The next ``n`` requests are accepted and get no answer at all for ``seconds`` (or
+        until the server stops), then the connection is closed without a response."""
+        self._arm(Fault("stall", seconds=seconds), n, path)
+
+    def trickle(self, n: int = 1, *, interval: float = 0.2, path: str = "") -> None:
+        """The next ``n`` responses send ``200`` and their headers at once, then the body one
+        byte every ``interval`` seconds: no single socket read ever times out."""
+        self._arm(Fault("trickle", seconds=interval), n, path)
+
+    def forbidden(self, n: int = 1, *, path: str = "") -> None:
+        """The next ``n`` requests get ``403 Forbidden`` with an HTML page, as a CDN or web
+        application firewall answers a client it blocks."""
+        self._arm(Fault("forbidden"), n, path)
+
+    def reset(self, n: int = 1, *, path: str = "") -> None:
+        """The next ``n`` responses send half their body, then the connection is reset (RST,
+        not an orderly close)."""
+        self._arm(Fault("reset"), n, path)
+
+    def wrong_length(self, n: int = 1, *, delta: int = 64, path: str = "") -> None:
+        """The next ``n`` responses declare a Content-Length ``delta`` bytes off the body
+        they send in full (more: the client waits for bytes that never come until the server
+        hangs up; fewer: the client stops reading early and holds a cut document)."""
+        self._arm(Fault("wrong_length", length_delta=delta), n, path)
+
+    def release(self) -> None:
+        """End every stall and trickle now, and those to come (the server is stopping)."""
+        self._released.set()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep ``seconds`` unless released first; True when released."""
+        return self._released.wait(seconds)
 
     def clear(self) -> None:
         """Disarm every pending fault (counters are kept: see :meth:`reset_counts`)."""

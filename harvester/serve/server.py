@@ -10,12 +10,13 @@ from __future__ import annotations
 import ipaddress
 import socket
 import socketserver
+import struct
 import threading
 from types import TracebackType
 from typing import IO, Any, cast
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
-from .app import ReplicaApp
+from .app import RESET_KEY, ReplicaApp
 from .faults import Faults
 from .store import StudyStore
 
@@ -38,10 +39,21 @@ class _Handler(WSGIRequestHandler):
         )
         handler.request_handler = self
         handler.run(self.server.get_app())  # type: ignore[attr-defined]
+        if handler.reset:  # a fault: end with a reset, not a clean close
+            cast(_ThreadingWSGIServer, self.server).to_reset.add(self.request)
 
 
 class _QuietServerHandler(ServerHandler):
     request_handler: WSGIRequestHandler  # wsgiref logs the request through it on close
+
+    reset = False  # whether a fault asked for the connection to be reset at the end
+
+    def finish_response(self) -> None:
+        environ = getattr(self, "environ", None) or {}  # typeshed omits these attributes
+        self.reset = bool(environ.get(RESET_KEY))
+        if self.reset and not getattr(self, "status", None):
+            return  # a stall: say nothing at all, not even an error page
+        super().finish_response()
 
     def log_exception(self, exc_info: Any) -> None:
         # The app never raises; what reaches here is a client that went away mid-response
@@ -53,6 +65,19 @@ class _ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
     daemon_threads = True  # a request stuck in a slow fault must not keep the process alive
     block_on_close = False
     allow_reuse_address = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.to_reset: set[socket.socket] = set()
+
+    def shutdown_request(self, request: Any) -> None:
+        if request in self.to_reset:
+            self.to_reset.discard(request)
+            # SO_LINGER with a zero timeout: close() sends RST instead of FIN.
+            request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_request(request)
+            return
+        super().shutdown_request(request)
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind calls socket.getfqdn(), a reverse DNS lookup that can stall
@@ -112,6 +137,7 @@ class ReplicaServer:
         return self
 
     def stop(self) -> None:
+        self.faults.release()  # stalls and trickles end now
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join()

@@ -1,0 +1,76 @@
+"""Worker processes that end with their parent, however it ends (kill -9 included).
+
+A :class:`~concurrent.futures.ProcessPoolExecutor` notices a dead parent only when it next
+reads its call queue, and a worker busy parsing (or blocked on that queue) does not: after a
+kill -9 of an import its workers, and multiprocessing's resource tracker that waits for them,
+used to live on indefinitely.  :func:`process_pool` gives pools whose workers run
+:func:`die_with_parent` first:
+
+* on Linux, ``prctl(PR_SET_PDEATHSIG, SIGKILL)``: the kernel kills the worker the moment its
+  parent dies (strictly: the moment the parent's thread that started it ends — so submit the
+  first tasks, which start the workers, from a thread that lives as long as the pool);
+* everywhere, a daemon thread that polls the parent's pid and ends the worker when it is
+  gone (the parent's pid changes when the worker is re-parented).
+
+With the workers gone, the resource tracker sees the last copy of its pipe close and exits
+by itself.  Workers are started with ``spawn``, never ``fork``: a forked worker would inherit
+the writer lock and the database connections.  Any part of the harvester that needs worker
+processes (import, sync) should take them from here.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing as mp
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+_PR_SET_PDEATHSIG = 1
+#: How often the watcher thread checks that the parent is alive (seconds).
+POLL_SECONDS = 0.5
+
+
+def _set_parent_death_signal() -> bool:
+    """Ask the Linux kernel to SIGKILL this process when its parent dies; False elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch(parent: int, poll: float) -> None:
+    while True:
+        if os.getppid() != parent:
+            os._exit(1)  # the parent is gone: nothing left to report to
+        time.sleep(poll)
+
+
+def die_with_parent(parent: int, poll: float = POLL_SECONDS) -> None:
+    """Make this process end when process ``parent`` does (call it first in a worker)."""
+    _set_parent_death_signal()
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+    threading.Thread(target=_watch, args=(parent, poll), name="parent-watch",
+                     daemon=True).start()
+
+
+def _start(parent: int, initializer: Callable[..., Any] | None, args: tuple[Any, ...]) -> None:
+    die_with_parent(parent)
+    if initializer is not None:
+        initializer(*args)
+
+
+def process_pool(workers: int, *, initializer: Callable[..., Any] | None = None,
+                 initargs: tuple[Any, ...] = ()) -> ProcessPoolExecutor:
+    """A pool of ``workers`` spawned processes that end with this one (see above)."""
+    return ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_start,
+                               initargs=(os.getpid(), initializer, initargs))
