@@ -22,6 +22,7 @@ COMMANDS = {
     "changes": "browse:changes", "search": "search:search", "similar": "similar:similar",
     "index": "similar:index", "compare": "compare:compare", "export": "export:export",
     "serve": "serving:serve", "mcp": "serving:mcp",
+    "queries": "operate:queries", "status": "operate:status",
 }
 
 #: One line per command for `trials --help`, so the group's help imports no subcommand
@@ -38,6 +39,8 @@ SUMMARIES = {
     "import": "Import registry files, folders and bulk zips into the catalogue.",
     "index": "Bring the similarity index up to date with the catalogue (or rebuild it).",
     "parse": "Parse registry files into typed trial records and print them.",
+    "queries": "List, show, rename or delete the saved sync queries.",
+    "status": "The catalogue's health on one screen, for a person or a monitoring check.",
     "reparse": "Re-derive records from their stored raw payloads with the current parser.",
     "runs": "List the latest imports, syncs and reparses: when, what, and how they ended.",
     "search": ("Search the catalogue's text: titles, conditions, keywords, interventions, "

@@ -124,12 +124,16 @@ class Catalogue:
 
     # --- runs ---------------------------------------------------------------------------
 
-    def start_run(self, kind: str, arguments: dict[str, Any]) -> int:
+    def start_run(self, kind: str, arguments: dict[str, Any], *, query_name: str | None = None,
+                  batch_id: int | None = None) -> int:
+        """A new run (``query_name``: the saved query a sync runs; ``batch_id``: the run of
+        the ``sync --all`` batch it is part of)."""
         now = self.clock()
         with self.engine.begin() as conn:
             run_id: int = conn.execute(sa.insert(R).values(
                 kind=kind, arguments=msgspec.json.encode(arguments).decode(), started_at=now,
-                heartbeat_at=now, status="running")).inserted_primary_key[0]  # type: ignore[index]
+                heartbeat_at=now, status="running", query_name=query_name,
+                batch_id=batch_id)).inserted_primary_key[0]  # type: ignore[index]
         return run_id
 
     def finish_run(self, run_id: int, status: str, message: str | None = None,
@@ -143,12 +147,14 @@ class Catalogue:
         with self.engine.begin() as conn:
             conn.execute(sa.update(R).where(R.c.id == run_id).values(**values))
 
-    def mark_interrupted(self, stale_before: datetime) -> int:
+    def mark_interrupted(self, stale_before: datetime, *, keep: int | None = None) -> int:
         """Mark runs still 'running' whose last heartbeat is before ``stale_before`` as
-        interrupted (the holder of the writer lock knows every other run has died)."""
+        interrupted (the holder of the writer lock knows every other run has died), but
+        ``keep`` (the holder's own batch run)."""
         with self.engine.begin() as conn:
             result = conn.execute(sa.update(R).where(
-                R.c.status == "running", R.c.heartbeat_at <= stale_before).values(
+                R.c.status == "running", R.c.heartbeat_at <= stale_before,
+                R.c.id != (keep if keep is not None else -1)).values(
                 status="interrupted", message="stopped before it finished (killed or crashed)"))
         return int(result.rowcount)
 

@@ -253,37 +253,49 @@ def _diff_lines(changes: list[Change], per_kind: int | None) -> list[str]:
 @click.option("--since", metavar="DATE", help="Report what the catalogue learned since this "
               "date or date-time (UTC).")
 @click.option("--since-last-sync", is_flag=True,
-              help="Since the start of the last finished sync: what it brought.")
+              help="Since the start of the last sync: the whole last `sync --all` batch "
+                   "(every query's runs), and which queries failed.")
 @click.option("--since-last-run", is_flag=True,
-              help="Since the start of the last finished import or sync run: what it brought.")
+              help="Since the start of the last import or sync (batch): what it brought.")
+@click.option("--query", "query_name", metavar="NAME",
+              help="Only the trials of this saved query.")
 @format_option("text", "json", default="text")
 @handles_errors
 def changes(db: str | None, since: str | None, since_last_sync: bool, since_last_run: bool,
-            fmt: str) -> None:
+            query_name: str | None, fmt: str) -> None:
     """What changed in the catalogue: new trials, status transitions, enrollment changes,
     results first posted, trials that disappeared.
+
+    --since-last-sync covers the whole last sync batch and names the queries that failed
+    in it (a failed sync is reported, never skipped for an older one).
 
     \b
     Examples:
       trials changes --since 2026-11-01
-      trials changes --since-last-sync --format json | mail -s "trial digest" team@example.org
+      trials changes --since-last-sync | mail -s "trial digest" team@example.org
+      trials changes --since-last-sync --query breast --format json
     """
+    from harvester.catalogue.batches import last_run
+    from harvester.catalogue.queries import query_members
+
     if [bool(since), since_last_sync, since_last_run].count(True) != 1:
         raise UsageError("give exactly one of --since DATE, --since-last-sync and "
                          "--since-last-run")
     catalogue = open_catalogue(db)
+    only = query_members(catalogue, query_name) if query_name else None
     moment: datetime
+    covers = None
     if since:
         moment = parse_moment(since, "--since")
     else:
-        kinds = ("sync",) if since_last_sync else ("import", "sync")
-        finished = [r for r in catalogue.runs(1000) if r["kind"] in kinds
-                    and r["status"] in ("ok", "partial", "incomplete")]
-        if not finished:
-            raise UsageError(f"no {' or '.join(kinds)} has finished yet; use --since")
-        moment = finished[0]["started_at"]
-    report = changes_since(catalogue, moment)
+        covers = last_run(catalogue, syncs_only=since_last_sync)
+        if covers is None:
+            kinds = "sync" if since_last_sync else "import or sync"
+            raise UsageError(f"no {kinds} has finished yet; use --since")
+        moment = covers.started_at
+    report = changes_since(catalogue, moment, only=only)
+    report.covers, report.query = covers, query_name
     if fmt == "json":
         click.echo(to_json(report.to_json()))
     else:
-        stdout_console().print(change_report(report))
+        click.echo(change_report(report))
