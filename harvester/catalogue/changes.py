@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from harvester.catalogue.batches import LastRun
 from harvester.catalogue.diff import Change, diff_records, summarise
 from harvester.catalogue.store import Catalogue, E, V, _preference
+
+if TYPE_CHECKING:
+    from harvester.catalogue.batches import LastRun
 
 
 @dataclass
