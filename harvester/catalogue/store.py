@@ -10,6 +10,7 @@ own sources over mirrors, then the latest registry date.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -38,6 +39,9 @@ R = t.Run.__table__  # type: ignore[attr-defined]
 E = t.TrialEvent.__table__  # type: ignore[attr-defined]
 CHILDREN = (t.VersionCondition.__table__, t.VersionIntervention.__table__,  # type: ignore[attr-defined]
             t.VersionSite.__table__)  # type: ignore[attr-defined]
+
+
+_LOG = logging.getLogger("trials")
 
 
 def utcnow() -> datetime:
@@ -134,6 +138,7 @@ class Catalogue:
                 kind=kind, arguments=msgspec.json.encode(arguments).decode(), started_at=now,
                 heartbeat_at=now, status="running", query_name=query_name,
                 batch_id=batch_id)).inserted_primary_key[0]  # type: ignore[index]
+        _LOG.info("%s run started", kind, extra={"run": run_id, "query": query_name})
         return run_id
 
     def finish_run(self, run_id: int, status: str, message: str | None = None,
@@ -144,8 +149,17 @@ class Catalogue:
             values["failed"] = failed
         if stats is not None:
             values["stats"] = msgspec.json.encode(stats).decode()
+        row = None
         with self.engine.begin() as conn:
             conn.execute(sa.update(R).where(R.c.id == run_id).values(**values))
+            if _LOG.handlers:
+                row = conn.execute(sa.select(R.c.kind, R.c.query_name, R.c.new, R.c.changed,
+                                             R.c.failed).where(R.c.id == run_id)).first()
+        if _LOG.handlers and row is not None:
+            _LOG.log(logging.INFO if status == "ok" else logging.ERROR,
+                     "%s run %s: %d new, %d changed, %d failed%s", row.kind, status, row.new,
+                     row.changed, row.failed, f": {message}" if message else "",
+                     extra={"run": run_id, "query": row.query_name})
 
     def mark_interrupted(self, stale_before: datetime, *, keep: int | None = None) -> int:
         """Mark runs still 'running' whose last heartbeat is before ``stale_before`` as

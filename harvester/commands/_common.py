@@ -4,6 +4,7 @@ error handling."""
 from __future__ import annotations
 
 import functools
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -49,6 +50,8 @@ def to_json(value: Any, *, pretty: bool = False) -> str:
 
 def say(kind: str, message: str) -> None:
     click.echo(f"trials: {kind}: {message}", err=True)
+    logging.getLogger("trials").log(logging.WARNING if kind == "warning" else logging.ERROR,
+                                    message)
 
 
 def reporter(quiet: bool) -> Callable[[str], None]:
