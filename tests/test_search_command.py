@@ -86,8 +86,10 @@ def test_tigit_finds_the_trials_that_mention_it(db: str) -> None:
     # NCT03661047 names TIGIT only in an outcome measure, which the record does not hold
     assert _mentions((FIXTURES / "ctgov-v2-json" / "studies" /
                       "NCT03661047__partrita-tigit.json").read_text(), "tigit")
-    assert set(ids(db, "tigit")) == expected
-    assert set(ids(db, "TIGIT")) == expected
+    # every field is searched, as the registry's query.term: outcome measures too (the
+    # record holds them since parser version 3)
+    assert set(ids(db, "tigit")) == expected | {"NCT03661047"}
+    assert set(ids(db, "TIGIT")) == expected | {"NCT03661047"}
 
 
 @pytest.mark.parametrize(("word", "in_title", "in_criteria_only"), [
