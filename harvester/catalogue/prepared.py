@@ -60,7 +60,7 @@ def prepare(item: Incoming) -> Prepared:
         columns=_filter_columns(rec),
         conditions=[(c, c.lower()[:400]) for c in rec.conditions],
         interventions=[(str(x.type) if x.type else None, x.name, x.name.lower()[:400])
-                       for x in rec.interventions],
+                       for x in rec.interventions if x.name],
         sites=[(s.facility, s.city and s.city[:200], s.country and s.country[:100],
                 str(s.status) if s.status else None) for s in rec.locations],
         payload_sha256=item.payload_sha256, payload_size=len(item.payload),
