@@ -105,3 +105,22 @@ def test_sync_from_served_catalogue_reproduces_it(served: str, corpus_url: str,
         target.dispose()
     assert sorted(copied) == sorted(served_ids)
     assert {n: h for n, h in original.items() if n in copied} == copied
+
+
+def test_sync_with_history_copies_every_version(served: str, corpus_url: str,
+                                                tmp_path: Path) -> None:
+    with empty_catalogue("sqlite", tmp_path) as copy:
+        result = trials(copy, "sync", "--base-url", served, "--min-interval", "0", "--quiet",
+                        "--ids", "NCT06203210", "--with-history")
+        assert result.exit_code == 0, result.output
+        engine = sa.create_engine(copy)
+        stmt = sa.text("SELECT registry_date FROM version WHERE nct_id = 'NCT06203210' "
+                       "AND source = 'ctgov-json' ORDER BY registry_date")
+        with engine.connect() as conn:
+            copied = list(conn.execute(stmt).scalars())
+        engine.dispose()
+    source = sa.create_engine(corpus_url)
+    with source.connect() as conn:
+        original = list(conn.execute(stmt).scalars())
+    source.dispose()
+    assert copied == original and len(original) == 3

@@ -28,15 +28,21 @@ _NOT_FILTERS = frozenset({"db", "limit", "offset", "show_all", "fmt", "quiet", "
                           "progress"})
 
 
+#: Options whose values are a vocabulary enum of another name.
+_ALIASES: dict[str, type[StrEnum]] = {"age_group": vocabulary.StandardAge,
+                                      "funder": vocabulary.AgencyClass}
+
+
 def _enum_for(name: str) -> type[StrEnum] | None:
-    """The vocabulary enum an option's values come from, guessed from its name
-    (``statuses`` → Status, ``study_types`` → StudyType, ``sexes`` → Sex …)."""
-    singular = name[:-2] if name.endswith("es") and name[:-2].endswith(("ss", "x", "us")) \
-        else name.removesuffix("s")
-    wanted = singular.replace("_", "").lower()
+    """The vocabulary enum an option's values come from, found by its name (``status`` →
+    Status, ``study_type`` → StudyType, ``sexes`` → Sex …)."""
+    if name in _ALIASES:
+        return _ALIASES[name]
+    wanted = {name, name.removesuffix("s"), name.removesuffix("es")}
+    keys = {w.replace("_", "").lower() for w in wanted if w}
     for attr in dir(vocabulary):
         value = getattr(vocabulary, attr)
-        if isinstance(value, type) and issubclass(value, StrEnum) and attr.lower() == wanted:
+        if isinstance(value, type) and issubclass(value, StrEnum) and attr.lower() in keys:
             return value
     return None
 

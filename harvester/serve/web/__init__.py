@@ -74,6 +74,8 @@ def _enum_label(value: Any) -> str:
         return "Early phase 1"
     if text == "NA":
         return "N/A"
+    if len(text) <= 4 or not text.isupper():  # NIH, FED; or not an enum value at all
+        return text
     return text.replace("_", " ").capitalize()
 
 

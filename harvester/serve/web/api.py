@@ -4,6 +4,9 @@ Registry paths (answered like ClinicalTrials.gov, byte for byte where the replic
 ``/api/v2/studies``, ``/api/v2/studies/{nctId}``, ``/api/v2/version``,
 ``/api/v2/studies/metadata``, ``/api/v2/studies/enums``, ``/api/v2/studies/search-areas``.
 
+The website's record history, ``/api/int/studies/{nctId}/history`` and ``…/history/{v}``,
+from the catalogue's ClinicalTrials.gov versions (what ``trials sync --with-history`` reads).
+
 Extensions: ``asOf=DATE`` on both study endpoints (the study as the registry had published
 it on that date), ``/api/v2/studies/{nctId}/history`` (the catalogue's versions with what
 changed), ``/api/v2/studies/{nctId}/diff?from=V&to=V`` (field-level changes) and
@@ -25,11 +28,12 @@ from starlette.routing import Route
 from harvester.catalogue.diff import diff_records, summarise
 from harvester.errors import HarvesterError, NotFoundError, UsageError
 from harvester.find.similar.engine import SimilarityEngine
+from harvester.serve import history as registry_history
 from harvester.serve.app import API_VERSION
 from harvester.serve.fields import catalogue as field_catalogue
 from harvester.serve.fields import search_areas
 from harvester.serve.responses import JSON, TEXT, ApiError, invalid_value, unknown_parameter
-from harvester.serve.store import canonical_nct
+from harvester.serve.store import StudyVersion, canonical_nct
 from harvester.serve.studies import STUDIES_PARAMS
 from harvester.serve.web.context import ServerContext
 
@@ -159,6 +163,26 @@ def api_routes(ctx: ServerContext) -> list[Route]:
                           for d in result.duplicates],
             "notes": list(result.notes)})
 
+    def versions(request: Request) -> list[StudyVersion]:
+        _params(request, frozenset())
+        nct = _nct(request.path_params["nct"])
+        found = [StudyVersion(day, study) for day, study in ctx.studies.registry_history(nct)]
+        if not found:
+            raise ApiError(404, f"NCT number {nct} not found")
+        return found
+
+    def int_history(request: Request) -> Response:
+        return _json(registry_history.changes(versions(request)))
+
+    def int_version(request: Request) -> Response:
+        found = versions(request)
+        raw = request.path_params["version"]
+        if not raw.isdigit():
+            raise invalid_value("version", raw)
+        if int(raw) >= len(found):
+            raise ApiError(404, f"Version {raw} of {request.path_params['nct']} not found")
+        return _json({"studyVersion": int(raw), "study": found[int(raw)].study})
+
     def route(path: str, func: Any) -> Route:
         async def endpoint(request: Request) -> Response:
             return await guarded(func, request)
@@ -175,6 +199,9 @@ def api_routes(ctx: ServerContext) -> list[Route]:
         route("/api/v2/studies/{nct}/diff", diff),
         route("/api/v2/studies/{nct}/similar", similar),
         route("/api/v2/studies/{nct}", study),
+        # The website's record history, as the registry serves it (trials sync --with-history).
+        route("/api/int/studies/{nct}/history", int_history),
+        route("/api/int/studies/{nct}/history/{version}", int_version),
     ]
 
 

@@ -97,7 +97,7 @@ def timeline(rows: Sequence[dict[str, Any]], width: int = 600, height: int = 160
     days = [date.fromisoformat(r["effective_date"][:10]) for r in rows]
     first, last = (min(days), max(days)) if days else (date.today(), date.today())
     span = max((last - first).days, 1)
-    left, right, top, bottom = 10, width - 10, 10, height - 40
+    left, right, top, bottom = 10, width - 10, 26, height - 40
 
     def x(day: date) -> float:
         return round(left + (right - left) * (day - first).days / span, 1)

@@ -246,6 +246,18 @@ class CatalogueStudies:
         shown_total = total if count_total == "true" and not token else None
         return page_body(shown_total, studies, encode_token(offset + size) if more else None)
 
+    def registry_history(self, nct: str) -> list[tuple[str, dict[str, Any]]]:
+        """The trial's ``ctgov-json`` versions, oldest first, as ``(registry date, study)``:
+        what the registry's own record history lists (``/api/int/studies/{nct}/history``)."""
+        superseded = sa.select(V.c.supersedes_id).where(V.c.supersedes_id.is_not(None))
+        with self.catalogue.engine.connect() as conn:
+            rows = conn.execute(sa.select(V.c.id, V.c.effective_date).where(
+                V.c.nct_id == nct, V.c.source == API_SOURCE, V.c.id.not_in(superseded))
+                .order_by(V.c.effective_date, V.c.seen_at, V.c.id)).all()
+            bodies = self._payloads(conn, [row.id for row in rows])
+        return [(row.effective_date, msgspec.json.decode(bodies[row.id])) for row in rows
+                if row.id in bodies]
+
     # --- internals ----------------------------------------------------------------------
 
     def _ordered(self, picked: Any, sql: _SqlPlan) -> sa.Select[Any]:
