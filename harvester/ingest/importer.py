@@ -104,6 +104,9 @@ def prepare_payloads(payloads: list[Entry], source: SourceKind | None,
     return PreparedBatch(versions, problems, notes)
 
 
+_WHOLE_PIECE = {"line 1", "[0]", "studies[0]"}
+
+
 def _sha(entry: Entry) -> str | None:
     """The payload hash of an entry read here (None for a zip entry: not read yet)."""
     if isinstance(entry, ZipEntry):
@@ -118,7 +121,9 @@ def _prepare_piece(piece: Piece, source: SourceKind | None, max_bytes: int,
         warnings.simplefilter("always")
         for raw, result in iter_studies(piece.data, source, max_bytes=max_bytes):
             if isinstance(result, ParseError):
-                result.record = ", ".join(p for p in (piece.locator, result.record) if p)
+                # A piece is one study: the parser's own "line 1" of it says nothing more.
+                inner = None if result.record in _WHOLE_PIECE else result.record
+                result.record = ", ".join(p for p in (piece.locator, inner) if p)
                 problems.append(str(result.located(piece.name)))
                 continue
             sha = piece.sha256 if raw is piece.data else hashlib.sha256(raw).hexdigest()
