@@ -23,7 +23,10 @@ if TYPE_CHECKING:
 
 #: Bumped whenever a parser change can alter the records it makes (stored with each version).
 #: "2": MeSH headings (``condition_mesh`` and its kin).
-PARSER_VERSION = "2"
+#: "3": the whole protocol (outcomes, references, people, oversight, IPD sharing, expanded
+#: access, documents) and a results overview; free text as plain text; age groups derived for
+#: legacy XML; legacy design forms mapped to API v2's enums.
+PARSER_VERSION = "3"
 
 __all__ = ["MAX_PAYLOAD_BYTES", "PARSER_VERSION", "detect_source", "iter_records",
            "iter_studies", "parse_bytes"]

@@ -43,6 +43,15 @@ _ENUM_TYPES: dict[type[StrEnum], str] = {
     r.Sex: "Sex",
     r.StandardAge: "StandardAge",
     r.AgencyClass: "AgencyClass",
+    r.ReferenceType: "ReferenceType",
+    r.OfficialRole: "OfficialRole",
+    r.ContactRole: "ContactRole",
+    r.IpdSharing: "IpdSharing",
+    r.IpdSharingInfoType: "IpdSharingInfoType",
+    r.ExpandedAccessStatus: "ExpandedAccessStatus",
+    r.OutcomeMeasureType: "OutcomeMeasureType",
+    r.MeasureParam: "MeasureParam",
+    r.MeasureDispersionType: "MeasureDispersionType",
 }
 
 # Spellings that are not in /studies/enums but that real sources use.
@@ -58,6 +67,8 @@ _ALIASES: dict[type[StrEnum], dict[str, str]] = {
     r.WhoMasked: {"subject": "PARTICIPANT", "caregiver": "CARE_PROVIDER",
                   "outcomes assessor": "OUTCOMES_ASSESSOR"},
     r.Phase: {"n/a": "NA", "na": "NA", "phase 0": "EARLY_PHASE1"},
+    r.DesignAllocation: {"n/a": "NA", "non randomised": "NON_RANDOMIZED",
+                         "randomised": "RANDOMIZED"},
     r.StudyType: {"observational [patient registry]": "OBSERVATIONAL"},
     r.EnrollmentType: {"anticipated": "ESTIMATED", "estimate": "ESTIMATED"},
     r.DateType: {"anticipated": "ESTIMATED", "estimate": "ESTIMATED"},
@@ -67,7 +78,9 @@ _SPACES = re.compile(r"\s+")
 
 
 def _key(text: str) -> str:
-    return _SPACES.sub(" ", text.strip().lower().replace("_", " "))
+    # Case, underscores, hyphens and spacing do not matter: "Case Control" is "Case-Control",
+    # "Double-Blind" is "Double Blind".
+    return _SPACES.sub(" ", text.strip().lower().replace("_", " ").replace("-", " "))
 
 
 @cache
@@ -187,3 +200,121 @@ def yes_no(raw: object) -> bool | None:
     if text in {"no", "false", "no healthy volunteers", "does not accept healthy volunteers"}:
         return False
     return None
+
+
+# Legacy values that combine several of the registry's values ("Longitudinal, Prospective",
+# "Cross-Sectional, Retrospective/Prospective", "Defined Population, Natural History"), or
+# that API v2 no longer has, for time perspective and observational model.  Rule: the parts
+# are split at commas and slashes; parts that name no API v2 value of their own are
+# "Longitudinal" (a follow-up over time, not a perspective) and "Retrospective/Prospective"
+# as one span, which count as OTHER.  If the parts name exactly one API v2 value, that is
+# the value; if they name several, the value is OTHER (the registry's value for a design
+# that is more than one of its categories).
+_RETIRED: dict[type[StrEnum], dict[str, str]] = {
+    r.DesignTimePerspective: {"longitudinal": "", "retrospective/prospective": "OTHER"},
+    r.ObservationalModel: {"case crossover": "CASE_CROSSOVER",
+                           "ecologic or community studies": "ECOLOGIC_OR_COMMUNITY"},
+}
+
+
+def combined(kind: type[E], raw: object, *, field: str) -> E | str | None:
+    """A time perspective or observational model, legacy combined forms included (see
+    :data:`_RETIRED` for the rule)."""
+    if raw is None:
+        return None
+    text = str(raw).strip()
+    if not text:
+        return None
+    member = known(kind, text)
+    if member is not None:
+        return member
+    retired = _RETIRED.get(kind, {})
+    found: set[str] = set()
+    for part in re.split(r"\s*,\s*", text):
+        key = _key(part)
+        if key in retired:
+            if retired[key]:
+                found.add(retired[key])
+            continue
+        pieces = [known(kind, p) for p in part.split("/")]
+        if not part or any(p is None for p in pieces):
+            return enum_value(kind, text, field=field)  # warns: not a form we know
+        found.update(str(p) for p in pieces)
+    if not found:
+        return kind("OTHER") if "OTHER" in kind.__members__ else None
+    if len(found) == 1:
+        return kind(found.pop())
+    return kind("OTHER")
+
+
+_WHO_LEVELS = {1: "SINGLE", 2: "DOUBLE", 3: "TRIPLE", 4: "QUADRUPLE"}
+_MASKING_FORM = re.compile(r"^(?P<level>[^(]*?)\s*(?:\((?P<who>[^)]*)\))?\s*$")
+
+
+def masking(raw: str | None, *, field: str = "masking") -> tuple[object, list[object]]:
+    """Legacy masking → (API v2 masking, who was masked).
+
+    ``None (Open Label)``, ``Double (Participant, Investigator)``, ``Double Blind (Subject,
+    Caregiver)``, 2014's ``Double-Blind``, and 2017's bare role list ``Participant,
+    Investigator`` (counted: one role SINGLE … four QUADRUPLE, the registry's own rule)."""
+    if not raw or not raw.strip():
+        return None, []
+    whole = known(r.DesignMasking, raw)  # "None (Open Label)" is one label
+    if whole is not None:
+        return whole, []
+    parts = _MASKING_FORM.match(raw)
+    level_text = parts["level"] if parts else raw
+    who_text = parts["who"] if parts else None
+    if who_text is None and ("," in level_text or known(r.WhoMasked, level_text) is not None):
+        roles = [known(r.WhoMasked, w) for w in level_text.split(",")]
+        if all(roles):
+            unique: list[object] = list(dict.fromkeys(roles))
+            return r.DesignMasking(_WHO_LEVELS.get(len(unique), "QUADRUPLE")), unique
+    level = enum_value(r.DesignMasking, level_text, field=field)
+    who = [enum_value(r.WhoMasked, w, field=field) for w in (who_text or "").split(",")]
+    return level, [w for w in who if w is not None]
+
+
+_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]+)?\s*$")
+_YEARS_PER = {"year": 1.0, "month": 1 / 12, "week": 7 / 365.25, "day": 1 / 365.25,
+              "hour": 1 / 8766, "minute": 1 / 525960}
+
+
+def age_years(text: str | None) -> float | None:
+    """``18 Years`` → 18.0, ``6 Months`` → 0.5; None if absent or unreadable."""
+    if not text:
+        return None
+    found = _AGE.match(text)
+    if found is None:
+        return None
+    unit = (found.group(2) or "years").lower().rstrip("s")
+    per = _YEARS_PER.get(unit)
+    return None if per is None else float(found.group(1)) * per
+
+
+def std_ages(minimum: str | None, maximum: str | None) -> list[r.StandardAge]:
+    """The age groups the registry derives from the age limits: Child (birth–17 years),
+    Adult (18–64), Older Adult (65+); a group is listed when the age range overlaps it (no
+    minimum is birth, no maximum no limit).  Unreadable limits give no groups."""
+    low, high = age_years(minimum), age_years(maximum)
+    if (minimum and low is None) or (maximum and high is None):
+        return []
+    low = low or 0.0
+    top = float("inf") if high is None else high
+    out = []
+    if low < 18:
+        out.append(r.StandardAge.CHILD)
+    if low < 65 and top >= 18:
+        out.append(r.StandardAge.ADULT)
+    if top >= 65:
+        out.append(r.StandardAge.OLDER_ADULT)
+    return out
+
+
+def required(value: object, *, field: str) -> object:
+    """A value the registry requires but a real record lacks (an intervention without a
+    name): kept as null with a warning instead of rejecting the record."""
+    if value is None:
+        warnings.warn(f"{field}: missing; kept as null", UnknownVocabularyWarning,
+                      stacklevel=2)
+    return value

@@ -18,8 +18,10 @@ from pydantic import ValidationError
 
 from harvester import records as r
 from harvester.errors import ParseError
+from parsers import _json_results, _json_sections
 from parsers import _vocab as v
 from parsers._criteria import split_criteria
+from parsers._text import plain
 from parsers._validation import validation_error
 
 Json = Mapping[str, Any]
@@ -31,15 +33,17 @@ class _Study(msgspec.Struct):
     """One study, decoded only as far as the record needs.
 
     ``resultsSection`` and ``derivedSection`` are most of a large study's bytes and the
-    record needs only whether results exist, the data-version date and the MeSH headings:
-    kept as raw bytes, msgspec skips them at C speed instead of building their thousands of
-    objects, and reads only those few fields of ``derivedSection`` (:class:`_Derived`).
+    record needs only an overview of the results, the data-version date and the MeSH
+    headings: kept as raw bytes, they are decoded into typed structs of only those fields
+    (:mod:`parsers._json_results`, :class:`_Derived`), so msgspec skips the rest at C speed
+    instead of building their thousands of objects.
     """
 
     protocolSection: Any = msgspec.UNSET
     hasResults: Any = None
     resultsSection: msgspec.Raw = _ABSENT
     derivedSection: msgspec.Raw = _ABSENT
+    documentSection: Any = None
 
 
 class _Payload(_Study):
@@ -88,6 +92,8 @@ def _decode(decoder: msgspec.json.Decoder[Any], data: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise ParseError(f"not valid JSON (not UTF-8: {exc.reason} at byte {exc.start})"
                          ) from None
+    except RecursionError:
+        raise ParseError("JSON nested too deeply") from None
 
 
 def split(data: bytes) -> list[tuple[str, bytes]]:
@@ -120,12 +126,13 @@ def parse_study(study: Any) -> r.TrialRecord:
     :class:`ParseError`."""
     if isinstance(study, _Study):
         protocol = study.protocolSection
-        results = bytes(study.resultsSection).strip()
-        has_results = study.hasResults or results not in (b"", b"null")
+        raw_results: object = study.resultsSection
+        documents = study.documentSection
         derived = _derived(study.derivedSection)
     elif isinstance(study, Mapping):
         protocol = study.get("protocolSection", msgspec.UNSET)
-        has_results = study.get("hasResults") or "resultsSection" in study
+        raw_results = study.get("resultsSection")
+        documents = study.get("documentSection")
         derived = _derived(study.get("derivedSection"))
     else:
         raise ParseError("study is not a JSON object")
@@ -139,7 +146,10 @@ def parse_study(study: Any) -> r.TrialRecord:
         raise ParseError("no NCT id", field="protocolSection.identificationModule.nctId")
     try:
         fields = _record_dict(protocol, ident, nct_id)
-        fields["has_results"] = has_results
+        fields["results"] = results = _json_results.results(raw_results)
+        fields["has_results"] = bool(study.hasResults if isinstance(study, _Study)
+                                     else study.get("hasResults")) or results is not None
+        fields["documents"] = _json_sections.documents(documents, nct_id)
         misc = derived.miscInfoModule
         fields["version_holder"] = v.iso_date(misc.versionHolder if misc else None,
                                               field="versionHolder")
@@ -163,7 +173,7 @@ def _derived(raw: msgspec.Raw | Any) -> _Derived:
         at = _AT.search(str(exc))
         raise ParseError("wrong shape", field="derivedSection" + (at.group(1) if at else "")
                          ) from None
-    except (msgspec.MsgspecError, UnicodeDecodeError):
+    except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError):
         raise ParseError("wrong shape", field="derivedSection") from None
 
 
@@ -232,21 +242,22 @@ def _record_dict(protocol: Json, ident: Json, nct_id: str) -> dict[str, Any]:
         for name in ("startDate", "primaryCompletionDate", "completionDate",
                      "studyFirstPostDate", "lastUpdatePostDate", "resultsFirstPostDate")
     }
-    locations = _locations(_obj(protocol, "contactsLocationsModule"))
+    contacts = _obj(protocol, "contactsLocationsModule")
+    locations = _locations(contacts)
     return {
         "nct_id": nct_id,
         "source": "ctgov-json",
         "org_study_id": _obj(ident, "orgStudyIdInfo").get("id"),
         "secondary_ids": [s.get("id") for s in _each(ident, "secondaryIdInfos", "ident")],
         "nct_id_aliases": _list(ident, "nctIdAliases", "identificationModule"),
-        "brief_title": ident.get("briefTitle"),
-        "official_title": ident.get("officialTitle"),
+        "brief_title": plain(ident.get("briefTitle")),
+        "official_title": plain(ident.get("officialTitle")),
         "acronym": ident.get("acronym"),
         "overall_status": v.enum_value(r.Status, status.get("overallStatus"),
                                        field="overallStatus"),
         "last_known_status": v.enum_value(r.Status, status.get("lastKnownStatus"),
                                           field="lastKnownStatus"),
-        "why_stopped": status.get("whyStopped"),
+        "why_stopped": plain(status.get("whyStopped")),
         "study_type": v.enum_value(r.StudyType, design.get("studyType"), field="studyType"),
         "phases": [v.enum_value(r.Phase, p, field="phases")
                    for p in _list(design, "phases", "designModule")],
@@ -260,12 +271,12 @@ def _record_dict(protocol: Json, ident: Json, nct_id: str) -> dict[str, Any]:
         "masking": v.enum_value(r.DesignMasking, masking.get("masking"), field="masking"),
         "who_masked": [v.enum_value(r.WhoMasked, w, field="whoMasked")
                        for w in _list(masking, "whoMasked", "maskingInfo")],
-        "observational_model": v.enum_value(r.ObservationalModel,
-                                            design_info.get("observationalModel"),
-                                            field="observationalModel"),
-        "time_perspective": v.enum_value(r.DesignTimePerspective,
-                                         design_info.get("timePerspective"),
-                                         field="timePerspective"),
+        "observational_model": v.combined(r.ObservationalModel,
+                                          design_info.get("observationalModel"),
+                                          field="observationalModel"),
+        "time_perspective": v.combined(r.DesignTimePerspective,
+                                       design_info.get("timePerspective"),
+                                       field="timePerspective"),
         "enrollment": {
             "count": enrollment.get("count"),
             "type": v.enum_value(r.EnrollmentType, enrollment.get("type"), field="enrollment"),
@@ -295,22 +306,23 @@ def _record_dict(protocol: Json, ident: Json, nct_id: str) -> dict[str, Any]:
         "location_count": len(locations),
         "lead_sponsor": _sponsor(_obj(sponsors, "leadSponsor")),
         "collaborators": [_sponsor(c) for c in _each(sponsors, "collaborators", "sponsors")],
-        "brief_summary": description.get("briefSummary"),
-        "detailed_description": description.get("detailedDescription"),
+        "brief_summary": plain(description.get("briefSummary")),
+        "detailed_description": plain(description.get("detailedDescription")),
+        **_json_sections.sections(protocol, status, contacts),
     }
 
 
 def _arms_and_interventions(module: Json) -> dict[str, Any]:
     arms = [{
-        "label": arm.get("label"),
+        "label": v.required(plain(arm.get("label")), field="armGroups.label"),
         "type": v.enum_value(r.ArmGroupType, arm.get("type"), field="armGroups.type"),
-        "description": arm.get("description"),
+        "description": plain(arm.get("description")),
         "interventions": _list(arm, "interventionNames", "armGroups"),
     } for arm in _each(module, "armGroups", "armsInterventionsModule")]
     interventions = [{
         "type": v.enum_value(r.InterventionType, item.get("type"), field="interventions.type"),
-        "name": item.get("name"),
-        "description": item.get("description"),
+        "name": v.required(plain(item.get("name")), field="interventions.name"),
+        "description": plain(item.get("description")),
         "arm_labels": _list(item, "armGroupLabels", "interventions"),
         "other_names": _list(item, "otherNames", "interventions"),
     } for item in _each(module, "interventions", "armsInterventionsModule")]
@@ -318,7 +330,7 @@ def _arms_and_interventions(module: Json) -> dict[str, Any]:
 
 
 def _eligibility(module: Json) -> dict[str, Any]:
-    criteria = module.get("eligibilityCriteria")
+    criteria = plain(module.get("eligibilityCriteria"), lines=True)
     inclusion, exclusion = split_criteria(criteria if isinstance(criteria, str) else None)
     return {
         "criteria": criteria,
@@ -347,6 +359,8 @@ def _locations(module: Json) -> list[dict[str, Any]]:
                                    field="locations.status"),
             "lat": geo.get("lat"),
             "lon": geo.get("lon"),
+            "contacts": [_json_sections.contact(c) for c in
+                         _each(loc, "contacts", "locations")],
         })
     return out
 

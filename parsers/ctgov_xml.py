@@ -16,8 +16,9 @@ from pydantic import ValidationError
 
 from harvester import records as r
 from harvester.errors import ParseError
-from parsers import _vocab
+from parsers import _vocab, _xml_sections
 from parsers._criteria import split_criteria
+from parsers._text import plain
 
 _NCT_ID = re.compile(r"^NCT\d{8}$")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
@@ -28,7 +29,6 @@ _DESIGN_KEYS = {"allocation": "allocation", "intervention model": "intervention_
                 "primary purpose": "primary_purpose", "masking": "masking",
                 "observational model": "observational_model",
                 "time perspective": "time_perspective"}
-_MASKING = re.compile(r"^(?P<level>[^(]*?)\s*(?:\((?P<who>[^)]*)\))?\s*$")
 # Spot an internal DTD subset before libxml2 sees it, so the refusal names the real reason
 # rather than e.g. "amplification factor exceeded".  Only the prolog is looked at.
 _PROLOG_ITEM = re.compile(rb"\s+|<\?.*?\?>|<!--.*?-->", re.S)
@@ -39,6 +39,7 @@ _ENUM_FIELDS: dict[str, type[Any]] = {
     "allocation": r.DesignAllocation, "intervention_model": r.InterventionalAssignment,
     "primary_purpose": r.PrimaryPurpose, "observational_model": r.ObservationalModel,
     "time_perspective": r.DesignTimePerspective}
+_COMBINED = {"observational_model", "time_perspective"}
 _LOCATION_TAGS = {"name": "facility", "city": "city", "state": "state", "zip": "zip",
                   "country": "country", "status": "status"}
 _TYPED_DATES = ("start_date", "primary_completion_date", "completion_date")
@@ -115,17 +116,22 @@ def _texts(el: etree._Element, path: str) -> list[str]:
 
 
 def _criteria(text: str | None) -> str | None:
-    return (textwrap.dedent(text).strip() or None) if text else None
+    if not text:
+        return None
+    return plain(textwrap.dedent(text.replace("\r\n", "\n").replace("\r", "\n")).strip(),
+                 lines=True)
 
 
 def _prose(text: str | None) -> str | None:
-    """A textblock with the XML's ~80-column wrapping undone; paragraphs are kept."""
+    """A textblock with the XML's ~80-column wrapping undone; paragraphs are kept (2023
+    files end their lines with CR LF)."""
     if not text:
         return None
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     paragraphs = _PARAGRAPH_BREAK.split(textwrap.dedent(text).strip())
     joined = (" ".join(line.strip() for line in p.splitlines() if line.strip())
               for p in paragraphs)
-    return "\n\n".join(p for p in joined if p) or None
+    return plain("\n\n".join(p for p in joined if p))
 
 
 def _record(root: etree._Element, nct_id: str) -> dict[str, Any]:
@@ -138,12 +144,12 @@ def _record(root: etree._Element, nct_id: str) -> dict[str, Any]:
         "org_study_id": _text(root, "id_info/org_study_id"),
         "secondary_ids": _texts(root, "id_info/secondary_id"),
         "nct_id_aliases": _texts(root, "id_info/nct_alias"),
-        "brief_title": _text(root, "brief_title"),
-        "official_title": _text(root, "official_title"),
+        "brief_title": plain(_text(root, "brief_title")),
+        "official_title": plain(_text(root, "official_title")),
         "acronym": _text(root, "acronym"),
         "overall_status": _enum(r.Status, root, "overall_status"),
         "last_known_status": _enum(r.Status, root, "last_known_status"),
-        "why_stopped": " ".join(why_stopped.split()) if why_stopped else None,
+        "why_stopped": plain(" ".join(why_stopped.split())) if why_stopped else None,
         # The classic site wrote N/A for a withheld record's unknown study type.
         "study_type": None if study_type in (None, "N/A")
         else _vocab.enum_value(r.StudyType, study_type, field="study_type"),
@@ -167,8 +173,10 @@ def _record(root: etree._Element, nct_id: str) -> dict[str, Any]:
         "collaborators": [_sponsor(e) for e in root.iterfind("sponsors/collaborator")],
         "brief_summary": _prose(root.findtext("brief_summary/textblock")),
         "detailed_description": _prose(root.findtext("detailed_description/textblock")),
-        "has_results": root.find("clinical_results") is not None,
+        "results": _xml_sections.results(root),
+        **_xml_sections.sections(root),
     }
+    d["has_results"] = d["results"] is not None
     d["location_count"] = len(d["locations"])
     # API v2's interventionNames: "Type: Name" with the legacy type label as written.
     named = [(_intervention_name(e), _texts(e, "arm_group_label")) for e in interventions]
@@ -219,9 +227,14 @@ def _design(root: etree._Element) -> dict[str, Any]:
     else:
         raw = _old_design(_text(root, "study_design"))
     out: dict[str, Any] = {
-        key: _vocab.enum_value(kind, raw.get(key), field=key)
+        key: (_vocab.combined if key in _COMBINED else _vocab.enum_value)(
+            kind, raw.get(key), field=key)
         for key, kind in _ENUM_FIELDS.items()}
-    out["masking"], out["who_masked"] = _masking(raw.get("masking"))
+    out["masking"], out["who_masked"] = _vocab.masking(raw.get("masking"))
+    if (info is not None and out["allocation"] is None
+            and _text(root, "study_type") == "Interventional"):
+        # The legacy XML leaves N/A design values out; API v2 writes allocation NA.
+        out["allocation"] = r.DesignAllocation.NA
     return out
 
 
@@ -236,27 +249,12 @@ def _old_design(text: str | None) -> dict[str, str | None]:
     return out
 
 
-def _masking(text: str | None) -> tuple[Any, list[Any]]:
-    if not text:
-        return None, []
-    whole = _vocab.known(r.DesignMasking, text)  # "None (Open Label)" is one label
-    if whole is not None:
-        return whole, []
-    parts = _MASKING.match(text)
-    if parts is None:
-        return _vocab.enum_value(r.DesignMasking, text, field="masking"), []
-    who = [_vocab.enum_value(r.WhoMasked, w, field="masking")
-           for w in (parts["who"] or "").split(",")]
-    level = _vocab.enum_value(r.DesignMasking, parts["level"], field="masking")
-    return level, [w for w in who if w is not None]
-
-
 def _arm(el: etree._Element, named: list[tuple[str, list[str]]]) -> dict[str, Any]:
     label = _text(el, "arm_group_label")
     names = [name for name, labels in named if label in labels]
-    return {"label": label,
+    return {"label": _vocab.required(plain(label), field="arm_group/arm_group_label"),
             "type": _enum(r.ArmGroupType, el, "arm_group_type"),
-            "description": _text(el, "description"),
+            "description": plain(_text(el, "description")),
             "interventions": names}
 
 
@@ -267,8 +265,9 @@ def _intervention_name(el: etree._Element) -> str:
 
 def _intervention(el: etree._Element) -> dict[str, Any]:
     return {"type": _enum(r.InterventionType, el, "intervention_type"),
-            "name": _text(el, "intervention_name"),
-            "description": _text(el, "description"),
+            "name": _vocab.required(plain(_text(el, "intervention_name")),
+                                    field="intervention/intervention_name"),
+            "description": plain(_text(el, "description")),
             "arm_labels": _texts(el, "arm_group_label"),
             "other_names": _texts(el, "other_name")}
 
@@ -282,12 +281,13 @@ def _eligibility(el: etree._Element | None) -> dict[str, Any]:
         return {}
     criteria = _criteria(el.findtext("criteria/textblock"))
     inclusion, exclusion = split_criteria(criteria)
+    minimum, maximum = _vocab.age(_text(el, "minimum_age")), _vocab.age(_text(el, "maximum_age"))
     return {"criteria": criteria, "inclusion": inclusion, "exclusion": exclusion,
             "sex": _enum(r.Sex, el, "gender"),
-            "minimum_age": _vocab.age(_text(el, "minimum_age")),
-            "maximum_age": _vocab.age(_text(el, "maximum_age")),
+            "minimum_age": minimum, "maximum_age": maximum,
             "healthy_volunteers": _vocab.yes_no(_text(el, "healthy_volunteers")),
-            "std_ages": []}
+            # The legacy XML does not list age groups: derived as the registry derives them.
+            "std_ages": _vocab.std_ages(minimum, maximum)}
 
 
 def _locations(root: etree._Element) -> list[dict[str, Any]]:
@@ -306,6 +306,7 @@ def _location(el: etree._Element) -> dict[str, Any]:
     out: dict[str, Any] = dict.fromkeys(_LOCATION_TAGS.values())
     for node in el.iter(*_LOCATION_TAGS):
         out[_LOCATION_TAGS[node.tag]] = (node.text or "").strip() or None
+    out["contacts"] = _xml_sections.location_contacts(el)
     return out
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import msgspec
 from pydantic import ValidationError
@@ -21,6 +22,7 @@ from parsers._validation import validation_error
 MAX_PAYLOAD_BYTES = 128 * 1024 * 1024
 
 _BOM = b"\xef\xbb\xbf"
+T = TypeVar("T")
 #: Our own record JSON (`trials show --format json`, `trials export --format jsonl`, `trials
 #: parse`): an object whose first key is ``nct_id``.
 _RECORD_JSON = re.compile(rb"\A\s*\[?\s*\{\s*\"nct_id\"\s*:")
@@ -63,6 +65,14 @@ def iter_studies(
         yield data, InputTooLargeError(
             f"input is {len(data):,} bytes, above the {max_bytes:,} limit")
         return
+    try:
+        yield from _studies(data, source)
+    except ParseError as exc:  # only from the payload level: nothing was yielded
+        yield data, exc
+
+
+def _studies(data: bytes, source: SourceKind | None
+             ) -> Iterator[tuple[bytes, TrialRecord | ParseError]]:
     if _RECORD_JSON.match(data[:4096].removeprefix(_BOM)):
         # Records carry their own source; a forced one (as `trials reparse` passes) is moot.
         yield from _record_json(data.removeprefix(_BOM))
@@ -74,23 +84,40 @@ def iter_studies(
         if kind == "ctgov-xml":
             from parsers import ctgov_xml
 
-            yield data, ctgov_xml.parse(data)
+            yield data, _guarded(ctgov_xml.parse, data)
             return
         if kind == "veeva":
             from parsers import veeva
 
-            yield data, veeva.parse(data)
+            yield data, _guarded(veeva.parse, data)
             return
-        studies = ctgov_json.split(data)
+        studies = _guarded(ctgov_json.split, data)
     except ParseError as exc:
         yield data, exc
         return
     for locator, raw in studies:
         try:
-            yield raw, ctgov_json.parse(raw)
+            yield raw, _guarded(ctgov_json.parse, raw)
         except ParseError as exc:
             exc.record = ", ".join(p for p in (locator, exc.record) if p) or None
             yield raw, exc
+
+
+def _guarded(parse: Callable[[bytes], T], data: bytes) -> T:
+    """The one boundary: whatever a parser or a library under it raises on hostile input
+    (a RecursionError on deep nesting, a library's own error) ends as a ParseError.
+    Warnings turned into errors by the caller's filters pass through."""
+    try:
+        return parse(data)
+    except ParseError as exc:
+        exc.message = " ".join(exc.message.split())  # one line, whatever a library wrote
+        raise
+    except Warning:
+        raise
+    except RecursionError:
+        raise ParseError("input nested too deeply") from None
+    except Exception as exc:
+        raise ParseError(f"unreadable input ({type(exc).__name__}: {exc})") from None
 
 
 def _record_json(data: bytes) -> Iterator[tuple[bytes, TrialRecord | ParseError]]:
@@ -103,7 +130,8 @@ def _record_json(data: bytes) -> Iterator[tuple[bytes, TrialRecord | ParseError]
         else:
             _ONE_VALUE.decode(data)  # one record, whole: its own payload
             parts = [(None, data)]
-    except (msgspec.DecodeError, msgspec.ValidationError):  # JSON Lines, or broken JSON
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        # JSON Lines, or broken JSON
         parts = [(f"line {n}", line) for n, line in enumerate(data.split(b"\n"), 1)
                  if line.strip()]
     for locator, raw in parts:
@@ -111,6 +139,8 @@ def _record_json(data: bytes) -> Iterator[tuple[bytes, TrialRecord | ParseError]
             yield raw, TrialRecord.model_validate_json(raw)
         except ValidationError as exc:
             yield raw, validation_error(exc, record=locator)
+        except RecursionError:
+            yield raw, ParseError("JSON nested too deeply", record=locator)
 
 
 def iter_records(

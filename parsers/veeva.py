@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from harvester import records as r
 from harvester.errors import ParseError, UnknownVocabularyWarning
 from parsers import _vocab as v
+from parsers._text import plain
 from parsers._validation import validation_error
 
 Blocks = dict[str, list[str]]
@@ -157,7 +158,7 @@ def _first(blocks: Blocks, key: str) -> str | None:
 
 
 def _prose(blocks: Blocks, key: str) -> str | None:
-    return "\n\n".join(blocks.get(key, [])) or None
+    return plain("\n\n".join(blocks.get(key, [])))
 
 
 def _record_fields(blocks: Blocks, nct_id: str) -> dict[str, object]:
@@ -272,7 +273,7 @@ def _arm(card: list[str]) -> r.Arm:
     return r.Arm(
         label=card[0],
         type=v.enum_value(r.ArmGroupType, kind, field="arms.type"),
-        description="\n\n".join(parts["description"]) or None,
+        description=plain("\n\n".join(parts["description"])),
         interventions=tuple(parts["treatment"]),
     )
 

@@ -11,6 +11,7 @@ import pytest
 from harvester.errors import ParseError
 from harvester.records import MeshTerm, Status
 from parsers import ctgov_json, parse_bytes
+from parsers._text import plain
 from tests.conftest import FIXTURES
 
 STUDIES = FIXTURES / "ctgov-v2-json" / "studies"
@@ -42,17 +43,31 @@ def test_every_study_agrees_with_its_raw_json(path: Path) -> None:
         ident = proto["identificationModule"]
         assert rec.nct_id == ident["nctId"]
         assert rec.source == "ctgov-json"
-        assert rec.brief_title == ident.get("briefTitle")
+        assert rec.brief_title == plain(ident.get("briefTitle"))
         status = proto.get("statusModule", {})
         assert rec.overall_status == status.get("overallStatus")
         assert rec.start_date == status.get("startDateStruct", {}).get("date")
         sites = proto.get("contactsLocationsModule", {}).get("locations", [])
         assert rec.location_count == len(sites) == len(rec.locations)
         arms = proto.get("armsInterventionsModule", {}).get("armGroups", [])
-        assert [a.label for a in rec.arms] == [a["label"] for a in arms]
+        assert [a.label for a in rec.arms] == [plain(a["label"]) for a in arms]
         assert list(rec.conditions) == proto.get("conditionsModule", {}).get("conditions", [])
         elig = proto.get("eligibilityModule", {})
-        assert rec.eligibility.criteria == elig.get("eligibilityCriteria")
+        # plain text: markdown escapes gone, blank-line runs made one (parsers/_text.py)
+        assert rec.eligibility.criteria == plain(elig.get("eligibilityCriteria"), lines=True)
+        outcomes = proto.get("outcomesModule", {})
+        assert [(o.kind, o.title) for o in rec.outcomes] == [
+            (kind, plain(o["measure"])) for key, kind in (
+                ("primaryOutcomes", "PRIMARY"), ("secondaryOutcomes", "SECONDARY"),
+                ("otherOutcomes", "OTHER")) for o in outcomes.get(key, [])]
+        refs = proto.get("referencesModule", {}).get("references", [])
+        assert [(x.pmid, x.type) for x in rec.references] == [
+            (x.get("pmid"), x.get("type")) for x in refs]
+        measures = raw.get("resultsSection", {}).get("outcomeMeasuresModule", {})
+        assert (rec.results is not None) == ("resultsSection" in raw)
+        if rec.results is not None:
+            assert [m.title for m in rec.results.outcome_measures] == [
+                plain(m.get("title")) for m in measures.get("outcomeMeasures", [])]
         derived = raw.get("derivedSection", {})
         for module, prefix in (("conditionBrowseModule", "condition"),
                                ("interventionBrowseModule", "intervention")):

@@ -80,8 +80,9 @@ def test_nct06203210_reopened_with_new_eligibility_and_site_statuses() -> None:
     # lastUpdateSubmitDate 2026-01-15 → 2026-02-05, lastUpdatePostDate 2026-01-20 → 2026-02-09,
     # eligibilityCriteria rewritten (the ILD exclusion), every site gains a status (170
     # RECRUITING, 51 NOT_YET_RECRUITING) and contacts, and 9 facility names have their mojibake
-    # spelled differently ('H\u0103"Pital Foch' → 'H\u0103pital Foch').  Not in the record:
-    # statusVerifiedDate, centralContacts, site contacts; versionHolder is ignored.
+    # spelled differently ('H\u0103"Pital Foch' → 'H\u0103pital Foch'), and a central contact
+    # (Daiichi Sankyo's) appears.  Not in the record: statusVerifiedDate; versionHolder is
+    # ignored.
     changes = diff_records(_snapshot("NCT06203210", "2026-02-04"),
                            _snapshot("NCT06203210", "2026-02-09"))
     assert _kinds(changes) == Counter({
@@ -89,10 +90,11 @@ def test_nct06203210_reopened_with_new_eligibility_and_site_statuses() -> None:
         ("last_update_posted", "changed"): 1, ("eligibility.criteria", "changed"): 1,
         ("eligibility.exclusion", "removed"): 1, ("eligibility.exclusion", "added"): 1,
         ("locations", "removed"): 9, ("locations", "changed"): 221, ("locations", "added"): 9,
+        ("central_contacts", "added"): 1,
     })
     assert list(dict.fromkeys(c.field for c in changes)) == [
         "overall_status", "last_update_submitted", "last_update_posted",
-        "eligibility.criteria", "eligibility.exclusion", "locations"]
+        "eligibility.criteria", "eligibility.exclusion", "locations", "central_contacts"]
     assert _lines(changes)[:4] == [
         "status ACTIVE_NOT_RECRUITING → RECRUITING",
         "last_update_submitted moved 2026-01-15 → 2026-02-05",
@@ -103,7 +105,8 @@ def test_nct06203210_reopened_with_new_eligibility_and_site_statuses() -> None:
     assert removed.old.startswith("Has history of (non-infectious) interstitial lung disease")
     assert added.new.startswith("Has any history of ILD/pneumonitis irrespective of steroid")
     sites = [c for c in changes if c.field == "locations" and c.kind == "changed"]
-    assert all({k for k in c.new if c.old[k] != c.new[k]} == {"status"} for c in sites)
+    assert all({k for k in c.new if c.old[k] != c.new[k]} <= {"status", "contacts"}
+               for c in sites)
     assert {c.old["status"] for c in sites} == {None}
     assert Counter(c.new["status"] for c in sites) == {"RECRUITING": 170,
                                                        "NOT_YET_RECRUITING": 51}
@@ -114,10 +117,11 @@ def test_nct06203210_reopened_with_new_eligibility_and_site_statuses() -> None:
     line = summarise(changes)
     assert "status ACTIVE_NOT_RECRUITING → RECRUITING" in line
     assert "eligibility text changed" in line
-    assert line.endswith("; +5 more")
+    assert line.endswith("; +6 more")
     # Bookkeeping dates go last, so the slots go to what the update was about.
     assert summarise(changes, limit=20).endswith(
         "; 9 sites removed; 221 sites changed; 9 sites added; "
+        "central contact added: Daiichi Sankyo Contact for Clinical Trial Information; "
         "last_update_submitted moved 2026-01-15 → 2026-02-05; "
         "last_update_posted moved 2026-01-20 → 2026-02-09")
 
@@ -135,7 +139,9 @@ def test_nct00482794_2016_to_2017_new_dates_and_legacy_relabels_ignored() -> Non
     # Raw files: completion July 2016 → December 2017, primary completion July 2016 → July
     # 2017, lastchanged_date Oct 23 2015 → Nov 30 2016.  Also gender Both → All and the
     # study_design string → study_design_info: relabelled, same values, so no change.  The
-    # intervention MeSH terms gain Immunoglobulins (the others only move).
+    # intervention MeSH terms gain Immunoglobulins (the others only move).  Three citations
+    # are edited: "Group.." → "Group.", and two lose their "Epub …" (which 2017-08 restores);
+    # a new <patient_data> says IPD will not be shared.
     changes = diff_records(_download("NCT00482794", "2016-06-27"),
                            _download("NCT00482794", "2017-01-18"))
     assert changes == [
@@ -144,17 +150,30 @@ def test_nct00482794_2016_to_2017_new_dates_and_legacy_relabels_ignored() -> Non
         Change("last_update_submitted", "changed", None, "2015-10-23", "2016-11-30"),
         Change("intervention_mesh", "added", "Immunoglobulins", None,
                {"id": None, "term": "Immunoglobulins"}),
+        *changes[4:],
     ]
+    assert [(c.field, c.kind) for c in changes[4:]] == [("references", "changed")] * 3 + [
+        ("ipd_sharing", "changed")]
+    assert (changes[7].old, changes[7].new["sharing"]) == (None, "NO")
+    assert changes[5].old["citation"].endswith("Blood. 2003 Feb 1;101(3):992-7. Epub 2002 Sep 12.")
+    assert changes[5].new["citation"].endswith("Blood. 2003 Feb 1;101(3):992-7.")
 
 
 def test_nct00482794_rewrapped_criteria_text_is_not_a_change() -> None:
     # Raw files: <time_perspective>Other</time_perspective> appears, lastchanged_date → May
-    # 18, 2017, and every text block is re-wrapped at a wider column (nothing else).
+    # 18, 2017, and every text block is re-wrapped at a wider column; three citations are
+    # edited back (see above).
     old, new = (_download("NCT00482794", d) for d in ("2017-01-18", "2017-08-08"))
     assert old.eligibility.criteria != new.eligibility.criteria
     assert _lines(diff_records(old, new)) == [
         "time_perspective (none) → OTHER",
-        "last_update_submitted moved 2016-11-30 → 2017-05-18"]
+        "last_update_submitted moved 2016-11-30 → 2017-05-18",
+        "reference changed: Cervera R, Piette JC, Font J, Khamashta MA, Shoenfeld Y, Camps MT, "
+        "Jacobsen S,… (citation)",
+        "reference changed: Scofield RH, Bruner GR, Kelly JA, Kilpatrick J, Bacino D, Nath SK, "
+        "Harley JB. T… (citation)",
+        "reference changed: Kelly JA, Thompson K, Kilpatrick J, Lam T, Nath SK, Gray-McGuire C, "
+        "Reid J, Nam… (citation)"]
 
 
 def test_nct00482794_2018_download_drops_phase_na() -> None:
@@ -173,7 +192,7 @@ def test_nct00482794_2018_download_drops_phase_na() -> None:
 def test_nct01642004_arms_interventions_and_a_renamed_country() -> None:
     # Raw files, 2016-12-06 → 2017-08-08: dates gain days (start also its type), both arm
     # descriptions rewritten, Nivolumab gains arm label "Arm B: Docetaxel" (so arm B lists it
-    # too), and the Praha 8 site's country Czech Republic → Czechia.
+    # too), the Praha 8 site's country Czech Republic → Czechia, and the results re-posted.
     changes = diff_records(_download("NCT01642004", "2016-12-06"),
                            _download("NCT01642004", "2017-08-08"))
     assert _lines(changes) == [
@@ -185,7 +204,8 @@ def test_nct01642004_arms_interventions_and_a_renamed_country() -> None:
         "arm changed: Arm A: Nivolumab (description)",
         "arm changed: Arm B: Docetaxel (description, interventions)",
         "intervention changed: BIOLOGICAL: Nivolumab (arm_labels)",
-        "site changed: Local Institution, Praha 8 (country)"]
+        "site changed: Local Institution, Praha 8 (country)",
+        "results changed"]
     nivolumab = changes[7]
     assert (nivolumab.old["arm_labels"], nivolumab.new["arm_labels"]) == (
         ["Arm A: Nivolumab"], ["Arm A: Nivolumab", "Arm B: Docetaxel"])
@@ -204,7 +224,9 @@ def test_nct01642004_sites_renamed_and_matched_case_insensitively() -> None:
     assert "site changed: Tennessee Oncology, PLLC, Nashville (facility)" in _lines(sites)
     assert "site removed: City Of Hope National Medical Center, Duarte" in _lines(sites)
     assert "site added: City Of Hope, Duarte" in _lines(sites)
-    assert changes[-1] == Change("location_count", "changed", None, 105, 106)
+    assert Change("location_count", "changed", None, 105, 106) in changes
+    # the see-also links were replaced too
+    assert "link added: BMS Clinical Trial Patient Recruiting" in _lines(changes)
     assert "7 sites removed; 4 sites changed; 8 sites added" in summarise(changes, limit=20)
 
 
@@ -293,7 +315,7 @@ def test_many_criteria_are_counted_in_the_summary() -> None:
     assert summarise(diff_records(old, new)) == (
         "eligibility text changed; 3 inclusion criteria removed; exclusion criterion removed: "
         "No documented presence of antiphospholipid antibody; eligibility.sex ALL → (none)"
-        "; +1 more")  # eligibility.healthy_volunteers False → (none)
+        "; +2 more")  # eligibility.healthy_volunteers False → (none), 2 age groups removed
 
 
 def test_start_date_moved() -> None:

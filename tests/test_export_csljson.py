@@ -86,6 +86,13 @@ def test_the_item_of_a_known_trial_field_by_field(db: str) -> None:
                 "Lung Cancer (SCLC) (IDeate-Lung02)\n"
                 "Registry identifiers: NCT06203210; EU CT 2023-509628-16-00; other 2031230631\n"
                 "Phase: PHASE3\n"
+                # parser version 3: the outcomes and references of the record
+                "Primary outcomes: Number of Participants With Objective Response Rate Assessed by "
+                "Blinded Independent Central Review [Baseline up until documented progressive "
+                "disease, death, lost to follow-up, or withdrawal by the participant, up to "
+                "approximately 5 years]; Overall Survival [From the date of randomization to "
+                "the date of death due to any cause, up to approximately 5 years]\n"
+                "Publications (PubMed): PMID 41055143\n"
                 f"Version exported: 3 from ctgov-json, last update posted 2026-03-02, "
                 f"retrieved {seen:%Y-%m-%d}, sha256 {info.content_hash}, "
                 f"https://clinicaltrials.gov/study/{HISTORY_TRIAL}?tab=history"}

@@ -91,6 +91,12 @@ def test_the_reference_of_a_known_trial_field_by_field(db: str) -> None:
             "Cancer (SCLC) (IDeate-Lung02)",
             "Status: RECRUITING. Phase: PHASE3. Study type: INTERVENTIONAL.",
             "Registry identifiers: NCT06203210; EU CT 2023-509628-16-00; other 2031230631",
+            "Primary outcomes: Number of Participants With Objective Response Rate Assessed by "
+            "Blinded Independent Central Review [Baseline up until documented progressive "
+            "disease, death, lost to follow-up, or withdrawal by the participant, up to "
+            "approximately 5 years]; Overall Survival [From the date of randomization to "
+            "the date of death due to any cause, up to approximately 5 years]",
+            "Publications (PubMed): PMID 41055143",
             # Its registry number is unknown (not fetched from the record history).
             f"Version exported: 3 from ctgov-json, last update posted 2026/03/02, retrieved "
             f"{seen}, sha256 {sha}, https://clinicaltrials.gov/study/NCT06203210?tab=history"],

@@ -13,6 +13,7 @@ from harvester.catalogue.canonical import fingerprint
 from harvester.catalogue.engine import SCHEMA_VERSION
 from harvester.find.search import search
 from parsers import parse_bytes
+from parsers._text import plain
 from tests.conftest import FIXTURES, trials
 from tests.corpusdb import CORPUS
 
@@ -28,7 +29,7 @@ def test_the_fields_of_a_record_and_their_places(path: Path) -> None:
     text = fulltext.texts(fingerprint(record).record_json)
     ident = protocol["identificationModule"]
     for key in ("briefTitle", "officialTitle", "acronym"):
-        assert ident.get(key, "").strip() in text.title
+        assert (plain(ident.get(key)) or "") in text.title
     arms = protocol.get("armsInterventionsModule", {})
     interventions = arms.get("interventions", [])
     for value in (*protocol.get("conditionsModule", {}).get("conditions", []),
@@ -40,11 +41,11 @@ def test_the_fields_of_a_record_and_their_places(path: Path) -> None:
         assert mesh.term in text.focus                                 # MeSH headings
     description = protocol.get("descriptionModule", {})
     for key in ("briefSummary", "detailedDescription"):
-        assert description.get(key, "").strip()[:200] in text.summary
+        assert (plain(description.get(key)) or "")[:200] in text.summary  # plain text
     for arm in arms.get("armGroups", []):
-        assert arm.get("description", "").strip()[:100] in text.summary
-    assert text.criteria == (protocol.get("eligibilityModule", {})
-                             .get("eligibilityCriteria") or "\n".join(
+        assert (plain(arm.get("description")) or "")[:100] in text.summary
+    assert text.criteria == (plain(protocol.get("eligibilityModule", {})
+                                   .get("eligibilityCriteria"), lines=True) or "\n".join(
         [*record.eligibility.inclusion, *record.eligibility.exclusion]))
     assert text.body.startswith(text.title)
 

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import warnings
+from pathlib import Path
+
 import pytest
 
 from harvester import records as r
 from harvester.errors import UnknownVocabularyWarning
 from parsers import _vocab as v
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 
 @pytest.mark.parametrize(("kind", "raw", "expected"), [
@@ -76,3 +82,82 @@ def test_ages_and_yes_no() -> None:
     assert v.yes_no("Accepts Healthy Volunteers") is True
     assert v.yes_no("Yes") is True
     assert v.yes_no("maybe") is None
+
+
+# --- legacy design forms (parser version 3) ----------------------------------------------
+
+@pytest.mark.parametrize(("raw", "level", "who"), [
+    # 2017-era: the roles only, counted into the level (the registry's own rule)
+    ("Participant", r.DesignMasking.SINGLE, [r.WhoMasked.PARTICIPANT]),
+    ("Participant, Investigator", r.DesignMasking.DOUBLE,
+     [r.WhoMasked.PARTICIPANT, r.WhoMasked.INVESTIGATOR]),
+    ("Participant, Care Provider, Investigator", r.DesignMasking.TRIPLE,
+     [r.WhoMasked.PARTICIPANT, r.WhoMasked.CARE_PROVIDER, r.WhoMasked.INVESTIGATOR]),
+    ("Participant, Care Provider, Investigator, Outcomes Assessor", r.DesignMasking.QUADRUPLE,
+     [r.WhoMasked.PARTICIPANT, r.WhoMasked.CARE_PROVIDER, r.WhoMasked.INVESTIGATOR,
+      r.WhoMasked.OUTCOMES_ASSESSOR]),
+    # 2014-era words
+    ("Double-Blind", r.DesignMasking.DOUBLE, []),
+    ("Double Blind (Subject, Caregiver, Investigator, Outcomes Assessor)",
+     r.DesignMasking.DOUBLE, [r.WhoMasked.PARTICIPANT, r.WhoMasked.CARE_PROVIDER,
+                              r.WhoMasked.INVESTIGATOR, r.WhoMasked.OUTCOMES_ASSESSOR]),
+    ("Open Label", r.DesignMasking.NONE, []),
+    ("None (Open Label)", r.DesignMasking.NONE, []),
+    ("Single (Outcomes Assessor)", r.DesignMasking.SINGLE, [r.WhoMasked.OUTCOMES_ASSESSOR]),
+])
+def test_legacy_masking(raw: str, level: object, who: list[object]) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert v.masking(raw) == (level, who)
+
+
+@pytest.mark.parametrize(("kind", "raw", "expected"), [
+    (r.DesignTimePerspective, "Longitudinal, Prospective", "PROSPECTIVE"),
+    (r.DesignTimePerspective, "Longitudinal, Retrospective", "RETROSPECTIVE"),
+    (r.DesignTimePerspective, "Cross-Sectional, Retrospective/Prospective", "OTHER"),
+    (r.DesignTimePerspective, "Retrospective/Prospective", "OTHER"),
+    (r.DesignTimePerspective, "Longitudinal", "OTHER"),
+    (r.DesignTimePerspective, "Cross-Sectional", "CROSS_SECTIONAL"),
+    (r.ObservationalModel, "Defined Population, Natural History", "OTHER"),
+    (r.ObservationalModel, "Cohort, Case-Only", "OTHER"),
+    (r.ObservationalModel, "Case Control", "CASE_CONTROL"),
+    (r.ObservationalModel, "Natural History", "NATURAL_HISTORY"),
+])
+def test_combined_legacy_values(kind: type, raw: str, expected: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert v.combined(kind, raw, field="f") == expected
+
+
+def test_unknown_combined_part_warns_and_is_kept() -> None:
+    with pytest.warns(UnknownVocabularyWarning, match="Sideways"):
+        assert v.combined(r.DesignTimePerspective, "Sideways, Prospective",
+                          field="f") == "Sideways, Prospective"
+    with pytest.warns(UnknownVocabularyWarning):
+        assert v.masking("Blindfolded") == ("Blindfolded", [])
+
+
+def _fixture_eligibility() -> list[dict[str, object]]:
+    from parsers import ctgov_json
+    out = []
+    for path in sorted(FIXTURES.rglob("*.json")):
+        try:
+            studies = [json.loads(raw) for _, raw in ctgov_json.split(path.read_bytes())]
+        except Exception:  # not a study payload
+            continue
+        out += [s["protocolSection"]["eligibilityModule"] for s in studies
+                if "stdAges" in s.get("protocolSection", {}).get("eligibilityModule", {})]
+    return out
+
+
+def test_age_groups_derive_as_the_registry_derives_them() -> None:
+    # Every API v2 study in the fixtures lists stdAges; the derivation must give the same.
+    modules = _fixture_eligibility()
+    assert len(modules) > 40
+    for module in modules:
+        derived = v.std_ages(module.get("minimumAge"), module.get("maximumAge"))  # type: ignore[arg-type]
+        assert [a.value for a in derived] == module["stdAges"], module
+    assert v.std_ages("6 Months", "17 Years") == [r.StandardAge.CHILD]
+    assert v.std_ages("65 Years", None) == [r.StandardAge.OLDER_ADULT]
+    assert v.std_ages("18 Years", "64 Years") == [r.StandardAge.ADULT]
+    assert v.std_ages("unreadable", None) == []

@@ -36,7 +36,8 @@ _DATES = frozenset({"start_date", "primary_completion_date", "completion_date", 
 # Long free text: the values are too long for one line, so only the fact of a change is told.
 _TEXTS = {"brief_summary": "brief_summary changed",
           "detailed_description": "detailed_description changed",
-          "eligibility.criteria": "eligibility text changed"}
+          "eligibility.criteria": "eligibility text changed",
+          "results": "results changed"}
 _LABELS = {"overall_status": "status"}
 # (singular, plural) names of the items of each list field, for describe and summarise.
 _NOUNS = {
@@ -52,7 +53,15 @@ _NOUNS = {
     "condition_ancestors": ("condition MeSH ancestor", "condition MeSH ancestors"),
     "intervention_mesh": ("intervention MeSH term", "intervention MeSH terms"),
     "intervention_ancestors": ("intervention MeSH ancestor", "intervention MeSH ancestors"),
+    "references": ("reference", "references"), "see_also": ("link", "links"),
+    "officials": ("official", "officials"),
+    "central_contacts": ("central contact", "central contacts"),
+    "documents": ("document", "documents"),
 }
+# Outcome measures are one list; each is named by its kind: "primary outcome changed: …".
+_OUTCOME_NOUNS = {"PRIMARY": ("primary outcome", "primary outcomes"),
+                  "SECONDARY": ("secondary outcome", "secondary outcomes"),
+                  "OTHER": ("other outcome", "other outcomes")}
 _SHORT = 80
 
 
@@ -193,6 +202,17 @@ _IDENTITY: dict[str, _Identity] = {
     "arms": (lambda arm: arm["label"], lambda arm: str(arm["label"])),
     "interventions": (lambda i: (i.get("type"), i["name"]), _intervention_key),
     "collaborators": (lambda s: s["name"], lambda s: str(s["name"])),
+    # An outcome is its kind and title: a new time frame or description is the same outcome
+    # changed; a retitled outcome is one removed and one added (the switch a reader must see).
+    "outcomes": (lambda o: (o.get("kind"), " ".join(str(o.get("title")).split()).casefold()),
+                 lambda o: str(o.get("title"))),
+    "references": (lambda x: x.get("pmid") or _canon(x.get("citation")),
+                   lambda x: _short(str(x.get("citation") or x.get("pmid")))),
+    "see_also": (lambda x: x.get("url"), lambda x: str(x.get("label") or x.get("url"))),
+    "officials": (lambda x: x.get("name"), lambda x: str(x.get("name"))),
+    "central_contacts": (lambda x: x.get("name"), lambda x: str(x.get("name"))),
+    "documents": (lambda x: x.get("url") or x.get("label"),
+                  lambda x: str(x.get("label") or x.get("url"))),
     "condition_mesh": _MESH, "condition_ancestors": _MESH,
     "intervention_mesh": _MESH, "intervention_ancestors": _MESH,
 }
@@ -205,8 +225,16 @@ def _is_item(change: Change) -> bool:
     return change.kind != "changed" or change.key is not None
 
 
+def _nouns(change: Change) -> tuple[str, str]:
+    if change.field == "outcomes":
+        item = change.new if change.new is not None else change.old
+        kind = str(item.get("kind")) if isinstance(item, dict) else ""
+        return _OUTCOME_NOUNS.get(kind, ("outcome", "outcomes"))
+    return _NOUNS.get(change.field, (change.field, change.field))
+
+
 def _describe_item(change: Change) -> str:
-    noun = _NOUNS.get(change.field, (change.field, change.field))[0]
+    noun = _nouns(change)[0]
     if change.kind == "changed":
         fields = [k for k in change.new if change.old.get(k) != change.new.get(k)]
         return f"{noun} changed: {change.key} ({', '.join(fields)})"
@@ -216,6 +244,8 @@ def _describe_item(change: Change) -> str:
 
 def _describe_scalar(change: Change) -> str:
     name, old, new = change.field, change.old, change.new
+    if name == "results" and old is None:
+        return "results posted"
     if name in _TEXTS:
         return _TEXTS[name]
     if name == "enrollment":
@@ -259,7 +289,7 @@ def _summary_lines(changes: list[Change]) -> list[str]:
     slots: dict[object, list[Change]] = {}
     ordered = sorted(changes, key=lambda c: c.field in _BOOKKEEPING)  # stable
     for index, change in enumerate(ordered):
-        slot = (change.field, change.kind) if _is_item(change) else index
+        slot = (change.field, _nouns(change), change.kind) if _is_item(change) else index
         slots.setdefault(slot, []).append(change)
     return [_slot_line(group) for group in slots.values()]
 
@@ -268,5 +298,5 @@ def _slot_line(group: list[Change]) -> str:
     if len(group) == 1:
         return group[0].describe()
     first = group[0]
-    plural = _NOUNS.get(first.field, (first.field, first.field))[1]
+    plural = _nouns(first)[1]
     return f"{len(group)} {plural} {first.kind}"

@@ -33,9 +33,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from harvester.catalogue import tables as t
-from harvester.catalogue.prepared import Prepared
 
 if TYPE_CHECKING:
+    from harvester.catalogue.prepared import Prepared
     from harvester.catalogue.store import Catalogue
 
 V = t.Version.__table__  # type: ignore[attr-defined]
@@ -196,8 +196,10 @@ def create(conn: Connection) -> None:
 
 
 def add(conn: Connection, versions: Sequence[tuple[int, Prepared]]) -> None:
-    """Index freshly inserted versions, inside the inserting transaction."""
-    _insert(conn, [(version_id, texts(item.record_json)) for version_id, item in versions])
+    """Index freshly inserted versions, inside the inserting transaction (their texts were
+    made where they were prepared, in a worker process when there are several)."""
+    _insert(conn, [(version_id, item.texts or texts(item.record_json))
+                   for version_id, item in versions])
 
 
 def _insert(conn: Connection, rows: Sequence[tuple[int, Texts]]) -> None:

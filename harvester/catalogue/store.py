@@ -374,7 +374,11 @@ class _Batch:
                               for i, row in enumerate(item.interventions)]
             sites += [(version_id, i, *row) for i, row in enumerate(item.sites)]
         for table, rows in zip(CHILDREN, (conditions, interventions, sites), strict=True):
-            if rows:
+            if not rows:
+                continue
+            if self.conn.dialect.name == "postgresql":
+                _copy(self.conn, table, rows)
+            else:
                 self.conn.exec_driver_sql(_insert_sql(self.conn, table), rows)
 
     def _point_current(self, candidates: dict[str, list[Mapping[str, Any]]],
@@ -409,6 +413,16 @@ def _insert_sql(conn: Connection, table: sa.Table) -> str:
     columns = [c.name for c in table.columns]
     values = ", ".join(marks.format(i + 1) for i in range(len(columns)))
     return f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({values})"
+
+
+def _copy(conn: Connection, table: sa.Table, rows: list[tuple[Any, ...]]) -> None:
+    """PostgreSQL: rows streamed with COPY, in the open transaction (a fraction of the
+    round trips and parsing of an INSERT per row)."""
+    columns = ", ".join(c.name for c in table.columns)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f"COPY {table.name} ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 def _chunks(values: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:

@@ -89,6 +89,12 @@ db_option = click.option(
          f"${ENV_VAR}, else a SQLite file in your user data directory.")
 
 
+def workers_option(help: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """``--workers N``: processes that parse (0: one per core; 1: this process only)."""
+    return click.option("--workers", type=click.IntRange(min=0), default=0,
+                        show_default=True, help=help)
+
+
 #: The network options, by parameter name, and the config-file key that sets each (the
 #: options' defaults come from the config file through click's ``default_map``).
 NETWORK_CONFIG_KEYS = {"timeout": "timeout", "budget": "budget", "user_agent": "user_agent"}

@@ -24,6 +24,7 @@ from harvester.commands._common import (
     reporter,
     say,
     to_json,
+    workers_option,
 )
 from harvester.errors import UsageError
 from harvester.fetch.backfill import fetch as fetch_targets
@@ -80,6 +81,9 @@ def _api(base_url: str, **network: Any) -> CtgovApi:
 @base_url_option
 @rate_option
 @network_options
+@workers_option("Processes that parse pages while the next one downloads and the one before "
+                "is stored (0: one fewer than the cores, when there is more than one page; "
+                "1: parse in this process).")
 @click.option("--progress/--no-progress", default=True, help="Progress bar on a terminal.")
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
 @format_option("text", "json", default="text")
@@ -90,8 +94,8 @@ def sync(names: tuple[str, ...], cond: str | None, term: str | None, intr: str |
          save_as: str | None, every: bool,
          full: bool, with_history: bool, page_size: int, wait: float, db: str | None,
          base_url: str, min_interval: float, retries: int, timeout: float,
-         budget: float | None, user_agent: str | None, progress: bool, quiet: bool,
-         fmt: str) -> None:
+         budget: float | None, user_agent: str | None, workers: int, progress: bool,
+         quiet: bool, fmt: str) -> None:
     """Harvest every study matching a search into the catalogue.
 
     The first sync of a query is a full pass; later ones fetch only studies updated since
@@ -120,7 +124,7 @@ def sync(names: tuple[str, ...], cond: str | None, term: str | None, intr: str |
         show = progress and not quiet
         with progress_bar(None, f"sync {name or ''}".strip(), enabled=show) as advance:
             syncer = Syncer(catalogue, api, page_size=page_size, with_history=with_history,
-                            wait=wait, on_problem=reporter(quiet),
+                            wait=wait, workers=workers or None, on_problem=reporter(quiet),
                             on_progress=advance)
             summary = syncer.run(params, full=full, name=name)
         _print(summary, name, fmt, quiet)

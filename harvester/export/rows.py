@@ -80,7 +80,7 @@ TRIAL_COLUMNS: tuple[Column, ...] = (
     Column("keywords", "list", lambda r: r.keywords),
     Column("interventions", "list",
            lambda r: tuple(f"{i.type}: {i.name}" if i.type else i.name
-                           for i in r.interventions)),
+                           for i in r.interventions if i.name)),
     Column("lead_sponsor", "str", lambda r: r.lead_sponsor.name if r.lead_sponsor else None),
     Column("lead_sponsor_class", "str",
            lambda r: _s(r.lead_sponsor.agency_class) if r.lead_sponsor else None),

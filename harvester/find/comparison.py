@@ -196,7 +196,8 @@ def _arms(s: str, rs: Sequence[TrialRecord]) -> list[Row]:
                           for r in rs)),
         _many(s, "intervention types", (sorted({_text(i.type) for i in r.interventions})
                                         for r in rs)),
-        _many(s, "interventions", ([f"{i.type}: {i.name}" if i.type else i.name
+        _many(s, "interventions", ([f"{i.type}: {i.name or '(no name)'}" if i.type
+                                    else i.name or "(no name)"
                                     for i in r.interventions] for r in rs)),
     ]
 

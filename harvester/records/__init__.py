@@ -144,7 +144,8 @@ class Sponsor(Frozen):
 
 
 class Arm(Frozen):
-    label: str
+    # None only when the source gives none (the parser warns); the registry requires it.
+    label: str | None = None
     type: Open[ArmGroupType] | None = None
     description: str | None = None
     interventions: tuple[str, ...] = ()
@@ -152,7 +153,9 @@ class Arm(Frozen):
 
 class Intervention(Frozen):
     type: Open[InterventionType] | None = None
-    name: str
+    # None only when the source gives none (a real API v2 study has an intervention with a
+    # description and no name; the parser warns).
+    name: str | None = None
     description: str | None = None
     arm_labels: tuple[str, ...] = ()
     other_names: tuple[str, ...] = ()

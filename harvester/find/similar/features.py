@@ -116,8 +116,10 @@ def features(record: TrialRecord) -> Features:
                            if tx.condition_key(m.term) not in own], words=False)
     named: dict[str, Concept] = {}
     for item in record.interventions:
-        label = f"{item.name} ({item.type})" if item.type else item.name
+        label = f"{item.name} ({item.type})" if item.type else (item.name or "")
         for name in (item.name, *item.other_names):
+            if not name:  # an intervention the registry gives without a name
+                continue
             for key in tx.name_variants(name):
                 named.setdefault(key, Concept(key, label, _words(name)))
     for mesh in record.intervention_mesh:

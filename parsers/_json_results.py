@@ -1,0 +1,198 @@
+"""API v2 ``resultsSection`` → the record's results overview (:class:`Results`).
+
+The section is most of a large study's bytes.  It is decoded by msgspec straight into the few
+structs below (only the fields the overview keeps; everything else is skipped at C speed), and
+the record's models are built from them without validating again what msgspec has checked.
+"""
+
+from __future__ import annotations
+
+import re
+
+import msgspec
+
+from harvester import records as r
+from harvester.errors import ParseError
+from parsers import _vocab as v
+from parsers._text import plain
+
+_AT = re.compile(r" - at `\$(.*)`$")
+
+
+class _Group(msgspec.Struct):
+    id: str | None = None
+    title: str | None = None
+    description: str | None = None
+
+
+class _Achievement(msgspec.Struct):
+    groupId: str | None = None
+    numSubjects: str | int | None = None
+
+
+class _Milestone(msgspec.Struct):
+    type: str | None = None
+    achievements: list[_Achievement] | None = None
+
+
+class _Period(msgspec.Struct):
+    milestones: list[_Milestone] | None = None
+
+
+class _Flow(msgspec.Struct):
+    groups: list[_Group] | None = None
+    periods: list[_Period] | None = None
+
+
+class _Measurement(msgspec.Struct):
+    groupId: str | None = None
+    value: str | None = None
+    spread: str | None = None
+    lowerLimit: str | None = None
+    upperLimit: str | None = None
+
+
+class _Category(msgspec.Struct):
+    title: str | None = None
+    measurements: list[_Measurement] | None = None
+
+
+class _Class(msgspec.Struct):
+    title: str | None = None
+    categories: list[_Category] | None = None
+
+
+class _Measure(msgspec.Struct):
+    type: str | None = None
+    title: str | None = None
+    description: str | None = None
+    populationDescription: str | None = None
+    paramType: str | None = None
+    dispersionType: str | None = None
+    unitOfMeasure: str | None = None
+    timeFrame: str | None = None
+    groups: list[_Group] | None = None
+    classes: list[_Class] | None = None
+
+
+class _Measures(msgspec.Struct):
+    outcomeMeasures: list[_Measure] | None = None
+
+
+class _EventGroup(msgspec.Struct):
+    id: str | None = None
+    title: str | None = None
+    description: str | None = None
+    deathsNumAffected: int | None = None
+    deathsNumAtRisk: int | None = None
+    seriousNumAffected: int | None = None
+    seriousNumAtRisk: int | None = None
+    otherNumAffected: int | None = None
+    otherNumAtRisk: int | None = None
+
+
+class _Events(msgspec.Struct):
+    timeFrame: str | None = None
+    eventGroups: list[_EventGroup] | None = None
+
+
+class _Results(msgspec.Struct):
+    participantFlowModule: _Flow | None = None
+    outcomeMeasuresModule: _Measures | None = None
+    adverseEventsModule: _Events | None = None
+
+
+_DECODER = msgspec.json.Decoder(_Results | None)
+
+
+def results(raw: bytes | object) -> r.Results | None:
+    """The overview from the raw bytes of ``resultsSection`` (or plain JSON data)."""
+    try:
+        if isinstance(raw, (bytes, memoryview, msgspec.Raw)):
+            data = bytes(raw)
+            section = _DECODER.decode(data) if data.strip() else None
+        else:
+            section = msgspec.convert(raw, _Results | None)
+    except msgspec.ValidationError as exc:
+        at = _AT.search(str(exc))
+        raise ParseError(f"wrong shape ({str(exc).split(' - at ')[0]})",
+                         field="resultsSection" + (at.group(1) if at else "")) from None
+    except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError):
+        raise ParseError("wrong shape", field="resultsSection") from None
+    if section is None:
+        return None
+    return r.Results.model_construct(
+        participant_flow=tuple(_flow(section.participantFlowModule)),
+        outcome_measures=tuple(_measure(m) for m in
+                               (section.outcomeMeasuresModule or _Measures()).outcomeMeasures
+                               or ()),
+        adverse_events=tuple(_event_group(g) for g in
+                             (section.adverseEventsModule or _Events()).eventGroups or ()
+                             if g.id),
+        adverse_events_time_frame=plain(section.adverseEventsModule.timeFrame)
+        if section.adverseEventsModule else None)
+
+
+def _count(value: str | int | None) -> int | None:
+    if value is None or isinstance(value, int):
+        return value
+    try:
+        return int(value.strip())
+    except ValueError:
+        return None
+
+
+def _milestone(period: _Period | None, kind: str) -> dict[str, int | None]:
+    if period is None:
+        return {}
+    for milestone in period.milestones or ():
+        if milestone.type == kind:
+            return {a.groupId: _count(a.numSubjects) for a in milestone.achievements or ()
+                    if a.groupId}
+    return {}
+
+
+def _flow(flow: _Flow | None) -> list[r.FlowGroup]:
+    if flow is None:
+        return []
+    periods = flow.periods or []
+    started = _milestone(periods[0] if periods else None, "STARTED")
+    completed = _milestone(periods[-1] if periods else None, "COMPLETED")
+    return [r.FlowGroup.model_construct(
+        id=g.id, title=plain(g.title), description=plain(g.description),
+        started=started.get(g.id), completed=completed.get(g.id))
+        for g in flow.groups or () if g.id]
+
+
+def _group(g: _Group) -> r.ResultGroup:
+    return r.ResultGroup.model_construct(id=g.id or "", title=plain(g.title),
+                                         description=plain(g.description))
+
+
+def _measure(m: _Measure) -> r.OutcomeResult:
+    measurements = []
+    for klass in m.classes or ():
+        for category in klass.categories or ():
+            measurements += [r.Measurement.model_construct(
+                group_id=x.groupId, value=x.value, spread=x.spread,
+                lower_limit=x.lowerLimit, upper_limit=x.upperLimit,
+                class_title=plain(klass.title), category=plain(category.title))
+                for x in category.measurements or () if x.groupId]
+    return r.OutcomeResult.model_construct(
+        type=v.enum_value(r.OutcomeMeasureType, m.type, field="outcomeMeasures.type"),
+        title=plain(m.title), description=plain(m.description),
+        time_frame=plain(m.timeFrame), population=plain(m.populationDescription),
+        units=plain(m.unitOfMeasure),
+        param_type=v.enum_value(r.MeasureParam, m.paramType, field="outcomeMeasures.paramType"),
+        dispersion_type=v.enum_value(r.MeasureDispersionType, m.dispersionType,
+                                     field="outcomeMeasures.dispersionType"),
+        groups=tuple(_group(g) for g in m.groups or () if g.id),
+        measurements=tuple(measurements))
+
+
+def _event_group(g: _EventGroup) -> r.EventGroup:
+    return r.EventGroup.model_construct(
+        id=g.id or "", title=plain(g.title), description=plain(g.description),
+        deaths_affected=g.deathsNumAffected, deaths_at_risk=g.deathsNumAtRisk,
+        serious_affected=g.seriousNumAffected, serious_at_risk=g.seriousNumAtRisk,
+        other_affected=g.otherNumAffected, other_at_risk=g.otherNumAtRisk)

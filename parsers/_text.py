@@ -1,0 +1,60 @@
+"""Free text as plain text, one rule for every source.
+
+API v2 writes free text as markdown (``\\<5``, ``\\&``, ``* item``, a line per paragraph);
+the legacy XML wrote the classic site's rendering of the same text (wrapped at 80 columns,
+``-  item``, CR LF line ends); a mirror page shows what a browser shows.  :func:`plain` makes
+the three agree:
+
+* markdown backslash escapes are removed (``\\<5`` → ``<5``);
+* line ends become ``\\n``; spaces at line ends go;
+* every line break is a paragraph break: a run of line breaks and blank lines becomes one
+  blank line (API v2 turned each line of the old text into its own paragraph) — except in
+  eligibility criteria (``lines=True``), whose line breaks are kept and only runs of blank
+  lines become one: their layout (wrapped items, nesting) is what the criteria splitter reads;
+* a bullet (``*``, ``+``, ``-`` or ``•`` and spaces) becomes ``- `` (indentation is kept),
+  except in criteria, whose markers the criteria splitter reads as written;
+* the text is stripped; empty text is None.
+
+The raw payload stored with each version keeps the text as the registry wrote it.
+"""
+
+from __future__ import annotations
+
+import re
+
+# CommonMark: a backslash before ASCII punctuation is an escape.
+_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+_BREAKS = re.compile(r"[ \t]*\n(?:[ \t]*\n)*")
+_BLANKS = re.compile(r"[ \t]*\n(?:[ \t]*\n)+")
+_LINE_ENDS = re.compile(r"[ \t]+\n")
+_BULLET = re.compile(r"^([ \t]*)[*+•-][ \t]+", re.M)
+_NEEDS_WORK = re.compile(r"[\\\r\n]|^\s*[*+•-]\s|\s$|^\s")
+
+
+def plain(text: object, *, lines: bool = False) -> str | None:
+    """``text`` as plain text (see the module notes); None stays None."""
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        return text  # type: ignore[return-value]  # the record's validation names it
+    if _NEEDS_WORK.search(text) is None:  # the common case: one clean line
+        return text or None
+    if "\\" in text:
+        text = _ESCAPE.sub(r"\1", text)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = text.strip()
+    if "\n" in text:
+        if lines:
+            return _BLANKS.sub("\n\n", _LINE_ENDS.sub("\n", text)) or None
+        text = _BREAKS.sub("\n\n", text)
+    text = _BULLET.sub(r"\1- ", text)
+    return text or None
+
+
+def plain_all(items: object) -> object:
+    """Each text of a list as plain text (empty ones dropped); anything else unchanged."""
+    if not isinstance(items, list):
+        return items
+    out = [plain(item) for item in items]
+    return [item for item in out if item is not None]
