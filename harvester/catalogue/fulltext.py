@@ -242,7 +242,8 @@ def _fill(conn: Connection, progress: Callable[[int], None] | None = None) -> in
             progress(len(rows))
 
 
-def rebuild(catalogue: Catalogue, progress: Callable[[int], None] | None = None) -> int:
+def rebuild(catalogue: Catalogue, progress: Callable[[int], None] | None = None, *,
+            lock: bool = True) -> int:
     """Index every version again from its record (after a change in what is indexed, or to
     repair); returns the number of versions indexed.
 
@@ -250,9 +251,12 @@ def rebuild(catalogue: Catalogue, progress: Callable[[int], None] | None = None)
     works in one transaction, so searches see the old index until the new one is complete.
     ``progress(n)`` is called after each batch of ``n`` versions.
     """
+    from contextlib import nullcontext
+
     from harvester.catalogue.lock import writer_lock
 
-    with writer_lock(catalogue.engine), catalogue.engine.begin() as conn:
+    held = writer_lock(catalogue.engine) if lock else nullcontext()
+    with held, catalogue.engine.begin() as conn:
         if _is_sqlite(conn):
             conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('delete-all')")
         else:

@@ -98,7 +98,11 @@ def _fit_excel(text: str) -> str:
 
 
 def _text(ref: bytes, text: str) -> bytes | None:
-    text = _fit_excel(_UNSAFE.sub("", text))
+    # Most values are short printable text: no regex and no cutting needed.
+    if not text.isprintable():
+        text = _UNSAFE.sub("", text)
+    if len(text) * 2 > EXCEL_CELL_LIMIT:
+        text = _fit_excel(text)
     if not text:
         return None
     if text.startswith(_FORMULA_START) or (text[:1] == "#" and text in _ERROR_CODES):

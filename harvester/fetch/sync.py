@@ -150,7 +150,10 @@ class Syncer:
         self._stats_before: dict[str, Any] = {}
 
     def run(self, params: Mapping[str, str], *, full: bool = False,
-            name: str | None = None) -> SyncSummary:
+            name: str | None = None, batch_id: int | None = None) -> SyncSummary:
+        """One sync run.  Within a batch (``batch_id``), the caller holds the writer lock."""
+        if batch_id is not None:
+            return self._run(dict(params), full, name, batch_id)
         with writer_lock(self.catalogue.engine, wait=self.wait):
             self.catalogue.mark_interrupted(self.catalogue.clock())
             return self._run(dict(params), full, name)
@@ -176,10 +179,12 @@ class Syncer:
             self.on_problem(f"warning: registry schema not checked ({exc})")
             return None
 
-    def _run(self, params: dict[str, str], full: bool, name: str | None) -> SyncSummary:
+    def _run(self, params: dict[str, str], full: bool, name: str | None,
+             batch_id: int | None = None) -> SyncSummary:
         cat = self.catalogue
         run_id = cat.start_run("sync", {"name": name, "query": params, "full": full,
-                                        "base_url": self.api.base})
+                                        "base_url": self.api.base},
+                               query_name=name, batch_id=batch_id)
         summary = SyncSummary(run_id, params)
         started = time.perf_counter()
         self._stats_before = asdict(self.api.client.stats)
