@@ -22,6 +22,7 @@ COMMANDS = {
     "changes": "browse:changes", "search": "search:search", "similar": "similar:similar",
     "index": "similar:index", "compare": "compare:compare", "export": "export:export",
     "serve": "serving:serve", "mcp": "serving:mcp",
+    "queries": "operate:queries", "status": "operate:status",
 }
 
 #: One line per command for `trials --help`, so the group's help imports no subcommand
@@ -38,6 +39,8 @@ SUMMARIES = {
     "import": "Import registry files, folders and bulk zips into the catalogue.",
     "index": "Bring the similarity index up to date with the catalogue (or rebuild it).",
     "parse": "Parse registry files into typed trial records and print them.",
+    "queries": "List, show, rename or delete the saved sync queries.",
+    "status": "The catalogue's health on one screen, for a person or a monitoring check.",
     "reparse": "Re-derive records from their stored raw payloads with the current parser.",
     "runs": "List the latest imports, syncs and reparses: when, what, and how they ended.",
     "search": ("Search the catalogue's text: titles, conditions, keywords, interventions, "
@@ -62,6 +65,10 @@ class LazyGroup(click.Group):
         module, attr = COMMANDS[cmd_name].split(":")
         command = getattr(importlib.import_module(f"harvester.commands.{module}"), attr)
         assert isinstance(command, click.Command)
+        if not any(p.name == "log_events_file" for p in command.params):
+            from harvester.commands.config import log_options
+
+            command.params.extend(log_options())
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -78,8 +85,23 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
+def _config(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if ctx.resilient_parsing:
+        return value
+    from harvester.commands.config import load
+
+    found = load(value, set(COMMANDS))
+    if found is not None:
+        ctx.default_map = found
+    return value
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="trials")
+@click.option("--config", envvar="TRIALS_CONFIG", metavar="FILE", expose_value=False,
+              callback=_config,
+              help="Config file (default: trials.toml in your user config directory): "
+                   "option values by name; flags and environment variables override it.")
 def main() -> None:
     """trial-harvester: clinical-trial records in one typed, versioned catalogue.
 

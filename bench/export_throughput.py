@@ -8,7 +8,8 @@ repeated under fresh NCT ids), then exports each catalogue in every registered f
 (:data:`harvester.export.EXPORTERS`, and ``csv --long`` as a zip) to a temporary file with
 ``trials export``, each in a fresh process so that its peak RSS is its own.  Prints trials
 per second, output size, peak RSS and the RSS before the export began (every module loaded)
-per format and size: memory must stay flat, the same at 100,000 trials as at 10,000.
+per format and size, and the peak RSS of its largest worker process (xlsx renders rows in
+workers): memory must stay flat, the same at 100,000 trials as at 10,000.
 
 ``--db URL`` benchmarks that catalogue instead (built there if it holds fewer trials),
 e.g. a PostgreSQL database, and only at its own size.
@@ -76,8 +77,10 @@ def child(url: str, fmt: str, out: str) -> None:
     start = time.perf_counter()
     cli.main(args, standalone_mode=False)
     seconds = time.perf_counter() - start
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(json.dumps({"seconds": seconds, "peak_mb": memory_mb("VmHWM"),
-                      "baseline_mb": baseline, "bytes": Path(out).stat().st_size}))
+                      "baseline_mb": baseline, "workers_mb": workers,
+                      "bytes": Path(out).stat().st_size}))
 
 
 def run(url: str, fmt: str, folder: Path) -> dict[str, float]:
@@ -116,12 +119,12 @@ def main() -> None:
             held = trials_in(url)
             print(f"\n{held:,} trials ({url.split('?')[0]})")
             print(f"{'format':10} {'trials/s':>10} {'seconds':>9} {'output MB':>10} "
-                  f"{'peak RSS MB':>12} {'before MB':>10}")
+                  f"{'peak RSS MB':>12} {'before MB':>10} {'worker MB':>10}")
             for fmt in formats:
                 r = run(url, fmt, Path(tmp))
                 print(f"{fmt:10} {held / r['seconds']:10,.0f} {r['seconds']:9.1f} "
                       f"{r['bytes'] / 1e6:10,.1f} {r['peak_mb']:12,.0f} "
-                      f"{r['baseline_mb']:10,.0f}", flush=True)
+                      f"{r['baseline_mb']:10,.0f} {r.get('workers_mb', 0):10,.0f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -183,3 +183,15 @@ def test_a_version_that_failed_is_fetched_by_the_next_backfill(
         ("2026-01-20", "0"), ("2026-02-09", "1"), ("2026-03-02", "2")]
     assert len(problems) == 1
     catalogue.close()
+
+
+def test_backfill_that_fails_for_a_trial_held_exits_1(srv: ReplicaServer, db: str) -> None:
+    assert sync(db, srv, "--ids", NCT).exit_code == 0
+    srv.faults.unavailable(99, path=f"/api/int/studies/{NCT}/history")
+    result = history(db, srv, "--backfill", "--retries", "0")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"trials: error: {NCT}: no record history: HTTP 503")
+    assert "first version from ctgov-json" in result.stdout  # the versions held are listed
+    backfill_run = json.loads(trials(db, "runs", "--format", "json").stdout)[0]
+    assert (backfill_run["kind"], backfill_run["status"], backfill_run["failed"]) == (
+        "backfill", "partial", 1)

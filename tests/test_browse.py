@@ -317,7 +317,8 @@ STEP_1 = (SNAPSHOTS[0], LEGACY / "NCT00513591__dl2017-01-18__aact.xml",
 STEP_2 = (SNAPSHOTS[1], LEGACY / "NCT00513591__dl2017-08-08__aact.xml",
           LEGACY / "NCT00482794__dl2017-01-18__aact.xml", VEEVA, WITHDRAWN)
 REPORT_KEYS = {"since", "until", "new", "status_changes", "enrollment_changes",
-               "results_first_posted", "other_changes", "disappeared"}
+               "results_first_posted", "other_changes", "disappeared", "covers",
+               "query"}
 WITHDRAWN_TITLE = "Alternative Treatment of Deep Carious Lesions Based on Biological Evidences"
 
 
@@ -355,8 +356,9 @@ def test_changes_since_the_last_run(db_url: str) -> None:
     started = runs[0]["started_at"]
     assert datetime.fromisoformat(report["since"]) == datetime.fromisoformat(started)
     by_date = as_json(trials(db_url, "changes", "--since", started, "--format", "json"))
-    assert {k: v for k, v in report.items() if k != "until"} == {
-        k: v for k, v in by_date.items() if k != "until"}
+    assert report["covers"]["run"] == 2 and by_date["covers"] is None
+    assert {k: v for k, v in report.items() if k not in ("until", "covers")} == {
+        k: v for k, v in by_date.items() if k not in ("until", "covers")}
     with Catalogue.open(db_url) as catalogue:  # a run that has not finished does not count
         catalogue.start_run("sync", {"query": "small cell lung cancer"})
     again = as_json(trials(db_url, "changes", "--since-last-run", "--format", "json"))
@@ -364,7 +366,11 @@ def test_changes_since_the_last_run(db_url: str) -> None:
 
     text = trials(db_url, "changes", "--since-last-run").stdout
     assert text.startswith(f"Changes since {started[:10]} {started[11:16]} UTC (until ")
-    assert f"New trials (1)\n  NCT00973089  {WITHDRAWN_TITLE}\n" in text
+    assert "\nCovers import run 2, started " in text
+    # wrapped for an e-mail, with a hanging indent under the title
+    assert ("New trials (1)\n  NCT00973089  Alternative Treatment of Deep Carious Lesions "
+            "Based on\n               Biological Evidences\n") in text
+    assert max(len(line) for line in text.splitlines()) <= 78
     assert "Status changes (1)\n  NCT06203210  ACTIVE_NOT_RECRUITING → RECRUITING\n" in text
     assert "Enrollment changes (1)\n  NCT00513591  500 ESTIMATED → 1000 ESTIMATED\n" in text
     assert "Results first posted (0)\n  none\n" in text
@@ -389,6 +395,9 @@ def test_changes_since_the_last_run(db_url: str) -> None:
 
 
 def test_changes_since_a_moment_taken_between_imports(db_url: str) -> None:
+    missing = trials(db_url, "changes", "--since-last-run")
+    assert missing.exit_code == 3 and "no catalogue at " in missing.stderr
+    Catalogue.open(db_url, create=True).close()
     empty = trials(db_url, "changes", "--since-last-run")
     assert empty.exit_code == 2
     assert "no import or sync has finished yet; use --since" in empty.stderr
@@ -406,7 +415,7 @@ def test_changes_since_a_moment_taken_between_imports(db_url: str) -> None:
     assert everything["enrollment_changes"] == everything["other_changes"] == []
     nothing = as_json(trials(db_url, "changes", "--since", datetime.now(UTC).isoformat(),
                              "--format", "json"))
-    assert all(nothing[key] == [] for key in REPORT_KEYS - {"since", "until"})
+    assert all(nothing[key] == [] for key in REPORT_KEYS - {"since", "until", "covers", "query"})
 
     for args in ((), ("--since", "2026-01-01", "--since-last-run")):
         result = trials(db_url, "changes", *args)

@@ -30,7 +30,8 @@ print("\\n@@" + json.dumps(sorted(sys.modules)))
 #: argued for here).
 SHOW_MAY_IMPORT = {
     "cli", "harvester", "harvester.errors", "harvester.fetch", "harvester.commands",
-    "harvester.commands._common", "harvester.commands.browse", "harvester.commands.views",
+    "harvester.commands._common", "harvester.commands.config",
+    "harvester.commands.browse", "harvester.commands.views",
     "harvester.catalogue", "harvester.catalogue.canonical", "harvester.catalogue.changes",
     "harvester.catalogue.diff", "harvester.catalogue.engine", "harvester.catalogue.fulltext",
     "harvester.catalogue.lock", "harvester.catalogue.prepared", "harvester.catalogue.sources",

@@ -8,8 +8,15 @@ import pytest
 import sqlalchemy as sa
 
 from harvester.catalogue import Catalogue
-from harvester.catalogue.engine import SCHEMA_VERSION, default_url, make_engine, migrate
+from harvester.catalogue.engine import (
+    SCHEMA_VERSION,
+    default_url,
+    make_engine,
+    migrate,
+    resolve_url,
+)
 from harvester.errors import CatalogueError
+from tests.conftest import trials
 
 
 def test_default_url_is_a_sqlite_file_in_the_user_data_dir(
@@ -65,3 +72,35 @@ def test_an_unreachable_catalogue_is_a_catalogue_error(tmp_path: Path) -> None:
     (folder / "catalogue.sqlite").mkdir()  # a directory where the file should be
     with pytest.raises(CatalogueError, match="cannot open the catalogue"):
         Catalogue.open(f"sqlite:///{folder / 'catalogue.sqlite'}")
+
+
+def test_db_takes_a_plain_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "plain.sqlite"
+    study = Path(__file__).parent.parent / "fixtures/ctgov-v2-json/studies"
+    assert trials(str(path), "import", study).exit_code == 0
+    assert path.is_file()
+    assert trials(f"sqlite:///{path}", "runs").exit_code == 0
+    monkeypatch.chdir(tmp_path)
+    assert trials("plain.sqlite", "runs").exit_code == 0  # relative to the working folder
+    assert resolve_url("plain.sqlite") == f"sqlite:///{path}"
+    assert resolve_url("postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"
+
+
+@pytest.mark.parametrize("command", [
+    ["runs"], ["show", "NCT00557986"], ["history", "NCT00557986"],
+    ["changes", "--since", "2026-01-01"], ["search", "cancer"], ["export", "--format", "csv"],
+    ["similar", "NCT00557986"], ["compare", "NCT00557986", "NCT06203210"]])
+def test_read_commands_never_create_a_catalogue(tmp_path: Path, command: list[str]) -> None:
+    missing = tmp_path / "typo" / "catalogue.sqlite"
+    result = trials(str(missing), *command)
+    assert result.exit_code == 3, result.output
+    assert result.stderr.startswith(f"trials: error: no catalogue at {missing}")
+    assert not (tmp_path / "typo").exists()
+
+
+def test_read_commands_on_an_empty_postgresql_schema(db_url: str) -> None:
+    result = trials(db_url, "runs")
+    assert result.exit_code == 3 and "no catalogue at " in result.stderr
+    assert "secret" not in result.stderr
+    Catalogue.open(db_url, create=True).close()
+    assert trials(db_url, "runs").exit_code == 0

@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import stat
 import zipfile
 from collections.abc import Callable, Iterator
 from datetime import date
@@ -328,3 +330,17 @@ def test_exports_from_sqlite_and_postgresql(db_url: str, tmp_path: Path) -> None
         versions = json.loads((tmp_path / "csv.json").read_text())["versions"]
         assert [(v["nct_id"], v["content_hash"]) for v in versions] == [
             (n, expected[n].content_hash) for n in sorted(expected)]
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077])
+def test_exported_files_get_the_permissions_the_umask_gives(db: str, tmp_path: Path,
+                                                            mask: int) -> None:
+    old = os.umask(mask)
+    try:
+        assert export(db, "--format", "csv", "-o", tmp_path / "t.csv").exit_code == 0
+        assert export(db, "--format", "csv", "--long", "-o",
+                      tmp_path / "long").exit_code == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "t.csv").stat().st_mode) == 0o666 & ~mask
+    assert stat.S_IMODE((tmp_path / "long").stat().st_mode) == 0o777 & ~mask

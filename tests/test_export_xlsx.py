@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import subprocess
 import zipfile
 from collections import Counter
 from dataclasses import dataclass
@@ -14,9 +17,10 @@ import openpyxl
 import pytest
 from openpyxl.worksheet.worksheet import Worksheet
 
+from harvester.catalogue.selection import Selection
 from harvester.export import xlsx
 from harvester.export.base import EXCEL_CELL_LIMIT, TRUNCATION_MARKER, ExportItem
-from harvester.export.log import SearchLog, version_fields
+from harvester.export.log import SearchLog, summary_rows, version_fields
 from harvester.export.rows import CHILD_TABLES, TRIAL_COLUMNS
 from harvester.export.xlsx import XlsxExporter
 from harvester.records import TrialRecord
@@ -111,7 +115,7 @@ def test_sheets_in_order_with_a_frozen_bold_filtered_header(exported: Exported) 
                                      f"{ws.max_row}", ws.title
     widths = wb["trials"].column_dimensions
     assert widths["A"].width == 13  # nct_id
-    assert widths["C"].width == 60  # brief_title
+    assert widths["C"].width == 34  # brief_title
 
 
 def test_one_row_per_trial_in_nct_order(exported: Exported) -> None:
@@ -222,16 +226,55 @@ def test_versions_sheet_pins_each_exported_record(exported: Exported) -> None:
     assert history["version"].value == len(HISTORY)  # the latest of the three snapshots
 
 
-def test_search_log_sheet_holds_the_logs_summary(exported: Exported) -> None:
+def test_search_log_sheet_reads_as_the_markdown_log(exported: Exported) -> None:
     ws = exported.wb["search log"]
-    assert [c.value for c in ws[1]] == ["key", "value"]
-    logged = {row["key"].value: row["value"].value for row in rows(ws)}
-    summary = exported.log.summary()
-    assert {key.split(".")[0] for key in logged} == set(summary)  # every part, flattened
-    assert logged["counts.exported"] == exported.count  # known only at the end
-    assert logged["tool"] == "trial-harvester" and logged["format"] == "xlsx"
-    assert logged["created_at"] == summary["created_at"]
-    assert logged["registry_data_version.value"] == summary["registry_data_version"]["value"]
+    assert [c.value for c in ws[1]] == ["item", "value"]
+    logged = [(row["item"].value, row["value"].value) for row in rows(ws)]
+    assert logged == summary_rows(exported.log.summary())  # human labels, not keys
+    labels = dict(logged)
+    assert labels["Exported"] == f"{exported.count} (xlsx, to stdout)"  # known at the end
+    assert labels["Tool"].startswith("trial-harvester ")
+    assert all(row["value"].alignment.wrap_text for row in rows(ws) if row["value"].value)
+
+
+def test_urls_are_links(exported: Exported) -> None:
+    trials_by_id = by_id(exported.wb["trials"])
+    for nct_id, row in trials_by_id.items():
+        assert row["url"].hyperlink.target == row["url"].value == \
+            f"https://clinicaltrials.gov/study/{nct_id}"
+        assert row["url"].font.u == "single"
+    for row in rows(exported.wb["versions"]):
+        assert row["version_url"].hyperlink.target == row["version_url"].value
+        assert row["version_url"].value.startswith(
+            f"https://clinicaltrials.gov/study/{row['nct_id'].value}?tab=history")
+
+
+def test_every_sheet_is_set_up_to_print(exported: Exported) -> None:
+    wb = exported.wb
+    for ws in wb:
+        assert ws.print_title_rows == "$1:$1", ws.title  # the header on every page
+        assert ws.page_setup.orientation == "landscape"
+        assert ws.sheet_properties.pageSetUpPr.fitToPage
+        assert (ws.page_setup.fitToWidth, ws.page_setup.fitToHeight) == (1, 0)
+    # Wide enough for a date and a date-time, so no cell shows ###.
+    versions = wb["versions"]
+    header = {c.value: c.column_letter for c in versions[1]}
+    assert versions.column_dimensions[header["seen_at"]].width >= 20
+    assert versions.column_dimensions[header["registry_date"]].width >= 11
+    assert versions.cell(2, 8).number_format == "yyyy-mm-dd hh:mm:ss"
+
+
+def test_worker_processes_write_the_same_workbook(exported: Exported, tmp_path: Path) -> None:
+    path = tmp_path / "parallel.xlsx"
+    log = SearchLog(Selection(), fmt="xlsx", clock=lambda: exported.log.created_at)
+    with path.open("wb") as out:
+        count = XlsxExporter(workers=2, parallel_from=0).write(iter(exported.items), out, log)
+    assert count == exported.count
+    with zipfile.ZipFile(path) as got, zipfile.ZipFile(exported.path) as want:
+        assert got.namelist() == want.namelist()
+        for name in got.namelist():
+            if name != "xl/worksheets/sheet1.xml":  # the search log: its own creation time
+                assert got.read(name) == want.read(name), name
 
 
 def test_a_full_sheet_goes_on_in_a_continuation_sheet(
@@ -270,10 +313,11 @@ def test_trials_export_writes_a_workbook(exported: Exported, tmp_path: Path) -> 
     wb = openpyxl.load_workbook(out)
     completed = sorted(n for n, r in exported.records.items() if r.overall_status == "COMPLETED")
     assert [r["nct_id"].value for r in rows(wb["trials"])] == completed
-    logged = {r["key"].value: r["value"].value for r in rows(wb["search log"])}
-    assert logged["format"] == "xlsx" and logged["selection.statuses"] == "COMPLETED"
-    assert logged["counts.selected"] == logged["counts.exported"] == len(completed)
-    assert logged["counts.catalogue"] == len(exported.records)
+    logged = {r["item"].value: r["value"].value for r in rows(wb["search log"])}
+    assert logged["Selection"] == "status: COMPLETED"
+    assert logged["Selected by the filters"] == str(len(completed))
+    assert logged["Exported"] == f"{len(completed)} (xlsx, to {out})"
+    assert logged["Trials in the catalogue"] == str(len(exported.records))
     versions = json.loads(log_file.read_text())["versions"]
     assert [v["nct_id"] for v in versions] == completed
     assert [r["content_hash"].value for r in rows(wb["versions"])] == [
@@ -292,3 +336,30 @@ def test_on_postgresql_too(db_url: str, tmp_path: Path) -> None:
     assert wb["sites"].max_row == 1 + sum(len(i.record.locations) for i in items) > 200
     seen = [r["seen_at"].value for r in rows(wb["versions"])]
     assert all(isinstance(s, datetime) and s.tzinfo is None for s in seen)
+
+
+@pytest.mark.skipif(not (shutil.which("soffice") and shutil.which("pdftotext")),
+                    reason="LibreOffice (soffice) and pdftotext are not installed")
+def test_libreoffice_prints_every_cell_readably(exported: Exported, tmp_path: Path) -> None:
+    """Five trials rendered to PDF by LibreOffice: no cell is too narrow for its value
+    (shown as ###), the header is on every page of a sheet, a page is one sheet wide."""
+    some = [i for i in exported.items if i.record.locations and i.record.arms][:5]
+    path = tmp_path / "five.xlsx"
+    export(some, path)
+    subprocess.run(["soffice", f"-env:UserInstallation=file://{tmp_path / 'profile'}",
+                    "--headless", "--convert-to", "pdf", "--outdir", str(tmp_path), str(path)],
+                   check=True, capture_output=True, timeout=240)
+    text = subprocess.run(["pdftotext", "-layout", str(tmp_path / "five.pdf"), "-"],
+                          check=True, capture_output=True, text=True).stdout
+    pages = text.split("\f")[:-1]
+    assert "###" not in text
+    for item in some:
+        assert item.nct_id in text
+        assert f"{item.version.seen_at:%Y-%m-%d %H:%M:%S}" in text  # a date-time, in full
+    assert "Trials in the catalogue" in text and "Selected by the filters" in text
+    # One page per sheet but for the long child tables, each page with its header row.
+    assert len(pages) < 4 * 8
+    for page in pages:
+        assert re.search(r"Page \d+ of \d+", page)
+        if "trials" in page.splitlines()[-1]:
+            assert "nct_id" in page and "brief_title" in page

@@ -22,7 +22,7 @@ from harvester.catalogue import Catalogue
 from harvester.catalogue.lock import writer_lock
 from harvester.errors import CatalogueBusyError
 from harvester.fetch.backfill import backfill
-from harvester.fetch.ctgov import CtgovApi
+from harvester.fetch.ctgov import CtgovApi, Page
 from harvester.fetch.http import HttpClient
 from harvester.fetch.sync import Syncer
 from harvester.serve import ReplicaServer, StudyStore
@@ -195,12 +195,18 @@ def test_a_full_pass_notices_trials_that_left_the_results(db_url: str,
 
 
 def test_a_short_count_is_reported_not_hidden(db_url: str, replica: ReplicaServer) -> None:
-    def lose_one(n: int, total: int | None) -> None:
-        if replica.store.ids()[-1].startswith("NCT9"):
-            replica.store.remove(replica.store.ids()[-1])
+    losing = api(replica)
+    pages = losing.pages
 
+    def lose_one_after_the_first_page(*args: Any, **kwargs: Any) -> Iterator[Page]:
+        for page in pages(*args, **kwargs):  # the registry loses a study mid-sync
+            yield page
+            if replica.store.ids()[-1].startswith("NCT9"):
+                replica.store.remove(replica.store.ids()[-1])
+
+    losing.pages = lose_one_after_the_first_page  # type: ignore[method-assign]
     with Catalogue.open(db_url) as cat:
-        summary = Syncer(cat, api(replica), page_size=40, on_progress=lose_one).run({})
+        summary = Syncer(cat, losing, page_size=40).run({})
         assert summary.status == "incomplete" and summary.expected == 120
         assert summary.received < 120 and "API counted 120" in (summary.message or "")
         assert cat.run(summary.run_id)["status"] == "incomplete"
@@ -216,21 +222,48 @@ def test_two_syncs_never_interleave(db_url: str, replica: ReplicaServer) -> None
         other.close()
 
 
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
 def test_a_killed_sync_resumes_where_it_stopped(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'catalogue.sqlite'}"
     Catalogue.open(url).close()
     with ReplicaServer(StudyStore(generated(1500))) as server:
         server.faults.slow(0.05, n=10_000, path="/api/v2/studies")
         command = [sys.executable, str(ROOT / "cli.py"), "sync", "--db", url, "--base-url",
-                   server.base_url, "--min-interval", "0", "--page-size", "50", "--quiet"]
+                   server.base_url, "--min-interval", "0", "--page-size", "50", "--quiet",
+                   "--workers", "2"]
         proc = subprocess.Popen(command, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60
         while version_count(url) < 300:
             assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
             assert time.monotonic() < deadline
             time.sleep(0.02)
+        workers = children(proc.pid)
+        assert workers  # pages are parsed in worker processes…
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
+        while alive := [pid for pid in workers if running(pid)]:
+            assert time.monotonic() < deadline + 10, f"workers {alive} outlived the sync"
+            time.sleep(0.05)  # …which end with it
         killed = version_count(url)
         assert killed % 50 == 0 and killed < 1500  # whole pages only
         server.faults.clear()
@@ -262,3 +295,24 @@ def test_the_replica_serves_a_catalogue_as_the_registry_would(db_url: str,
             assert [r.overall_status for r in theirs] == [
                 "ACTIVE_NOT_RECRUITING", "RECRUITING", "RECRUITING"]
             assert theirs == ours
+
+
+def test_pages_parsed_in_workers_store_what_one_process_stores(tmp_path: Path) -> None:
+    """The overlapped sync (download ahead, parse in workers, store in order) and the
+    one-process sync leave the same catalogue and the same resume point."""
+    contents = []
+    with ReplicaServer(StudyStore(generated(120))) as server:
+        for workers in (1, 2):
+            url = f"sqlite:///{tmp_path / f'w{workers}.sqlite'}"
+            with Catalogue.open(url) as cat:
+                summary = Syncer(cat, api(server), page_size=25, workers=workers).run({})
+                assert (summary.status, summary.pages, summary.new) == ("ok", 5, 120)
+            engine = sa.create_engine(url)
+            with engine.connect() as conn:
+                contents.append((
+                    conn.execute(sa.text("SELECT nct_id, content_hash, run_id FROM version "
+                                         "ORDER BY id")).all(),
+                    conn.execute(sa.text("SELECT high_water, resume FROM sync_state")).all(),
+                    conn.execute(sa.text("SELECT count(*) FROM version_fts_docsize")).all()))
+            engine.dispose()
+    assert contents[0] == contents[1]

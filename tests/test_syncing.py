@@ -58,8 +58,6 @@ def runs(db: str) -> list[dict[str, Any]]:
     result = trials(db, "runs", "--format", "json")
     assert result.exit_code == 0, result.stderr
     rows: list[dict[str, Any]] = json.loads(result.stdout)
-    for row in rows:
-        row["stats"] = json.loads(row["stats"]) if row["stats"] else None
     return rows
 
 
@@ -341,10 +339,12 @@ def test_fetch_stores_single_studies_and_counts_the_unknown_as_failed(
     assert [p for p, _ in srv.faults.log] == [
         "/api/v2/studies/NCT00973089", "/api/v2/studies/NCT09999999",
         "/api/v2/studies/NCT01070368"]
+    nothing = fetch(db, srv, "NCT09999999", "NCT09999998")
+    assert nothing.exit_code == 4 and nothing.stderr.count("not found") == 2
     again = fetch(db, srv, "NCT00973089", "NCT01070368", "--format", "json")
     assert again.exit_code == 0
-    assert json.loads(again.stdout) == {"run": 2, "new": 0, "changed": 0, "unchanged": 2,
-                                        "failed": 0, "history_versions": 0}
+    assert json.loads(again.stdout) == {"run": 3, "new": 0, "changed": 0, "unchanged": 2,
+                                        "failed": 0, "missing": 0, "history_versions": 0}
 
 
 def test_fetch_refuses_what_is_neither_an_id_nor_a_url(srv: ReplicaServer, db: str) -> None:

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from harvester.catalogue.diff import Change, diff_records, summarise
 from harvester.catalogue.store import Catalogue, E, V, _preference
+
+if TYPE_CHECKING:
+    from harvester.catalogue.batches import LastRun
 
 
 @dataclass
@@ -43,6 +46,8 @@ class ChangeReport:
     until: datetime
     trials: list[TrialChange] = field(default_factory=list)
     disappeared: list[dict[str, Any]] = field(default_factory=list)
+    covers: LastRun | None = None  # the sync batch or run looked back to
+    query: str | None = None  # narrowed to this saved query's trials
 
     def of_kind(self, kind: str) -> list[TrialChange]:
         return [t for t in self.trials if t.kind == kind]
@@ -58,16 +63,21 @@ class ChangeReport:
             "other_changes": [t.to_json() for t in self.of_kind("changed")
                               if not (t.status or t.enrollment or t.results_first_posted)],
             "disappeared": self.disappeared,
+            "covers": self.covers.to_json() if self.covers else None, "query": self.query,
         }
 
 
-def changes_since(catalogue: Catalogue, since: datetime) -> ChangeReport:
+def changes_since(catalogue: Catalogue, since: datetime, *,
+                  only: set[str] | None = None) -> ChangeReport:
+    """What the catalogue learned since ``since``; ``only``: these trials (a saved query's)."""
     report = ChangeReport(since=since, until=catalogue.clock())
     with catalogue.engine.connect() as conn:
-        touched = conn.execute(sa.select(V.c.nct_id).where(V.c.seen_at >= since)
-                               .distinct().order_by(V.c.nct_id)).scalars().all()
-        events = conn.execute(sa.select(E.c.nct_id, E.c.at, E.c.detail).where(
-            E.c.kind == "disappeared", E.c.at >= since).order_by(E.c.at)).mappings().all()
+        touched = [n for n in conn.execute(sa.select(V.c.nct_id).where(V.c.seen_at >= since)
+                                           .distinct().order_by(V.c.nct_id)).scalars()
+                   if only is None or n in only]
+        events = [e for e in conn.execute(sa.select(E.c.nct_id, E.c.at, E.c.detail).where(
+            E.c.kind == "disappeared", E.c.at >= since).order_by(E.c.at)).mappings()
+            if only is None or e["nct_id"] in only]
     report.disappeared = [{"nct_id": e["nct_id"], "at": e["at"],
                            "detail": e["detail"]} for e in events]
     for nct_id in touched:

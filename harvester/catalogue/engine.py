@@ -30,9 +30,51 @@ ENV_VAR = "TRIALS_DB"
 def default_url() -> str:
     """``TRIALS_DB`` if set, else a SQLite file in the user's data directory."""
     if os.environ.get(ENV_VAR):
-        return os.environ[ENV_VAR]
+        return resolve_url(os.environ[ENV_VAR])
     folder = user_data_path("trial-harvester", appauthor=False)
     return f"sqlite:///{folder / 'catalogue.sqlite'}"
+
+
+def resolve_url(value: str | None) -> str:
+    """A database URL from what a user gave: a URL as it is, a plain file path (as
+    sqlite-utils and datasette take) as the SQLite file at that path; None: the default."""
+    if not value:
+        return default_url()
+    if "://" in value or value == "sqlite:":
+        return value
+    return f"sqlite:///{Path(value).expanduser().absolute()}"
+
+
+def describe(url: sa.engine.URL) -> str:
+    """Where a catalogue is, for messages: a SQLite file's path, else the URL without its
+    password."""
+    if url.get_backend_name() == "sqlite":
+        return url.database or ":memory:"
+    return url.render_as_string(hide_password=True)
+
+
+def exists(engine: Engine) -> bool:
+    """Whether a catalogue is there (without creating anything: a SQLite file is not
+    opened when it is missing)."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite":
+        if not url.database or url.database == ":memory:":
+            return False
+        path = Path(url.database).expanduser()
+        if not path.is_file():
+            return False
+    try:
+        with engine.connect() as conn:
+            return bool(sa.inspect(conn).has_table("schema_info"))
+    except sa.exc.SQLAlchemyError as exc:
+        raise CatalogueError(f"cannot open the catalogue at {describe(url)}: "
+                             f"{_first_line(exc)}") from None
+
+
+def _first_line(exc: sa.exc.SQLAlchemyError) -> str:
+    """The driver's message without SQL statements or parameters."""
+    text = str(getattr(exc, "orig", None) or exc)
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -50,14 +92,14 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``; creates the folder of a SQLite file."""
+def make_engine(url: str, *, create: bool = True) -> Engine:
+    """An engine for ``url``; creates the folder of a SQLite file (with ``create``)."""
     try:
         parsed = sa.engine.make_url(url)
     except sa.exc.ArgumentError:
         raise CatalogueError(f"not a database URL: {url!r}") from None
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
+        if create and parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(parsed)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
@@ -107,10 +149,24 @@ def _add_facets(conn: Connection) -> None:
     facets.create(conn)
 
 
+def _add_operations(conn: Connection) -> None:
+    """Runs name their saved query and their ``sync --all`` batch; the writer lock's holder
+    is recorded (PostgreSQL; a SQLite catalogue's lock file holds it)."""
+    columns = {c["name"] for c in sa.inspect(conn).get_columns("run")}
+    if "query_name" not in columns:
+        conn.execute(sa.text("ALTER TABLE run ADD COLUMN query_name VARCHAR(100)"))
+    if "batch_id" not in columns:
+        conn.execute(sa.text("ALTER TABLE run ADD COLUMN batch_id INTEGER"))
+        conn.execute(sa.text("CREATE INDEX ix_run_batch_id ON run (batch_id)"))
+    conn.execute(sa.text("CREATE TABLE IF NOT EXISTS lock_holder (id INTEGER PRIMARY KEY, "
+                         "pid INTEGER, host TEXT, command TEXT, since TEXT)"))
+
+
 #: Ordered schema steps; the schema version is the number of steps applied.
 MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _add_trial_events,
                                                   _add_sync_tables, _add_fulltext,
-                                                  _add_similarity, _add_facets]
+                                                  _add_similarity, _add_facets,
+                                                  _add_operations]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -138,7 +194,8 @@ def migrate(engine: Engine) -> int:
                 MIGRATIONS[number](conn)
                 _set_version(conn, number + 1)
     except sa.exc.OperationalError as exc:
-        raise CatalogueError(f"cannot open the catalogue: {exc.orig}") from None
+        raise CatalogueError(f"cannot open the catalogue at {describe(engine.url)}: "
+                             f"{_first_line(exc)}") from None
     return found
 
 

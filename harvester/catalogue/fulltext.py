@@ -33,9 +33,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from harvester.catalogue import tables as t
-from harvester.catalogue.prepared import Prepared
 
 if TYPE_CHECKING:
+    from harvester.catalogue.prepared import Prepared
     from harvester.catalogue.store import Catalogue
 
 V = t.Version.__table__  # type: ignore[attr-defined]
@@ -196,8 +196,10 @@ def create(conn: Connection) -> None:
 
 
 def add(conn: Connection, versions: Sequence[tuple[int, Prepared]]) -> None:
-    """Index freshly inserted versions, inside the inserting transaction."""
-    _insert(conn, [(version_id, texts(item.record_json)) for version_id, item in versions])
+    """Index freshly inserted versions, inside the inserting transaction (their texts were
+    made where they were prepared, in a worker process when there are several)."""
+    _insert(conn, [(version_id, item.texts or texts(item.record_json))
+                   for version_id, item in versions])
 
 
 def _insert(conn: Connection, rows: Sequence[tuple[int, Texts]]) -> None:
@@ -240,7 +242,8 @@ def _fill(conn: Connection, progress: Callable[[int], None] | None = None) -> in
             progress(len(rows))
 
 
-def rebuild(catalogue: Catalogue, progress: Callable[[int], None] | None = None) -> int:
+def rebuild(catalogue: Catalogue, progress: Callable[[int], None] | None = None, *,
+            lock: bool = True) -> int:
     """Index every version again from its record (after a change in what is indexed, or to
     repair); returns the number of versions indexed.
 
@@ -248,9 +251,12 @@ def rebuild(catalogue: Catalogue, progress: Callable[[int], None] | None = None)
     works in one transaction, so searches see the old index until the new one is complete.
     ``progress(n)`` is called after each batch of ``n`` versions.
     """
+    from contextlib import nullcontext
+
     from harvester.catalogue.lock import writer_lock
 
-    with writer_lock(catalogue.engine), catalogue.engine.begin() as conn:
+    held = writer_lock(catalogue.engine) if lock else nullcontext()
+    with held, catalogue.engine.begin() as conn:
         if _is_sqlite(conn):
             conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('delete-all')")
         else:

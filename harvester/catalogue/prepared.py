@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harvester.catalogue import canonical
+from harvester.catalogue.fulltext import Texts, texts
 from harvester.records import TrialRecord
 
 
@@ -48,6 +49,7 @@ class Prepared:
     payload_quick: str | None
     payload_codec: str  # "deflate": the zip entry's own stream; "zlib": compressed here
     payload_stored: bytes
+    texts: Texts | None = None  # the full-text index's fields
 
 
 def prepare(item: Incoming) -> Prepared:
@@ -65,6 +67,7 @@ def prepare(item: Incoming) -> Prepared:
                 str(s.status) if s.status else None) for s in rec.locations],
         payload_sha256=item.payload_sha256, payload_size=len(item.payload),
         payload_name=item.name, payload_quick=item.quick, **_stored(item),
+        texts=texts(fp.record_json),
     )
 
 

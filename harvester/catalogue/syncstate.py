@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from harvester.catalogue import tables as t
 from harvester.catalogue.store import Catalogue
-from harvester.errors import NotFoundError
+from harvester.errors import NotFoundError, UsageError
 
 Q = t.SavedQuery.__table__  # type: ignore[attr-defined]
 S = t.SyncState.__table__  # type: ignore[attr-defined]
@@ -47,7 +47,15 @@ def _upsert(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]],
 
 # --- saved queries ----------------------------------------------------------------------
 
-def save_query(catalogue: Catalogue, name: str, params: Mapping[str, str]) -> None:
+def save_query(catalogue: Catalogue, name: str, params: Mapping[str, str], *,
+               replace: bool = False) -> None:
+    """Save a query under ``name``; a name in use for other parameters is refused unless
+    ``replace``."""
+    held = saved_queries(catalogue).get(name)
+    if held is not None and held != dict(params) and not replace:
+        shown = " ".join(f"{k}={v}" for k, v in sorted(held.items()))
+        raise UsageError(f"a saved query named {name!r} exists with other parameters "
+                         f"({shown}); give --replace to replace it, or another name")
     now = catalogue.clock()
     with catalogue.engine.begin() as conn:
         _upsert(conn, Q, [{"name": name, "params": _json(dict(params)), "created_at": now,
@@ -66,6 +74,10 @@ def saved_query(catalogue: Catalogue, name: str) -> dict[str, str]:
     if found is None:
         raise NotFoundError(unknown_query(name, sorted(known)))
     return found
+
+
+def no_such_query(catalogue: Catalogue, name: str) -> NotFoundError:
+    return NotFoundError(unknown_query(name, sorted(saved_queries(catalogue))))
 
 
 def unknown_query(name: str, known: list[str]) -> str:

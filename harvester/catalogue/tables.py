@@ -37,6 +37,10 @@ class Run(SQLModel, table=True):
     failed: int = 0
     message: str | None = Field(default=None, sa_column=Column(Text))
     stats: str | None = Field(default=None, sa_column=Column(Text))  # JSON: pages, requests…
+    # The saved query a sync ran (its name then), and the `sync --all` batch it was part of
+    # (the id of the batch's own run, of kind "batch").
+    query_name: str | None = Field(default=None, max_length=100)
+    batch_id: int | None = Field(default=None, index=True)
 
 
 class Trial(SQLModel, table=True):

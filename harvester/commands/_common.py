@@ -4,6 +4,7 @@ error handling."""
 from __future__ import annotations
 
 import functools
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 import msgspec
+import sqlalchemy as sa
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -48,6 +50,8 @@ def to_json(value: Any, *, pretty: bool = False) -> str:
 
 def say(kind: str, message: str) -> None:
     click.echo(f"trials: {kind}: {message}", err=True)
+    logging.getLogger("trials").log(logging.WARNING if kind == "warning" else logging.ERROR,
+                                    message)
 
 
 def reporter(quiet: bool) -> Callable[[str], None]:
@@ -79,14 +83,30 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
         except (CatalogueError, HarvesterError) as exc:
             say("error", str(exc))
             sys.exit(EXIT_FAILED)
+        except sa.exc.SQLAlchemyError as exc:  # never print SQL statements or record data
+            text = str(getattr(exc, "orig", None) or type(exc).__name__).strip()
+            say("error", f"database error: {text.splitlines()[0] if text else type(exc).__name__}")
+            sys.exit(EXIT_FAILED)
 
     return wrapper
 
 
 db_option = click.option(
-    "--db", "db", envvar=ENV_VAR, default=None, metavar="URL",
-    help="Catalogue database URL (sqlite:///PATH or postgresql+psycopg://…); default: "
-         f"${ENV_VAR}, else a SQLite file in your user data directory.")
+    "--db", "db", envvar=ENV_VAR, default=None, metavar="PATH|URL",
+    help="The catalogue: a SQLite file's path, or a database URL (sqlite:///PATH, "
+         f"postgresql+psycopg://…); default: ${ENV_VAR}, else a SQLite file in your user "
+         "data directory.")
+
+wait_option = click.option(
+    "--wait", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS",
+    help="Seconds to wait for another writer of this catalogue to finish (default: refuse "
+         "at once, naming it).")
+
+
+def workers_option(help: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """``--workers N``: processes that parse (0: one per core; 1: this process only)."""
+    return click.option("--workers", type=click.IntRange(min=0), default=0,
+                        show_default=True, help=help)
 
 
 #: The network options, by parameter name, and the config-file key that sets each (the
@@ -122,8 +142,10 @@ def http_client(*, min_interval: float, retries: int, timeout: float = DEFAULT_T
                       max_attempts=retries + 1, timeout=timeout, budget=budget)
 
 
-def open_catalogue(db: str | None) -> Catalogue:
-    return Catalogue.open(db)
+def open_catalogue(db: str | None, *, create: bool = False) -> Catalogue:
+    """The catalogue ``--db`` names.  Only commands that write pass ``create``: any other
+    command given a catalogue that does not exist fails (exit 3) and creates nothing."""
+    return Catalogue.open(db, create=create)
 
 
 def format_option(*choices: str, default: str = "table") -> Callable[[Callable[P, R]],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from datetime import date, datetime
 
@@ -13,6 +14,7 @@ from harvester.catalogue.diff import Change, diff_records, summarise
 from harvester.catalogue.lock import writer_lock
 from harvester.catalogue.sources import disagreements
 from harvester.commands._common import (
+    EXIT_PARTIAL,
     db_option,
     format_option,
     handles_errors,
@@ -24,6 +26,7 @@ from harvester.commands._common import (
     say,
     stdout_console,
     to_json,
+    wait_option,
 )
 from harvester.commands.views import change_report, history_table, record_view
 from harvester.errors import NotFoundError, UsageError
@@ -116,20 +119,25 @@ def _show_sources(catalogue: Catalogue, shown: VersionInfo, record: TrialRecord,
               help="With --backfill: seconds between requests.")
 @click.option("--retries", type=click.IntRange(0, 20), default=5, show_default=True,
               help="With --backfill: retries of a request that failed for a passing reason.")
+@wait_option
 @network_options
 @format_option("table", "json")
 @handles_errors
 def history(nct_id: str, db: str | None, backfill: bool, base_url: str, min_interval: float,
-            retries: int, timeout: float, budget: float | None, user_agent: str | None,
-            fmt: str) -> None:
+            retries: int, wait: float, timeout: float, budget: float | None,
+            user_agent: str | None, fmt: str) -> None:
     """List a trial's versions: number, when seen, source, registry date, what changed.
+
+    Exit status with --backfill: 1 when some of the history could not be fetched (named on
+    stderr; what was fetched is kept), 4 when the trial has no versions at all.
 
     \b
     Examples:
       trials history NCT06203210
       trials history NCT06203210 --backfill    # reach back to the first registration
     """
-    catalogue = open_catalogue(db)
+    catalogue = open_catalogue(db, create=backfill)
+    problems: list[str] = []
     if backfill:
         # Here, not at the top: `show` and `history` without --backfill need no HTTP stack.
         from harvester.fetch.backfill import backfill as fill_history
@@ -138,17 +146,24 @@ def history(nct_id: str, db: str | None, backfill: bool, base_url: str, min_inte
         api = CtgovApi(http_client(min_interval=min_interval, retries=retries,
                                    timeout=timeout, budget=budget, user_agent=user_agent),
                        base_url)
-        with writer_lock(catalogue.engine):
+
+        def problem(message: str) -> None:
+            problems.append(message)
+            say("error", message)
+
+        with writer_lock(catalogue.engine, wait=wait):
             run_id = catalogue.start_run("backfill", {"nct_ids": [nct_id]})
             try:
                 added = fill_history(catalogue, api, [nct_id], run_id=run_id,
-                                     on_problem=lambda m: say("error", m))
+                                     on_problem=problem)
             except BaseException as exc:
                 catalogue.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}",
                                      stats={**api.client.stats.__dict__})
                 raise
-            catalogue.finish_run(run_id, "ok", f"{added} past versions",
-                                 stats={**api.client.stats.__dict__})
+            catalogue.finish_run(run_id, "partial" if problems else "ok",
+                                 f"{added} past versions"
+                                 + (f"; {len(problems)} failed" if problems else ""),
+                                 failed=len(problems), stats={**api.client.stats.__dict__})
     versions = catalogue.versions(nct_id)
     if not versions:
         raise NotFoundError(f"{nct_id} is not in the catalogue")
@@ -166,6 +181,8 @@ def history(nct_id: str, db: str | None, backfill: bool, base_url: str, min_inte
                                  for info, summary in rows]))
     else:
         stdout_console().print(history_table(rows))
+    if problems:
+        sys.exit(EXIT_PARTIAL)
 
 
 @click.command()
@@ -236,37 +253,49 @@ def _diff_lines(changes: list[Change], per_kind: int | None) -> list[str]:
 @click.option("--since", metavar="DATE", help="Report what the catalogue learned since this "
               "date or date-time (UTC).")
 @click.option("--since-last-sync", is_flag=True,
-              help="Since the start of the last finished sync: what it brought.")
+              help="Since the start of the last sync: the whole last `sync --all` batch "
+                   "(every query's runs), and which queries failed.")
 @click.option("--since-last-run", is_flag=True,
-              help="Since the start of the last finished import or sync run: what it brought.")
+              help="Since the start of the last import or sync (batch): what it brought.")
+@click.option("--query", "query_name", metavar="NAME",
+              help="Only the trials of this saved query.")
 @format_option("text", "json", default="text")
 @handles_errors
 def changes(db: str | None, since: str | None, since_last_sync: bool, since_last_run: bool,
-            fmt: str) -> None:
+            query_name: str | None, fmt: str) -> None:
     """What changed in the catalogue: new trials, status transitions, enrollment changes,
     results first posted, trials that disappeared.
+
+    --since-last-sync covers the whole last sync batch and names the queries that failed
+    in it (a failed sync is reported, never skipped for an older one).
 
     \b
     Examples:
       trials changes --since 2026-11-01
-      trials changes --since-last-sync --format json | mail -s "trial digest" team@example.org
+      trials changes --since-last-sync | mail -s "trial digest" team@example.org
+      trials changes --since-last-sync --query breast --format json
     """
+    from harvester.catalogue.batches import last_run
+    from harvester.catalogue.queries import query_members
+
     if [bool(since), since_last_sync, since_last_run].count(True) != 1:
         raise UsageError("give exactly one of --since DATE, --since-last-sync and "
                          "--since-last-run")
     catalogue = open_catalogue(db)
+    only = query_members(catalogue, query_name) if query_name else None
     moment: datetime
+    covers = None
     if since:
         moment = parse_moment(since, "--since")
     else:
-        kinds = ("sync",) if since_last_sync else ("import", "sync")
-        finished = [r for r in catalogue.runs(1000) if r["kind"] in kinds
-                    and r["status"] in ("ok", "partial", "incomplete")]
-        if not finished:
-            raise UsageError(f"no {' or '.join(kinds)} has finished yet; use --since")
-        moment = finished[0]["started_at"]
-    report = changes_since(catalogue, moment)
+        covers = last_run(catalogue, syncs_only=since_last_sync)
+        if covers is None:
+            kinds = "sync" if since_last_sync else "import or sync"
+            raise UsageError(f"no {kinds} has finished yet; use --since")
+        moment = covers.started_at
+    report = changes_since(catalogue, moment, only=only)
+    report.covers, report.query = covers, query_name
     if fmt == "json":
         click.echo(to_json(report.to_json()))
     else:
-        stdout_console().print(change_report(report))
+        click.echo(change_report(report))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sys
 import warnings
+from typing import Any
 
 import click
+import msgspec
 
 from harvester.catalogue import Catalogue
 from harvester.catalogue.lock import writer_lock
@@ -21,6 +23,7 @@ from harvester.commands._common import (
     say,
     stdout_console,
     to_json,
+    wait_option,
 )
 from harvester.commands.views import runs_table
 from harvester.errors import NotFoundError, ParseError
@@ -47,11 +50,12 @@ from parsers import MAX_PAYLOAD_BYTES, PARSER_VERSION, iter_studies
 @click.option("--progress/--no-progress", default=True,
               help="Progress bar on stderr (only on a terminal).")
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+@wait_option
 @format_option("table", "json")
 @handles_errors
 def import_(paths: tuple[str, ...], db: str | None, source: SourceKind | None,
             batch_size: int, max_bytes: int, workers: int, verify: bool, progress: bool,
-            quiet: bool, fmt: str) -> None:
+            quiet: bool, wait: float, fmt: str) -> None:
     """Import registry files, folders and bulk zips into the catalogue.
 
     Reads whatever `trials parse` reads, folders recursively, and the bulk downloads as they
@@ -64,7 +68,7 @@ def import_(paths: tuple[str, ...], db: str | None, source: SourceKind | None,
       trials import ctg-studies.json.zip
       trials import --db postgresql+psycopg://me@db/trials snapshots/ legacy/AllPublicXML.zip
     """
-    importer = Importer(open_catalogue(db), source=source, batch_size=batch_size,
+    importer = Importer(open_catalogue(db, create=True), source=source, batch_size=batch_size,
                         max_payload_bytes=max_bytes, workers=workers or None, verify=verify,
                         on_problem=reporter(quiet))
     inputs = importer.inputs(paths)
@@ -72,7 +76,7 @@ def import_(paths: tuple[str, ...], db: str | None, source: SourceKind | None,
     with progress_bar(inputs.count() if show_progress else None, "importing",
                       enabled=show_progress) as advance:
         importer.on_progress = lambda n: advance(n, None)
-        summary = importer.run(paths, inputs=inputs)
+        summary = importer.run(paths, inputs=inputs, wait=wait)
     if not quiet:
         if fmt == "json":
             click.echo(to_json(summary.to_json()))
@@ -90,8 +94,9 @@ def import_(paths: tuple[str, ...], db: str | None, source: SourceKind | None,
 @db_option
 @click.option("--all", "everything", is_flag=True,
               help="Re-derive every version, not only those made by an older parser.")
+@wait_option
 @handles_errors
-def reparse(nct_ids: tuple[str, ...], db: str | None, everything: bool) -> None:
+def reparse(nct_ids: tuple[str, ...], db: str | None, everything: bool, wait: float) -> None:
     """Re-derive records from their stored raw payloads with the current parser.
 
     A version whose record comes out different is superseded by a new version (the old one
@@ -103,11 +108,11 @@ def reparse(nct_ids: tuple[str, ...], db: str | None, everything: bool) -> None:
       trials reparse
       trials reparse --all NCT00557986
     """
-    catalogue = open_catalogue(db)
+    catalogue = open_catalogue(db, create=True)
     unknown = [nct_id for nct_id in nct_ids if not catalogue.has_trial(nct_id)]
     if unknown:
         raise NotFoundError(f"not in the catalogue: {', '.join(unknown)}")
-    with writer_lock(catalogue.engine):
+    with writer_lock(catalogue.engine, wait=wait):
         redone, failed, run_id = _reparse(catalogue, nct_ids, everything)
     click.echo(f"run {run_id}: {redone} version(s) re-derived, {failed} failed")
     if failed:
@@ -145,12 +150,27 @@ def _reparse(catalogue: Catalogue, nct_ids: tuple[str, ...],
 def runs(db: str | None, limit: int, fmt: str) -> None:
     """List the latest imports, syncs and reparses: when, what, and how they ended.
 
+    Each run shows how long it took and, for a sync, its saved query.
+
     \b
     Example:
       trials runs --limit 5
+      trials runs --format json | jq '.[] | select(.status != "ok")'
     """
-    rows = open_catalogue(db).runs(limit)
+    rows = [run_json(row) for row in open_catalogue(db).runs(limit)]
     if fmt == "json":
         click.echo(to_json(rows))
     else:
         stdout_console().print(runs_table(rows))
+
+
+def run_json(row: dict[str, Any]) -> dict[str, Any]:
+    """A run as data: its arguments and stats as objects, the saved query it ran, the
+    ``sync --all`` batch it was part of, and how long it took."""
+    finished, started = row["finished_at"], row["started_at"]
+    seconds = ((finished - started).total_seconds() if finished and started else None)
+    return {**row,
+            "arguments": msgspec.json.decode(row["arguments"]) if row["arguments"] else None,
+            "stats": msgspec.json.decode(row["stats"]) if row.get("stats") else None,
+            "query": row.get("query_name"), "batch": row.get("batch_id"),
+            "seconds": round(seconds, 3) if seconds is not None else None}

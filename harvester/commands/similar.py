@@ -12,6 +12,7 @@ import click
 from rich.table import Table
 
 from harvester.catalogue import fulltext
+from harvester.catalogue.lock import writer_lock
 from harvester.commands._common import (
     db_option,
     format_option,
@@ -21,6 +22,7 @@ from harvester.commands._common import (
     say,
     stdout_console,
     to_json,
+    wait_option,
 )
 from harvester.commands._selection import selection_from, selection_options
 from harvester.errors import CatalogueBusyError, ParseError, UsageError
@@ -185,8 +187,9 @@ def _table(result: SimilarResult, matches: list[dict[str, Any]], explain: bool) 
 @click.option("--rebuild", is_flag=True, help="Drop the index and build it again.")
 @click.option("--progress/--no-progress", default=True,
               help="Progress bar on stderr (only on a terminal).")
+@wait_option
 @handles_errors
-def index(db: str | None, rebuild: bool, progress: bool) -> None:
+def index(db: str | None, rebuild: bool, progress: bool, wait: float) -> None:
     """Bring the similarity index up to date with the catalogue (or rebuild it).
 
     `trials similar` does this itself before answering; run it after a large import or sync
@@ -201,14 +204,17 @@ def index(db: str | None, rebuild: bool, progress: bool) -> None:
       trials index --rebuild
       trials index --db postgresql+psycopg://me@db/trials
     """
-    catalogue = open_catalogue(db)
+    catalogue = open_catalogue(db, create=True)
     engine = SimilarityEngine(catalogue)
-    with progress_bar(None, "indexing", enabled=progress) as advance:
-        done = engine.rebuild(on_progress=advance) if rebuild else engine.refresh(
-            on_progress=advance)
-    what = "rebuilt: " if rebuild else ""
-    click.echo(f"{what}{done} trial{'s' if done != 1 else ''} indexed")
-    if rebuild:
-        with progress_bar(None, "full-text index", enabled=progress) as advance:
-            versions = fulltext.rebuild(catalogue, progress=lambda n: advance(n, None))
-        click.echo(f"full-text index rebuilt: {versions} version{'s' if versions != 1 else ''}")
+    with writer_lock(catalogue.engine, wait=wait):
+        with progress_bar(None, "indexing", enabled=progress) as advance:
+            done = (engine.rebuild(on_progress=advance, lock=False) if rebuild
+                    else engine.refresh(on_progress=advance, lock=False))
+        what = "rebuilt: " if rebuild else ""
+        click.echo(f"{what}{done} trial{'s' if done != 1 else ''} indexed")
+        if rebuild:
+            with progress_bar(None, "full-text index", enabled=progress) as advance:
+                versions = fulltext.rebuild(catalogue, progress=lambda n: advance(n, None),
+                                            lock=False)
+            click.echo(f"full-text index rebuilt: {versions} "
+                       f"version{'s' if versions != 1 else ''}")

@@ -13,6 +13,8 @@ from harvester.catalogue import Catalogue
 from harvester.catalogue.lock import writer_lock
 from harvester.catalogue.syncstate import save_query, saved_queries, saved_query
 from harvester.commands._common import (
+    EXIT_FAILED,
+    EXIT_NOT_FOUND,
     EXIT_PARTIAL,
     db_option,
     format_option,
@@ -24,8 +26,10 @@ from harvester.commands._common import (
     reporter,
     say,
     to_json,
+    wait_option,
+    workers_option,
 )
-from harvester.errors import UsageError
+from harvester.errors import CatalogueError, HarvesterError, HttpStatusError, UsageError
 from harvester.fetch.backfill import fetch as fetch_targets
 from harvester.fetch.ctgov import BASE_URL_ENV, DEFAULT_BASE_URL, CtgovApi, search_params
 from harvester.fetch.sync import Syncer, SyncSummary
@@ -67,19 +71,23 @@ def _api(base_url: str, **network: Any) -> CtgovApi:
               help="NCT ids, one a line (# comments and blank lines ignored; - for stdin); "
                    "many ids go to the API in several requests.")
 @click.option("--advanced", help="An Essie expression passed as filter.advanced.")
-@click.option("--save", "save_as", metavar="NAME", help="Save this query under NAME.")
+@click.option("--save", "save_as", metavar="NAME",
+              help="Save this query under NAME (once the API has accepted it).")
+@click.option("--replace", is_flag=True,
+              help="With --save: replace a saved query of that name with other parameters.")
 @click.option("--all", "every", is_flag=True, help="Sync every saved query.")
 @click.option("--full", is_flag=True, help="A full pass instead of the incremental one.")
 @click.option("--with-history", is_flag=True,
               help="Also fetch every past version of the studies that changed.")
 @click.option("--page-size", type=click.IntRange(1, 1000), default=1000, show_default=True)
-@click.option("--wait", type=click.FloatRange(min=0), default=0.0,
-              help="Seconds to wait for another sync of this catalogue to finish (default: "
-                   "refuse at once).")
+@wait_option
 @db_option
 @base_url_option
 @rate_option
 @network_options
+@workers_option("Processes that parse pages while the next one downloads and the one before "
+                "is stored (0: one fewer than the cores, when there is more than one page; "
+                "1: parse in this process).")
 @click.option("--progress/--no-progress", default=True, help="Progress bar on a terminal.")
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
 @format_option("text", "json", default="text")
@@ -87,17 +95,19 @@ def _api(base_url: str, **network: Any) -> CtgovApi:
 def sync(names: tuple[str, ...], cond: str | None, term: str | None, intr: str | None,
          locn: str | None, spons: str | None, titles: str | None, status: tuple[str, ...],
          ids: tuple[str, ...], ids_file: TextIO | None, advanced: str | None,
-         save_as: str | None, every: bool,
+         save_as: str | None, replace: bool, every: bool,
          full: bool, with_history: bool, page_size: int, wait: float, db: str | None,
          base_url: str, min_interval: float, retries: int, timeout: float,
-         budget: float | None, user_agent: str | None, progress: bool, quiet: bool,
-         fmt: str) -> None:
+         budget: float | None, user_agent: str | None, workers: int, progress: bool,
+         quiet: bool, fmt: str) -> None:
     """Harvest every study matching a search into the catalogue.
 
     The first sync of a query is a full pass; later ones fetch only studies updated since
     the last success (a day of overlap). Each page is stored in one transaction; a killed
     sync resumes where it stopped. The count received is checked against the API's
-    totalCount. Exit status: 0 ok, 1 incomplete or partial, 3 could not run.
+    totalCount. A query the API rejects is not saved. --all (or several NAMEs) is one
+    batch: every query runs even when some fail, each failure names its query, and the exit
+    status is the worst: 0 ok, 1 some incomplete or partial, 3 some could not run.
 
     \b
     Examples:
@@ -109,25 +119,77 @@ def sync(names: tuple[str, ...], cond: str | None, term: str | None, intr: str |
     """
     if ids_file is not None:
         ids = tuple(dict.fromkeys([*ids, *read_ids(ids_file)]))
-    catalogue = open_catalogue(db)
+    catalogue = open_catalogue(db, create=True)
     given = search_params(cond=cond, term=term, intr=intr, locn=locn, spons=spons,
                           titles=titles, status=status, ids=ids, advanced=advanced)
-    jobs = _jobs(catalogue, names, given, save_as, every)
+    jobs = _jobs(catalogue, names, given, save_as, every, replace)
     api = _api(base_url, min_interval=min_interval, retries=retries, timeout=timeout,
                budget=budget, user_agent=user_agent)
-    worst = 0
-    for name, params in jobs:
+
+    def one(name: str | None, params: dict[str, str], batch_id: int | None) -> int:
         show = progress and not quiet
         with progress_bar(None, f"sync {name or ''}".strip(), enabled=show) as advance:
             syncer = Syncer(catalogue, api, page_size=page_size, with_history=with_history,
-                            wait=wait, on_problem=reporter(quiet),
+                            wait=wait, workers=workers or None, on_problem=reporter(quiet),
                             on_progress=advance)
-            summary = syncer.run(params, full=full, name=name)
+            try:
+                summary = syncer.run(params, full=full, name=name, batch_id=batch_id)
+            except HttpStatusError as exc:
+                if save_as and 400 <= exc.status < 500:
+                    raise CatalogueError(f"sync {save_as}: the API rejected this query "
+                                         f"({exc}); it was not saved") from None
+                if batch_id is None:
+                    raise
+                say("error", f"sync {name}: could not run: {exc}")
+                return EXIT_FAILED
+            except HarvesterError as exc:
+                if batch_id is None or isinstance(exc, UsageError):
+                    raise
+                say("error", f"sync {name}: could not run: {exc}")
+                return EXIT_FAILED
+        if save_as:
+            save_query(catalogue, save_as, params, replace=True)
         _print(summary, name, fmt, quiet)
         if not quiet:
             _note_unfound(catalogue, params, name)
-        worst = max(worst, 0 if summary.status == "ok" else EXIT_PARTIAL)
-    sys.exit(worst)
+        return 0 if summary.status == "ok" else EXIT_PARTIAL
+
+    if not (every or len(jobs) > 1):
+        ((name, params),) = jobs
+        sys.exit(one(name, params, None))
+    sys.exit(run_batch(catalogue, jobs, one, wait=wait, full=full))
+
+
+def run_batch(catalogue: Catalogue, jobs: list[tuple[str | None, dict[str, str]]],
+              one: Callable[[str | None, dict[str, str], int], int], *, wait: float,
+              full: bool) -> int:
+    """Several saved queries as one batch: one writer lock, a run of kind ``batch`` that
+    each query's sync run points to, every query tried even when some fail; the exit status
+    is the worst outcome (1 some incomplete, 3 some could not run)."""
+    with writer_lock(catalogue.engine, wait=wait):
+        catalogue.mark_interrupted(catalogue.clock())
+        batch_id = catalogue.start_run("batch", {"queries": [n for n, _ in jobs],
+                                                 "full": full})
+        outcomes: dict[str, int] = {}
+        try:
+            for name, params in jobs:
+                outcomes[name or ""] = one(name, params, batch_id)
+        except BaseException as exc:
+            catalogue.finish_run(batch_id, "failed", f"{type(exc).__name__}: {exc}")
+            raise
+        failed = [n for n, code in outcomes.items() if code == EXIT_FAILED]
+        partial = [n for n, code in outcomes.items() if code == EXIT_PARTIAL]
+        worst = max(outcomes.values(), default=0)
+        status = {0: "ok", EXIT_PARTIAL: "incomplete"}.get(worst, "failed")
+        notes = [f"{len(jobs) - len(failed) - len(partial)} of {len(jobs)} queries ok"]
+        if partial:
+            notes.append(f"incomplete: {', '.join(partial)}")
+        if failed:
+            notes.append(f"could not run: {', '.join(failed)}")
+        catalogue.finish_run(batch_id, status, "; ".join(notes))
+    if failed or partial:
+        say("error", f"sync --all batch {batch_id}: {'; '.join(notes)}")
+    return worst
 
 
 def read_ids(file: TextIO) -> list[str]:
@@ -162,7 +224,8 @@ def _note_unfound(catalogue: Catalogue, params: dict[str, str], name: str | None
 
 
 def _jobs(catalogue: Catalogue, names: tuple[str, ...], given: dict[str, str],
-          save_as: str | None, every: bool) -> list[tuple[str | None, dict[str, str]]]:
+          save_as: str | None, every: bool,
+          replace: bool) -> list[tuple[str | None, dict[str, str]]]:
     if every and (names or given):
         raise UsageError("--all syncs the saved queries; give no NAME and no search option")
     if names and given:
@@ -170,7 +233,11 @@ def _jobs(catalogue: Catalogue, names: tuple[str, ...], given: dict[str, str],
     if save_as:
         if not given:
             raise UsageError("--save needs search options to save")
-        save_query(catalogue, save_as, given)
+        held = saved_queries(catalogue).get(save_as)
+        if held is not None and held != given and not replace:
+            shown = " ".join(f"{k}={v}" for k, v in sorted(held.items()))
+            raise UsageError(f"a saved query named {save_as!r} exists with other parameters "
+                             f"({shown}); give --replace to replace it, or another name")
         return [(save_as, given)]
     if every:
         queries = saved_queries(catalogue)
@@ -217,28 +284,30 @@ def _print(summary: SyncSummary, name: str | None, fmt: str, quiet: bool) -> Non
 @click.argument("targets", nargs=-1, required=True, metavar="NCT…|URL…")
 @click.option("--with-history", is_flag=True, help="Also fetch every past version.")
 @db_option
+@wait_option
 @base_url_option
 @rate_option
 @network_options
 @format_option("text", "json", default="text")
 @handles_errors
-def fetch(targets: tuple[str, ...], with_history: bool, db: str | None, base_url: str,
-          min_interval: float, retries: int, timeout: float, budget: float | None,
-          user_agent: str | None, fmt: str) -> None:
+def fetch(targets: tuple[str, ...], with_history: bool, db: str | None, wait: float,
+          base_url: str, min_interval: float, retries: int, timeout: float,
+          budget: float | None, user_agent: str | None, fmt: str) -> None:
     """Fetch single studies from the API, or mirror pages by URL, into the catalogue.
 
     Mirror pages (ClinicalTrials.Veeva study pages) are fetched only where the site's
-    robots.txt allows.
+    robots.txt allows.  Exit status: 0 all stored, 1 some failed (named on stderr), 4 none
+    found (no such study or page).
 
     \b
     Examples:
       trials fetch NCT00557986 NCT06203210
       trials fetch https://ctv.veeva.com/study/local-surgery-for-metastatic-breast-cancer
     """
-    catalogue = open_catalogue(db)
+    catalogue = open_catalogue(db, create=True)
     api = _api(base_url, min_interval=min_interval, retries=retries, timeout=timeout,
                budget=budget, user_agent=user_agent)
-    with writer_lock(catalogue.engine):
+    with writer_lock(catalogue.engine, wait=wait):
         run_id = catalogue.start_run("fetch", {"targets": list(targets),
                                                "with_history": with_history})
         try:
@@ -257,4 +326,6 @@ def fetch(targets: tuple[str, ...], with_history: bool, db: str | None, base_url
                    f"{summary.unchanged} unchanged, {summary.failed} failed"
                    f"{f', {summary.history_versions} past versions' if with_history else ''}")
     if summary.failed:
+        if summary.missing == len(targets):
+            sys.exit(EXIT_NOT_FOUND)
         sys.exit(EXIT_PARTIAL)

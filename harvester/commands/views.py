@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from datetime import UTC, datetime
 from typing import Any
 
@@ -97,41 +98,83 @@ def history_table(rows: list[tuple[VersionInfo, str]]) -> Table:
     return table
 
 
+MESSAGE_SHOWN = 60  # characters of a run's message in the table (--format json has all)
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
+
+
 def runs_table(runs: list[dict[str, Any]]) -> Table:
     table = Table(show_edge=False)
-    for column in ("run", "kind", "started (UTC)", "finished", "status", "new", "changed",
-                   "unchanged", "failed", "message"):
-        table.add_column(column)
+    for column in ("run", "kind", "query", "started (UTC)", "took", "status", "new",
+                   "changed", "unchanged", "failed", "message"):
+        table.add_column(column, no_wrap=column != "message")
     for run in runs:
-        table.add_row(str(run["id"]), run["kind"], _when(run["started_at"]),
-                      _when(run["finished_at"]) if run["finished_at"] else "—", run["status"],
+        message = " ".join((run["message"] or "").split())
+        if len(message) > MESSAGE_SHOWN:
+            message = message[:MESSAGE_SHOWN - 1] + "…"
+        query = run.get("query") or ""
+        if run.get("batch") and run["kind"] != "batch":
+            query = f"{query} (batch {run['batch']})".strip()
+        table.add_row(str(run["id"]), run["kind"], query, _when(run["started_at"]),
+                      duration(run.get("seconds")) if run["finished_at"] else "—",
+                      run["status"],
                       *(str(run[k]) for k in ("new", "changed", "unchanged", "failed")),
-                      run["message"] or "")
+                      message)
     return table
 
 
-def change_report(report: ChangeReport) -> RenderableType:
-    """The digest of ``trials changes`` for a person (or an e-mail)."""
+DIGEST_WIDTH = 78  # an e-mail's line
+
+
+def _item(nct_id: str, text: str) -> str:
+    """``  NCT…  text`` wrapped with a hanging indent under the text."""
+    return textwrap.fill(f"{nct_id}  {' '.join(text.split())}", width=DIGEST_WIDTH,
+                         initial_indent="  ", subsequent_indent=" " * 15,
+                         break_on_hyphens=False)
+
+
+def change_report(report: ChangeReport) -> str:
+    """The digest of ``trials changes`` for a person (or an e-mail): what it covers, the
+    queries that failed, then one block per kind of change, lines wrapped with hanging
+    indents."""
     lines: list[str] = [f"Changes since {_when(report.since)} UTC "
                         f"(until {_when(report.until)} UTC)"]
+    if report.covers is not None:
+        lines.append(textwrap.fill(f"Covers {report.covers.describe()}", width=DIGEST_WIDTH,
+                                   subsequent_indent="  "))
+        for failed in report.covers.failed:
+            lines.append(textwrap.fill(
+                f"FAILED: {failed['query'] or 'run ' + str(failed['run'])}: "
+                f"{failed['status']}: {' '.join((failed['message'] or '').split())}",
+                width=DIGEST_WIDTH, subsequent_indent="  "))
+    if report.query:
+        lines.append(f"Only the trials of the saved query {report.query!r}")
 
     def section(title: str, items: list[str]) -> None:
         lines.append("")
         lines.append(f"{title} ({len(items)})")
-        lines.extend(f"  {item}" for item in items or ["none"])
+        lines.extend(items or ["  none"])
 
-    section("New trials", [f"{t.nct_id}  {t.title or ''}" for t in report.of_kind("new")])
-    section("Status changes", [f"{t.nct_id}  {t.status[0]} → {t.status[1]}"
+    section("New trials", [_item(t.nct_id, t.title or "") for t in report.of_kind("new")])
+    section("Status changes", [_item(t.nct_id, f"{t.status[0]} → {t.status[1]}")
                                for t in report.trials if t.status])
-    section("Enrollment changes", [f"{t.nct_id}  {_enrol(t.enrollment[0])} → "
-                                   f"{_enrol(t.enrollment[1])}"
+    section("Enrollment changes", [_item(t.nct_id, f"{_enrol(t.enrollment[0])} → "
+                                                   f"{_enrol(t.enrollment[1])}")
                                    for t in report.trials if t.enrollment])
-    section("Results first posted", [f"{t.nct_id}  {t.title or ''}"
+    section("Results first posted", [_item(t.nct_id, t.title or "")
                                      for t in report.trials if t.results_first_posted])
-    section("Other changes", [f"{t.nct_id}  {t.summary}" for t in report.of_kind("changed")
+    section("Other changes", [_item(t.nct_id, t.summary) for t in report.of_kind("changed")
                               if not (t.status or t.enrollment or t.results_first_posted)])
-    section("Disappeared", [f"{d['nct_id']}  {d['detail'] or ''}" for d in report.disappeared])
-    return Text("\n".join(lines))
+    section("Disappeared", [_item(d["nct_id"], d["detail"] or "") for d in report.disappeared])
+    return "\n".join(lines)
 
 
 def _enrol(value: dict[str, Any] | None) -> str:

@@ -101,6 +101,18 @@ def fit_cell(text: str, limit: int = EXCEL_CELL_LIMIT) -> str:
     return text[:limit - len(TRUNCATION_MARKER)] + TRUNCATION_MARKER
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def usual_mode(path: Path, *, folder: bool = False) -> None:
+    """Give a file made by ``mkstemp`` (0600) or a folder by ``mkdtemp`` (0700) the
+    permissions the umask gives any file a user writes."""
+    os.chmod(path, (0o777 if folder else 0o666) & ~_umask())
+
+
 @contextmanager
 def atomic_output(path: Path, *, force: bool = False) -> Iterator[IO[bytes]]:
     """A binary file that appears under ``path`` only once it is complete.
@@ -127,6 +139,7 @@ def atomic_output(path: Path, *, force: bool = False) -> Iterator[IO[bytes]]:
             yield out
             out.flush()
             os.fsync(out.fileno())
+        usual_mode(Path(temp))
         os.replace(temp, path)
         done = True
     except OSError as exc:
@@ -164,6 +177,7 @@ def atomic_folder(path: Path, *, names: Iterable[str], force: bool = False) -> I
     old: Path | None = None
     try:
         yield temp
+        usual_mode(temp, folder=True)
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=parent))
             os.replace(path, old / path.name)

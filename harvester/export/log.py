@@ -235,31 +235,37 @@ def _write_markdown(summary: dict[str, Any], spool: IO[bytes], out: IO[bytes]) -
         out.write(f"| {text} |\n".encode())
 
 
-def _markdown_head(s: dict[str, Any]) -> list[str]:
+def summary_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
+    """The summary as (label, value) rows a person reads: the Markdown log's list and the
+    workbook's ``search log`` sheet."""
     counts = s["counts"]
     as_of = s["selection"].get("as_of")
     filters = "; ".join(f"{_LABELS.get(k, k)}: {_value(v)}" for k, v in s["selection"].items())
-    lines = ["# Search log: trials export", "",
-             f"- Date of export: {s['created_at']}",
-             f"- Tool: {s['tool']} {s['tool_version']}"]
+    rows = [("Date of export", s["created_at"]),
+            ("Tool", f"{s['tool']} {s['tool_version']}")]
     if s["command"]:
-        lines.append(f"- Command: `{s['command']}`")
-    lines.append(f"- Catalogue: {s['catalogue']}")
+        rows.append(("Command", s["command"]))
+    rows.append(("Catalogue", s["catalogue"]))
     data = s["registry_data_version"]
     if data:
         api = f", API {data['api_version']}" if data.get("api_version") else ""
-        lines.append(f"- Registry data version: {data['value']} ({data['basis']}{api})")
+        rows.append(("Registry data version", f"{data['value']} ({data['basis']}{api})"))
     if s["saved_query"]:
         params = ", ".join(f"{k}={v}" for k, v in s["saved_query"]["parameters"].items())
-        lines.append(f"- Saved query: {s['saved_query']['name']} ({params})")
-    lines += [f"- Selection: {filters or 'every trial in the catalogue'}",
-              f"- Trials in the catalogue{f' as of {as_of}' if as_of else ''}: "
-              f"{counts['catalogue']}",
-              f"- Selected by the filters: {counts['selected']}",
-              f"- Exported: {counts['exported']} ({s['format']}, to {s['output']})"]
+        rows.append(("Saved query", f"{s['saved_query']['name']} ({params})"))
+    rows += [("Selection", filters or "every trial in the catalogue"),
+             (f"Trials in the catalogue{f' as of {as_of}' if as_of else ''}",
+              str(counts["catalogue"])),
+             ("Selected by the filters", str(counts["selected"])),
+             ("Exported", f"{counts['exported']} ({s['format']}, to {s['output']})")]
     if counts["missing_ids"]:
-        lines.append("- Asked for but not in the catalogue: " + ", ".join(counts["missing_ids"]))
-    return lines
+        rows.append(("Asked for but not in the catalogue", ", ".join(counts["missing_ids"])))
+    return rows
+
+
+def _markdown_head(s: dict[str, Any]) -> list[str]:
+    return ["# Search log: trials export", "",
+            *(f"- {label}: {value}" for label, value in summary_rows(s))]
 
 
 def _value(value: Any) -> str:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from harvester.catalogue import Catalogue, Incoming
-from harvester.errors import FetchError, ParseError, UsageError
+from harvester.errors import FetchError, HttpStatusError, ParseError, UsageError
 from harvester.fetch.ctgov import CtgovApi
 from parsers import ctgov_json, iter_studies
 
@@ -23,12 +23,22 @@ class FetchSummary:
     changed: int = 0
     unchanged: int = 0
     failed: int = 0
+    missing: int = 0  # of the failed: no such study or page (404)
     history_versions: int = 0
 
     def to_json(self) -> dict[str, object]:
         return {"run": self.run_id, "new": self.new, "changed": self.changed,
-                "unchanged": self.unchanged, "failed": self.failed,
+                "unchanged": self.unchanged, "failed": self.failed, "missing": self.missing,
                 "history_versions": self.history_versions}
+
+
+class _Missing(FetchError):
+    """The registry or site has no such study or page."""
+
+
+def is_missing(exc: BaseException) -> bool:
+    return isinstance(exc, _Missing) or (isinstance(exc, HttpStatusError)
+                                         and exc.status in (404, 410))
 
 
 def fetch(catalogue: Catalogue, api: CtgovApi, targets: Sequence[str], *, run_id: int,
@@ -44,6 +54,7 @@ def fetch(catalogue: Catalogue, api: CtgovApi, targets: Sequence[str], *, run_id
             item = _one(api, target)
         except (FetchError, ParseError) as exc:
             summary.failed += 1
+            summary.missing += is_missing(exc)
             on_problem(f"{target}: {exc}")
             catalogue.add([], run_id=run_id, failed=1)
             continue
@@ -60,7 +71,7 @@ def _one(api: CtgovApi, target: str) -> Incoming:
     if _NCT.match(target):
         data = api.study(target.upper())
         if data is None:
-            raise FetchError(f"NCT number {target.upper()} not found")
+            raise _Missing(f"NCT number {target.upper()} not found")
         source = "ctgov-json"
     else:
         if not api.client.robots_allows(target):

@@ -13,8 +13,11 @@ have left the query's results.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -33,10 +36,12 @@ from harvester.catalogue.syncstate import (
     save_state,
 )
 from harvester.errors import FetchError
+from harvester.fetch.ahead import Ahead
 from harvester.fetch.backfill import backfill
 from harvester.fetch.ctgov import CtgovApi, Page, split_ids, updated_since
 from harvester.fetch.schema_watch import SchemaReport, watch_schema
-from harvester.ingest.importer import prepare_payloads
+from harvester.ingest.importer import PreparedBatch, prepare_payloads
+from harvester.ingest.workers import process_pool
 from parsers import MAX_PAYLOAD_BYTES
 
 OVERLAP = timedelta(days=1)
@@ -96,11 +101,41 @@ class _Pass:
                 "after": self.after, "latest": self.latest, "part": self.part}
 
 
+def prepare_page(base: str, number: int,
+                 studies: list[bytes]) -> tuple[PreparedBatch, float]:
+    """Parse and prepare one page's studies (in a worker process for a multi-page sync);
+    with the seconds it took."""
+    started = time.perf_counter()
+    batch = prepare_payloads(
+        [(f"{base} page {number} study {i}", raw, hashlib.sha256(raw).hexdigest(), None, None)
+         for i, raw in enumerate(studies)], "ctgov-json", MAX_PAYLOAD_BYTES)
+    return batch, time.perf_counter() - started
+
+
+def _parse_processes(workers: int | None) -> int:
+    """Worker processes that parse pages: ``workers`` of them, but 1 means none (pages parse
+    in this process); by default one fewer than the cores, as this process stores the pages
+    (and its thread downloads them) — measured faster on two cores than one per core."""
+    if workers is None:
+        return (os.cpu_count() or 1) - 1
+    return 0 if workers <= 1 else workers
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    """A page received, and its preparation (under way in a worker, or done)."""
+
+    part: int
+    expected: int | None
+    size: int
+    job: Future[tuple[PreparedBatch, float]] | tuple[PreparedBatch, float]
+
+
 class Syncer:
     """Runs syncs of one catalogue against one API; reports through callbacks."""
 
     def __init__(self, catalogue: Catalogue, api: CtgovApi, *, page_size: int = 1000,
-                 with_history: bool = False, wait: float = 0.0,
+                 with_history: bool = False, wait: float = 0.0, workers: int | None = None,
                  on_problem: Callable[[str], None] = lambda message: None,
                  on_progress: Callable[[int, int | None], None] = lambda n, total: None
                  ) -> None:
@@ -109,12 +144,16 @@ class Syncer:
         self.page_size = page_size
         self.with_history = with_history
         self.wait = wait
+        self._workers = _parse_processes(workers)
         self.on_problem = on_problem
         self.on_progress = on_progress
         self._stats_before: dict[str, Any] = {}
 
     def run(self, params: Mapping[str, str], *, full: bool = False,
-            name: str | None = None) -> SyncSummary:
+            name: str | None = None, batch_id: int | None = None) -> SyncSummary:
+        """One sync run.  Within a batch (``batch_id``), the caller holds the writer lock."""
+        if batch_id is not None:
+            return self._run(dict(params), full, name, batch_id)
         with writer_lock(self.catalogue.engine, wait=self.wait):
             self.catalogue.mark_interrupted(self.catalogue.clock())
             return self._run(dict(params), full, name)
@@ -140,10 +179,12 @@ class Syncer:
             self.on_problem(f"warning: registry schema not checked ({exc})")
             return None
 
-    def _run(self, params: dict[str, str], full: bool, name: str | None) -> SyncSummary:
+    def _run(self, params: dict[str, str], full: bool, name: str | None,
+             batch_id: int | None = None) -> SyncSummary:
         cat = self.catalogue
         run_id = cat.start_run("sync", {"name": name, "query": params, "full": full,
-                                        "base_url": self.api.base})
+                                        "base_url": self.api.base},
+                               query_name=name, batch_id=batch_id)
         summary = SyncSummary(run_id, params)
         started = time.perf_counter()
         self._stats_before = asdict(self.api.client.stats)
@@ -189,61 +230,107 @@ class Syncer:
 
     def _harvest(self, params: dict[str, str], key: str, current: _Pass,
                  state: SyncState | None, summary: SyncSummary) -> None:
-        cat = self.catalogue
-        for page in self._pages(params, current, summary):
-            summary.pages += 1
-            summary.received += len(page.studies)
-            tick = time.perf_counter()
-            batch = prepare_payloads(
-                [(f"{self.api.base} page {summary.pages} study {i}", raw,
-                  hashlib.sha256(raw).hexdigest(), None, None)
-                 for i, raw in enumerate(page.studies)], "ctgov-json", MAX_PAYLOAD_BYTES)
-            summary.parse_seconds += time.perf_counter() - tick
-            for problem in batch.problems:
-                self.on_problem(problem)
-            for note in batch.warnings:
-                self.on_problem(f"warning: {note}")
-            dates = [d for v in batch.versions if (d := v.columns["last_update_posted"])]
-            if dates:  # sorted ascending: everything before the page's last date is done
-                current.after = max(dates)
-                current.latest = max(filter(None, [current.latest, *dates]))
-            ncts = [v.nct_id for v in batch.versions]
-            resume = current.to_json()
-
-            def also(conn: Any, ncts: list[str] = ncts, resume: dict[str, Any] = resume) -> None:
-                now = cat.clock()
-                mark_seen(conn, key, ncts, current.pass_id, now, summary.run_id)
-                save_state(conn, key, params, now, resume=resume)
-
-            tick = time.perf_counter()
-            outcomes = cat.add(batch.versions, run_id=summary.run_id,
-                               failed=len(batch.problems), also=also)
-            summary.store_seconds += time.perf_counter() - tick
-            summary.failed += len(batch.problems)
-            for outcome in outcomes:
-                setattr(summary, outcome, getattr(summary, outcome) + 1)
-            self.on_progress(len(page.studies), summary.expected)
+        """Fetch, parse and store overlapped: the next page downloads (in a thread) while
+        pages are parsed (in worker processes, when there is more than one page) and the
+        page before them is stored — each page in its own transaction with the resume
+        point, strictly in order."""
+        pending: deque[_Fetched] = deque()
+        pool: ProcessPoolExecutor | None = None
+        ahead = Ahead(self._pages(params, current), name="sync-download")
+        try:
+            try:
+                for number, (part, page, expected) in enumerate(ahead, start=1):
+                    studies = [bytes(raw) for raw in page.studies]
+                    starting = pool is None and self._more_pages(expected, studies)
+                    if starting:  # this page is parsed here while the workers start
+                        pool = self._start_pool()
+                    args = (self.api.base, number, studies)
+                    job = (pool.submit(prepare_page, *args)
+                           if pool is not None and studies and not starting
+                           else prepare_page(*args))
+                    pending.append(_Fetched(part, expected, len(studies), job))
+                    while len(pending) > (self._workers if pool is not None else 0):
+                        self._store(pending.popleft(), params, key, current, summary)
+            except FetchError:  # what was received before the failure is kept
+                while pending:
+                    self._store(pending.popleft(), params, key, current, summary)
+                raise
+            while pending:
+                self._store(pending.popleft(), params, key, current, summary)
+        finally:
+            ahead.close()
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
         self._close_pass(params, key, current, state, summary)
 
-    def _pages(self, params: dict[str, str], current: _Pass,
-               summary: SyncSummary) -> Iterator[Page]:
-        """The query's pages.  Many NCT ids go in several requests (:func:`split_ids`), one
-        after the other, each sorted by date on its own: the part under way is in the resume
-        point, a resumed pass skips the parts done, and a new part starts from the pass's
-        start.  The expected count is the sum of the parts' totalCounts."""
+    def _more_pages(self, expected: int | None, studies: list[bytes]) -> bool:
+        return self._workers > 0 and expected is not None and expected > len(studies)
+
+    def _start_pool(self) -> ProcessPoolExecutor:
+        pool = process_pool(self._workers)
+        for _ in range(self._workers):  # start them all now (from this, the pool's thread)
+            pool.submit(int)
+        return pool
+
+    def _store(self, fetched: _Fetched, params: dict[str, str], key: str, current: _Pass,
+               summary: SyncSummary) -> None:
+        cat = self.catalogue
+        job = fetched.job
+        batch, seconds = job.result() if isinstance(job, Future) else job
+        if fetched.part != current.part:  # the next request of split_ids: from the start
+            current.part, current.after = fetched.part, current.since
+        summary.expected = fetched.expected
+        summary.pages += 1
+        summary.received += fetched.size
+        summary.parse_seconds += seconds
+        for problem in batch.problems:
+            self.on_problem(problem)
+        for note in batch.warnings:
+            self.on_problem(f"warning: {note}")
+        dates = [d for v in batch.versions if (d := v.columns["last_update_posted"])]
+        if dates:  # sorted ascending: everything before the page's last date is done
+            current.after = max(dates)
+            current.latest = max(filter(None, [current.latest, *dates]))
+        ncts = [v.nct_id for v in batch.versions]
+        resume = current.to_json()
+
+        def also(conn: Any) -> None:
+            now = cat.clock()
+            mark_seen(conn, key, ncts, current.pass_id, now, summary.run_id)
+            save_state(conn, key, params, now, resume=resume)
+
+        tick = time.perf_counter()
+        outcomes = cat.add(batch.versions, run_id=summary.run_id,
+                           failed=len(batch.problems), also=also)
+        summary.store_seconds += time.perf_counter() - tick
+        summary.failed += len(batch.problems)
+        for outcome in outcomes:
+            setattr(summary, outcome, getattr(summary, outcome) + 1)
+        self.on_progress(fetched.size, summary.expected)
+
+    def _pages(self, params: dict[str, str],
+               current: _Pass) -> Iterator[tuple[int, Page, int | None]]:
+        """The query's pages, each with its part and the count expected so far (run in the
+        download thread: reads ``current`` as it stood at the start, changes nothing).
+
+        Many NCT ids go in several requests (:func:`split_ids`), one after the other, each
+        sorted by date on its own: the part under way is in the resume point, a resumed pass
+        skips the parts done, and a new part starts from the pass's start.  The expected
+        count is the sum of the parts' totalCounts."""
+        first_part, first_after = current.part, current.after
         counts: list[int | None] = []
+        expected: int | None = None
         for part, asked in enumerate(split_ids(params)):
-            if part < current.part:
+            if part < first_part:
                 continue
-            if part > current.part:
-                current.part, current.after = part, current.since
-            query = updated_since(asked, current.after) if current.after else asked
+            after = first_after if part == first_part else current.since
+            query = updated_since(asked, after) if after else asked
             for number, page in enumerate(self.api.pages(query, page_size=self.page_size)):
                 if number == 0:
                     counts.append(page.total_count)
                     known = [c for c in counts if c is not None]
-                    summary.expected = sum(known) if len(known) == len(counts) else None
-                yield page
+                    expected = sum(known) if len(known) == len(counts) else None
+                yield part, page, expected
 
     def _close_pass(self, params: dict[str, str], key: str, current: _Pass,
                     state: SyncState | None, summary: SyncSummary) -> None:

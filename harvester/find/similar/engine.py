@@ -86,14 +86,15 @@ class SimilarityEngine:
 
     # --- the index ------------------------------------------------------------------------
 
-    def refresh(self, on_progress: ix.Progress | None = None) -> int:
+    def refresh(self, on_progress: ix.Progress | None = None, *, lock: bool = True) -> int:
         """Bring the index up to date with the catalogue's current versions; the number of
-        trials (re)indexed.  Raises CatalogueBusyError while another process writes."""
-        return ix.refresh(self.engine, on_progress=on_progress)
+        trials (re)indexed.  Raises CatalogueBusyError while another process writes (unless
+        the caller holds the writer lock: ``lock=False``)."""
+        return ix.refresh(self.engine, on_progress=on_progress, lock=lock)
 
-    def rebuild(self, on_progress: ix.Progress | None = None) -> int:
+    def rebuild(self, on_progress: ix.Progress | None = None, *, lock: bool = True) -> int:
         """Drop the index and build it again from the catalogue."""
-        return ix.refresh(self.engine, rebuild=True, on_progress=on_progress)
+        return ix.refresh(self.engine, rebuild=True, on_progress=on_progress, lock=lock)
 
     def _refresh_or_note(self) -> tuple[str, ...]:
         try:

@@ -1,0 +1,103 @@
+"""`trials sync` beside the floor: the same pages pulled and not parsed, one loopback server.
+
+Run: ``python bench/sync_floor.py [--studies 5035] [--db sqlite,postgresql] [--workers N]``.
+
+The replica (harvester/serve) runs in this process with ``--studies`` studies built from the
+fixtures (as ``bench/sync_replica.py``); then, each in its own process and one after the
+other: the *floor* — every page of the search fetched with the project's HTTP client, nothing
+parsed or stored — and a full ``trials sync`` into a fresh catalogue on each database, the
+politeness limit off.  Prints seconds and the ratio to the floor (targets: ≤ 2× on SQLite,
+≤ 3× on PostgreSQL), counting the sync's own time (``seconds`` of its summary) and its whole
+process.  PostgreSQL uses ``TRIALS_TEST_POSTGRES_URL`` (a fresh schema, dropped afterwards).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.import_catalogue import fresh_url  # noqa: E402
+from bench.sync_replica import studies  # noqa: E402
+from harvester.serve import ReplicaServer, StudyStore  # noqa: E402
+
+
+def pull(base: str, page_size: int) -> None:
+    """The floor, in its own process: every page, nothing parsed; prints seconds, count."""
+    from harvester.fetch.ctgov import CtgovApi
+    from harvester.fetch.http import HttpClient
+
+    api = CtgovApi(HttpClient(min_interval=0), base)
+    started = time.perf_counter()
+    count = sum(len(page.studies) for page in api.pages({}, page_size=page_size))
+    print(json.dumps({"seconds": time.perf_counter() - started, "studies": count}))
+
+
+def floor(base: str, page_size: int) -> dict[str, float]:
+    out = subprocess.run([sys.executable, __file__, "--pull", base, str(page_size)],
+                         check=True, capture_output=True, text=True)
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def sync(url: str, base: str, workers: int | None) -> dict[str, float]:
+    extra = ["--workers", str(workers)] if workers is not None else []
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, str(ROOT / "cli.py"), "sync", "--db", url,
+                          "--base-url", base, "--min-interval", "0", "--format", "json",
+                          "--no-progress", *extra], capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"sync failed ({out.returncode}): {out.stderr}")
+    result: dict[str, float] = json.loads(out.stdout)
+    result["wall"] = time.perf_counter() - started
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--studies", type=int, default=5035)
+    parser.add_argument("--db", default="sqlite,postgresql")
+    parser.add_argument("--page-size", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="parsing processes of the sync (default: its own, one per core)")
+    parser.add_argument("--pull", nargs=2, metavar=("BASE", "PAGE_SIZE"),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.pull:
+        pull(args.pull[0], int(args.pull[1]))
+        return
+    store = StudyStore(studies(args.studies))
+    with tempfile.TemporaryDirectory() as tmp, ReplicaServer(store) as server:
+        base = floor(server.base_url, args.page_size)
+        assert base["studies"] == args.studies, base
+        print(f"floor: {args.studies:,} studies pulled, nothing parsed: "
+              f"{base['seconds']:.2f} s ({args.studies / base['seconds']:,.0f}/s)")
+        for kind in args.db.split(","):
+            url, engine, schema = fresh_url(kind, Path(tmp))
+            try:
+                result = sync(url, server.base_url, args.workers)
+            finally:
+                if engine is not None:
+                    import sqlalchemy as sa
+
+                    with engine.begin() as conn:
+                        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+                    engine.dispose()
+            assert result["new"] == args.studies, result
+            own, wall = result["seconds"], result["wall"]
+            print(f"trials sync → {kind:10}: {own:6.2f} s = {own / base['seconds']:.1f}× the "
+                  f"floor ({wall:.2f} s, {wall / base['seconds']:.1f}×, as a whole process); "
+                  f"busy: HTTP {result['http_seconds']:.1f} s, parsing "
+                  f"{result['parse_seconds']:.1f} s (in workers, overlapped), storing "
+                  f"{result['store_seconds']:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
