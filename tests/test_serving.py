@@ -10,6 +10,7 @@ import uvicorn
 from click.testing import CliRunner
 
 import cli
+from harvester.catalogue import Catalogue
 from tests.conftest import empty_catalogue
 
 
@@ -24,6 +25,7 @@ def test_serve_binds_to_loopback_unless_told(args: list[str], host: str, warned:
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append({"app": app, **kw}))
     with empty_catalogue("sqlite", tmp_path) as url:
+        Catalogue.open(url, create=True).close()
         result = CliRunner().invoke(cli.main, ["serve", "--db", url, *args])
     assert result.exit_code == 0, result.output
     assert calls[0]["host"] == host and calls[0]["port"] == 8765
