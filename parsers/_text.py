@@ -28,7 +28,6 @@ _BREAKS = re.compile(r"[ \t]*\n(?:[ \t]*\n)*")
 _BLANKS = re.compile(r"[ \t]*\n(?:[ \t]*\n)+")
 _LINE_ENDS = re.compile(r"[ \t]+\n")
 _BULLET = re.compile(r"^([ \t]*)[*+•-][ \t]+", re.M)
-_NEEDS_WORK = re.compile(r"[\\\r\n]|^\s*[*+•-]\s|\s$|^\s")
 
 
 def plain(text: object, *, lines: bool = False) -> str | None:
@@ -37,8 +36,13 @@ def plain(text: object, *, lines: bool = False) -> str | None:
         return None
     if not isinstance(text, str):
         return text  # type: ignore[return-value]  # the record's validation names it
-    if _NEEDS_WORK.search(text) is None:  # the common case: one clean line
-        return text or None
+    if not text:
+        return None
+    # the common case, checked without a regex: one clean line
+    if ("\\" not in text and "\n" not in text and "\r" not in text
+            and not text[0].isspace() and not text[-1].isspace()
+            and text[0] not in "*+•-"):
+        return text
     if "\\" in text:
         text = _ESCAPE.sub(r"\1", text)
     if "\r" in text:

@@ -79,7 +79,23 @@ def test_columns_are_the_trials_in_the_order_given(lung: Comparison) -> None:
     assert len(lung.trials[0].label) <= 40
     assert [name for name, _ in lung.sections()] == [
         "Identity", "Status", "Design", "Enrollment", "Arms & interventions", "Conditions",
-        "Eligibility", "Sites"]
+        "Outcomes", "Eligibility", "Sites"]
+
+
+def test_outcomes_rows_show_what_each_trial_measures(lung: Comparison) -> None:
+    # the first trial's primary outcomes, read from its XML (<primary_outcome>/<measure>)
+    measures = xml_text(LUNG[0], "/clinical_study/primary_outcome/measure")
+    frames = xml_text(LUNG[0], "/clinical_study/primary_outcome/time_frame")
+    assert measures
+    primary = row(lung, "primary outcomes")
+    listed = str(primary.values[0]).split("\n")
+    assert [v.split(" [")[0] for v in listed] == [" ".join(m.split())
+                                                             for m in measures]
+    assert listed[0].endswith(f"[{' '.join(frames[0].split())}]")
+    assert primary.differs
+    # NCT01642004's XML has results: 1 primary and 8 more measures reported
+    reported = xml_text(LUNG[0], "/clinical_study/clinical_results/outcome_list/outcome/title")
+    assert row(lung, "outcomes with results").values[0] == str(len(reported) or "")
 
 
 def test_values_come_from_each_record(lung: Comparison) -> None:

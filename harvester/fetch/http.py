@@ -313,6 +313,10 @@ class HttpClient:
                              f"deadline ({exc})") from None
         except requests.exceptions.SSLError as exc:  # a bad certificate does not heal itself
             raise FetchError(f"TLS error fetching {url}: {exc}", url=url) from exc
+        except requests.Timeout as exc:  # no connection, or no headers, within the deadline
+            self.stats.deadlines += 1
+            raise _Retryable(f"no answer from {url} within the {deadline:g} s deadline "
+                             f"({type(exc).__name__})") from exc
         except requests.exceptions.ProxyError as exc:  # a proxy we were told to use
             raise _Retryable(f"proxy error fetching {url}: {exc}") from exc
         except _TRANSIENT_ERRORS as exc:

@@ -27,7 +27,7 @@ from harvester.errors import UsageError
 from harvester.records import TrialRecord
 
 SECTIONS = ("Identity", "Status", "Design", "Enrollment", "Arms & interventions",
-            "Conditions", "Eligibility", "Sites")
+            "Conditions", "Outcomes", "Eligibility", "Sites")
 _LIST_NUMBER = re.compile(r"^\s*(?:\(?(?:\d{1,3}|[a-z]|[ivx]{1,5})[.)]|[-•*·])\s+", re.I)
 _NOT_WORD = re.compile(r"[\W_]+")
 
@@ -207,6 +207,19 @@ def _conditions(s: str, rs: Sequence[TrialRecord]) -> list[Row]:
             _many(s, "keywords", (r.keywords for r in rs))]
 
 
+def _outcomes(s: str, rs: Sequence[TrialRecord]) -> list[Row]:
+    """What each trial measures: its primary and secondary outcomes (title [time frame]),
+    and how many outcome measures have posted results."""
+    def titles(r: TrialRecord, kind: str) -> list[str]:
+        return [o.title + (f" [{o.time_frame}]" if o.time_frame else "")
+                for o in r.outcomes if str(o.kind) == kind and o.title]
+
+    return [_many(s, "primary outcomes", (titles(r, "PRIMARY") for r in rs)),
+            _many(s, "secondary outcomes", (titles(r, "SECONDARY") for r in rs)),
+            _one(s, "outcomes with results", (len(r.results.outcome_measures) if r.results
+                                              else None for r in rs))]
+
+
 def _eligibility(s: str, rs: Sequence[TrialRecord]) -> list[Row]:
     rows = [
         _one(s, "sex", (r.eligibility.sex for r in rs)),
@@ -256,7 +269,7 @@ def _sites(s: str, rs: Sequence[TrialRecord]) -> list[Row]:
 
 _BUILDERS: tuple[tuple[str, Callable[[str, Sequence[TrialRecord]], list[Row]]], ...] = tuple(
     zip(SECTIONS, (_identity, _status, _design, _enrollment, _arms, _conditions,
-                   _eligibility, _sites), strict=True))
+                   _outcomes, _eligibility, _sites), strict=True))
 
 
 # --- text formats ------------------------------------------------------------------------

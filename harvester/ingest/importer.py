@@ -25,6 +25,7 @@ from harvester.catalogue import Catalogue, Incoming, Prepared, prepare
 from harvester.catalogue.lock import writer_lock
 from harvester.errors import ParseError
 from harvester.ingest.inputs import InputProblem, Inputs, Known, Skipped, ZipEntry
+from harvester.ingest.jsonstream import Piece, pieces
 from harvester.ingest.workers import process_pool
 from harvester.records import SourceKind
 from parsers import MAX_PAYLOAD_BYTES, iter_studies
@@ -60,9 +61,9 @@ class PreparedBatch:
     warnings: list[str]
 
 
-# A payload read here (name, data, sha256, quick identity, raw deflate stream), or a zip
-# entry to read there.
-Entry = tuple[str, bytes, str, str | None, bytes | None] | ZipEntry
+# A payload read here (name, data, sha256, quick identity, raw deflate stream), a zip
+# entry to read there, or one study cut out of a file of many.
+Entry = tuple[str, bytes, str, str | None, bytes | None] | ZipEntry | Piece
 
 
 def prepare_payloads(payloads: list[Entry], source: SourceKind | None,
@@ -73,6 +74,9 @@ def prepare_payloads(payloads: list[Entry], source: SourceKind | None,
     problems: list[str] = []
     notes: list[str] = []
     for entry in payloads:
+        if isinstance(entry, Piece):
+            _prepare_piece(entry, source, max_bytes, versions, problems, notes)
+            continue
         if isinstance(entry, ZipEntry):
             read = entry.read(max_bytes)
             if isinstance(read, InputProblem):
@@ -98,6 +102,34 @@ def prepare_payloads(payloads: list[Entry], source: SourceKind | None,
         notes += [f"{name}: {w.message}" for w in caught
                   if not issubclass(w.category, ResourceWarning)]
     return PreparedBatch(versions, problems, notes)
+
+
+_WHOLE_PIECE = {"line 1", "[0]", "studies[0]"}
+
+
+def _sha(entry: Entry) -> str | None:
+    """The payload hash of an entry read here (None for a zip entry: not read yet)."""
+    if isinstance(entry, ZipEntry):
+        return None
+    return entry.sha256 if isinstance(entry, Piece) else entry[2]
+
+
+def _prepare_piece(piece: Piece, source: SourceKind | None, max_bytes: int,
+                   versions: list[Prepared], problems: list[str], notes: list[str]) -> None:
+    """One study cut out of a larger file: parsed on its own, named by file and place."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for raw, result in iter_studies(piece.data, source, max_bytes=max_bytes):
+            if isinstance(result, ParseError):
+                # A piece is one study: the parser's own "line 1" of it says nothing more.
+                inner = None if result.record in _WHOLE_PIECE else result.record
+                result.record = ", ".join(p for p in (piece.locator, inner) if p)
+                problems.append(str(result.located(piece.name)))
+                continue
+            sha = piece.sha256 if raw is piece.data else hashlib.sha256(raw).hexdigest()
+            versions.append(prepare(Incoming(result, raw, sha, piece.name)))
+    notes += [f"{piece.name}: {w.message}" for w in caught
+              if not issubclass(w.category, ResourceWarning)]
 
 
 @dataclass
@@ -201,6 +233,16 @@ class Importer:
                     if isinstance(item, ZipEntry):  # read and hashed where it is parsed
                         batch.append(item)
                         size += item.file_size
+                    elif (studies := pieces(item.name, item.data)) is not None:
+                        # A file of many studies: handed out study by study, in batches.
+                        for piece in studies:
+                            batch.append(piece)
+                            size += len(piece.data)
+                            if len(batch) >= self.batch_size or size >= self.batch_bytes:
+                                self._submit(batch, pool, queue, summary,
+                                             in_flight=workers + 1)
+                                batch, size = [], 0
+                        continue
                     else:
                         sha = hashlib.sha256(item.data).hexdigest()
                         batch.append((item.name, item.data, sha, item.quick, item.deflated))
@@ -245,8 +287,8 @@ class Importer:
         if batch:
             # Zip entries were checked by their quick identity; the rest by their hash.
             known = self.catalogue.known_payloads(
-                entry[2] for entry in batch if not isinstance(entry, ZipEntry))
-            todo = [e for e in batch if isinstance(e, ZipEntry) or e[2] not in known]
+                sha for entry in batch if (sha := _sha(entry)) is not None)
+            todo = [e for e in batch if (sha := _sha(e)) is None or sha not in known]
             args = (todo, self.source, self.max_payload_bytes)
             result = (pool.submit(prepare_payloads, *args) if pool and todo
                       else prepare_payloads(*args))

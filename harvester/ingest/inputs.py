@@ -21,7 +21,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import IO
 
 from harvester.errors import UsageError
@@ -272,7 +272,10 @@ def quick_identity(info: zipfile.ZipInfo) -> str:
     length and the CRC-32 (a chance of one in 2³² per changed entry): cheap enough to skip
     re-reading a bulk download imported before, with ``--verify`` to read everything.
     """
-    return f"{PurePosixPath(info.filename).name}:{info.file_size}:{info.CRC:08x}"
+    # The base name as PurePosixPath(...).name gives it, without pathlib: it interns every
+    # part, and the interned-string table would grow with the entries of a bulk zip.
+    base = next((p for p in reversed(info.filename.split("/")) if p not in ("", ".")), "")
+    return f"{base}:{info.file_size}:{info.CRC:08x}"
 
 
 def _check_paths(paths: Sequence[str | Path]) -> list[tuple[Path | None, bool]]:

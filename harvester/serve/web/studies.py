@@ -171,6 +171,7 @@ class CatalogueStudies:
         self.catalogue = catalogue
         self._cache: OrderedDict[tuple[Any, ...], list[tuple[str, int]]] = OrderedDict()
         self._cache_size = cache_size
+        self._counts: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._lock = threading.Lock()
 
     def revision(self, conn: Connection) -> int:
@@ -187,13 +188,19 @@ class CatalogueStudies:
         return str(seen)[:19].replace(" ", "T")
 
     def study(self, nct: str, as_of: date | None, fields: str | None) -> bytes | None:
+        superseded = sa.select(V.c.supersedes_id).where(V.c.supersedes_id.is_not(None))
+        day = [] if as_of is None else [V.c.effective_date <= as_of.isoformat()]
         with self.catalogue.engine.connect() as conn:
-            picked = api_versions(as_of).subquery("picked")
-            version_id = conn.execute(sa.select(picked.c.version_id).where(
-                picked.c.nct_id == nct)).scalar()
+            # The trial's own versions (a handful, through the (nct_id, date) index).
+            version_id = conn.execute(sa.select(V.c.id).where(
+                V.c.nct_id == nct, V.c.source == API_SOURCE, V.c.id.not_in(superseded), *day)
+                .order_by(V.c.effective_date.desc(), V.c.seen_at.desc(), V.c.id.desc())
+                .limit(1)).scalar()
             if version_id is None:
                 return None
-            body = self._payloads(conn, [version_id])[version_id]
+            body = self._payloads(conn, [version_id]).get(version_id)
+            if body is None:
+                return None
         if fields:
             return msgspec.json.encode(project(msgspec.json.decode(body),
                                                resolve_fields(fields)))
@@ -222,7 +229,8 @@ class CatalogueStudies:
         fields = resolve_fields(params["fields"], checked.queried) if params.get(
             "fields") else None
         with self.catalogue.engine.connect() as conn:
-            picked = api_versions(as_of).subquery("picked")
+            revision = self.revision(conn)
+            picked = self._picked(conn, revision, as_of)
             sql = _sql_plan(params, picked)
             if sql.residual:
                 hits = self._scanned(conn, params, as_of, picked, sql)
@@ -236,8 +244,7 @@ class CatalogueStudies:
                 more = len(rows) > size
                 total = -1
                 if count_total == "true" and not token:
-                    total = int(conn.execute(sa.select(sa.func.count()).select_from(
-                        stmt.order_by(None).subquery())).scalar_one())
+                    total = self._count(conn, revision, as_of, params, stmt)
             bodies = self._payloads(conn, [version_id for _, version_id in chunk])
         studies = [bodies[version_id] for _, version_id in chunk if version_id in bodies]
         if fields is not None:
@@ -260,6 +267,61 @@ class CatalogueStudies:
 
     # --- internals ----------------------------------------------------------------------
 
+    def _picked(self, conn: Connection, revision: int, as_of: date | None) -> Any:
+        """The ``(nct_id, version_id)`` relation of the API versions.  Now (no ``as_of``):
+        each trial's current version when it is its ClinicalTrials.gov record (an indexed
+        join), plus the few trials whose current version is from another source but that
+        also have one — found once per catalogue state and cached."""
+        if as_of is not None:
+            return api_versions(as_of).subquery("picked")
+        key = ("others", revision)
+        with self._lock:
+            others = self._counts.get(key)
+        if others is None:
+            found: list[tuple[str, int]] = []
+            rows = conn.execute(sa.select(V.c.nct_id).select_from(T).join(
+                V, V.c.id == T.c.current_version_id).where(V.c.source != API_SOURCE)).all()
+            for row in rows:
+                latest = self._latest(conn, row.nct_id)
+                if latest is not None:
+                    found.append((row.nct_id, latest))
+            others = found
+            with self._lock:
+                self._counts[key] = others
+        current = (sa.select(T.c.nct_id, T.c.current_version_id.label("version_id"))
+                   .join(V, V.c.id == T.c.current_version_id).where(V.c.source == API_SOURCE))
+        if not others:
+            return current.subquery("picked")
+        extra = sa.values(sa.column("nct_id", sa.String), sa.column("version_id", sa.Integer),
+                          name="others").data(others)
+        return sa.union_all(current, sa.select(extra.c.nct_id, extra.c.version_id)
+                            ).subquery("picked")
+
+    def _latest(self, conn: Connection, nct: str) -> int | None:
+        superseded = sa.select(V.c.supersedes_id).where(V.c.supersedes_id.is_not(None))
+        found: int | None = conn.execute(sa.select(V.c.id).where(
+            V.c.nct_id == nct, V.c.source == API_SOURCE, V.c.id.not_in(superseded))
+            .order_by(V.c.effective_date.desc(), V.c.seen_at.desc(), V.c.id.desc())
+            .limit(1)).scalar()
+        return found
+
+    def _count(self, conn: Connection, revision: int, as_of: date | None,
+               params: Mapping[str, str], stmt: sa.Select[Any]) -> int:
+        """``totalCount``, counted once per catalogue state and query (the registry's own
+        counts are cached too): paging through a harvest asks for it on the first page."""
+        key = ("count", revision, as_of,
+               tuple(sorted((k, v) for k, v in params.items() if k not in _PAGING)))
+        with self._lock:
+            cached = self._counts.get(key)
+        if cached is None:
+            cached = int(conn.execute(sa.select(sa.func.count()).select_from(
+                stmt.order_by(None).subquery())).scalar_one())
+            with self._lock:
+                self._counts[key] = cached
+                while len(self._counts) > 256:
+                    self._counts.popitem(last=False)
+        return int(cached)
+
     def _ordered(self, picked: Any, sql: _SqlPlan) -> sa.Select[Any]:
         stmt = sa.select(picked.c.nct_id, picked.c.version_id).where(*sql.where)
         if sql.order_column is None:
@@ -272,7 +334,7 @@ class CatalogueStudies:
 
     def _scanned(self, conn: Connection, params: Mapping[str, str], as_of: date | None,
                  picked: Any, sql: _SqlPlan) -> list[tuple[str, int]]:
-        key = (self.revision(conn), as_of,
+        key = ("scan", self.revision(conn), as_of,
                tuple(sorted((k, v) for k, v in params.items() if k not in _PAGING)))
         with self._lock:
             if key in self._cache:
