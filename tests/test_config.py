@@ -69,3 +69,19 @@ def test_log_file_appends_events(tmp_path: Path, fmt: str) -> None:
     else:
         assert lines[0].endswith("INFO run 1: import run started")
         assert "ERROR no catalogue at" in lines[-1]
+
+
+def test_an_error_is_said_once_when_no_log_file_is_set(tmp_path: Path) -> None:
+    # Without --log-file the "trials" logger has nowhere to go; Python's last-resort handler
+    # used to print every error a second time, bare, under the "trials: error:" line.
+    import subprocess
+    import sys
+
+    missing = tmp_path / "nope.sqlite"
+    done = subprocess.run([sys.executable, str(Path(cli.__file__)), "show", "NCT00000000",
+                           "--db", str(missing)], capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert done.returncode == 3
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("trials: error: no catalogue at"), lines
+    assert not missing.exists()

@@ -50,8 +50,10 @@ def to_json(value: Any, *, pretty: bool = False) -> str:
 
 def say(kind: str, message: str) -> None:
     click.echo(f"trials: {kind}: {message}", err=True)
-    logging.getLogger("trials").log(logging.WARNING if kind == "warning" else logging.ERROR,
-                                    message)
+    logger = logging.getLogger("trials")
+    if not logger.handlers:  # no --log-file: the line above was the message; no second copy
+        logger.addHandler(logging.NullHandler())
+    logger.log(logging.WARNING if kind == "warning" else logging.ERROR, message)
 
 
 def reporter(quiet: bool) -> Callable[[str], None]:

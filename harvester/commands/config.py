@@ -124,6 +124,7 @@ def _configure() -> None:
         LOGGER.removeHandler(handler)
         handler.close()
     if not _STATE["file"]:
+        LOGGER.addHandler(logging.NullHandler())  # messages already went to stderr via say()
         return
     try:
         path = Path(_STATE["file"]).expanduser()
