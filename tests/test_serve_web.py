@@ -244,6 +244,9 @@ def test_export_download_with_search_log(client: TestClient) -> None:
 def test_status_and_changes_pages(client: TestClient) -> None:
     status = client.get("/status").text
     assert "Catalogue status" in status and "import" in status
+    # the same health facts as `trials status` (harvester.catalogue.health)
+    assert re.search(r"Writer lock</th><td>free<", status)
+    assert re.search(r"Similar index</th><td>(not built yet|up to date|\d+ trials behind)", status)
     changes = client.get("/changes", params={"since": "2000-01-01"}).text
     assert "New trials" in changes and f"/trial/{HISTORY}" in changes
 

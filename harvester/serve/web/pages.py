@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from harvester.catalogue import tables as t
 from harvester.catalogue.changes import changes_since
+from harvester.catalogue.health import catalogue_status
 from harvester.catalogue.selection import Selection, count_selected, selected, with_query
 from harvester.catalogue.sources import disagreements
 from harvester.catalogue.syncstate import load_state, query_key, saved_queries
@@ -230,7 +231,7 @@ def _status(ctx: ServerContext) -> dict[str, Any]:
                                ).all()
     return {"catalogue": _catalogue_line(ctx), "versions": versions,
             "sources": [(s, n) for s, n in sources], "queries": queries,
-            "runs": ctx.catalogue.runs(15)}
+            "runs": ctx.catalogue.runs(15), "health": catalogue_status(ctx.catalogue)}
 
 
 def _changes(ctx: ServerContext, form: dict[str, list[str]]) -> dict[str, Any]:
