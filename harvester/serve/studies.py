@@ -89,6 +89,38 @@ def decode_token(token: str) -> int:
     return masked ^ _TOKEN_MASK
 
 
+@dataclass(frozen=True)
+class Paging:
+    """A search page's paging parameters, checked with the registry's 400 wording."""
+
+    count_total: str  # "true" or "false"
+    size: int
+    token: str
+    offset: int
+
+    @classmethod
+    def read(cls, params: Mapping[str, str], server: str) -> Paging:
+        """``server`` names this server in the refusal of ``format=csv``."""
+        fmt = params.get("format", "json")
+        if fmt == "csv":
+            raise ApiError(400, f"Format `csv` is not supported by this {server}")
+        if fmt != "json":
+            raise invalid_value("format", fmt)
+        count_total = params.get("countTotal", "false").lower()
+        if count_total not in ("true", "false"):
+            raise invalid_value("countTotal", params["countTotal"])
+        raw_size = params.get("pageSize", "")
+        try:
+            size = int(raw_size) if raw_size else 0
+        except ValueError:
+            raise invalid_value("pageSize", raw_size) from None
+        if size < 0:
+            raise invalid_value("pageSize", raw_size)
+        token = params.get("pageToken", "")
+        return cls(count_total, min(size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE), token,
+                   decode_token(token) if token else 0)
+
+
 # --- filters ---------------------------------------------------------------------------------
 
 
@@ -289,24 +321,9 @@ class StudiesEndpoint:
         return found
 
     def page(self, snap: Snapshot, params: Mapping[str, str]) -> bytes:
-        fmt = params.get("format", "json")
-        if fmt == "csv":
-            raise ApiError(400, "Format `csv` is not supported by this replica")
-        if fmt != "json":
-            raise invalid_value("format", fmt)
-        count_total = params.get("countTotal", "false").lower()
-        if count_total not in ("true", "false"):
-            raise invalid_value("countTotal", params["countTotal"])
-        raw_size = params.get("pageSize", "")
-        try:
-            size = int(raw_size) if raw_size else 0
-        except ValueError:
-            raise invalid_value("pageSize", raw_size) from None
-        if size < 0:
-            raise invalid_value("pageSize", raw_size)
-        size = min(size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-        token = params.get("pageToken", "")
-        offset = decode_token(token) if token else 0
+        paging = Paging.read(params, "replica")
+        count_total, size, token, offset = (paging.count_total, paging.size, paging.token,
+                                            paging.offset)
         plan = _plan(params)
         fields = resolve_fields(params["fields"], plan.queried) if params.get("fields") else None
 

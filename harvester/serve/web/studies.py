@@ -34,18 +34,16 @@ from harvester.catalogue.prepared import unpack
 from harvester.serve.fields import project
 from harvester.serve.query import QueryError, parse_query
 from harvester.serve.querytree import And, InArea, Node, Range
-from harvester.serve.responses import ApiError, invalid_value, page_body
+from harvester.serve.responses import page_body
 from harvester.serve.store import canonical_nct
 from harvester.serve.studies import (
     _NCT_ONLY,
-    DEFAULT_PAGE_SIZE,
-    MAX_PAGE_SIZE,
     QUERY_AREAS,
+    Paging,
     _plan,
     _sort_keys,
     _sort_value,
     _split,
-    decode_token,
     encode_token,
     resolve_fields,
 )
@@ -207,24 +205,9 @@ class CatalogueStudies:
         return body
 
     def page(self, params: Mapping[str, str], as_of: date | None) -> bytes:
-        fmt = params.get("format", "json")
-        if fmt == "csv":
-            raise ApiError(400, "Format `csv` is not supported by this server")
-        if fmt != "json":
-            raise invalid_value("format", fmt)
-        count_total = params.get("countTotal", "false").lower()
-        if count_total not in ("true", "false"):
-            raise invalid_value("countTotal", params["countTotal"])
-        raw_size = params.get("pageSize", "")
-        try:
-            size = int(raw_size) if raw_size else 0
-        except ValueError:
-            raise invalid_value("pageSize", raw_size) from None
-        if size < 0:
-            raise invalid_value("pageSize", raw_size)
-        size = min(size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-        token = params.get("pageToken", "")
-        offset = decode_token(token) if token else 0
+        paging = Paging.read(params, "server")
+        count_total, size, token, offset = (paging.count_total, paging.size, paging.token,
+                                            paging.offset)
         checked = _plan({k: v for k, v in params.items() if k != "asOf"})  # the 400s
         fields = resolve_fields(params["fields"], checked.queried) if params.get(
             "fields") else None
