@@ -213,6 +213,10 @@ def run_one(kind: str, archive: Path, json_bytes: int, studies: int, folder: Pat
     finally:
         if args.keep:
             print(f"kept: {url}")
+        elif url.startswith("sqlite:///"):  # room on disk for the next database
+            path = Path(url.removeprefix("sqlite:///"))
+            for each in path.parent.glob(path.name + "*"):
+                each.unlink()
         elif admin is not None:
             with admin.begin() as conn:
                 conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
