@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import textwrap
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from harvester.catalogue import VersionInfo
-from harvester.catalogue.changes import ChangeReport
-from harvester.records import TrialRecord
+from harvester.catalogue.versioninfo import VersionInfo
+
+if TYPE_CHECKING:  # `trials show` imports this module: no database stack, no record models
+    from harvester.catalogue.changes import ChangeReport
+    from harvester.records import TrialRecord
 
 
 def _join(values: tuple[str, ...] | list[str]) -> str:
