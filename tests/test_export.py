@@ -170,7 +170,7 @@ def test_ids_none_of_which_the_catalogue_holds_are_exit_4_and_write_nothing(
 def test_a_selection_of_no_trial_is_exit_4_and_writes_nothing(
         db: str, tmp_path: Path, fmt: str) -> None:
     result = export(db, "--format", fmt, "--status", "WITHDRAWN", "--phase", "4",
-                    "--condition", "no such condition", "-o", tmp_path / "x",
+                    "--cond", "no such condition", "-o", tmp_path / "x",
                     "--log", tmp_path / "log.md")
     assert result.exit_code == 4
     assert result.stderr == ("trials: error: no trial in the catalogue matches the "

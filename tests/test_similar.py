@@ -62,7 +62,7 @@ def is_lung_cancer(record: dict[str, Any]) -> bool:
 
 
 def test_a_tigit_trial_finds_the_other_tigit_trial_and_lung_cancer_trials(db: str) -> None:
-    data = similar(db, NSCLC_PD1, "--top", "5")
+    data = similar(db, NSCLC_PD1, "--limit", "5")
     ids = [m["nct_id"] for m in data["similar"]]
     assert data["query"] == NSCLC_PD1 and NSCLC_PD1 not in ids
     assert OTHER_TIGIT in ids[:3]
@@ -101,7 +101,7 @@ def test_explain_parts_add_up_to_the_score(db: str) -> None:
             assert 0 <= line["similarity"] <= 1
             assert line["weight"] * line["similarity"] == pytest.approx(
                 line["contribution"], abs=1e-3)
-    table = trials(db, "similar", NSCLC_PD1, "--explain", "--top", "2")
+    table = trials(db, "similar", NSCLC_PD1, "--explain", "--limit", "2")
     assert table.exit_code == 0 and "conditions" in table.stdout and " × " in table.stdout
 
 
@@ -120,8 +120,8 @@ def test_explain_parts_add_up_to_the_score(db: str) -> None:
 def test_filters_restrict_the_similar_trials(db: str, options: tuple[str, ...],
                                              keeps: Any) -> None:
     held = records(db)
-    unfiltered = [m["nct_id"] for m in similar(db, NIVOLUMAB_NSCLC, "--top", "40")["similar"]]
-    filtered = [m["nct_id"] for m in similar(db, NIVOLUMAB_NSCLC, "--top", "40",
+    unfiltered = [m["nct_id"] for m in similar(db, NIVOLUMAB_NSCLC, "--limit", "40")["similar"]]
+    filtered = [m["nct_id"] for m in similar(db, NIVOLUMAB_NSCLC, "--limit", "40",
                                              *options)["similar"]]
     assert filtered and all(keeps(held[i]) for i in filtered)
     # The filter drops exactly the trials it should among those ranked without it.
@@ -137,7 +137,7 @@ def test_a_draft_given_as_a_file(db: str, tmp_path: Path) -> None:
         "eligibilityModule": {"minimumAge": "6 Months", "maximumAge": "11 Years"}}}
     path = tmp_path / "draft.json"
     path.write_text(json.dumps(draft))
-    data = similar(db, "--file", str(path), "--top", "5")
+    data = similar(db, "--file", str(path), "--limit", "5")
     assert data["query"] == "NCT99999998"
     assert data["similar"][0]["nct_id"] == DUPILUMAB_AD  # same disease and drug
     held = records(db)
@@ -156,7 +156,7 @@ def test_a_registered_trial_given_as_a_file_is_its_own_duplicate(db: str) -> Non
 
 
 def test_free_text(db: str) -> None:
-    data = similar(db, "--text", "dupilumab for atopic dermatitis (eczema)", "--top", "3")
+    data = similar(db, "--text", "dupilumab for atopic dermatitis (eczema)", "--limit", "3")
     assert data["query"] == "dupilumab for atopic dermatitis (eczema)"
     assert data["similar"][0]["nct_id"] == DUPILUMAB_AD
     assert any(r.startswith("mentions condition: ") for r in data["similar"][0]["reasons"])
@@ -173,7 +173,7 @@ def test_the_same_trial_from_a_mirror_is_a_duplicate_not_a_match(db: str) -> Non
                                              (SECOND_REGISTRATION, SERVIER)])
 def test_a_shared_registry_id_makes_a_duplicate_not_a_match(db: str, query: str,
                                                             twin: str) -> None:
-    data = similar(db, query, "--top", "100")
+    data = similar(db, query, "--limit", "100")
     assert twin not in [m["nct_id"] for m in data["similar"]]
     (found,) = [d for d in data["duplicates"] if d["nct_id"] == twin]
     assert found["reasons"] == ["both name EudraCT 2017-004180-12"]
@@ -189,15 +189,15 @@ def test_an_alias_answers_for_the_trial_that_absorbed_it(db: str) -> None:
 
 
 def test_other_formats(db: str) -> None:
-    lines = trials(db, "similar", VEEVA_TRIAL, "--top", "3", "--format", "jsonl").stdout
+    lines = trials(db, "similar", VEEVA_TRIAL, "--limit", "3", "--format", "jsonl").stdout
     rows = [json.loads(line) for line in lines.splitlines()]
     assert [r["kind"] for r in rows] == ["similar"] * 3 + ["duplicate"]
     assert [r["rank"] for r in rows[:3]] == [1, 2, 3]
-    text = trials(db, "similar", VEEVA_TRIAL, "--top", "3", "--format", "csv").stdout
+    text = trials(db, "similar", VEEVA_TRIAL, "--limit", "3", "--format", "csv").stdout
     table = list(csv.DictReader(io.StringIO(text)))
     assert [r["nct_id"] for r in table[:3]] == [r["nct_id"] for r in rows[:3]]
     assert table[3]["kind"] == "duplicate" and table[3]["nct_id"] == VEEVA_TRIAL
-    shown = trials(db, "similar", NSCLC_PD1, "--top", "3").stdout
+    shown = trials(db, "similar", NSCLC_PD1, "--limit", "3").stdout
     assert f"Trials similar to {NSCLC_PD1}" in shown and OTHER_TIGIT in shown
 
 
@@ -207,7 +207,7 @@ def test_other_formats(db: str) -> None:
     (("--text", "   the of 2024 "), 2, "no words to search for"),
     ((NSCLC_PD1, "--text", "melanoma"), 2, "exactly one of"),
     ((), 2, "exactly one of"),
-    ((NSCLC_PD1, "--top", "0"), 2, "--top"),
+    ((NSCLC_PD1, "--limit", "0"), 2, "--limit"),
     ((NSCLC_PD1, "--status", "FINISHED"), 2, "--status: 'FINISHED' is not one of"),
     ((NSCLC_PD1, "--start-after", "2020-02-30"), 2, "--start-after"),
     ((NSCLC_PD1, "--condition", " "), 2, "empty text filter"),
@@ -273,6 +273,6 @@ def test_the_index_follows_new_versions_and_rebuilds_the_same(db_url: str,
                                            "full-text index rebuilt: 31 versions"]
     assert similar(db_url, "NCT06203210") == after
     held = records(db_url)
-    completed = similar(db_url, "NCT06203210", "--status", "COMPLETED", "--top", "5")
+    completed = similar(db_url, "NCT06203210", "--status", "COMPLETED", "--limit", "5")
     assert completed["similar"]
     assert all(held[m["nct_id"]]["overall_status"] == "COMPLETED" for m in completed["similar"])
