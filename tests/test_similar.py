@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import shutil
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -276,3 +277,68 @@ def test_the_index_follows_new_versions_and_rebuilds_the_same(db_url: str,
     completed = similar(db_url, "NCT06203210", "--status", "COMPLETED", "--limit", "5")
     assert completed["similar"]
     assert all(held[m["nct_id"]]["overall_status"] == "COMPLETED" for m in completed["similar"])
+
+
+# --- triage (issue 13, point 4) ----------------------------------------------------------------
+
+def test_the_table_shows_status_phase_start_enrollment_and_counts_the_other_reasons(
+        db: str) -> None:
+    data = similar(db, NSCLC_PD1, "--limit", "10")
+    held = records(db)
+    for match in data["similar"]:
+        record = held[match["nct_id"]]
+        assert match["reasons"], match  # no hit without a reason
+        assert match["status"] == record["overall_status"]
+        assert match["phases"] == record["phases"]
+        assert match["start_date"] == (record["start_date"] or None)
+        assert match["enrollment"] == (record["enrollment"] or {}).get("count")
+    table = trials(db, "similar", NSCLC_PD1, "--limit", "10").stdout
+    for column in ("status", "phase", "start", "enrolled"):
+        assert column in table
+    first = data["similar"][0]
+    assert first["status"] in table and first["start_date"] in table
+    long = [m for m in data["similar"] if len(m["reasons"]) > 4]
+    assert long, "some match has more reasons than the table shows"
+    assert f"+{len(long[0]['reasons']) - 4} more" in table
+
+
+def test_an_unknown_trial_fails_at_once_without_indexing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'fresh.sqlite'}"
+    assert trials(url, "import", FIXTURES / "ctgov-v2-json/studies", "--quiet").exit_code == 0
+    result = trials(url, "similar", "NCT09999999")
+    assert result.exit_code == 4 and "NCT09999999 is not in the catalogue" in result.stderr
+    status = trials(url, "status", "--format", "json")
+    assert json.loads(status.stdout)["indexes"]["similarity_pending"] > 0  # not indexed
+
+
+def test_a_draft_without_an_nct_id(db: str, tmp_path: Path) -> None:
+    draft = {"protocolSection": {
+        "identificationModule": {"briefTitle": "Dupilumab in Children With Atopic Dermatitis"},
+        "conditionsModule": {"conditions": ["Atopic Dermatitis"]},
+        "armsInterventionsModule": {"interventions": [{"type": "DRUG", "name": "Dupilumab"}]}}}
+    path = tmp_path / "draft.json"
+    path.write_text(json.dumps(draft))
+    data = similar(db, "--file", str(path), "--limit", "3")
+    assert data["query"] == str(path)
+    assert data["similar"][0]["nct_id"] == DUPILUMAB_AD
+    assert not data["duplicates"]
+
+
+def test_as_of_compares_with_the_trials_published_by_then(db: str) -> None:
+    now = {m["nct_id"]: m for m in similar(db, NSCLC_PD1, "--limit", "100")["similar"]}
+    held = records(db)
+    then = similar(db, NSCLC_PD1, "--limit", "100", "--as-of", "2019")["similar"]
+    assert then and len(then) < len(now)
+    with Catalogue.open(db) as catalogue:
+        for match in then:
+            info = catalogue.current(match["nct_id"], as_of=date(2019, 12, 31))
+            assert info is not None  # published by the end of 2019
+            record = catalogue.record(info.id).to_json_dict()
+            assert match["status"] == record["overall_status"]  # as it stood then
+    assert held  # the catalogue holds later trials, left out above
+
+
+def test_top_is_an_old_spelling_of_limit(db: str) -> None:
+    result = trials(db, "similar", NSCLC_PD1, "--top", "2", "--format", "json")
+    assert result.exit_code == 0 and len(json.loads(result.stdout)["similar"]) == 2
+    assert "--top is deprecated" in result.stderr and "use --limit" in result.stderr
