@@ -73,6 +73,7 @@ def test_every_trial_is_exported_once_in_its_current_version(
     assert ids == sorted(now)  # each once, in NCT id order
     assert len(ids) > 50
     assert f"exported {len(ids)} trial(s) as {fmt} to stdout" in result.stderr
+    assert "; local catalogue, registry data as of 20" in result.stderr
 
 
 def test_each_row_is_pinned_to_the_current_version(db: str, now: dict[str, Current]) -> None:

@@ -292,7 +292,11 @@ def test_the_table_shows_status_phase_start_enrollment_and_counts_the_other_reas
         assert match["phases"] == record["phases"]
         assert match["start_date"] == (record["start_date"] or None)
         assert match["enrollment"] == (record["enrollment"] or {}).get("count")
-    table = trials(db, "similar", NSCLC_PD1, "--limit", "10").stdout
+    searched = json.loads(trials(db, "search", "cancer", "--format", "json").stdout)
+    assert data["source"] == searched["source"]  # "local", and the same "registry data as of"
+    shown = trials(db, "similar", NSCLC_PD1, "--limit", "10")
+    assert "local catalogue, registry data as of 20" in shown.stderr
+    table = shown.stdout
     for column in ("status", "phase", "start", "enrolled"):
         assert column in table
     first = data["similar"][0]

@@ -219,7 +219,10 @@ def export(fmt: str | None, output: str | None, force: bool, log_file: str | Non
             with atomic_output(Path(output), force=force) as out:
                 exporter.write(items, out, log)
     if not quiet:
-        click.echo(f"trials: {_done(log)}", err=True)
+        from harvester.find.search import data_as_of
+
+        click.echo(f"trials: {_done(log)}; local catalogue, registry data as of "
+                   f"{data_as_of(catalogue) or '(empty catalogue)'}", err=True)
     if log.missing_ids:
         sys.exit(EXIT_PARTIAL)
 

@@ -29,6 +29,7 @@ from harvester.commands._common import (
 )
 from harvester.commands._selection import ready, selection_from, selection_options
 from harvester.errors import CatalogueBusyError, ParseError, UsageError
+from harvester.find.search import data_as_of
 from harvester.find.similar.engine import SimilarityEngine, SimilarResult
 from harvester.find.similar.triage import Facts, check_known, facts
 from harvester.records import TrialRecord
@@ -147,7 +148,11 @@ def similar(nct_id: str | None, file: str | None, text: str | None, limit: int, 
         for note in result.notes:
             say("warning", note)
     shown = facts(catalogue, [m.nct_id for m in result.matches], selection.as_of)
-    _print(result, fmt, explain, shown)
+    as_of = data_as_of(catalogue)
+    _print(result, fmt, explain, shown, {"catalogue": "local", "registry_data_as_of": as_of})
+    if not quiet:
+        click.echo(f"local catalogue, registry data as of {as_of or '(empty catalogue)'}",
+                   err=True)
 
 
 def _explain(result: SimilarResult, parts: dict[str, float]) -> list[dict[str, Any]]:
@@ -157,8 +162,8 @@ def _explain(result: SimilarResult, parts: dict[str, float]) -> list[dict[str, A
             for part, weight in result.weights.items()]
 
 
-def _print(result: SimilarResult, fmt: str, explain: bool,
-           known: dict[str, Facts]) -> None:
+def _print(result: SimilarResult, fmt: str, explain: bool, known: dict[str, Facts],
+           source: dict[str, Any]) -> None:
     matches = []
     for rank, m in enumerate(result.matches, start=1):
         about = known.get(m.nct_id, UNKNOWN).to_json()
@@ -172,8 +177,8 @@ def _print(result: SimilarResult, fmt: str, explain: bool,
         {"nct_id": d.nct_id, "title": d.title, "reasons": list(d.reasons)}
                   for d in result.duplicates]
     if fmt == "json":
-        out: dict[str, Any] = {"query": result.query, "similar": matches,
-                               "duplicates": duplicates}
+        out: dict[str, Any] = {"query": result.query, "source": source,
+                               "similar": matches, "duplicates": duplicates}
         if result.notes:
             out["notes"] = list(result.notes)
         click.echo(to_json(out, pretty=True))
