@@ -123,14 +123,14 @@ def search_figures(url: str, rounds: int) -> list[float]:
     times: list[float] = []
     with Catalogue.open(url) as catalogue:
         search(catalogue, "warm up")
-        for label, text, selection in QUERIES:
+        for group, label, text, selection in QUERIES:
             mine = []
             for _ in range(rounds):
                 start = time.perf_counter()
                 total = search(catalogue, text, selection, limit=20).total
                 mine.append(time.perf_counter() - start)
             times += mine
-            print(f"  search {label:<22} {total:>9,} matches · median "
+            print(f"  search {group:<5} {label:<30} {total:>9,} matches · median "
                   f"{statistics.median(mine) * 1e3:7.1f} ms · p95 "
                   f"{percentile(mine, 95) * 1e3:7.1f} ms", flush=True)
     return times
