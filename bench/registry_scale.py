@@ -116,6 +116,36 @@ def disk_size(url: str) -> int:
         return database_size(catalogue)
 
 
+def biggest(url: str, top: int = 6) -> str:
+    """The largest tables and indexes, with the share of the catalogue each takes."""
+    from harvester.catalogue.engine import make_engine
+
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            try:
+                rows = conn.exec_driver_sql("SELECT name, sum(pgsize) FROM dbstat "
+                                            "GROUP BY name ORDER BY 2 DESC").all()
+            except sa.exc.OperationalError:
+                return "(no dbstat)"
+        else:
+            rows = conn.execute(sa.text(
+                "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c JOIN "
+                "pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() "
+                "AND c.relkind = 'r' ORDER BY 2 DESC")).all()
+        if engine.dialect.name == "sqlite":
+            record = conn.exec_driver_sql("SELECT sum(length(record)) FROM version").scalar()
+        else:
+            record = conn.execute(sa.text(
+                "SELECT sum(pg_column_size(record)) FROM version")).scalar()
+    engine.dispose()
+    total = sum(int(size) for _, size in rows) or 1
+    parts = [f"{name} {int(size) / 1e6:,.0f} MB ({int(size) / total:.0%})"
+             for name, size in rows[:top]]
+    return (", ".join(parts) + f"; of which the records' JSON (version.record) "
+            f"{int(record or 0) / 1e6:,.0f} MB")
+
+
 def search_figures(url: str, rounds: int) -> list[float]:
     from harvester.catalogue import Catalogue
     from harvester.find.search import search
@@ -182,6 +212,7 @@ def run_one(kind: str, archive: Path, json_bytes: int, studies: int, folder: Pat
         fits = verdict(size <= 1.5 * json_bytes)
         print(f"size after import: {size / 1e9:,.2f} GB on disk for {json_bytes / 1e9:,.2f} "
               f"GB of JSON = {size / json_bytes:.2f}× (target ≤ 1.5×: {fits})", flush=True)
+        print(f"  largest: {biggest(url)}", flush=True)
         built = similar_latency._run("--child", "build", url)
         print(f"similarity index: {built['indexed']:,} trials in {built['seconds'] / 60:.1f} "
               f"min ({built['indexed'] / max(built['seconds'], 1e-9):,.0f}/s), peak RSS "
