@@ -18,7 +18,6 @@ import sqlalchemy as sa
 from harvester.catalogue import Catalogue, workqueue
 from harvester.catalogue.lock import writer_lock
 from harvester.catalogue.syncstate import query_key, save_query
-from harvester.catalogue.writers import query_lock
 from harvester.errors import CatalogueBusyError
 from harvester.serve import ReplicaServer, StudyStore
 from tests.conftest import empty_catalogue
@@ -135,14 +134,18 @@ def test_syncs_an_import_and_backfills_at_once_store_each_version_once(
 
 
 def test_the_same_query_is_not_synced_twice_at_once(pg_url: str) -> None:
-    with Catalogue.open(pg_url) as catalogue:
-        key = query_key({"query.cond": "asthma"})
-        with query_lock(catalogue.engine, key, "'asthma'"):
-            busy = pytest.raises(CatalogueBusyError, match="another process is syncing 'asthma'")
-            with busy, query_lock(catalogue.engine, key, "'asthma'", wait=0.3):
-                pass
-            with query_lock(catalogue.engine, query_key({"query.cond": "gout"}), "'gout'"):
+    key = query_key({"query.cond": "asthma"})
+    with Catalogue.open(pg_url) as catalogue, Catalogue.open(pg_url) as other:
+        with catalogue.session.query_lock(key, "'asthma'"):
+            for session in (other.session, catalogue.session):  # another process, a thread
+                busy = pytest.raises(CatalogueBusyError,
+                                     match="another process is syncing 'asthma'")
+                with busy, session.query_lock(key, "'asthma'", wait=0.3):
+                    pass
+            with other.session.query_lock(query_key({"query.cond": "gout"}), "'gout'"):
                 pass  # another query: free
+        with other.session.query_lock(key, "'asthma'"):
+            pass  # released
 
 
 def test_writers_share_the_lock_and_maintenance_waits_for_them(pg_url: str) -> None:
@@ -169,3 +172,31 @@ def test_backfill_workers_keep_one_pace_between_them(pg_url: str) -> None:
         assert waits[0] < 0.1 + elapsed
         waits2 = paces[0]("https://other.example.org", 1.0)  # another origin: its own pace
         assert waits2 < 0.1
+
+
+def test_a_backfill_worker_killed_mid_trial_leaves_it_to_the_next(pg_url: str) -> None:
+    store, with_history = replica()
+    with Catalogue.open(pg_url) as catalogue:
+        workqueue.enqueue(catalogue.engine, sorted(with_history)[:12], catalogue.clock())
+    with ReplicaServer(store) as server:
+        slow = cli(pg_url, "history", "--backfill", "--queue", "--base-url", server.base_url,
+                   "--min-interval", "0.1")
+        proc = subprocess.Popen(slow, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while not rows(pg_url, "SELECT 1 FROM backfill_queue WHERE state = 'done'"):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.15)  # mid-way through the next trial
+        proc.kill()
+        proc.wait()
+        left = rows(pg_url, "SELECT nct_id FROM backfill_queue WHERE state = 'pending'")
+        assert 0 < len(left) < 12  # the trial it held is pending again, not lost
+        fast = cli(pg_url, "history", "--backfill", "--queue", "--format", "json",
+                   "--base-url", server.base_url, "--min-interval", "0")
+        done = subprocess.run(fast, capture_output=True, timeout=120, check=True)
+    assert json.loads(done.stdout)["trials"] == len(left)
+    assert {q["state"] for q in rows(pg_url, "SELECT state FROM backfill_queue")} == {"done"}
+    assert duplicates(pg_url) == 0
+    assert len(rows(pg_url, "SELECT id FROM version")) == 24  # two versions of each of 12
+    statuses = sorted(r["status"] for r in rows(pg_url, "SELECT status FROM run"))
+    assert statuses == ["interrupted", "ok"]  # the killed worker's run, marked by the next

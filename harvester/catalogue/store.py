@@ -96,9 +96,8 @@ class Catalogue:
     def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.engine = engine
         self.clock = clock
-        # PostgreSQL: the connection holding each run this process runs (see writers).
-        self._alive: dict[int, Connection] = {}
-        self._alive_lock = threading.Lock()
+        self._session: Any = None  # writers.Session, made by the first writer
+        self._session_lock = threading.Lock()
 
     @classmethod
     def open(cls, url: str | None = None, *, clock: Callable[[], datetime] = utcnow,
@@ -115,11 +114,19 @@ class Catalogue:
         migrate(engine)
         return cls(engine, clock=clock)
 
+    @property
+    def session(self) -> Any:
+        """This process's :class:`writers.Session` on this catalogue (its advisory locks)."""
+        with self._session_lock:
+            if self._session is None:
+                from harvester.catalogue import writers
+
+                self._session = writers.Session(self.engine)
+            return self._session
+
     def close(self) -> None:
-        with self._alive_lock:
-            held, self._alive = list(self._alive.values()), {}
-        for conn in held:
-            conn.close()
+        if self._session is not None:
+            self._session.close()
         self.engine.dispose()
 
     def __enter__(self) -> Catalogue:
@@ -140,27 +147,20 @@ class Catalogue:
                   batch_id: int | None = None) -> int:
         """A new run (``query_name``: the saved query a sync runs; ``batch_id``: the run of
         the ``sync --all`` batch it is part of)."""
-        from harvester.catalogue import writers  # writers only: `trials show` never needs it
-
         now = self.clock()
-        postgres = writers.is_postgres(self.engine)
-        conn = self.engine.connect()
-        try:
-            with conn.begin():
-                run_id: int = conn.execute(sa.insert(R).values(
-                    kind=kind, arguments=msgspec.json.encode(arguments).decode(),
-                    started_at=now, heartbeat_at=now, status="running", query_name=query_name,
-                    batch_id=batch_id)).inserted_primary_key[0]  # type: ignore[index]
-                if postgres:  # alive while this connection lasts: see writers
-                    writers.hold_run(conn, run_id)
-        except BaseException:
-            conn.close()
-            raise
-        if postgres:
-            with self._alive_lock:
-                self._alive[run_id] = conn
+
+        def insert(conn: Connection) -> int:
+            run_id: int = conn.execute(sa.insert(R).values(
+                kind=kind, arguments=msgspec.json.encode(arguments).decode(),
+                started_at=now, heartbeat_at=now, status="running", query_name=query_name,
+                batch_id=batch_id)).inserted_primary_key[0]  # type: ignore[index]
+            return run_id
+
+        if self.engine.dialect.name == "postgresql":  # held while this process lives
+            run_id = int(self.session.insert_run(insert))
         else:
-            conn.close()
+            with self.engine.begin() as conn:
+                run_id = insert(conn)
         _LOG.info("%s run started", kind, extra={"run": run_id, "query": query_name})
         return run_id
 
@@ -178,14 +178,8 @@ class Catalogue:
             if _LOG.handlers:
                 row = conn.execute(sa.select(R.c.kind, R.c.query_name, R.c.new, R.c.changed,
                                              R.c.failed).where(R.c.id == run_id)).first()
-        with self._alive_lock:
-            alive = self._alive.pop(run_id, None)
-        if alive is not None:
-            from harvester.catalogue import writers
-
-            writers.release_run(alive, run_id)
-            alive.commit()
-            alive.close()
+        if self._session is not None:
+            self._session.release_run(run_id)
         if _LOG.handlers and row is not None:
             _LOG.log(logging.INFO if status == "ok" else logging.ERROR,
                      "%s run %s: %d new, %d changed, %d failed%s", row.kind, status, row.new,

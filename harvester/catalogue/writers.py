@@ -8,10 +8,13 @@ without a catalogue-wide lock.
   deadlock, a serialization failure) rolls its whole batch back and runs it again, and then
   finds the other's version held: never a duplicate, never a lost version.
 - **One sync per query.**  A session advisory lock keyed on the query's identity (its
-  parameters' hash), held on its own connection while the query syncs.
+  parameters' hash), held while the query syncs.
 - **Runs that died.**  Each running run holds a session advisory lock keyed on its id; the
   server drops it when the process dies (kill -9 included), so a run still marked
   ``running`` whose lock nobody holds has died, whoever else is writing.
+
+Both are held by one :class:`Session` per process and catalogue: one connection, however
+many threads sync.
 
 SQLite keeps its single writer (:func:`harvester.catalogue.lock.writer_lock`); there these
 are no-ops.
@@ -20,6 +23,7 @@ are no-ops.
 from __future__ import annotations
 
 import random
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -89,21 +93,74 @@ def _signed(value: int) -> int:
     return value - 2 ** 32 if value >= 2 ** 31 else value
 
 
-@contextmanager
-def query_lock(engine: Engine, key: str, label: str, *, wait: float = 0.0,
-               poll: float = 0.2) -> Iterator[None]:
-    """Hold the lock of one query (``key``: its identity) while it syncs: a second sync of
-    the same query waits up to ``wait`` seconds, then is refused.  SQLite: nothing (its one
-    writer lock already keeps syncs apart)."""
-    if not is_postgres(engine):
-        yield
-        return
-    with engine.connect() as conn:
-        space, number = _space(conn, "query"), _signed(zlib.crc32(key.encode()))
+class Session:
+    """One PostgreSQL session per process (per catalogue) that holds this process's
+    advisory locks — its running runs and the queries it syncs — however many threads
+    run them: the locks last as long as the process (kill -9 drops them), and a process
+    syncing N queries at once holds one connection for them, not N."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._conn: Connection | None = None
+        self._mutex = threading.Lock()
+        self._queries: set[int] = set()
+
+    def _connection(self) -> Connection:
+        if self._conn is None:
+            self._conn = self.engine.connect()
+        return self._conn
+
+    def insert_run(self, insert: Callable[[Connection], int]) -> int:
+        """Insert a run (``insert``) and hold it, in one transaction: nobody sees it running
+        and unheld."""
+        with self._mutex:
+            conn = self._connection()
+            with conn.begin():
+                run_id = insert(conn)
+                conn.execute(sa.text(f"SELECT pg_advisory_lock({_PAIR})"),
+                             {"s": _space(conn, "run"), "n": run_id})
+        return run_id
+
+    def release_run(self, run_id: int) -> None:
+        with self._mutex:
+            if self._conn is None:
+                return
+            self._conn.execute(sa.text(f"SELECT pg_advisory_unlock({_PAIR})"),
+                               {"s": _space(self._conn, "run"), "n": run_id})
+            self._conn.commit()
+
+    def _try_query(self, number: int) -> bool:
+        with self._mutex:
+            if number in self._queries:  # this process syncs it already (another thread)
+                return False
+            conn = self._connection()
+            taken = bool(conn.execute(sa.text(f"SELECT pg_try_advisory_lock({_PAIR})"),
+                                      {"s": _space(conn, "query"), "n": number}).scalar())
+            conn.commit()
+            if taken:
+                self._queries.add(number)
+            return taken
+
+    def _release_query(self, number: int) -> None:
+        with self._mutex:
+            self._queries.discard(number)
+            if self._conn is not None:
+                self._conn.execute(sa.text(f"SELECT pg_advisory_unlock({_PAIR})"),
+                                   {"s": _space(self._conn, "query"), "n": number})
+                self._conn.commit()
+
+    @contextmanager
+    def query_lock(self, key: str, label: str, *, wait: float = 0.0,
+                   poll: float = 0.2) -> Iterator[None]:
+        """Hold the lock of one query (``key``: its identity) while it syncs: a second sync
+        of the same query waits up to ``wait`` seconds, then is refused.  SQLite: nothing
+        (its one writer lock already keeps syncs apart)."""
+        if not is_postgres(self.engine):
+            yield
+            return
+        number = _signed(zlib.crc32(key.encode()))
         start = time.monotonic()
-        while not conn.execute(sa.text(f"SELECT pg_try_advisory_lock({_PAIR})"),
-                               {"s": space, "n": number}).scalar():
-            conn.rollback()
+        while not self._try_query(number):
             waited = time.monotonic() - start
             if waited >= wait:
                 raise CatalogueBusyError(
@@ -111,25 +168,17 @@ def query_lock(engine: Engine, key: str, label: str, *, wait: float = 0.0,
                     + (f"gave up after waiting {waited:.1f} s" if wait > 0
                        else "give --wait SECONDS to wait for it"))
             time.sleep(min(poll, max(wait - waited, 0.01)))
-        conn.commit()
         try:
             yield
         finally:
-            conn.execute(sa.text(f"SELECT pg_advisory_unlock({_PAIR})"),
-                         {"s": space, "n": number})
-            conn.commit()
+            self._release_query(number)
 
-
-def hold_run(conn: Connection, run_id: int) -> None:
-    """Mark run ``run_id`` alive for as long as ``conn``'s session lasts (call inside the
-    transaction that inserts the run, so nobody sees it running and unheld)."""
-    conn.execute(sa.text(f"SELECT pg_advisory_lock({_PAIR})"),
-                 {"s": _space(conn, "run"), "n": run_id})
-
-
-def release_run(conn: Connection, run_id: int) -> None:
-    conn.execute(sa.text(f"SELECT pg_advisory_unlock({_PAIR})"),
-                 {"s": _space(conn, "run"), "n": run_id})
+    def close(self) -> None:
+        with self._mutex:
+            conn, self._conn = self._conn, None
+            self._queries.clear()
+        if conn is not None:
+            conn.close()
 
 
 def unheld_runs(conn: Connection) -> sa.TextClause:

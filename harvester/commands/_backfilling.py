@@ -32,6 +32,7 @@ def work_queue(catalogue: Catalogue, nct_id: str | None, ids_file: TextIO | None
         added = workqueue.enqueue(catalogue.engine, wanted, catalogue.clock())
         if enqueue_all:
             added += workqueue.enqueue_all(catalogue.engine, catalogue.clock())
+        catalogue.mark_interrupted(catalogue.clock())  # runs whose process died
         run_id = catalogue.start_run("backfill", {"queue": True, "queued": added,
                                                   "worker": worker})
         try:

@@ -35,7 +35,6 @@ from harvester.catalogue.syncstate import (
     query_key,
     save_state,
 )
-from harvester.catalogue.writers import query_lock
 from harvester.errors import FetchError
 from harvester.fetch.ahead import Ahead
 from harvester.fetch.backfill import backfill
@@ -157,11 +156,12 @@ class Syncer:
         beside this one; a second sync of the same query waits (``wait``) or is refused."""
         engine = self.catalogue.engine
         label = f"the query {name!r}" if name else "this query"
+        query_lock = self.catalogue.session.query_lock
         if batch_id is not None:
-            with query_lock(engine, query_key(params), label, wait=self.wait):
+            with query_lock(query_key(params), label, wait=self.wait):
                 return self._run(dict(params), full, name, batch_id)
         with writer_lock(engine, wait=self.wait, shared=True), \
-                query_lock(engine, query_key(params), label, wait=self.wait):
+                query_lock(query_key(params), label, wait=self.wait):
             self.catalogue.mark_interrupted(self.catalogue.clock())
             return self._run(dict(params), full, name)
 
