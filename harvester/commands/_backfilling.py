@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import click
 
 from harvester.catalogue import Catalogue, workqueue
 from harvester.catalogue.lock import writer_lock
 from harvester.commands._common import EXIT_PARTIAL, http_client, say, to_json
+from harvester.errors import UsageError
 
 
-def work_queue(catalogue: Catalogue, nct_id: str | None, ids_file: TextIO | None,
+def work_queue(catalogue: Catalogue, nct_id: str | None, ids_file: str | None,
                enqueue_all: bool, base_url: str, network: dict[str, Any], *, wait: float,
                fmt: str) -> int:
     """Queue what was asked, then backfill pending trials until none is left; the exit
@@ -26,7 +27,13 @@ def work_queue(catalogue: Catalogue, nct_id: str | None, ids_file: TextIO | None
     api = CtgovApi(http_client(**network), base_url)
     if catalogue.engine.dialect.name == "postgresql":  # every worker, one pace
         api.client.pacer = workqueue.SharedPace(catalogue.engine)
-    wanted = ([nct_id] if nct_id else []) + (read_ids(ids_file) if ids_file else [])
+    wanted = [nct_id] if nct_id else []
+    if ids_file is not None:
+        try:
+            with click.open_file(ids_file, encoding="utf-8") as file:
+                wanted += read_ids(cast(TextIO, file))
+        except OSError as exc:
+            raise UsageError(f"--ids-file: cannot read {ids_file}: {exc.strerror}") from None
     worker = f"{os.getpid()}@{socket.gethostname()}"
     with writer_lock(catalogue.engine, wait=wait, shared=True):
         added = workqueue.enqueue(catalogue.engine, wanted, catalogue.clock())
@@ -47,7 +54,7 @@ def work_queue(catalogue: Catalogue, nct_id: str | None, ids_file: TextIO | None
                              + (f"; {summary.failed} failed" if summary.failed else ""),
                              failed=summary.failed, stats={**api.client.stats.__dict__})
     left = workqueue.counts(catalogue.engine)
-    if fmt == "json":
+    if fmt in ("json", "jsonl"):
         click.echo(to_json({**summary.to_json(), "queued": added, "queue": left}))
     else:
         click.echo(f"run {run_id}: {summary.trials} trials backfilled, {summary.versions} "
