@@ -152,7 +152,8 @@ def history(nct_id: str, db: str | None, backfill: bool, base_url: str, min_inte
             say("error", message)
 
         with writer_lock(catalogue.engine, wait=wait):
-            run_id = catalogue.start_run("backfill", {"nct_ids": [nct_id]})
+            run_id = catalogue.start_run("backfill", {"nct_ids": [nct_id],
+                                                      "base_url": api.base})
             try:
                 added = fill_history(catalogue, api, [nct_id], run_id=run_id,
                                      on_problem=problem)
