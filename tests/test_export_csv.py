@@ -18,7 +18,15 @@ from harvester.export.csvfile import TRIAL_HEADER
 from harvester.export.rows import split_values
 from tests.conftest import FIXTURES, trials
 from tests.corpus import fixture_studies
-from tests.exportdata import EVERY_RECORD, Current, build, current, file_outcomes, file_results, shared
+from tests.exportdata import (
+    EVERY_RECORD,
+    Current,
+    build,
+    current,
+    file_outcomes,
+    file_results,
+    shared,
+)
 
 STUDY = FIXTURES / "ctgov-v2-json/studies/NCT00973089__aact.json"
 

@@ -12,6 +12,7 @@ import pytest
 from harvester.catalogue import Catalogue
 from harvester.catalogue.selection import Selection
 from harvester.export.dedupe import find_duplicates
+from harvester.export.log import SearchLog
 from tests.conftest import FIXTURES, trials
 from tests.exportdata import FIRST_REGISTRATION, SECOND_REGISTRATION, build, current, shared
 
@@ -107,3 +108,15 @@ def test_keep_duplicates_exports_every_record(db: str, tmp_path: Path) -> None:
     text = (tmp_path / "log.md").read_text()
     assert "duplicate registrations were not removed" in text
     assert "- Deduplication: not done (--keep-duplicates)\n" in text
+
+
+def test_every_exporter_caller_gets_the_deduplicated_items(db: str) -> None:
+    """The command, the web page's download and the assistant's export all write
+    ``SearchLog.items``: the selection less the duplicates the log reports."""
+    with Catalogue.open(db) as catalogue, catalogue.engine.connect() as conn:
+        log = SearchLog.for_selection(catalogue, Selection(), fmt="ris")
+        ids = [item.nct_id for item in log.items(conn)]
+        kept = SearchLog.for_selection(catalogue, Selection(), fmt="ris", deduplicate=False)
+        every = [item.nct_id for item in kept.items(conn)]
+    assert ids == [n for n in every if n != SECOND_REGISTRATION]
+    assert log.deduplicated == len(ids) and kept.deduplicated == len(every)

@@ -31,7 +31,7 @@ from harvester.commands._common import (
 from harvester.commands._selection import ready, selection_from, selection_options
 from harvester.errors import NotFoundError, UsageError
 from harvester.export import EXPORTERS
-from harvester.export.base import ExportItem, atomic_folder, atomic_output, iter_items
+from harvester.export.base import ExportItem, atomic_folder, atomic_output
 from harvester.export.csvfile import LONG_FILES, CsvExporter
 from harvester.export.log import SearchLog
 
@@ -215,9 +215,7 @@ def export(fmt: str | None, output: str | None, force: bool, log_file: str | Non
     with log.writing(log_path, force=force), catalogue.engine.connect() as conn, \
             progress_bar(log.deduplicated, "exporting",
                          enabled=progress and not quiet) as advance:
-        removed = log.deduplication.removed if log.deduplication else frozenset()
-        items = _counted((i for i in iter_items(conn, selection) if i.nct_id not in removed),
-                         advance)
+        items = _counted(log.items(conn), advance)
         if output is None:
             sys.stdout.flush()
             stdout = sys.stdout.buffer

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import msgspec
+from sqlalchemy.engine import Connection
 
 from harvester import __version__
 from harvester.catalogue.selection import (
@@ -40,7 +41,7 @@ from harvester.catalogue.selection import (
 from harvester.catalogue.store import Catalogue, utcnow
 from harvester.catalogue.syncstate import latest_snapshot, saved_query
 from harvester.errors import UsageError
-from harvester.export.base import ExportItem, atomic_output
+from harvester.export.base import ExportItem, atomic_output, iter_items
 from harvester.export.dedupe import Deduplication, find_duplicates
 from harvester.export.methods import GLOSSARY, markdown_head, summary_rows
 from harvester.export.provenance import QUERIES_SHOWN, information_source, query_history
@@ -179,6 +180,13 @@ class SearchLog:
             self._newest_holder = holder
         if self._spool is not None:
             self._spool.write(msgspec.json.encode(version_fields(item)) + b"\n")
+
+    def items(self, conn: Connection) -> Iterator[ExportItem]:
+        """What the export writes: the selected versions, streamed in NCT id order, less the
+        duplicate registrations removed."""
+        removed = self.deduplication.removed if self.deduplication else frozenset()
+        return (item for item in iter_items(conn, self.selection)
+                if item.nct_id not in removed)
 
     @property
     def deduplicated(self) -> int | None:
