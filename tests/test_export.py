@@ -282,7 +282,7 @@ def test_an_export_that_fails_midway_leaves_the_old_file_and_no_log(
         db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str) -> None:
     out, log = tmp_path / f"x.{fmt}", tmp_path / "log.json"
     out.write_bytes(b"the previous export")
-    monkeypatch.setattr("harvester.commands.export.iter_items",
+    monkeypatch.setattr("harvester.export.log.iter_items",
                         _breaking(10, CatalogueError("the connection was lost")))
     result = export(db, "-o", out, "--force", "--log", log)
     assert result.exit_code == 3
@@ -293,7 +293,7 @@ def test_an_export_that_fails_midway_leaves_the_old_file_and_no_log(
 
 def test_an_interrupted_export_leaves_nothing_under_the_final_name(
         db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("harvester.commands.export.iter_items",
+    monkeypatch.setattr("harvester.export.log.iter_items",
                         _breaking(5, KeyboardInterrupt()))
     for output in (tmp_path / "x.csv", tmp_path / "tables.zip", f"{tmp_path / 'tables'}/"):
         result = export(db, "-o", output, "--format", "csv",
