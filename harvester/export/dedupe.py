@@ -39,7 +39,7 @@ from harvester.records import TrialRecord
 
 #: Trials one blocking key may gather before it is ignored as too common to mean one trial
 #: (a sponsor's generic title, say): pairs are checked within a block.
-BLOCK_LIMIT = 200
+BLOCK_LIMIT = 50
 _CHUNK = 500
 
 
@@ -167,14 +167,14 @@ def _groups(found: dict[str, tuple[_Fields, Features]],
         return n
 
     reasons: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
-    checked: set[tuple[str, str]] = set()
     for block in blocks:
         members = sorted(f"NCT{n:08d}" for n in block)
         for i, a in enumerate(members):
             for b in members[i + 1:]:
-                if (a, b) in checked or a not in found or b not in found:
+                # A pair already in one group is not checked again: in a block of one
+                # trial's records, each joins the group at its first check.
+                if a not in found or b not in found or root(a) == root(b):
                     continue
-                checked.add((a, b))
                 why = dup.same_trial(found[a][1], found[b][1])
                 if why:
                     parent[root(b)] = root(a)
