@@ -4,9 +4,9 @@ SQLAlchemy's per-row parameter processing (a dict per row, compiled parameters, 
 processors) costs more than the insert itself for the thousands of child rows of a page.
 :func:`insert_rows` takes plain tuples in the table's column order and hands them to the
 driver: ``COPY … FROM STDIN`` on PostgreSQL (a fraction of the round trips and parsing of an
-INSERT per row), one ``executemany`` on SQLite — with the column types' own conversions
-applied where a type has one (SQLite's dates as text), so what is stored is exactly what
-SQLAlchemy would have stored.
+INSERT per row), else one ``executemany`` — with the column types' own conversions applied
+where a type has one (aware dates and times, as text on SQLite), so what is stored is exactly
+what SQLAlchemy would have stored.
 """
 
 from __future__ import annotations
@@ -30,16 +30,10 @@ def _converters(conn: Connection, table: sa.Table,
                 columns: Sequence[str]) -> list[tuple[int, Callable[[Any], Any]]]:
     found: list[tuple[int, Callable[[Any], Any]]] = []
     for i, name in enumerate(columns):
-        process = table.c[name].type.bind_processor(conn.dialect)
+        process = table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
         if process is not None:
             found.append((i, process))
     return found
-
-
-def _copyable(table: sa.Table, columns: Sequence[str]) -> bool:
-    """COPY's text format drops a time zone offset into a plain ``timestamp``: tables with
-    dates and times go through ``executemany`` (the driver converts them as SQLAlchemy)."""
-    return not any(isinstance(table.c[name].type, sa.DateTime) for name in columns)
 
 
 def insert_rows(conn: Connection, table: sa.Table, rows: Sequence[tuple[Any, ...]],
@@ -48,13 +42,15 @@ def insert_rows(conn: Connection, table: sa.Table, rows: Sequence[tuple[Any, ...
     if not rows:
         return
     names = list(columns) if columns is not None else [c.name for c in table.columns]
-    if conn.dialect.name == "postgresql" and _copyable(table, names):
+    converters = _converters(conn, table, names)
+    # COPY where no column type converts its values (those, dates and times, go through
+    # executemany, converted by the driver exactly as SQLAlchemy has it).
+    if conn.dialect.name == "postgresql" and not converters:
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         with cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
         return
-    converters = _converters(conn, table, names)
     if converters:
         converted = []
         for row in rows:

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from harvester.catalogue import canonical, facets
+from harvester.catalogue import canonical
 from harvester.catalogue.fulltext import Texts, texts
 from harvester.records import TrialRecord
+
+if TYPE_CHECKING:  # writers only: `trials show` never imports the facet rows
+    from harvester.catalogue import facets
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,10 @@ class Prepared:
 
 def prepare(item: Incoming) -> Prepared:
     rec = item.record
+    from harvester.catalogue.facets import values
+
     fp = canonical.fingerprint(rec)
-    facet, places = facets.values(fp.record_json)
+    facet, places = values(fp.record_json)
     return Prepared(
         nct_id=rec.nct_id, source=rec.source, content_hash=fp.content_hash,
         record_json=fp.record_json, registry_date=canonical.registry_date(rec),

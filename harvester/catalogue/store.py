@@ -22,7 +22,6 @@ from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from harvester.catalogue import canonical, fulltext
 from harvester.catalogue import tables as t
-from harvester.catalogue.bulk import insert_rows
 from harvester.catalogue.engine import describe, exists, make_engine, migrate, resolve_url
 from harvester.catalogue.prepared import Incoming, Prepared, prepare, unpack
 from harvester.errors import CatalogueError, NotFoundError
@@ -351,6 +350,8 @@ class _Batch:
         """Insert new versions with their child rows and current pointers; their ids."""
         if not fresh:
             return []
+        from harvester.catalogue.bulk import insert_rows  # writers only, as facets
+
         effective = self.now.date().isoformat()
         rows = [(
             item.nct_id, item.source, item.content_hash, item.record_json,
@@ -385,6 +386,8 @@ class _Batch:
         for chunk in _chunks(sorted(wanted)):
             present.update(self.conn.execute(sa.select(P.c.sha256).where(
                 P.c.sha256.in_(chunk))).scalars())
+        from harvester.catalogue.bulk import insert_rows
+
         rows = []
         for item, version_id, keep_data in links:
             sha = item.payload_sha256
@@ -399,6 +402,8 @@ class _Batch:
     def _children(self, versions: list[tuple[int, Prepared]]) -> None:
         # Driver-level executemany: SQLAlchemy's per-row parameter processing costs more
         # than the insert itself for the hundreds of sites of a large trial.
+        from harvester.catalogue.bulk import insert_rows
+
         conditions: list[tuple[Any, ...]] = []
         interventions: list[tuple[Any, ...]] = []
         sites: list[tuple[Any, ...]] = []
