@@ -225,7 +225,7 @@ def test_show_reports_what_it_cannot_show(held: str) -> None:
     for bad in ("2026-02-30", "yesterday"):
         result = trials(held, "show", "NCT06203210", "--as-of", bad)
         assert result.exit_code == 2 and result.stdout == ""
-        assert f"--as-of: {bad!r} is not a date (YYYY-MM-DD)" in result.stderr
+        assert f"--as-of: {bad!r} is not a date (YYYY, YYYY-MM or YYYY-MM-DD)" in result.stderr
     no_mirror = trials(held, "show", "NCT06203210", "--source", "veeva")
     assert no_mirror.exit_code == 4
     assert "NCT06203210 has no version from veeva" in no_mirror.stderr

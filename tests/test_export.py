@@ -73,6 +73,7 @@ def test_every_trial_is_exported_once_in_its_current_version(
     assert ids == sorted(now)  # each once, in NCT id order
     assert len(ids) > 50
     assert f"exported {len(ids)} trial(s) as {fmt} to stdout" in result.stderr
+    assert "; local catalogue, registry data as of 20" in result.stderr
 
 
 def test_each_row_is_pinned_to_the_current_version(db: str, now: dict[str, Current]) -> None:
@@ -170,7 +171,7 @@ def test_ids_none_of_which_the_catalogue_holds_are_exit_4_and_write_nothing(
 def test_a_selection_of_no_trial_is_exit_4_and_writes_nothing(
         db: str, tmp_path: Path, fmt: str) -> None:
     result = export(db, "--format", fmt, "--status", "WITHDRAWN", "--phase", "4",
-                    "--condition", "no such condition", "-o", tmp_path / "x",
+                    "--cond", "no such condition", "-o", tmp_path / "x",
                     "--log", tmp_path / "log.md")
     assert result.exit_code == 4
     assert result.stderr == ("trials: error: no trial in the catalogue matches the "

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import shutil
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,7 @@ def is_lung_cancer(record: dict[str, Any]) -> bool:
 
 
 def test_a_tigit_trial_finds_the_other_tigit_trial_and_lung_cancer_trials(db: str) -> None:
-    data = similar(db, NSCLC_PD1, "--top", "5")
+    data = similar(db, NSCLC_PD1, "--limit", "5")
     ids = [m["nct_id"] for m in data["similar"]]
     assert data["query"] == NSCLC_PD1 and NSCLC_PD1 not in ids
     assert OTHER_TIGIT in ids[:3]
@@ -101,7 +102,7 @@ def test_explain_parts_add_up_to_the_score(db: str) -> None:
             assert 0 <= line["similarity"] <= 1
             assert line["weight"] * line["similarity"] == pytest.approx(
                 line["contribution"], abs=1e-3)
-    table = trials(db, "similar", NSCLC_PD1, "--explain", "--top", "2")
+    table = trials(db, "similar", NSCLC_PD1, "--explain", "--limit", "2")
     assert table.exit_code == 0 and "conditions" in table.stdout and " × " in table.stdout
 
 
@@ -120,8 +121,8 @@ def test_explain_parts_add_up_to_the_score(db: str) -> None:
 def test_filters_restrict_the_similar_trials(db: str, options: tuple[str, ...],
                                              keeps: Any) -> None:
     held = records(db)
-    unfiltered = [m["nct_id"] for m in similar(db, NIVOLUMAB_NSCLC, "--top", "40")["similar"]]
-    filtered = [m["nct_id"] for m in similar(db, NIVOLUMAB_NSCLC, "--top", "40",
+    unfiltered = [m["nct_id"] for m in similar(db, NIVOLUMAB_NSCLC, "--limit", "40")["similar"]]
+    filtered = [m["nct_id"] for m in similar(db, NIVOLUMAB_NSCLC, "--limit", "40",
                                              *options)["similar"]]
     assert filtered and all(keeps(held[i]) for i in filtered)
     # The filter drops exactly the trials it should among those ranked without it.
@@ -137,7 +138,7 @@ def test_a_draft_given_as_a_file(db: str, tmp_path: Path) -> None:
         "eligibilityModule": {"minimumAge": "6 Months", "maximumAge": "11 Years"}}}
     path = tmp_path / "draft.json"
     path.write_text(json.dumps(draft))
-    data = similar(db, "--file", str(path), "--top", "5")
+    data = similar(db, "--file", str(path), "--limit", "5")
     assert data["query"] == "NCT99999998"
     assert data["similar"][0]["nct_id"] == DUPILUMAB_AD  # same disease and drug
     held = records(db)
@@ -156,7 +157,7 @@ def test_a_registered_trial_given_as_a_file_is_its_own_duplicate(db: str) -> Non
 
 
 def test_free_text(db: str) -> None:
-    data = similar(db, "--text", "dupilumab for atopic dermatitis (eczema)", "--top", "3")
+    data = similar(db, "--text", "dupilumab for atopic dermatitis (eczema)", "--limit", "3")
     assert data["query"] == "dupilumab for atopic dermatitis (eczema)"
     assert data["similar"][0]["nct_id"] == DUPILUMAB_AD
     assert any(r.startswith("mentions condition: ") for r in data["similar"][0]["reasons"])
@@ -173,7 +174,7 @@ def test_the_same_trial_from_a_mirror_is_a_duplicate_not_a_match(db: str) -> Non
                                              (SECOND_REGISTRATION, SERVIER)])
 def test_a_shared_registry_id_makes_a_duplicate_not_a_match(db: str, query: str,
                                                             twin: str) -> None:
-    data = similar(db, query, "--top", "100")
+    data = similar(db, query, "--limit", "100")
     assert twin not in [m["nct_id"] for m in data["similar"]]
     (found,) = [d for d in data["duplicates"] if d["nct_id"] == twin]
     assert found["reasons"] == ["both name EudraCT 2017-004180-12"]
@@ -189,15 +190,15 @@ def test_an_alias_answers_for_the_trial_that_absorbed_it(db: str) -> None:
 
 
 def test_other_formats(db: str) -> None:
-    lines = trials(db, "similar", VEEVA_TRIAL, "--top", "3", "--format", "jsonl").stdout
+    lines = trials(db, "similar", VEEVA_TRIAL, "--limit", "3", "--format", "jsonl").stdout
     rows = [json.loads(line) for line in lines.splitlines()]
     assert [r["kind"] for r in rows] == ["similar"] * 3 + ["duplicate"]
     assert [r["rank"] for r in rows[:3]] == [1, 2, 3]
-    text = trials(db, "similar", VEEVA_TRIAL, "--top", "3", "--format", "csv").stdout
+    text = trials(db, "similar", VEEVA_TRIAL, "--limit", "3", "--format", "csv").stdout
     table = list(csv.DictReader(io.StringIO(text)))
     assert [r["nct_id"] for r in table[:3]] == [r["nct_id"] for r in rows[:3]]
     assert table[3]["kind"] == "duplicate" and table[3]["nct_id"] == VEEVA_TRIAL
-    shown = trials(db, "similar", NSCLC_PD1, "--top", "3").stdout
+    shown = trials(db, "similar", NSCLC_PD1, "--limit", "3").stdout
     assert f"Trials similar to {NSCLC_PD1}" in shown and OTHER_TIGIT in shown
 
 
@@ -207,7 +208,7 @@ def test_other_formats(db: str) -> None:
     (("--text", "   the of 2024 "), 2, "no words to search for"),
     ((NSCLC_PD1, "--text", "melanoma"), 2, "exactly one of"),
     ((), 2, "exactly one of"),
-    ((NSCLC_PD1, "--top", "0"), 2, "--top"),
+    ((NSCLC_PD1, "--limit", "0"), 2, "--limit"),
     ((NSCLC_PD1, "--status", "FINISHED"), 2, "--status: 'FINISHED' is not one of"),
     ((NSCLC_PD1, "--start-after", "2020-02-30"), 2, "--start-after"),
     ((NSCLC_PD1, "--condition", " "), 2, "empty text filter"),
@@ -273,6 +274,75 @@ def test_the_index_follows_new_versions_and_rebuilds_the_same(db_url: str,
                                            "full-text index rebuilt: 31 versions"]
     assert similar(db_url, "NCT06203210") == after
     held = records(db_url)
-    completed = similar(db_url, "NCT06203210", "--status", "COMPLETED", "--top", "5")
+    completed = similar(db_url, "NCT06203210", "--status", "COMPLETED", "--limit", "5")
     assert completed["similar"]
     assert all(held[m["nct_id"]]["overall_status"] == "COMPLETED" for m in completed["similar"])
+
+
+# --- triage (issue 13, point 4) ----------------------------------------------------------------
+
+def test_the_table_shows_status_phase_start_enrollment_and_counts_the_other_reasons(
+        db: str) -> None:
+    data = similar(db, NSCLC_PD1, "--limit", "10")
+    held = records(db)
+    for match in data["similar"]:
+        record = held[match["nct_id"]]
+        assert match["reasons"], match  # no hit without a reason
+        assert match["status"] == record["overall_status"]
+        assert match["phases"] == record["phases"]
+        assert match["start_date"] == (record["start_date"] or None)
+        assert match["enrollment"] == (record["enrollment"] or {}).get("count")
+    searched = json.loads(trials(db, "search", "cancer", "--format", "json").stdout)
+    assert data["source"] == searched["source"]  # "local", and the same "registry data as of"
+    shown = trials(db, "similar", NSCLC_PD1, "--limit", "10")
+    assert "local catalogue, registry data as of 20" in shown.stderr
+    table = shown.stdout
+    for column in ("status", "phase", "start", "enrolled"):
+        assert column in table
+    first = data["similar"][0]
+    assert first["status"] in table and first["start_date"] in table
+    long = [m for m in data["similar"] if len(m["reasons"]) > 4]
+    assert long, "some match has more reasons than the table shows"
+    assert f"+{len(long[0]['reasons']) - 4} more" in table
+
+
+def test_an_unknown_trial_fails_at_once_without_indexing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'fresh.sqlite'}"
+    assert trials(url, "import", FIXTURES / "ctgov-v2-json/studies", "--quiet").exit_code == 0
+    result = trials(url, "similar", "NCT09999999")
+    assert result.exit_code == 4 and "NCT09999999 is not in the catalogue" in result.stderr
+    status = trials(url, "status", "--format", "json")
+    assert json.loads(status.stdout)["indexes"]["similarity_pending"] > 0  # not indexed
+
+
+def test_a_draft_without_an_nct_id(db: str, tmp_path: Path) -> None:
+    draft = {"protocolSection": {
+        "identificationModule": {"briefTitle": "Dupilumab in Children With Atopic Dermatitis"},
+        "conditionsModule": {"conditions": ["Atopic Dermatitis"]},
+        "armsInterventionsModule": {"interventions": [{"type": "DRUG", "name": "Dupilumab"}]}}}
+    path = tmp_path / "draft.json"
+    path.write_text(json.dumps(draft))
+    data = similar(db, "--file", str(path), "--limit", "3")
+    assert data["query"] == str(path)
+    assert data["similar"][0]["nct_id"] == DUPILUMAB_AD
+    assert not data["duplicates"]
+
+
+def test_as_of_compares_with_the_trials_published_by_then(db: str) -> None:
+    now = {m["nct_id"]: m for m in similar(db, NSCLC_PD1, "--limit", "100")["similar"]}
+    held = records(db)
+    then = similar(db, NSCLC_PD1, "--limit", "100", "--as-of", "2019")["similar"]
+    assert then and len(then) < len(now)
+    with Catalogue.open(db) as catalogue:
+        for match in then:
+            info = catalogue.current(match["nct_id"], as_of=date(2019, 12, 31))
+            assert info is not None  # published by the end of 2019
+            record = catalogue.record(info.id).to_json_dict()
+            assert match["status"] == record["overall_status"]  # as it stood then
+    assert held  # the catalogue holds later trials, left out above
+
+
+def test_top_is_an_old_spelling_of_limit(db: str) -> None:
+    result = trials(db, "similar", NSCLC_PD1, "--top", "2", "--format", "json")
+    assert result.exit_code == 0 and len(json.loads(result.stdout)["similar"]) == 2
+    assert "--top is deprecated" in result.stderr and "use --limit" in result.stderr

@@ -3,8 +3,10 @@ error handling."""
 
 from __future__ import annotations
 
+import calendar
 import functools
 import logging
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -150,10 +152,93 @@ def open_catalogue(db: str | None, *, create: bool = False) -> Catalogue:
     return Catalogue.open(db, create=create)
 
 
-def format_option(*choices: str, default: str = "table") -> Callable[[Callable[P, R]],
-                                                                      Callable[P, R]]:
-    return click.option("--format", "fmt", type=click.Choice(choices), default=default,
-                        show_default=True, help="Output format.")
+if TYPE_CHECKING:  # generic in click's stubs, not at run time in every click 8
+    _Choice = click.Choice[str]
+    ParamTypeBase = click.ParamType[Any]
+else:
+    _Choice, ParamTypeBase = click.Choice, click.ParamType
+
+#: Old ``--format`` values kept for one release, and what they mean now.
+FORMAT_ALIASES = {"text": "table"}
+
+
+def deprecated(old: str, new: str) -> None:
+    """The one note an old spelling gets (on stderr, never on stdout)."""
+    click.echo(f"trials: warning: {old} is deprecated and goes in the next release; "
+               f"use {new}", err=True)
+
+
+class FormatChoice(_Choice):
+    """``--format``: any case; an old value (``text``) still works, with a note."""
+
+    def __init__(self, choices: tuple[str, ...], aliases: dict[str, str]) -> None:
+        super().__init__(choices, case_sensitive=False)
+        self.aliases = aliases
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        key = str(value).strip().lower()
+        if key in self.aliases:
+            deprecated(f"--format {key}", f"--format {self.aliases[key]}")
+            return self.aliases[key]
+        return super().convert(key, param, ctx)
+
+
+def format_option(*choices: str, default: str = "table",
+                  help: str = "Output format.") -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """``--format``: ``table`` for people (the default where there is one); ``json``,
+    ``jsonl``, ``csv`` for programs."""
+    aliases = {old: new for old, new in FORMAT_ALIASES.items() if new in choices}
+    return click.option("--format", "fmt", type=FormatChoice(choices, aliases),
+                        default=default, show_default=True, help=help)
+
+
+_DAY = re.compile(r"^(\d{4})(?:-(\d{1,2}))?(?:-(\d{1,2}))?$")
+
+
+def period(value: str, option: str, *, end: bool) -> date:
+    """A year, month or day: its first day, or its last with ``end`` (UsageError)."""
+    m = _DAY.match(value.strip())
+    try:
+        if not m:
+            raise ValueError
+        year, month, day = int(m.group(1)), m.group(2), m.group(3)
+        if day is not None:
+            return date(year, int(month or 1), int(day))
+        if month is not None:
+            last = calendar.monthrange(year, int(month))[1]
+            return date(year, int(month), last if end else 1)
+        return date(year, 12, 31) if end else date(year, 1, 1)
+    except ValueError:
+        raise UsageError(f"{option}: {value!r} is not a date (YYYY, YYYY-MM or "
+                         "YYYY-MM-DD)") from None
+
+
+class Day(ParamTypeBase):
+    """A date given as a year, a month or a day: the period's first day, or its last with
+    ``end`` (``--start-before 2020`` and ``--as-of 2020`` mean 2020-12-31)."""
+
+    name = "date"
+
+    def __init__(self, *, end: bool) -> None:
+        self.end = end
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        if isinstance(value, date):
+            return value
+        option = param.opts[0] if param is not None and param.opts else "date"
+        try:
+            return period(str(value), option, end=self.end)
+        except UsageError as exc:  # "--as-of: 'yesterday' is not a date (…)", as before
+            raise click.UsageError(str(exc), ctx) from None
+
+
+def as_of_option(help: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """``--as-of DATE``: the catalogue as the registry published it by DATE (a year, month
+    or day: its last day)."""
+    return click.option("--as-of", "as_of", type=Day(end=True), default=None, metavar="DATE",
+                        help=help)
 
 
 def parse_day(value: str, what: str) -> date:
@@ -208,7 +293,8 @@ def progress_bar(total: int | None, label: str, *,
 
 class Aliased(click.Option):
     """An option whose old spellings still work but are not shown in ``--help`` (kept for
-    one release): ``click.option("--cond", "--condition", cls=Aliased, hidden_names=…)``."""
+    one release; using one prints a deprecation note on stderr):
+    ``click.option("--cond", "--condition", cls=Aliased, hidden_names=("--condition",))``."""
 
     def __init__(self, *args: Any, hidden_names: tuple[str, ...] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -221,6 +307,31 @@ class Aliased(click.Option):
         finally:
             self.opts = shown
 
+    def add_to_parser(self, parser: Any, ctx: click.Context) -> None:
+        if not self.hidden_names:
+            return super().add_to_parser(parser, ctx)
+        every, secondary = self.opts, self.secondary_opts
+        try:  # the shown names, then the old ones as a parser option of their own
+            self.opts = [o for o in every if o not in self.hidden_names]
+            super().add_to_parser(parser, ctx)
+            self.opts, self.secondary_opts = list(self.hidden_names), []
+            super().add_to_parser(parser, ctx)
+        finally:
+            self.opts, self.secondary_opts = every, secondary
+        new = self.opts[0] if self.opts[0] not in self.hidden_names else self.name
+        for old in self.hidden_names:
+            option = parser._long_opt.get(old) or parser._short_opt.get(old)
+            if option is not None:
+                option.process = _noting(option.process, old, new)
+
+
+def _noting(process: Callable[..., None], old: str, new: str) -> Callable[..., None]:
+    def noted(value: Any, state: Any) -> None:
+        deprecated(old, new)
+        process(value, state)
+
+    return noted
+
 
 def aliased_option(*names: str, hidden: tuple[str, ...] = (), **kwargs: Any) -> Callable[
         [Callable[P, R]], Callable[P, R]]:
@@ -229,15 +340,18 @@ def aliased_option(*names: str, hidden: tuple[str, ...] = (), **kwargs: Any) -> 
 
 
 def quiet_option(func: Callable[P, R]) -> Callable[P, R]:
+    """``--quiet``/``-q``: no notes, warnings or progress on stderr; data and errors only."""
     return click.option("--quiet", "-q", is_flag=True,
                         help="Print nothing but the data and errors.")(func)
 
 
 def limit_option(default: int = 20, *, hidden: tuple[str, ...] = (),
-                 maximum: int | None = None) -> Callable[[Callable[P, R]], Callable[P, R]]:
+                 maximum: int | None = None,
+                 help: str = "How many to show.") -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """``--limit N``: how many rows a command lists."""
     return aliased_option("--limit", "limit", hidden=hidden,
                           type=click.IntRange(min=1, max=maximum), default=default,
-                          show_default=True, help="How many to show.")
+                          show_default=True, help=help)
 
 
 #: Help option names of every command.

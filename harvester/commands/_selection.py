@@ -8,7 +8,6 @@ Lists take repeated options or commas, values any case; dates a year, a month or
 
 from __future__ import annotations
 
-import calendar
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from harvester.catalogue.selection import (
     Selection,
     normalise_enum,
 )
-from harvester.commands._common import Aliased
+from harvester.commands._common import Aliased, Day, ParamTypeBase, period
 from harvester.errors import UsageError
 from harvester.records import AgencyClass, Phase, Status, StudyType
 
@@ -124,17 +123,55 @@ FILTERS: tuple[Filter, ...] = (
     Filter("--updated-before", "updated_before", "date-before",
            "Last update posted on or before DATE.", "DATE"),
 )
+STATUS = FILTERS[0]
 AS_OF = Filter("--as-of", "as_of", "date-before", "As the registry published the trials on "
                "DATE.", "DATE")
 
 
-def _option(spec: Filter, help_text: str | None = None) -> Callable[[F], F]:
+class Values(ParamTypeBase):
+    """A list filter's value: commas for several, any case, the registry's spellings or
+    common ones (``phase 1/2``, ``not yet recruiting``); each checked against the choices,
+    so that a typo is a usage error on every command alike.  The option's value is one
+    flat tuple (see :func:`_flatten`)."""
+
+    def __init__(self, spec: Filter) -> None:
+        self.spec = spec
+        self.name = spec.metavar.lower()
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        if isinstance(value, tuple):
+            return value
+        values = value_of(self.spec, (str(value),))
+        known = {c.upper() for c in self.spec.choices}
+        bad = [v for v in values if v.upper() not in known]
+        if bad:  # "--status: 'FOO' is not one of …", as the Selection says it
+            raise click.UsageError(f"{self.spec.name}: {', '.join(map(repr, bad))} is not "
+                                   f"one of {', '.join(self.spec.choices)}", ctx)
+        return values
+
+
+def _flatten(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if not isinstance(value, tuple) or not all(isinstance(v, tuple) for v in value):
+        return value
+    return tuple(dict.fromkeys(v for part in value for v in part))
+
+
+def filter_option(spec: Filter, help_text: str | None = None) -> Callable[[F], F]:
+    """One filter as a click option (``trials sync --status`` is this one too)."""
     names = [spec.name] + ([spec.off] if spec.off else [])
     decls = ["/".join(names) if spec.off else spec.name, *spec.hidden, spec.dest]
     extra: dict[str, Any] = {"default": None} if spec.kind == "flag" else {
-        "metavar": spec.metavar}
+        "metavar": spec.metavar, "default": () if spec.multiple else None}
+    if spec.kind == "enum":
+        extra.update(type=Values(spec), callback=_flatten)
+    elif spec.kind in ("date-after", "date-before"):
+        extra["type"] = Day(end=spec.kind == "date-before")
     return click.option(*decls, cls=Aliased, hidden_names=spec.hidden,
                         multiple=spec.multiple, help=help_text or spec.help, **extra)
+
+
+_option = filter_option
 
 
 def selection_options(*, as_of: str | None = None,
@@ -190,27 +227,6 @@ def enum_values(values: Iterable[str], prefix: str = "") -> tuple[str, ...]:
                                for part in _split(values)))
 
 
-_DAY = re.compile(r"^(\d{4})(?:-(\d{1,2}))?(?:-(\d{1,2}))?$")
-
-
-def period(value: str, option: str, *, end: bool) -> date:
-    """A year, month or day: its first day, or its last with ``end``."""
-    m = _DAY.match(value.strip())
-    try:
-        if not m:
-            raise ValueError
-        year, month, day = int(m.group(1)), m.group(2), m.group(3)
-        if day is not None:
-            return date(year, int(month or 1), int(day))
-        if month is not None:
-            last = calendar.monthrange(year, int(month))[1]
-            return date(year, int(month), last if end else 1)
-        return date(year, 12, 31) if end else date(year, 1, 1)
-    except ValueError:
-        raise UsageError(f"{option}: {value!r} is not a date (YYYY, YYYY-MM or "
-                         "YYYY-MM-DD)") from None
-
-
 _FUNDER_ALIASES = {"FEDERAL": "FED", "US_FED": "FED", "U.S._FED": "FED",
                    "INDIVIDUAL": "INDIV", "OTHER_GOVERNMENT": "OTHER_GOV"}
 
@@ -221,6 +237,7 @@ def value_of(spec: Filter, raw: Any) -> Any:
         return () if spec.multiple else None
     kind = spec.kind
     if kind == "enum":
+        raw = [v for v in raw for v in (v if isinstance(v, tuple) else (v,))]
         if spec.field == "phases":
             return phase_values(raw)
         values = enum_values(raw)
@@ -254,7 +271,8 @@ def value_of(spec: Filter, raw: Any) -> Any:
     if kind == "distance":
         return distance_km(str(raw))
     if kind in ("date-after", "date-before"):
-        return period(str(raw), spec.name, end=kind == "date-before")
+        return raw if isinstance(raw, date) else period(str(raw), spec.name,
+                                                        end=kind == "date-before")
     return raw  # flag
 
 

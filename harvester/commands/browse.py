@@ -15,13 +15,13 @@ from harvester.catalogue.lock import writer_lock
 from harvester.catalogue.sources import disagreements
 from harvester.commands._common import (
     EXIT_PARTIAL,
+    as_of_option,
     db_option,
     format_option,
     handles_errors,
     http_client,
     network_options,
     open_catalogue,
-    parse_day,
     parse_moment,
     say,
     stdout_console,
@@ -38,11 +38,10 @@ nct_argument = click.argument("nct_id", metavar="NCT…", callback=lambda c, p, 
 
 
 def _pick(catalogue: Catalogue, nct_id: str, source: str | None,
-          as_of: str | None) -> VersionInfo:
+          as_of: date | None) -> VersionInfo:
     if not catalogue.has_trial(nct_id):
         raise NotFoundError(f"{nct_id} is not in the catalogue")
-    day = parse_day(as_of, "--as-of") if as_of else None
-    info = catalogue.current(nct_id, source=source, as_of=day)
+    info = catalogue.current(nct_id, source=source, as_of=as_of)
     if info is None:
         what = f" from {source}" if source else ""
         when = f" on {as_of} (first published later)" if as_of else ""
@@ -53,14 +52,14 @@ def _pick(catalogue: Catalogue, nct_id: str, source: str | None,
 @click.command()
 @nct_argument
 @db_option
-@click.option("--as-of", metavar="DATE", help="Show the trial as the registry published it "
-              "on DATE (YYYY-MM-DD).")
+@as_of_option("Show the trial as the registry published it on DATE (a year, month or "
+              "day: its last day).")
 @click.option("--source", type=click.Choice(SOURCE_KINDS), help="Show this source's record.")
 @click.option("--sources", "list_sources", is_flag=True,
               help="List where each other source disagrees with the record shown.")
 @format_option("table", "json")
 @handles_errors
-def show(nct_id: str, db: str | None, as_of: str | None, source: str | None,
+def show(nct_id: str, db: str | None, as_of: date | None, source: str | None,
          list_sources: bool, fmt: str) -> None:
     """Show a trial's current record (ClinicalTrials.gov's own preferred over mirrors).
 
@@ -74,7 +73,7 @@ def show(nct_id: str, db: str | None, as_of: str | None, source: str | None,
     info = _pick(catalogue, nct_id, source, as_of)
     record = catalogue.record(info.id)
     if list_sources:
-        _show_sources(catalogue, info, record, fmt, parse_day(as_of, "--as-of") if as_of else None)
+        _show_sources(catalogue, info, record, fmt, as_of)
         return
     if fmt == "json":
         click.echo(to_json(record.to_json_dict(), pretty=True))
@@ -121,11 +120,12 @@ def _show_sources(catalogue: Catalogue, shown: VersionInfo, record: TrialRecord,
               help="With --backfill: retries of a request that failed for a passing reason.")
 @wait_option
 @network_options
-@format_option("table", "json")
+@as_of_option("Only the versions the registry had published by DATE (a year, month or day).")
+@format_option("table", "json", "jsonl")
 @handles_errors
 def history(nct_id: str, db: str | None, backfill: bool, base_url: str, min_interval: float,
             retries: int, wait: float, timeout: float, budget: float | None,
-            user_agent: str | None, fmt: str) -> None:
+            user_agent: str | None, as_of: date | None, fmt: str) -> None:
     """List a trial's versions: number, when seen, source, registry date, what changed.
 
     Exit status with --backfill: 1 when some of the history could not be fetched (named on
@@ -135,6 +135,7 @@ def history(nct_id: str, db: str | None, backfill: bool, base_url: str, min_inte
     Examples:
       trials history NCT06203210
       trials history NCT06203210 --backfill    # reach back to the first registration
+      trials history NCT06203210 --as-of 2025 --format jsonl
     """
     catalogue = open_catalogue(db, create=backfill)
     problems: list[str] = []
@@ -176,13 +177,26 @@ def history(nct_id: str, db: str | None, backfill: bool, base_url: str, min_inte
                    else summarise(diff_records(before, record)) or "no content change")
         rows.append((info, summary))
         previous[info.source] = record
+    if as_of is not None:
+        rows = [(info, summary) for info, summary in rows if _published_by(info, as_of)]
+        if not rows:
+            raise NotFoundError(f"{nct_id} has no version on {as_of} (first published later)")
     if fmt == "json":
         click.echo(to_json([{**info.to_json(), "summary": summary}
                                  for info, summary in rows]))
+    elif fmt == "jsonl":
+        for info, summary in rows:
+            click.echo(to_json({**info.to_json(), "summary": summary}))
     else:
         stdout_console().print(history_table(rows))
     if problems:
         sys.exit(EXIT_PARTIAL)
+
+
+def _published_by(info: VersionInfo, day: date) -> bool:
+    """Whether the registry had published this version by ``day`` (its effective date: the
+    registry's date, else the day it was seen; the test ``--as-of`` uses everywhere)."""
+    return info.effective_date[:10] <= day.isoformat()
 
 
 @click.command()
@@ -192,10 +206,11 @@ def history(nct_id: str, db: str | None, backfill: bool, base_url: str, min_inte
 @click.option("--to", type=int, metavar="V", help="Newer version number (default: current).")
 @click.option("--all", "show_all", is_flag=True,
               help=f"List every item, not only the first {ITEMS_SHOWN} of each kind.")
-@format_option("text", "json", default="text")
+@as_of_option("Without --to: the version current on DATE is the newer one.")
+@format_option("table", "json")
 @handles_errors
 def diff(nct_id: str, db: str | None, from_: int | None, to: int | None, show_all: bool,
-         fmt: str) -> None:
+         as_of: date | None, fmt: str) -> None:
     """Field-level differences between two versions of a trial.
 
     By default, the current version against the one before it from the same source.
@@ -204,9 +219,12 @@ def diff(nct_id: str, db: str | None, from_: int | None, to: int | None, show_al
     Examples:
       trials diff NCT06203210
       trials diff NCT06203210 --from 1 --to 3 --format json
+      trials diff NCT06203210 --as-of 2026-02    # what the change before Feb 2026 was
     """
+    if to is not None and as_of is not None:
+        raise UsageError("give --to or --as-of, not both")
     catalogue = open_catalogue(db)
-    newer = catalogue.version(nct_id, to) if to else _pick(catalogue, nct_id, None, None)
+    newer = catalogue.version(nct_id, to) if to else _pick(catalogue, nct_id, None, as_of)
     if from_ is not None:
         older = catalogue.version(nct_id, from_)
         if older.id == newer.id:
@@ -259,7 +277,7 @@ def _diff_lines(changes: list[Change], per_kind: int | None) -> list[str]:
               help="Since the start of the last import or sync (batch): what it brought.")
 @click.option("--query", "query_name", metavar="NAME",
               help="Only the trials of this saved query.")
-@format_option("text", "json", default="text")
+@format_option("table", "json")
 @handles_errors
 def changes(db: str | None, since: str | None, since_last_sync: bool, since_last_run: bool,
             query_name: str | None, fmt: str) -> None:

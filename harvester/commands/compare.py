@@ -11,11 +11,11 @@ from rich.text import Text
 
 from harvester.catalogue import Catalogue, VersionInfo
 from harvester.commands._common import (
+    as_of_option,
     db_option,
     format_option,
     handles_errors,
     open_catalogue,
-    parse_day,
     say,
     stdout_console,
     to_json,
@@ -35,13 +35,13 @@ DIFFERS = "≠"
 @click.command()
 @click.argument("nct_ids", nargs=-1, metavar="NCT… NCT… [NCT…]")
 @db_option
-@click.option("--as-of", metavar="DATE", help="Compare the trials as the registry published "
-              "them on DATE (YYYY-MM-DD).")
+@as_of_option("Compare the trials as the registry published them on DATE (a year, month "
+              "or day: its last day).")
 @click.option("--only-differences", "-d", is_flag=True,
               help="Only the rows where the trials differ.")
 @format_option("table", "json", "csv", "md")
 @handles_errors
-def compare(nct_ids: tuple[str, ...], db: str | None, as_of: str | None,
+def compare(nct_ids: tuple[str, ...], db: str | None, as_of: date | None,
             only_differences: bool, fmt: str) -> None:
     """Two to 10 trials side by side, one column each, what differs marked.
 
@@ -73,7 +73,7 @@ def compare(nct_ids: tuple[str, ...], db: str | None, as_of: str | None,
       trials compare NCT01642004 NCT02481830 --format md > comparison.md
     """
     ids = _checked_ids(nct_ids)
-    day = parse_day(as_of, "--as-of") if as_of else None
+    day = as_of
     catalogue = open_catalogue(db)
     infos = _versions(catalogue, ids, day)
     comparison = compare_records([catalogue.record(info.id) for info in infos])

@@ -20,10 +20,12 @@ from click.core import ParameterSource
 from harvester.catalogue.selection import with_query
 from harvester.commands._common import (
     EXIT_PARTIAL,
+    FormatChoice,
     db_option,
     handles_errors,
     open_catalogue,
     progress_bar,
+    quiet_option,
     say,
 )
 from harvester.commands._selection import ready, selection_from, selection_options
@@ -98,7 +100,7 @@ def _counted(items: Iterator[ExportItem],
 
 
 @click.command()
-@click.option("--format", "fmt", type=click.Choice(sorted(EXPORTERS)), default=None,
+@click.option("--format", "fmt", type=FormatChoice(tuple(sorted(EXPORTERS)), {}), default=None,
               help="Output format (default: from the suffix of -o).")
 @click.option("-o", "--output", metavar="FILE",
               help="Write to FILE (default: stdout).  With --long: a .zip, or a folder.")
@@ -107,7 +109,7 @@ def _counted(items: Iterator[ExportItem],
               help="Write the search log to FILE: .json, .jsonl, or Markdown (any other name).")
 @click.option("--long", is_flag=True,
               help="csv: also one CSV per child table (arms, interventions, conditions, "
-                   "sites, criteria), as a zip (-o x.zip) or a folder (-o folder/).")
+                   "sites, criteria, outcomes), as a zip (-o x.zip) or a folder (-o folder/).")
 @click.option("--query", metavar="NAME", help="The trials of a saved sync query.")
 @click.option("--ids", multiple=True, metavar="NCT…",
               help="These trials (repeatable, or comma-separated).")
@@ -118,7 +120,7 @@ def _counted(items: Iterator[ExportItem],
 @db_option
 @click.option("--progress/--no-progress", default=True,
               help="Progress bar on stderr (only on a terminal).")
-@click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+@quiet_option
 @handles_errors
 def export(fmt: str | None, output: str | None, force: bool, log_file: str | None,
            long: bool, query: str | None, ids: tuple[str, ...], ids_file: str | None,
@@ -217,7 +219,10 @@ def export(fmt: str | None, output: str | None, force: bool, log_file: str | Non
             with atomic_output(Path(output), force=force) as out:
                 exporter.write(items, out, log)
     if not quiet:
-        click.echo(f"trials: {_done(log)}", err=True)
+        from harvester.find.search import data_as_of
+
+        click.echo(f"trials: {_done(log)}; local catalogue, registry data as of "
+                   f"{data_as_of(catalogue) or '(empty catalogue)'}", err=True)
     if log.missing_ids:
         sys.exit(EXIT_PARTIAL)
 

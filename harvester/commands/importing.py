@@ -17,8 +17,10 @@ from harvester.commands._common import (
     db_option,
     format_option,
     handles_errors,
+    limit_option,
     open_catalogue,
     progress_bar,
+    quiet_option,
     reporter,
     say,
     stdout_console,
@@ -49,7 +51,7 @@ from parsers import MAX_PAYLOAD_BYTES, PARSER_VERSION, iter_studies
                    "were imported before.")
 @click.option("--progress/--no-progress", default=True,
               help="Progress bar on stderr (only on a terminal).")
-@click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+@quiet_option
 @wait_option
 @format_option("table", "json")
 @handles_errors
@@ -144,7 +146,7 @@ def _reparse(catalogue: Catalogue, nct_ids: tuple[str, ...],
 
 @click.command()
 @db_option
-@click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
+@limit_option(20, help="How many runs to list, latest first.")
 @format_option("table", "json")
 @handles_errors
 def runs(db: str | None, limit: int, fmt: str) -> None:

@@ -10,7 +10,7 @@ from typing import TextIO
 
 import click
 
-from harvester.commands._common import EXIT_PARTIAL, say, stdout_console, to_json
+from harvester.commands._common import EXIT_PARTIAL, format_option, say, stdout_console, to_json
 from harvester.commands.views import record_view
 from harvester.errors import InputTooLargeError, ParseError
 from harvester.records import SOURCE_KINDS, SourceKind, TrialRecord
@@ -90,10 +90,9 @@ def _pretty(record: TrialRecord) -> str:
 
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
-@click.option("--format", "fmt", type=click.Choice(["json", "jsonl", "table"]),
-              default="json", show_default=True,
-              help="json: one object, or an array for several studies; jsonl: one per line; "
-                   "table: a readable summary.")
+@format_option("json", "jsonl", "table", default="json",
+               help="json: one object, or an array for several studies; jsonl: one per line; "
+                    "table: a readable summary.")
 @click.option("--source", type=click.Choice(SOURCE_KINDS), default=None,
               help="Force the source format instead of detecting it from the content.")
 @click.option("--max-bytes", type=click.IntRange(min=1), default=MAX_PAYLOAD_BYTES,

@@ -7,7 +7,13 @@ import socket
 
 import click
 
-from harvester.commands._common import db_option, handles_errors, open_catalogue, say
+from harvester.commands._common import (
+    db_option,
+    handles_errors,
+    open_catalogue,
+    quiet_option,
+    say,
+)
 
 DEFAULT_PORT = 8765
 
@@ -26,7 +32,7 @@ def _is_loopback(host: str) -> bool:
                    "catalogue to the network (with a warning).")
 @click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True,
               help="Port to listen on (0: any free port).")
-@click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+@quiet_option
 @handles_errors
 def serve(db: str | None, host: str, port: int, quiet: bool) -> None:
     """Serve the catalogue, read-only: web pages for searching and reading trials (history,

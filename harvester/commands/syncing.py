@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import click
 
@@ -23,12 +23,14 @@ from harvester.commands._common import (
     network_options,
     open_catalogue,
     progress_bar,
+    quiet_option,
     reporter,
     say,
     to_json,
     wait_option,
     workers_option,
 )
+from harvester.commands._selection import STATUS, filter_option
 from harvester.errors import CatalogueError, HarvesterError, HttpStatusError, UsageError
 from harvester.fetch.backfill import fetch as fetch_targets
 from harvester.fetch.ctgov import BASE_URL_ENV, DEFAULT_BASE_URL, CtgovApi, search_params
@@ -68,9 +70,10 @@ def _api(base_url: str, **network: Any) -> CtgovApi:
 @click.option("--outc", help="Outcome measures (query.outc).")
 @click.option("--id", "id_", metavar="TEXT",
               help="NCT id, aliases, org study id, secondary ids (query.id).")
-@click.option("--status", multiple=True, help="Overall status (repeatable), e.g. RECRUITING.")
-@click.option("--ids", multiple=True, help="NCT ids (repeatable).")
-@click.option("--ids-file", type=click.File("r", encoding="utf-8"), metavar="FILE",
+@filter_option(STATUS)
+@click.option("--ids", multiple=True, metavar="NCT…",
+              help="NCT ids (repeatable, or comma-separated).")
+@click.option("--ids-file", metavar="FILE",
               help="NCT ids, one a line (# comments and blank lines ignored; - for stdin); "
                    "many ids go to the API in several requests.")
 @click.option("--advanced", help="An Essie expression passed as filter.advanced.")
@@ -91,14 +94,15 @@ def _api(base_url: str, **network: Any) -> CtgovApi:
 @workers_option("Processes that parse pages while the next one downloads and the one before "
                 "is stored (0: one per core, when there is more than one page; "
                 "1: parse in this process).")
-@click.option("--progress/--no-progress", default=True, help="Progress bar on a terminal.")
-@click.option("--quiet", is_flag=True, help="Print nothing but errors.")
-@format_option("text", "json", default="text")
+@click.option("--progress/--no-progress", default=True,
+              help="Progress bar on stderr (only on a terminal).")
+@quiet_option
+@format_option("table", "json")
 @handles_errors
 def sync(names: tuple[str, ...], cond: str | None, term: str | None, intr: str | None,
          locn: str | None, spons: str | None, titles: str | None, outc: str | None,
-         id_: str | None, status: tuple[str, ...],
-         ids: tuple[str, ...], ids_file: TextIO | None, advanced: str | None,
+         id_: str | None, status: tuple[str, ...] | None,
+         ids: tuple[str, ...], ids_file: str | None, advanced: str | None,
          save_as: str | None, replace: bool, every: bool,
          full: bool, with_history: bool, page_size: int, wait: float, db: str | None,
          base_url: str, min_interval: float, retries: int, timeout: float,
@@ -121,11 +125,16 @@ def sync(names: tuple[str, ...], cond: str | None, term: str | None, intr: str |
       trials sync --ids NCT00557986 --with-history
       trials sync --ids-file nct_ids.txt --save trialsim
     """
+    ids = tuple(part.strip() for value in ids for part in value.split(",") if part.strip())
     if ids_file is not None:
-        ids = tuple(dict.fromkeys([*ids, *read_ids(ids_file)]))
+        try:
+            with click.open_file(ids_file, encoding="utf-8") as file:
+                ids = tuple(dict.fromkeys([*ids, *read_ids(cast(TextIO, file))]))
+        except OSError as exc:
+            raise UsageError(f"--ids-file: cannot read {ids_file}: {exc.strerror}") from None
     catalogue = open_catalogue(db, create=True)
     given = search_params(cond=cond, term=term, intr=intr, locn=locn, spons=spons,
-                          titles=titles, outc=outc, id_=id_, status=status, ids=ids,
+                          titles=titles, outc=outc, id_=id_, status=status or (), ids=ids,
                           advanced=advanced)
     jobs = _jobs(catalogue, names, given, save_as, every, replace)
     api = _api(base_url, min_interval=min_interval, retries=retries, timeout=timeout,
@@ -293,11 +302,12 @@ def _print(summary: SyncSummary, name: str | None, fmt: str, quiet: bool) -> Non
 @base_url_option
 @rate_option
 @network_options
-@format_option("text", "json", default="text")
+@quiet_option
+@format_option("table", "json")
 @handles_errors
 def fetch(targets: tuple[str, ...], with_history: bool, db: str | None, wait: float,
           base_url: str, min_interval: float, retries: int, timeout: float,
-          budget: float | None, user_agent: str | None, fmt: str) -> None:
+          budget: float | None, user_agent: str | None, quiet: bool, fmt: str) -> None:
     """Fetch single studies from the API, or mirror pages by URL, into the catalogue.
 
     Mirror pages (ClinicalTrials.Veeva study pages) are fetched only where the site's
@@ -317,7 +327,7 @@ def fetch(targets: tuple[str, ...], with_history: bool, db: str | None, wait: fl
                                                "with_history": with_history})
         try:
             summary = fetch_targets(catalogue, api, targets, run_id=run_id,
-                                    with_history=with_history, on_problem=reporter(False))
+                                    with_history=with_history, on_problem=reporter(quiet))
         except BaseException as exc:  # a bad target, a catalogue error…: not left "running"
             catalogue.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}",
                                  stats={**api.client.stats.__dict__})

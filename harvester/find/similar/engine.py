@@ -136,7 +136,10 @@ class SimilarityEngine:
 
     def similar_to_record(self, record: TrialRecord, *, top: int = 10,
                           selection: Selection | None = None,
-                          among: Sequence[str] | None = None) -> SimilarResult:
+                          among: Sequence[str] | None = None,
+                          label: str | None = None) -> SimilarResult:
+        """Trials like ``record`` (a draft, or a record not in the catalogue); ``label``
+        names it in the answer (default: its NCT id)."""
         notes = self._refresh_or_note()
         query = fx.features(record)
         own: list[Duplicate] = []
@@ -144,7 +147,8 @@ class SimilarityEngine:
             own.append(Duplicate(record.nct_id, (
                 f"{record.nct_id} is in the catalogue: the same trial",), query.title))
         with self.engine.connect() as conn:
-            return self._similar(conn, record.nct_id, query, top, selection, among, notes, own)
+            return self._similar(conn, label or record.nct_id, query, top, selection, among,
+                                 notes, own)
 
     def similar_to_text(self, text: str, *, top: int = 10, selection: Selection | None = None,
                         among: Sequence[str] | None = None) -> SimilarResult:

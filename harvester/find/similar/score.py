@@ -219,6 +219,9 @@ class Scorer:
         parts = {k: round(self.weights[k] * v, 6) for k, (v, _) in found.items()}
         order = sorted(found, key=lambda k: -parts[k])
         why = tuple(r for k in order if parts[k] > 0 for r in found[k][1])
+        if reasons and not why:  # weak resemblances only: name the strongest, never no reason
+            why = tuple(f"weakly similar {k} ({found[k][0]:.2f})" for k in order[:2]
+                        if parts[k] > 0)
         return Scored(round(sum(parts.values()), 6), parts,
                       {k: round(v, 4) for k, (v, _) in found.items()}, why)
 
