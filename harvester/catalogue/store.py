@@ -204,6 +204,19 @@ class Catalogue:
                     P.c.sha256.in_(chunk))).scalars())
         return found
 
+    def known_versions(self, hashes: Iterable[str]) -> dict[str, tuple[str, str | None]]:
+        """Raw payloads imported before, by hash: the NCT id and last update posted of the
+        version each was stored with."""
+        wanted = sorted(set(hashes))
+        found: dict[str, tuple[str, str | None]] = {}
+        with self._read() as conn:
+            for chunk in _chunks(wanted):
+                for row in conn.execute(sa.select(
+                        P.c.sha256, V.c.nct_id, V.c.last_update_posted).join(
+                        V, V.c.id == P.c.version_id).where(P.c.sha256.in_(chunk))):
+                    found[row.sha256] = (row.nct_id, row.last_update_posted)
+        return found
+
     def known_quick(self, keys: list[str]) -> set[str]:
         """Which zip-entry quick identities have been imported before."""
         with self._read() as conn:
