@@ -37,19 +37,26 @@ def _converters(conn: Connection, table: sa.Table,
 
 
 def insert_rows(conn: Connection, table: sa.Table, rows: Sequence[tuple[Any, ...]],
-                columns: Sequence[str] | None = None) -> None:
-    """Insert ``rows`` (tuples in the order of ``columns``, by default all the table's)."""
+                columns: Sequence[str] | None = None, *, copy: bool = True) -> None:
+    """Insert ``rows`` (tuples in the order of ``columns``, by default all the table's);
+    ``copy=False``: never with COPY."""
     if not rows:
         return
     names = list(columns) if columns is not None else [c.name for c in table.columns]
     converters = _converters(conn, table, names)
     # COPY where no column type converts its values (those, dates and times, go through
     # executemany, converted by the driver exactly as SQLAlchemy has it).
-    if conn.dialect.name == "postgresql" and not converters:
+    if copy and conn.dialect.name == "postgresql" and not converters:
+        statement = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        with cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+        try:
+            with cursor.copy(statement) as stream:
+                for row in rows:
+                    stream.write_row(row)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            # As any statement's: wrapped by SQLAlchemy, through the engine's error hooks
+            # (harvester.catalogue.storage), so a lost server reads as one.
+            conn._handle_dbapi_exception(exc, statement, (), cursor, None)
         return
     if converters:
         converted = []

@@ -450,7 +450,9 @@ class _Batch:
             rows.append((sha, version_id, item.payload_size, item.payload_name,
                          item.payload_quick, item.payload_codec,
                          item.payload_stored if keep_data else None))
-        insert_rows(self.conn, P, rows, _PAYLOAD_COLUMNS)
+        # executemany even on PostgreSQL: two writers may link the same payload at once,
+        # and the one that loses must see the unique violation as SQLAlchemy's (retried).
+        insert_rows(self.conn, P, rows, _PAYLOAD_COLUMNS, copy=False)
 
     def _children(self, versions: list[tuple[int, Prepared]]) -> None:
         # Driver-level executemany: SQLAlchemy's per-row parameter processing costs more
