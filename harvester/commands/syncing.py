@@ -349,7 +349,8 @@ def fetch(targets: tuple[str, ...], with_history: bool, db: str | None, wait: fl
                budget=budget, user_agent=user_agent)
     with writer_lock(catalogue.engine, wait=wait, shared=True):
         run_id = catalogue.start_run("fetch", {"targets": list(targets),
-                                               "with_history": with_history})
+                                               "with_history": with_history,
+                                               "base_url": api.base})
         try:
             summary = fetch_targets(catalogue, api, targets, run_id=run_id,
                                     with_history=with_history, on_problem=reporter(quiet))
