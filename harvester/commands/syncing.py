@@ -97,7 +97,7 @@ def _api(base_url: str, **network: Any) -> CtgovApi:
 @rate_option
 @network_options
 @workers_option("Processes that parse pages while the next one downloads and the one before "
-                "is stored (0: one fewer than the cores, when there is more than one page; "
+                "is stored (0: one per core, when there is more than one page; "
                 "1: parse in this process).")
 @click.option("--progress/--no-progress", default=True,
               help="Progress bar on stderr (only on a terminal).")
