@@ -6,9 +6,9 @@ Builds (once, cached in ``/tmp``) catalogues of ``--trials`` generated trials an
 of that, with ``bench/import_catalogue.py``'s generator (every API v2 study of the fixtures,
 repeated under fresh NCT ids), then exports each catalogue in every registered format
 (:data:`harvester.export.EXPORTERS`, and ``csv --long`` as a zip) to a temporary file with
-``trials export``, each in a fresh process so that its peak RSS is its own.  Prints trials
-per second, output size, peak RSS and the RSS before the export began (every module loaded)
-per format and size, the CPU seconds the export used (its own and its workers': on a
+``trials export --keep-duplicates``, each in a fresh process so that its peak RSS is its own.
+Prints trials per second, output size, peak RSS and the RSS before the export began (every
+module loaded) per format and size, the CPU seconds the export used (its own and its workers': on a
 shared machine the wall time says more about the load than the code), and the peak RSS
 of its largest worker process (xlsx renders rows in workers): memory must stay flat, the
 same at 100,000 trials as at 10,000.
@@ -74,7 +74,10 @@ def child(url: str, fmt: str, out: str) -> None:
     import cli
     import harvester.export  # noqa: F401  (every exporter's libraries, before the baseline)
 
-    args = ["export", "--db", url, "--no-progress", "--quiet", "-o", out, "--force"]
+    # Every trial (the generated ones repeat a few studies: deduplication would drop most of
+    # them; its cost is bench/export_dedupe.py's).
+    args = ["export", "--db", url, "--no-progress", "--quiet", "-o", out, "--force",
+            "--keep-duplicates"]
     args += ["--format", "csv", "--long"] if fmt == "csv-long" else ["--format", fmt]
     baseline = memory_mb("VmRSS")
     cpu_start = _cpu()
