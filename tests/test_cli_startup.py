@@ -34,6 +34,7 @@ SHOW_MAY_IMPORT = {
     "cli", "harvester", "harvester.errors", "harvester.fetch", "harvester.commands",
     "harvester.commands._common", "harvester.commands.config",
     "harvester.commands.browse", "harvester.commands.views",
+    "harvester.commands.record_sections",  # the table view of outcomes, people, results
     "harvester.catalogue", "harvester.catalogue.diff", "harvester.catalogue.sources",
     "harvester.catalogue.location", "harvester.catalogue.quick",
     "harvester.catalogue.versioninfo", "harvester.records",
