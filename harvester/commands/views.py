@@ -169,10 +169,11 @@ def change_report(report: ChangeReport) -> str:
     section("Enrollment changes", [_item(t.nct_id, f"{_enrol(t.enrollment[0])} → "
                                                    f"{_enrol(t.enrollment[1])}")
                                    for t in report.trials if t.enrollment])
+    section("Outcome changes", [_item(t.nct_id, "; ".join(t.outcomes))
+                                for t in report.trials if t.outcomes])
     section("Results first posted", [_item(t.nct_id, t.title or "")
                                      for t in report.trials if t.results_first_posted])
-    section("Other changes", [_item(t.nct_id, t.summary) for t in report.of_kind("changed")
-                              if not (t.status or t.enrollment or t.results_first_posted)])
+    section("Other changes", [_item(t.nct_id, t.summary) for t in report.others()])
     section("Disappeared", [_item(d["nct_id"], d["detail"] or "") for d in report.disappeared])
     return "\n".join(lines)
 
