@@ -32,6 +32,7 @@ SHOW_MAY_IMPORT = {
     "cli", "harvester", "harvester.errors", "harvester.fetch", "harvester.commands",
     "harvester.commands._common", "harvester.commands.config",
     "harvester.commands.browse", "harvester.commands.views",
+    "harvester.commands.record_sections",  # the table view of outcomes, people, results
     "harvester.catalogue", "harvester.catalogue.canonical", "harvester.catalogue.changes",
     "harvester.catalogue.diff", "harvester.catalogue.engine", "harvester.catalogue.fulltext",
     "harvester.catalogue.lock", "harvester.catalogue.prepared", "harvester.catalogue.sources",

@@ -175,7 +175,8 @@ def history(nct_id: str | None, db: str | None, backfill: bool, queue: bool,
             say("error", message)
 
         with writer_lock(catalogue.engine, wait=wait, shared=True):
-            run_id = catalogue.start_run("backfill", {"nct_ids": [nct_id]})
+            run_id = catalogue.start_run("backfill", {"nct_ids": [nct_id],
+                                                      "base_url": api.base})
             try:
                 added = fill_history(catalogue, api, [nct_id], run_id=run_id,
                                      on_problem=problem)

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from harvester.catalogue import VersionInfo
 from harvester.catalogue.changes import ChangeReport
+from harvester.commands import record_sections
 from harvester.records import TrialRecord
 
 
@@ -28,7 +29,8 @@ def _yes_no(value: bool | None) -> str:
 
 
 def record_view(record: TrialRecord) -> RenderableType:
-    """A summary of one record: identity, status, design, dates, people and sites."""
+    """A summary of one record: identity, status, design, dates, people and sites, outcome
+    measures and the results overview."""
     title = Text(f"{record.nct_id}  {record.brief_title or ''}", style="bold")
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="cyan", no_wrap=True)
@@ -60,6 +62,7 @@ def record_view(record: TrialRecord) -> RenderableType:
                         f"{_yes_no(elig.healthy_volunteers)}; {len(elig.inclusion)} "
                         f"inclusion, {len(elig.exclusion)} exclusion criteria"),
         ("sites", str(record.location_count)),
+        *record_sections.fact_rows(record),
         ("results", "yes" if record.has_results else "no"),
     ]
     for label, value in rows:
@@ -72,6 +75,9 @@ def record_view(record: TrialRecord) -> RenderableType:
         for arm in record.arms:
             arms.add_row(arm.label, _value(arm.type), _join(arm.interventions))
         parts.append(arms)
+    if (outcomes := record_sections.outcomes_table(record)) is not None:
+        parts.append(outcomes)
+    parts += record_sections.results_tables(record.results)
     return Group(*parts)
 
 
