@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from harvester.catalogue.diff import Change, diff_records, summarise
-from harvester.catalogue.store import Catalogue, E, V, _preference
+from harvester.catalogue.store import Catalogue, E, V
+from harvester.catalogue.versioninfo import preference as _preference
 
 if TYPE_CHECKING:
     from harvester.catalogue.batches import LastRun

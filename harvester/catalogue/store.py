@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
@@ -25,13 +24,13 @@ from harvester.catalogue import canonical, fulltext
 from harvester.catalogue import tables as t
 from harvester.catalogue.engine import describe, exists, make_engine, migrate, resolve_url
 from harvester.catalogue.prepared import Incoming, Prepared, prepare, unpack
+from harvester.catalogue.versioninfo import VersionInfo, listed, pick
+from harvester.catalogue.versioninfo import preference as _preference
 from harvester.errors import CatalogueError, NotFoundError
 from harvester.records import TrialRecord
 from parsers import PARSER_VERSION
 
 Outcome = Literal["new", "changed", "unchanged"]
-#: Lower is preferred for the current view: the registry's own record before a mirror's.
-SOURCE_RANK = {"ctgov-json": 0, "ctgov-xml": 0, "veeva": 1}
 
 V = t.Version.__table__  # type: ignore[attr-defined]
 P = t.Payload.__table__  # type: ignore[attr-defined]
@@ -56,28 +55,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True)
-class VersionInfo:
-    id: int
-    number: int  # 1-based place in the trial's history (0 when not listed in one)
-    nct_id: str
-    source: str
-    seen_at: datetime
-    registry_date: str | None
-    registry_version: str | None
-    effective_date: str
-    parser_version: str
-    content_hash: str
-    run_id: int | None
-    supersedes_id: int | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"version": self.number, "id": self.id, "source": self.source,
-                "seen_at": self.seen_at, "registry_date": self.registry_date,
-                "registry_version": self.registry_version,
-                "parser_version": self.parser_version}
-
-
 _INFO_COLUMNS = (V.c.id, V.c.nct_id, V.c.source, V.c.seen_at, V.c.registry_date,
                  V.c.registry_version, V.c.effective_date, V.c.parser_version,
                  V.c.content_hash, V.c.run_id, V.c.supersedes_id)
@@ -85,16 +62,6 @@ _INFO_COLUMNS = (V.c.id, V.c.nct_id, V.c.source, V.c.seen_at, V.c.registry_date,
 
 def _info(row: RowMapping, number: int = 0) -> VersionInfo:
     return VersionInfo(number=number, **{c.name: row[c.name] for c in _INFO_COLUMNS})
-
-
-def _preference(info: VersionInfo | Mapping[str, Any]) -> tuple[int, str, datetime, int]:
-    """Sort key of the version to prefer: registry sources first, then the latest."""
-    get = info.__getitem__ if isinstance(info, Mapping) else info.__getattribute__
-    return (-SOURCE_RANK.get(get("source"), 9), get("effective_date"), get("seen_at"), get("id"))
-
-
-def history_order(info: VersionInfo) -> tuple[str, datetime, int]:
-    return (info.effective_date, info.seen_at, info.id)
 
 
 class Catalogue:
@@ -295,11 +262,7 @@ class Catalogue:
         with self._read() as conn:
             rows = conn.execute(sa.select(*_INFO_COLUMNS).where(V.c.nct_id == nct_id)).mappings()
             infos = [_info(row) for row in rows]
-        if not include_superseded:
-            replaced = {i.supersedes_id for i in infos if i.supersedes_id is not None}
-            infos = [i for i in infos if i.id not in replaced]
-        infos.sort(key=history_order)
-        return [_info_numbered(info, n) for n, info in enumerate(infos, start=1)]
+        return listed(infos, include_superseded=include_superseded)
 
     def version(self, nct_id: str, number: int) -> VersionInfo:
         for info in self.versions(nct_id):
@@ -310,10 +273,7 @@ class Catalogue:
     def current(self, nct_id: str, *, source: str | None = None,
                 as_of: date | None = None) -> VersionInfo | None:
         """The version to show: the preferred source's latest, optionally as of a date."""
-        infos = [i for i in self.versions(nct_id)
-                 if (source is None or i.source == source)
-                 and (as_of is None or i.effective_date <= as_of.isoformat())]
-        return max(infos, key=_preference) if infos else None
+        return pick(self.versions(nct_id), source, as_of.isoformat() if as_of else None)
 
     def latest_by_source(self, nct_id: str) -> dict[str, VersionInfo]:
         latest: dict[str, VersionInfo] = {}
@@ -346,9 +306,6 @@ class Catalogue:
             return conn.execute(sa.select(T.c.nct_id).where(
                 T.c.nct_id == nct_id)).first() is not None
 
-
-def _info_numbered(info: VersionInfo, number: int) -> VersionInfo:
-    return VersionInfo(**{**info.__dict__, "number": number})
 
 
 class _Batch:

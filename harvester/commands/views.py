@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import textwrap
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from harvester.catalogue import VersionInfo
-from harvester.catalogue.changes import ChangeReport
+from harvester.catalogue.versioninfo import VersionInfo
 from harvester.commands import record_sections
-from harvester.records import TrialRecord
+
+if TYPE_CHECKING:  # `trials show` imports this module: no database stack
+    from harvester.catalogue.changes import ChangeReport
+    from harvester.records import TrialRecord
 
 
 def _join(values: tuple[str, ...] | list[str]) -> str:
