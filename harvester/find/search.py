@@ -299,7 +299,8 @@ def _hits(conn: Connection, rows: Sequence[tuple[str, int, float]], value: Any,
         sa.select(V.c.id, V.c.nct_id, V.c.source, V.c.record, V.c.overall_status,
                   V.c.phases, V.c.study_type, V.c.start_date).where(V.c.id.in_(ids)))}
     numbers = _history_numbers(conn, [nct_id for nct_id, _, _ in rows])
-    docs = [(version_id, _shown_texts(details[version_id].record)) for version_id in ids]
+    docs = [(version_id, _shown_texts(details[version_id].record)) for version_id in ids
+            ] if value else []  # no words, no extracts: the texts are not decoded
     snippets = _snippets(conn, value, docs)
     distances = _distances(conn, ids, near) if near else {}
     hits = []
