@@ -90,3 +90,42 @@ def write_with(exporter: Exporter, items: list[ExportItem],
     with path.open("wb") as out:
         count = exporter.write(iter(items), out, log)
     return count, log
+
+
+#: The API v2 lists of planned outcome measures, by the record's outcome kind.
+OUTCOME_LISTS = (("PRIMARY", "primaryOutcomes"), ("SECONDARY", "secondaryOutcomes"),
+                 ("OTHER", "otherOutcomes"))
+
+
+def file_outcomes(study: dict[str, Any]) -> list[tuple[int, str, str, str | None]]:
+    """A study file's planned outcome measures read by hand: (position within its kind,
+    kind, title, time frame), primary first."""
+    module = study["protocolSection"].get("outcomesModule", {})
+    return [(n, kind, o["measure"], o.get("timeFrame"))
+            for kind, key in OUTCOME_LISTS for n, o in enumerate(module.get(key, []), 1)]
+
+
+def file_results(study: dict[str, Any]) -> dict[str, int | None]:
+    """A study file's results overview read by hand (the trial columns of every export)."""
+    results = study.get("resultsSection")
+    if results is None:
+        return dict.fromkeys(("participants_started", "participants_completed",
+                              "reported_outcomes", "serious_ae_participants", "deaths"))
+    periods = results["participantFlowModule"]["periods"]
+
+    def milestone(period: dict[str, Any], kind: str) -> int | None:
+        counts = [int(a["numSubjects"]) for m in period["milestones"] if m["type"] == kind
+                  for a in m["achievements"]]
+        return sum(counts) if counts else None
+
+    groups = results["adverseEventsModule"]["eventGroups"]
+
+    def affected(key: str) -> int | None:
+        counts = [g[key] for g in groups if g.get(key) is not None]
+        return sum(counts) if counts else None
+
+    return {"participants_started": milestone(periods[0], "STARTED"),
+            "participants_completed": milestone(periods[-1], "COMPLETED"),
+            "reported_outcomes": len(results["outcomeMeasuresModule"]["outcomeMeasures"]),
+            "serious_ae_participants": affected("seriousNumAffected"),
+            "deaths": affected("deathsNumAffected")}

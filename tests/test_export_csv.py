@@ -17,7 +17,8 @@ from harvester.export.base import EXCEL_CELL_LIMIT, TRUNCATION_MARKER
 from harvester.export.csvfile import TRIAL_HEADER
 from harvester.export.rows import split_values
 from tests.conftest import FIXTURES, trials
-from tests.exportdata import Current, build, current, shared
+from tests.corpus import fixture_studies
+from tests.exportdata import Current, build, current, file_outcomes, file_results, shared
 
 STUDY = FIXTURES / "ctgov-v2-json/studies/NCT00973089__aact.json"
 
@@ -147,3 +148,35 @@ def test_long_tables_hold_every_child_row_keyed_by_nct_id(
             *(("exclusion", t) for t in r["eligibility"]["exclusion"])]
     # Negative longitudes are numbers, not formulas to neutralise.
     assert any(s["lon"].startswith("-") for s in tables["sites"])
+
+
+def test_outcomes_are_a_long_table_and_joined_columns(
+        db: str, now: dict[str, Current], tmp_path: Path) -> None:
+    tables = _long(db, tmp_path)
+    trial_rows = {row["nct_id"]: row for row in tables["trials"]}
+    outcomes: dict[str, list[dict[str, str]]] = {}
+    for row in tables["outcomes"]:
+        outcomes.setdefault(row["nct_id"], []).append(row)
+    # Every record's outcome measures, whole, in its order.
+    for nct_id, c in now.items():
+        want = c.record["outcomes"]
+        got = outcomes.get(nct_id, [])
+        assert [(o["kind"], o["title"], o["description"], o["time_frame"]) for o in got] == [
+            (o["kind"], o["title"] or "", o["description"] or "", o["time_frame"] or "")
+            for o in want]
+        row = trial_rows[nct_id]
+        for kind, column in (("PRIMARY", "primary_outcomes"),
+                             ("SECONDARY", "secondary_outcomes")):
+            assert split_values(row[column]) == [
+                o["title"] for o in want if o["kind"] == kind and o["title"]]
+    # Read by hand from registry files: positions count within each kind; results overview.
+    studies = fixture_studies()
+    for nct_id in ("NCT02210780", "NCT02552212", "NCT00973089", "NCT05064306"):
+        assert [(int(o["position"]), o["kind"], o["title"], o["time_frame"] or None)
+                for o in outcomes.get(nct_id, [])] == file_outcomes(studies[nct_id])
+        row = trial_rows[nct_id]
+        assert {name: row[name] for name in file_results(studies[nct_id])} == {
+            name: "" if value is None else str(value)
+            for name, value in file_results(studies[nct_id]).items()}
+    assert trial_rows["NCT02210780"]["participants_started"] == "194"
+    assert any(o["kind"] == "SECONDARY" for o in tables["outcomes"])

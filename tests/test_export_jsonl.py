@@ -13,7 +13,16 @@ import pytest
 
 from harvester.catalogue import Catalogue
 from tests.conftest import trials
-from tests.exportdata import HISTORY_TRIAL, Current, build, current, shared
+from tests.corpus import fixture_studies
+from tests.exportdata import (
+    HISTORY_TRIAL,
+    Current,
+    build,
+    current,
+    file_outcomes,
+    file_results,
+    shared,
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +49,31 @@ def test_each_line_is_what_trials_show_prints(db: str, now: dict[str, Current]) 
         nct_id = json.loads(line)["nct_id"]
         shown = trials(db, "show", nct_id, "--format", "json")
         assert line == msgspec.json.encode(json.loads(shown.stdout))
+
+
+def test_outcomes_and_results_are_in_each_line_whole(db: str) -> None:
+    lines = {json.loads(line)["nct_id"]: json.loads(line)
+             for line in export_jsonl(db).splitlines()}
+    studies = fixture_studies()
+    for nct_id in ("NCT02210780", "NCT00763412"):
+        record, study = lines[nct_id], studies[nct_id]
+        positions: dict[str, int] = {}
+        got = []
+        for o in record["outcomes"]:
+            positions[o["kind"]] = positions.get(o["kind"], 0) + 1
+            got.append((positions[o["kind"]], o["kind"], o["title"], o["time_frame"]))
+        assert got == file_outcomes(study)
+        module = study["protocolSection"]["outcomesModule"]
+        described = [bool(o.get("description")) for key in ("primaryOutcomes",
+                     "secondaryOutcomes", "otherOutcomes") for o in module.get(key, [])]
+        assert [bool(o["description"]) for o in record["outcomes"]] == described
+        assert any(described)
+        results = study["resultsSection"]
+        assert len(record["results"]["outcome_measures"]) == len(
+            results["outcomeMeasuresModule"]["outcomeMeasures"]) == file_results(study)[
+            "reported_outcomes"]
+        assert [g["id"] for g in record["results"]["adverse_events"]] == [
+            g["id"] for g in results["adverseEventsModule"]["eventGroups"]]
 
 
 def test_as_of_lines_are_the_old_versions(db: str) -> None:

@@ -19,7 +19,7 @@ from harvester.export.parquet import FLAT, LOG_KEY, NESTED, ParquetExporter, joi
 from harvester.records import TrialRecord
 from tests.conftest import FIXTURES, trials
 from tests.corpus import fixture_studies
-from tests.exportdata import selected_items, write_with
+from tests.exportdata import file_outcomes, file_results, selected_items, write_with
 
 HISTORY = sorted((FIXTURES / "ctgov-history/api-v2-snapshots").glob("NCT06203210__vh*.json"))
 HOSTILE_ID = "NCT99000001"
@@ -120,6 +120,28 @@ def test_values_are_the_fixture_files_own(exported: Exported) -> None:
     assert [a["label"] for a in row["arms"]] == [g["label"] for g in groups]
     assert [a["interventions"] for a in row["arms"]] == [
         g.get("interventionNames", []) for g in groups]
+
+
+def test_outcomes_are_nested_and_listed(exported: Exported) -> None:
+    """Outcome measures as a nested list of structs, titles as lists, the results overview as
+    integers: read by hand from the registry files."""
+    field = exported.table.schema.field("outcomes")
+    assert field.type == pa.list_(pa.struct([
+        ("position", pa.int64()), ("kind", pa.string()), ("title", pa.string()),
+        ("description", pa.string()), ("time_frame", pa.string())]))
+    assert exported.table.schema.field("primary_outcomes").type == pa.list_(pa.string())
+    assert exported.table.schema.field("participants_started").type == pa.int64()
+    studies = fixture_studies()
+    for nct_id in ("NCT02210780", "NCT00763412", "NCT05064306"):
+        row = exported.rows[nct_id]
+        want = file_outcomes(studies[nct_id])
+        assert [(o["position"], o["kind"], o["title"], o["time_frame"])
+                for o in row["outcomes"]] == want
+        assert row["primary_outcomes"] == [t for _, k, t, _ in want if k == "PRIMARY"]
+        assert row["secondary_outcomes"] == [t for _, k, t, _ in want if k == "SECONDARY"]
+        for name, value in file_results(studies[nct_id]).items():
+            assert row[name] == value, name
+    assert exported.rows["NCT02210780"]["deaths"] == 0
 
 
 def test_a_partial_date_keeps_its_precision(exported: Exported) -> None:

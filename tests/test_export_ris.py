@@ -4,6 +4,7 @@ rules, and the same bytes every time."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,11 @@ def test_the_reference_of_a_known_trial_field_by_field(db: str) -> None:
     """NCT06203210 as its newest registry file says (version 3 of the three imported)."""
     seen, sha = _version(db, HISTORY_TRIAL, 3)
     (entry,) = rispy.loads(export_ris(db, "--ids", HISTORY_TRIAL).decode())
+    newest = json.loads(sorted(FIXTURES.glob(
+        f"ctgov-history/api-v2-snapshots/{HISTORY_TRIAL}__vh*.json"))[-1].read_bytes())
+    secondary = [f"{o['measure']} [{o['timeFrame']}]" for o in
+                 newest["protocolSection"]["outcomesModule"]["secondaryOutcomes"]]
+    assert len(secondary) == 12
     assert entry == {
         "type_of_reference": "DBASE",
         "title": "A Study of Ifinatamab Deruxtecan Versus Treatment of Physician's Choice in "
@@ -96,6 +102,7 @@ def test_the_reference_of_a_known_trial_field_by_field(db: str) -> None:
             "disease, death, lost to follow-up, or withdrawal by the participant, up to "
             "approximately 5 years]; Overall Survival [From the date of randomization to "
             "the date of death due to any cause, up to approximately 5 years]",
+            "Secondary outcomes: " + "; ".join(secondary),
             "Publications (PubMed): PMID 41055143",
             # Its registry number is unknown (not fetched from the record history).
             f"Version exported: 3 from ctgov-json, last update posted 2026/03/02, retrieved "

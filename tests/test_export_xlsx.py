@@ -26,7 +26,7 @@ from harvester.export.xlsx import XlsxExporter
 from harvester.records import TrialRecord
 from tests.conftest import FIXTURES, trials
 from tests.corpus import fixture_studies
-from tests.exportdata import selected_items, write_with
+from tests.exportdata import file_outcomes, file_results, selected_items, write_with
 
 HISTORY = sorted((FIXTURES / "ctgov-history/api-v2-snapshots").glob("NCT06203210__vh*.json"))
 FORMULA_ID, EMOJI_ID = "NCT99000001", "NCT99000002"
@@ -135,6 +135,7 @@ def test_child_rows_match_each_record(exported: Exported) -> None:
         assert counts["conditions"][nct_id] == len(record.conditions) + len(record.keywords)
         assert counts["criteria"][nct_id] == (len(record.eligibility.inclusion)
                                               + len(record.eligibility.exclusion))
+        assert counts["outcomes"][nct_id] == len(record.outcomes)
 
 
 def test_values_are_the_fixture_files_own(exported: Exported) -> None:
@@ -155,6 +156,28 @@ def test_values_are_the_fixture_files_own(exported: Exported) -> None:
         assert site["city"].value == location.get("city")
         assert site["lat"].value == pytest.approx(location["geoPoint"]["lat"])
     assert [s["position"].value for s in sites] == list(range(1, 43))
+
+
+def test_outcomes_are_a_sheet_and_joined_columns(exported: Exported) -> None:
+    """Outcome measures and the results overview, read by hand from the registry file."""
+    studies = fixture_studies()
+    sheet = rows(exported.wb["outcomes"])
+    trial_rows = by_id(exported.wb["trials"])
+    for nct_id in ("NCT02210780", "NCT00763412", "NCT00973089"):
+        want = file_outcomes(studies[nct_id])
+        assert [(r["position"].value, r["kind"].value, r["title"].value, r["time_frame"].value)
+                for r in sheet if r["nct_id"].value == nct_id] == want
+        row = trial_rows[nct_id]
+        for kind, column in (("PRIMARY", "primary_outcomes"),
+                             ("SECONDARY", "secondary_outcomes")):
+            titles = [title for _, k, title, _ in want if k == kind]
+            assert row[column].value == (" | ".join(titles) or None)
+        for name, value in file_results(studies[nct_id]).items():
+            assert row[name].value == value, name
+            if value is not None:
+                assert row[name].data_type == "n"
+    described = [r for r in sheet if r["description"].value]
+    assert described and all(isinstance(r["position"].value, int) for r in sheet)
 
 
 def test_full_dates_are_dates_and_partial_dates_stay_text(exported: Exported) -> None:

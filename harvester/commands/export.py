@@ -109,7 +109,7 @@ def _counted(items: Iterator[ExportItem],
               help="Write the search log to FILE: .json, .jsonl, or Markdown (any other name).")
 @click.option("--long", is_flag=True,
               help="csv: also one CSV per child table (arms, interventions, conditions, "
-                   "sites, criteria), as a zip (-o x.zip) or a folder (-o folder/).")
+                   "sites, criteria, outcomes), as a zip (-o x.zip) or a folder (-o folder/).")
 @click.option("--query", metavar="NAME", help="The trials of a saved sync query.")
 @click.option("--ids", multiple=True, metavar="NCT…",
               help="These trials (repeatable, or comma-separated).")

@@ -62,9 +62,11 @@ def pubmed_ids(rec: TrialRecord) -> list[str]:
     return list(dict.fromkeys(r.pmid for r in rec.references if r.pmid))
 
 
-def primary_outcomes(rec: TrialRecord) -> list[str]:
+def primary_outcomes(rec: TrialRecord, kind: str = "PRIMARY") -> list[str]:
+    """The titles of the trial's planned outcome measures of ``kind`` (PRIMARY, SECONDARY,
+    OTHER), each with its time frame in brackets."""
     return [o.title + (f" [{o.time_frame}]" if o.time_frame else "")
-            for o in rec.outcomes if str(o.kind) == "PRIMARY" and o.title]
+            for o in rec.outcomes if str(o.kind) == kind and o.title]
 
 
 def title_of(rec: TrialRecord) -> str:

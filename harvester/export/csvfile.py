@@ -1,5 +1,5 @@
 """CSV: one row per trial, for spreadsheets and screening tools; ``--long`` adds a CSV per
-child table (arms, interventions, conditions, sites, criteria), keyed by NCT id.
+child table (arms, interventions, conditions, sites, criteria, outcomes), keyed by NCT id.
 
 The file is UTF-8 *with a byte-order mark*: Excel reads a CSV without one in the machine's
 legacy code page (mangling every accent), while LibreOffice, pandas, R's readr and Python's

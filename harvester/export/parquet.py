@@ -13,9 +13,11 @@ Columns, in this order:
   (``day``, ``month`` or ``year``) — together exactly what the registry wrote;
 - the child tables as nested columns, ``list<struct<…>>``: ``arms``, ``interventions`` (which
   replaces the flat ``"TYPE: name"`` list of the CSV: the structs hold its type and name and
-  more), ``sites`` and ``criteria``.  Conditions and keywords are the flat ``conditions`` and
-  ``keywords`` columns.  DuckDB: ``SELECT nct_id, unnest(sites, recursive := true) FROM
-  'trials.parquet'``; polars: ``df.explode("sites").unnest("sites")``.
+  more), ``sites``, ``criteria`` and ``outcomes`` (every planned outcome measure: its kind,
+  position within the kind, title, description and time frame).  Conditions and keywords
+  are the flat ``conditions`` and ``keywords`` columns.  DuckDB: ``SELECT nct_id,
+  unnest(sites, recursive := true) FROM 'trials.parquet'``; polars:
+  ``df.explode("sites").unnest("sites")``.
 
 One Parquet file holds one table, so the child tables are nested rather than separate files:
 the export stays a single file, and nothing needs joining back.

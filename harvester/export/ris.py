@@ -90,8 +90,8 @@ TAGS: tuple[Tag, ...] = (
         "keywords"),
     Tag("AB", "brief summary, one line", "Abstract", "Abstract", "abstract"),
     Tag("N1", "notes: official title; status, phase, study type; registry ids; primary "
-        "outcomes; publications (PMIDs); the version exported (number, source, dates, "
-        "sha256, its page)", "Notes (one each)", "Notes", "notes"),
+        "outcomes; secondary outcomes; publications (PMIDs); the version exported (number, "
+        "source, dates, sha256, its page)", "Notes (one each)", "Notes", "notes"),
 )
 
 
@@ -172,6 +172,9 @@ def notes(item: ExportItem) -> list[str]:
     outcomes = primary_outcomes(rec)
     if outcomes:
         out.append("Primary outcomes: " + "; ".join(outcomes))
+    secondary = primary_outcomes(rec, "SECONDARY")
+    if secondary:
+        out.append("Secondary outcomes: " + "; ".join(secondary))
     pmids = pubmed_ids(rec)
     if pmids:
         out.append("Publications (PubMed): " + ", ".join(f"PMID {p}" for p in pmids))

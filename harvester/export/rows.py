@@ -1,7 +1,7 @@
 """The tabular shape of a record, shared by the CSV, Excel and Parquet exporters.
 
 One *trial row* of the record's main fields, and *child tables* (arms, interventions,
-conditions, sites, criteria) keyed by NCT id.  Values stay typed here — ``str``, ``int``,
+conditions, sites, criteria, outcomes) keyed by NCT id.  Values stay typed here — ``str``, ``int``,
 ``float``, ``bool``, :class:`datetime.date`-ready partial dates as ``str``, and tuples for
 multi-valued fields — so each format renders them its own way (CSV joins tuples with
 ``" | "``, Parquet keeps them as lists, Excel writes full dates as dates).
@@ -41,6 +41,41 @@ def _ages(rec: TrialRecord) -> tuple[str, ...]:
     return tuple(str(a) for a in rec.eligibility.std_ages)
 
 
+def _outcome_titles(kind: str) -> Callable[[TrialRecord], Value]:
+    """The titles of the record's planned outcome measures of one kind (PRIMARY, …)."""
+    def get(rec: TrialRecord) -> Value:
+        return tuple(o.title for o in rec.outcomes if o.title and str(o.kind) == kind)
+    return get
+
+
+def _flow_total(which: str) -> Callable[[TrialRecord], Value]:
+    """Participants who started (or completed) the trial, summed over the results'
+    participant-flow groups; None without results or without a count."""
+    def get(rec: TrialRecord) -> Value:
+        if rec.results is None:
+            return None
+        counts = [n for g in rec.results.participant_flow
+                  if (n := getattr(g, which)) is not None]
+        return sum(counts) if counts else None
+    return get
+
+
+def _events_total(which: str) -> Callable[[TrialRecord], Value]:
+    """Participants affected by serious adverse events (or deaths), summed over the results'
+    adverse-event groups; None without results or without a count."""
+    def get(rec: TrialRecord) -> Value:
+        if rec.results is None:
+            return None
+        counts = [n for g in rec.results.adverse_events
+                  if (n := getattr(g, f"{which}_affected")) is not None]
+        return sum(counts) if counts else None
+    return get
+
+
+def _reported_outcomes(rec: TrialRecord) -> Value:
+    return len(rec.results.outcome_measures) if rec.results is not None else None
+
+
 TRIAL_COLUMNS: tuple[Column, ...] = (
     Column("nct_id", "str", lambda r: r.nct_id),
     Column("source", "str", lambda r: r.source),
@@ -76,11 +111,18 @@ TRIAL_COLUMNS: tuple[Column, ...] = (
     Column("last_update_posted", "date", lambda r: r.last_update_posted),
     Column("results_first_posted", "date", lambda r: r.results_first_posted),
     Column("has_results", "bool", lambda r: r.has_results),
+    Column("participants_started", "int", _flow_total("started")),
+    Column("participants_completed", "int", _flow_total("completed")),
+    Column("reported_outcomes", "int", _reported_outcomes),
+    Column("serious_ae_participants", "int", _events_total("serious")),
+    Column("deaths", "int", _events_total("deaths")),
     Column("conditions", "list", lambda r: r.conditions),
     Column("keywords", "list", lambda r: r.keywords),
     Column("interventions", "list",
            lambda r: tuple(f"{i.type}: {i.name}" if i.type else i.name
                            for i in r.interventions if i.name)),
+    Column("primary_outcomes", "list", _outcome_titles("PRIMARY")),
+    Column("secondary_outcomes", "list", _outcome_titles("SECONDARY")),
     Column("lead_sponsor", "str", lambda r: r.lead_sponsor.name if r.lead_sponsor else None),
     Column("lead_sponsor_class", "str",
            lambda r: _s(r.lead_sponsor.agency_class) if r.lead_sponsor else None),
@@ -142,6 +184,16 @@ def _criteria(r: TrialRecord) -> Iterator[tuple[Value, ...]]:
         yield (n, "exclusion", text)
 
 
+def _outcomes(r: TrialRecord) -> Iterator[tuple[Value, ...]]:
+    """Planned outcome measures in the record's order (primary, secondary, other), each
+    numbered within its kind."""
+    seen: dict[str, int] = {}
+    for o in r.outcomes:
+        kind = str(o.kind)
+        seen[kind] = n = seen.get(kind, 0) + 1
+        yield (n, kind, o.title, o.description, o.time_frame)
+
+
 CHILD_TABLES: tuple[ChildTable, ...] = (
     ChildTable("arms", (("position", "int"), ("label", "str"), ("type", "str"),
                         ("description", "str"), ("interventions", "list")), _arms),
@@ -154,6 +206,8 @@ CHILD_TABLES: tuple[ChildTable, ...] = (
                          ("state", "str"), ("zip", "str"), ("country", "str"),
                          ("status", "str"), ("lat", "float"), ("lon", "float")), _sites),
     ChildTable("criteria", (("position", "int"), ("kind", "str"), ("text", "str")), _criteria),
+    ChildTable("outcomes", (("position", "int"), ("kind", "str"), ("title", "str"),
+                            ("description", "str"), ("time_frame", "str")), _outcomes),
 )
 
 

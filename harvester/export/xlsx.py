@@ -3,8 +3,9 @@
 Sheets, in this order: ``search log`` (what a methods section needs, one labelled row per
 item), ``trials`` (one row per trial, the columns of :data:`~harvester.export.rows.TRIAL_COLUMNS`;
 the sheet the workbook opens on), one sheet per child table (``arms``, ``interventions``,
-``conditions``, ``sites``, ``criteria``: one row per item, led by the NCT id) and ``versions``
-(one row per exported record: which version of it, from where, with its content hash).
+``conditions``, ``sites``, ``criteria``, ``outcomes``: one row per item, led by the NCT id)
+and ``versions`` (one row per exported record: which version of it, from where, with its
+content hash).
 
 The sheet XML is written directly (:mod:`harvester.export.xlsxml`): rows spool to temporary
 files and are zipped at the end, so memory stays flat however many trials are exported.  From
@@ -67,6 +68,7 @@ _WIDTH_BY_NAME = {
     "description": 60, "text": 80, "url": 46, "version_url": 62, "content_hash": 20,
     "facility": 40, "label": 30, "name": 30, "term": 40, "lead_sponsor": 22,
     "collaborators": 22, "conditions": 22, "interventions": 22, "seen_at": 21,
+    "title": 40, "time_frame": 30,
 }
 _WIDTH_BY_KIND: dict[Kind, int] = {
     "str": 12, "int": 9, "float": 11, "bool": 9, "date": 12, "list": 16}
@@ -78,8 +80,9 @@ _VERSION_KINDS: dict[str, Kind] = {
 
 def _width(name: str, kind: Kind) -> int:
     # Room for the header and its filter button, up to a point (a longer header wraps):
-    # the trials sheet must stay narrow enough to print one page wide.
-    return _WIDTH_BY_NAME.get(name) or max(_WIDTH_BY_KIND[kind], min(len(name) + 2, 15))
+    # the trials sheet must stay narrow enough to print one page wide (LibreOffice splits
+    # it in two past ~870 characters in all; a test renders it).
+    return _WIDTH_BY_NAME.get(name) or max(_WIDTH_BY_KIND[kind], min(len(name) + 2, 12))
 
 
 def _fit_excel(text: str) -> str:
