@@ -2,8 +2,8 @@
 
 Run: ``python bench/parse_json.py [--records N]``.  Uses every API v2 study in ``fixtures/``
 (single studies, list pages and exports split into one study per payload), repeated to at least
-N records (default 10,000), on one core.  Target: the whole parse (bytes → TrialRecord) takes at
-most 3× the time of ``json.loads`` alone.
+N records (default 10,000), on one core.  Target (issue 10): the whole parse (bytes →
+TrialRecord, results overview included) takes at most 1.5× the time of ``json.loads`` alone.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 from harvester.errors import ParseError
 from parsers import ctgov_json
 
+TARGET = 1.5
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 
@@ -66,8 +67,8 @@ def main() -> None:
     print(f"json.loads alone      : {t_json:7.3f} s  {len(payloads)/t_json:10,.0f} records/s")
     print(f"parse (bytes→record)  : {t_parse:7.3f} s  {len(payloads)/t_parse:10,.0f} records/s")
     ratio = t_parse / t_json
-    verdict = "met" if ratio <= 3 else "MISSED"
-    print(f"ratio parse/json.loads: {ratio:.2f}×  (target ≤ 3×: {verdict})")
+    verdict = "met" if ratio <= TARGET else "MISSED"
+    print(f"ratio parse/json.loads: {ratio:.2f}×  (target ≤ {TARGET}×: {verdict})")
 
 
 if __name__ == "__main__":

@@ -2,17 +2,21 @@
 
 The section is most of a large study's bytes.  It is decoded by msgspec straight into the few
 structs below (only the fields the overview keeps; everything else is skipped at C speed), and
-the record's models are built from them without validating again what msgspec has checked.
+the record's models are built from them by :func:`~harvester.records.base.trusted`, without
+validating again what msgspec has checked.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
 import msgspec
 
 from harvester import records as r
 from harvester.errors import ParseError
+from harvester.records.base import Frozen, trusted
 from parsers import _vocab as v
 from parsers._text import plain
 
@@ -103,10 +107,23 @@ class _Results(msgspec.Struct):
 
 
 _DECODER = msgspec.json.Decoder(_Results | None)
+_NO_MEASURES = _Measures()
+_NO_EVENTS = _Events()
+
+Make = Callable[[type[Frozen], dict[str, Any]], Any]
 
 
-def results(raw: bytes | object) -> r.Results | None:
-    """The overview from the raw bytes of ``resultsSection`` (or plain JSON data)."""
+def _unchecked(cls: type[Frozen], values: dict[str, Any]) -> dict[str, Any]:
+    return values
+
+
+def results(raw: bytes | object, *, check: bool = False) -> r.Results | None:
+    """The overview from the raw bytes of ``resultsSection`` (or plain JSON data).
+
+    Its thousands of small objects are built by :func:`trusted` from values msgspec and this
+    module have already checked; ``check=True`` builds the same overview as plain data
+    validated by pydantic instead (the reference the fast path is tested against).
+    """
     try:
         if isinstance(raw, (bytes, memoryview, msgspec.Raw)):
             data = bytes(raw)
@@ -121,16 +138,18 @@ def results(raw: bytes | object) -> r.Results | None:
         raise ParseError("wrong shape", field="resultsSection") from None
     if section is None:
         return None
-    return r.Results.model_construct(
-        participant_flow=tuple(_flow(section.participantFlowModule)),
-        outcome_measures=tuple(_measure(m) for m in
-                               (section.outcomeMeasuresModule or _Measures()).outcomeMeasures
-                               or ()),
-        adverse_events=tuple(_event_group(g) for g in
-                             (section.adverseEventsModule or _Events()).eventGroups or ()
-                             if g.id),
-        adverse_events_time_frame=plain(section.adverseEventsModule.timeFrame)
-        if section.adverseEventsModule else None)
+    make: Make = _unchecked if check else trusted
+    events = section.adverseEventsModule
+    values = {
+        "participant_flow": tuple(_flow(section.participantFlowModule, make)),
+        "outcome_measures": tuple(
+            _measure(m, make) for m in
+            (section.outcomeMeasuresModule or _NO_MEASURES).outcomeMeasures or ()),
+        "adverse_events": tuple(_event_group(g, make) for g in
+                                (events or _NO_EVENTS).eventGroups or () if g.id),
+        "adverse_events_time_frame": plain(events.timeFrame) if events else None,
+    }
+    return r.Results.model_validate(values) if check else trusted(r.Results, values)
 
 
 def _count(value: str | int | None) -> int | None:
@@ -152,47 +171,47 @@ def _milestone(period: _Period | None, kind: str) -> dict[str, int | None]:
     return {}
 
 
-def _flow(flow: _Flow | None) -> list[r.FlowGroup]:
+def _flow(flow: _Flow | None, make: Make) -> list[Any]:
     if flow is None:
         return []
     periods = flow.periods or []
     started = _milestone(periods[0] if periods else None, "STARTED")
     completed = _milestone(periods[-1] if periods else None, "COMPLETED")
-    return [r.FlowGroup.model_construct(
-        id=g.id, title=plain(g.title), description=plain(g.description),
-        started=started.get(g.id), completed=completed.get(g.id))
+    return [make(r.FlowGroup, {
+        "id": g.id, "title": plain(g.title), "description": plain(g.description),
+        "started": started.get(g.id), "completed": completed.get(g.id)})
         for g in flow.groups or () if g.id]
 
 
-def _group(g: _Group) -> r.ResultGroup:
-    return r.ResultGroup.model_construct(id=g.id or "", title=plain(g.title),
-                                         description=plain(g.description))
-
-
-def _measure(m: _Measure) -> r.OutcomeResult:
+def _measure(m: _Measure, make: Make) -> Any:  # an OutcomeResult, or its values
     measurements = []
     for klass in m.classes or ():
+        class_title = plain(klass.title)
         for category in klass.categories or ():
-            measurements += [r.Measurement.model_construct(
-                group_id=x.groupId, value=x.value, spread=x.spread,
-                lower_limit=x.lowerLimit, upper_limit=x.upperLimit,
-                class_title=plain(klass.title), category=plain(category.title))
+            title = plain(category.title)
+            measurements += [make(r.Measurement, {
+                "group_id": x.groupId, "value": x.value, "spread": x.spread,
+                "lower_limit": x.lowerLimit, "upper_limit": x.upperLimit,
+                "class_title": class_title, "category": title})
                 for x in category.measurements or () if x.groupId]
-    return r.OutcomeResult.model_construct(
-        type=v.enum_value(r.OutcomeMeasureType, m.type, field="outcomeMeasures.type"),
-        title=plain(m.title), description=plain(m.description),
-        time_frame=plain(m.timeFrame), population=plain(m.populationDescription),
-        units=plain(m.unitOfMeasure),
-        param_type=v.enum_value(r.MeasureParam, m.paramType, field="outcomeMeasures.paramType"),
-        dispersion_type=v.enum_value(r.MeasureDispersionType, m.dispersionType,
-                                     field="outcomeMeasures.dispersionType"),
-        groups=tuple(_group(g) for g in m.groups or () if g.id),
-        measurements=tuple(measurements))
+    return make(r.OutcomeResult, {
+        "type": v.enum_value(r.OutcomeMeasureType, m.type, field="outcomeMeasures.type"),
+        "title": plain(m.title), "description": plain(m.description),
+        "time_frame": plain(m.timeFrame), "population": plain(m.populationDescription),
+        "units": plain(m.unitOfMeasure),
+        "param_type": v.enum_value(r.MeasureParam, m.paramType,
+                                   field="outcomeMeasures.paramType"),
+        "dispersion_type": v.enum_value(r.MeasureDispersionType, m.dispersionType,
+                                        field="outcomeMeasures.dispersionType"),
+        "groups": tuple(make(r.ResultGroup, {"id": g.id, "title": plain(g.title),
+                                             "description": plain(g.description)})
+                        for g in m.groups or () if g.id),
+        "measurements": tuple(measurements)})
 
 
-def _event_group(g: _EventGroup) -> r.EventGroup:
-    return r.EventGroup.model_construct(
-        id=g.id or "", title=plain(g.title), description=plain(g.description),
-        deaths_affected=g.deathsNumAffected, deaths_at_risk=g.deathsNumAtRisk,
-        serious_affected=g.seriousNumAffected, serious_at_risk=g.seriousNumAtRisk,
-        other_affected=g.otherNumAffected, other_at_risk=g.otherNumAtRisk)
+def _event_group(g: _EventGroup, make: Make) -> Any:  # an EventGroup, or its values
+    return make(r.EventGroup, {
+        "id": g.id, "title": plain(g.title), "description": plain(g.description),
+        "deaths_affected": g.deathsNumAffected, "deaths_at_risk": g.deathsNumAtRisk,
+        "serious_affected": g.seriousNumAffected, "serious_at_risk": g.seriousNumAtRisk,
+        "other_affected": g.otherNumAffected, "other_at_risk": g.otherNumAtRisk})

@@ -4,7 +4,7 @@ documents of ``documentSection``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from harvester import records as r
@@ -19,25 +19,37 @@ _OUTCOME_LISTS = (("primaryOutcomes", "PRIMARY"), ("secondaryOutcomes", "SECONDA
 DOCS_URL = "https://clinicaltrials.gov/ProvidedDocs/{tail}/{nct_id}/{filename}"
 
 
+def _is_object(value: object) -> bool:
+    # JSON objects are dicts: the exact type test first, the ABC check (slow) only for others
+    return value.__class__ is dict or isinstance(value, Mapping)
+
+
 def obj(parent: Json, key: str, where: str = "") -> Json:
     value = parent.get(key)
     if value is None:
         return _EMPTY
-    if not isinstance(value, Mapping):
+    if not _is_object(value):
         raise ParseError("is not a JSON object", field=f"{where}.{key}" if where else key)
+    return value  # type: ignore[no-any-return]
+
+
+def array(parent: Json, key: str, where: str) -> list[Any]:
+    value = parent.get(key)
+    if value is None:
+        return []
+    if value.__class__ is not list:
+        raise ParseError("is not a JSON array", field=f"{where}.{key}")
     return value
 
 
-def each(parent: Json, key: str, where: str) -> Iterator[Json]:
-    value = parent.get(key)
-    if value is None:
-        return
-    if not isinstance(value, list):
-        raise ParseError("is not a JSON array", field=f"{where}.{key}")
-    for i, item in enumerate(value):
-        if not isinstance(item, Mapping):
+def each(parent: Json, key: str, where: str) -> list[Json]:
+    """The objects of an array (checked all at once: a list, not a generator, is the fast
+    thing to loop over)."""
+    items = array(parent, key, where)
+    for i, item in enumerate(items):
+        if item.__class__ is not dict and not isinstance(item, Mapping):
             raise ParseError("is not a JSON object", field=f"{where}.{key}[{i}]")
-        yield item
+    return items
 
 
 def sections(protocol: Json, status: Json, contacts: Json) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -199,29 +199,9 @@ def _mesh_term(mesh_id: str | None, term: str) -> r.MeshTerm:
     return r.MeshTerm.model_construct(id=mesh_id, term=term)
 
 
-def _obj(parent: Json, key: str, where: str = "") -> Json:
-    value = parent.get(key)
-    if value is None:
-        return _EMPTY
-    if not isinstance(value, Mapping):
-        raise ParseError("is not a JSON object", field=f"{where}.{key}" if where else key)
-    return value
-
-
-def _list(parent: Json, key: str, where: str) -> list[Any]:
-    value = parent.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise ParseError("is not a JSON array", field=f"{where}.{key}")
-    return value
-
-
-def _each(parent: Json, key: str, where: str) -> Iterator[Json]:
-    for i, item in enumerate(_list(parent, key, where)):
-        if not isinstance(item, Mapping):
-            raise ParseError("is not a JSON object", field=f"{where}.{key}[{i}]")
-        yield item
+_obj = _json_sections.obj
+_list = _json_sections.array
+_each = _json_sections.each
 
 
 def _date(struct: Json) -> str | None:

@@ -306,6 +306,9 @@ def catch_up(engine: sa.Engine, progress: Callable[[int], None] | None = None) -
     loses at most a batch, redone next time); returns how many were indexed."""
     version = t.Version.__table__  # type: ignore[attr-defined]
     done = 0
+    horizon = _horizon(engine)
+    if horizon is None:
+        return 0
     while True:
         with engine.begin() as conn:
             if _is_sqlite(conn):  # take the write lock first: two catch-ups never race
@@ -314,14 +317,38 @@ def catch_up(engine: sa.Engine, progress: Callable[[int], None] | None = None) -
                 conn.exec_driver_sql(f"LOCK TABLE {PG_TABLE} IN SHARE ROW EXCLUSIVE MODE")
             last = indexed_up_to(conn)
             rows = conn.execute(sa.select(version.c.id, version.c.record)
-                                .where(version.c.id > last).order_by(version.c.id)
-                                .limit(BATCH)).all()
+                                .where(version.c.id > last, version.c.id <= horizon)
+                                .order_by(version.c.id).limit(BATCH)).all()
             if not rows:
                 return done
             _insert(conn, [(row.id, row.record) for row in rows])
         done += len(rows)
         if progress is not None:
             progress(len(rows))
+
+
+def _horizon(engine: sa.Engine) -> int | None:
+    """The highest version id below which no version can still appear (None: nothing to
+    index now).  PostgreSQL writers run side by side and commit ids out of order: a brief
+    SHARE lock on ``version`` waits for the inserts under way, so every id up to the
+    largest then seen is final (a later insert takes a higher id).  Behind a long
+    transaction the catch-up waits a few seconds at most, then leaves it to the next one."""
+    version = t.Version.__table__  # type: ignore[attr-defined]
+    top = sa.select(sa.func.coalesce(sa.func.max(version.c.id), 0))
+    with engine.connect() as conn:
+        try:
+            if int(conn.execute(top).scalar_one()) <= indexed_up_to(conn):
+                return None
+            if _is_sqlite(conn):
+                return int(conn.execute(top).scalar_one())
+            conn.exec_driver_sql("SET LOCAL lock_timeout = '5s'")
+            try:
+                conn.exec_driver_sql("LOCK TABLE version IN SHARE MODE")
+            except sa.exc.OperationalError:
+                return None
+            return int(conn.execute(top).scalar_one())
+        finally:
+            conn.rollback()  # reads only: the lock goes with the transaction
 
 
 def _insert(conn: Connection, rows: Sequence[tuple[int, Any]]) -> None:

@@ -106,7 +106,8 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
         storage.install(engine)
         return engine
     if parsed.get_backend_name() == "postgresql":
-        engine = sa.create_engine(parsed, pool_pre_ping=True)
+        # Room for parallel syncs: each holds its run's and its query's connection too.
+        engine = sa.create_engine(parsed, pool_pre_ping=True, max_overflow=40)
         storage.install(engine)
         return engine
     raise CatalogueError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite:/// "
@@ -177,12 +178,19 @@ def _add_near_index(conn: Connection) -> None:
     conn.execute(sa.text("DROP INDEX IF EXISTS ix_version_place_z"))
 
 
+def _add_work_queue(conn: Connection) -> None:
+    """The shared backfill queue and the registry's shared request pace (many writers)."""
+    from harvester.catalogue import workqueue
+
+    workqueue.create(conn)
+
+
 #: Ordered schema steps; the schema version is the number of steps applied.
 MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _add_trial_events,
                                                   _add_sync_tables, _add_fulltext,
                                                   _add_similarity, _add_facets,
                                                   _add_operations, _add_areas,
-                                                  _add_near_index]
+                                                  _add_work_queue, _add_near_index]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -199,6 +207,7 @@ def migrate(engine: Engine) -> int:
     """Bring the schema up to :data:`SCHEMA_VERSION`; returns the version found before."""
     try:
         with engine.begin() as conn:
+            _one_migrator(conn)
             t.SchemaInfo.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
             found = schema_version(conn)
         if found > SCHEMA_VERSION:
@@ -207,12 +216,22 @@ def migrate(engine: Engine) -> int:
                 f"understands ({SCHEMA_VERSION}); upgrade trial-harvester")
         for number in range(found, SCHEMA_VERSION):
             with engine.begin() as conn:
+                _one_migrator(conn)
+                if schema_version(conn) > number:  # another process took this step
+                    continue
                 MIGRATIONS[number](conn)
                 _set_version(conn, number + 1)
     except sa.exc.OperationalError as exc:
         raise CatalogueError(f"cannot open the catalogue at {describe(engine.url)}: "
                              f"{_first_line(exc)}") from None
     return found
+
+
+def _one_migrator(conn: Connection) -> None:
+    """PostgreSQL: processes opening one catalogue at once take its schema steps in turn."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('trial-harvester schema "
+                             "' || current_schema()))"))
 
 
 def _set_version(conn: Connection, number: int) -> None:

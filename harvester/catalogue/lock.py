@@ -1,5 +1,11 @@
-"""One writer at a time: a lock that works for SQLite files and for PostgreSQL, and that says
-who holds it.
+"""One writer at a time on SQLite, many on PostgreSQL: a lock that works for SQLite files and
+for PostgreSQL, and that says who holds it.
+
+On PostgreSQL, imports, syncs, fetches and backfills take the lock *shared* (``shared=True``):
+they run side by side, and the database's constraints and row locks keep their writes apart
+(see :mod:`harvester.catalogue.writers`).  Maintenance that must be alone (reparse, the
+search and similarity index rebuilds) takes it exclusively, so it waits for, and keeps out,
+every writer.  On SQLite every writer takes it exclusively: one writer at a time.
 
 SQLite: an exclusive ``flock`` on a file beside the database.  PostgreSQL: a session advisory
 lock held on its own connection.  Both are released by the operating system or the server when
@@ -111,12 +117,14 @@ def _busy(holder: LockHolder, wait: float, waited: float) -> CatalogueBusyError:
 
 
 @contextmanager
-def writer_lock(engine: Engine, *, wait: float = 0.0, poll: float = 0.2) -> Iterator[None]:
+def writer_lock(engine: Engine, *, wait: float = 0.0, poll: float = 0.2,
+                shared: bool = False) -> Iterator[None]:
     """Hold the catalogue's writer lock; wait up to ``wait`` seconds for it, then refuse
-    (:class:`CatalogueBusyError` naming the holder and how long we waited)."""
+    (:class:`CatalogueBusyError` naming the holder and how long we waited).  ``shared``:
+    on PostgreSQL, other shared holders may hold it at the same time (SQLite: ignored)."""
     url = engine.url
     if url.get_backend_name() == "postgresql":
-        with _pg_lock(engine, wait, poll):
+        with _pg_lock(engine, wait, poll, shared):
             yield
         return
     if not url.database or url.database == ":memory:":
@@ -200,12 +208,12 @@ def _has_holder_table(conn: Connection) -> bool:
 
 
 @contextmanager
-def _pg_lock(engine: Engine, wait: float, poll: float) -> Iterator[None]:
+def _pg_lock(engine: Engine, wait: float, poll: float, shared: bool) -> Iterator[None]:
+    take = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
     with engine.connect() as conn:
         key = _key(conn)
         start = time.monotonic()
-        while not conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}
-                               ).scalar():
+        while not conn.execute(sa.text(f"SELECT {take}(:k)"), {"k": key}).scalar():
             conn.rollback()
             waited = time.monotonic() - start
             if waited >= wait:
@@ -215,32 +223,44 @@ def _pg_lock(engine: Engine, wait: float, poll: float) -> Iterator[None]:
         conn.commit()
         recorded = _has_holder_table(conn)
         conn.rollback()
+        # One row per holder, keyed by its server process (several hold a shared lock);
+        # rows left by holders that died are cleared here.
         if recorded:
             me = _me()
-            conn.execute(sa.text("DELETE FROM lock_holder"))
+            conn.execute(sa.text(f"DELETE FROM lock_holder WHERE id = pg_backend_pid() OR id "
+                                 f"NOT IN ({_HOLDING_PIDS})"), {"k": key})
             conn.execute(sa.text("INSERT INTO lock_holder (id, pid, host, command, since) "
-                                 "VALUES (1, :pid, :host, :command, :since)"), me)
+                                 "VALUES (pg_backend_pid(), :pid, :host, :command, :since)"),
+                         me)
             conn.commit()
         try:
             yield
         finally:
             if recorded:
-                conn.execute(sa.text("DELETE FROM lock_holder"))
-            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                conn.execute(sa.text("DELETE FROM lock_holder WHERE id = pg_backend_pid()"))
+            unlock = "pg_advisory_unlock_shared" if shared else "pg_advisory_unlock"
+            conn.execute(sa.text(f"SELECT {unlock}(:k)"), {"k": key})
             conn.commit()
 
 
+#: The server processes holding the writer lock (``:k``), shared or not.
+_HOLDING_PIDS = ("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                 "AND database = (SELECT oid FROM pg_database "
+                 "WHERE datname = current_database()) "
+                 "AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = :k")
+
+
 def _pg_holder(engine: Engine) -> LockHolder | None:
+    """The longest holder of the writer lock (of several shared holders, the first)."""
     with engine.connect() as conn:
         key = _key(conn)
-        held = conn.execute(sa.text(
-            "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
-            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-            "AND ((classid::bigint << 32) | objid::bigint) = :k"), {"k": key}).first()
-        if held is None:
+        holders = list(conn.execute(sa.text(_HOLDING_PIDS), {"k": key}).scalars())
+        if not holders:
             return None
         if not _has_holder_table(conn):
             return LockHolder(None, None, None, None)
-        row = conn.execute(sa.text("SELECT pid, host, command, since FROM lock_holder "
-                                   "WHERE id = 1")).mappings().first()
+        row = conn.execute(sa.text(
+            "SELECT pid, host, command, since FROM lock_holder WHERE id IN "
+            f"({_HOLDING_PIDS}) OR (id = 1 AND NOT EXISTS (SELECT 1 FROM lock_holder "
+            "WHERE id <> 1)) ORDER BY since LIMIT 1"), {"k": key}).mappings().first()
     return _holder(dict(row) if row else None)

@@ -11,6 +11,7 @@ own sources over mirrors, then the latest registry date.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -95,6 +96,8 @@ class Catalogue:
     def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.engine = engine
         self.clock = clock
+        self._session: Any = None  # writers.Session, made by the first writer
+        self._session_lock = threading.Lock()
 
     @classmethod
     def open(cls, url: str | None = None, *, clock: Callable[[], datetime] = utcnow,
@@ -111,7 +114,19 @@ class Catalogue:
         migrate(engine)
         return cls(engine, clock=clock)
 
+    @property
+    def session(self) -> Any:
+        """This process's :class:`writers.Session` on this catalogue (its advisory locks)."""
+        with self._session_lock:
+            if self._session is None:
+                from harvester.catalogue import writers
+
+                self._session = writers.Session(self.engine)
+            return self._session
+
     def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
         self.engine.dispose()
 
     def __enter__(self) -> Catalogue:
@@ -133,11 +148,19 @@ class Catalogue:
         """A new run (``query_name``: the saved query a sync runs; ``batch_id``: the run of
         the ``sync --all`` batch it is part of)."""
         now = self.clock()
-        with self.engine.begin() as conn:
+
+        def insert(conn: Connection) -> int:
             run_id: int = conn.execute(sa.insert(R).values(
-                kind=kind, arguments=msgspec.json.encode(arguments).decode(), started_at=now,
-                heartbeat_at=now, status="running", query_name=query_name,
+                kind=kind, arguments=msgspec.json.encode(arguments).decode(),
+                started_at=now, heartbeat_at=now, status="running", query_name=query_name,
                 batch_id=batch_id)).inserted_primary_key[0]  # type: ignore[index]
+            return run_id
+
+        if self.engine.dialect.name == "postgresql":  # held while this process lives
+            run_id = int(self.session.insert_run(insert))
+        else:
+            with self.engine.begin() as conn:
+                run_id = insert(conn)
         _LOG.info("%s run started", kind, extra={"run": run_id, "query": query_name})
         return run_id
 
@@ -155,6 +178,8 @@ class Catalogue:
             if _LOG.handlers:
                 row = conn.execute(sa.select(R.c.kind, R.c.query_name, R.c.new, R.c.changed,
                                              R.c.failed).where(R.c.id == run_id)).first()
+        if self._session is not None:
+            self._session.release_run(run_id)
         if _LOG.handlers and row is not None:
             _LOG.log(logging.INFO if status == "ok" else logging.ERROR,
                      "%s run %s: %d new, %d changed, %d failed%s", row.kind, status, row.new,
@@ -163,12 +188,17 @@ class Catalogue:
 
     def mark_interrupted(self, stale_before: datetime, *, keep: int | None = None) -> int:
         """Mark runs still 'running' whose last heartbeat is before ``stale_before`` as
-        interrupted (the holder of the writer lock knows every other run has died), but
-        ``keep`` (the holder's own batch run)."""
+        interrupted, but ``keep`` (the holder's own batch run).  SQLite: the holder of the
+        writer lock knows every other run has died.  PostgreSQL: only the runs no live
+        process holds (see :mod:`writers`) — others are writing beside us."""
+        from harvester.catalogue import writers
+
         with self.engine.begin() as conn:
-            result = conn.execute(sa.update(R).where(
-                R.c.status == "running", R.c.heartbeat_at <= stale_before,
-                R.c.id != (keep if keep is not None else -1)).values(
+            where = [R.c.status == "running", R.c.heartbeat_at <= stale_before,
+                     R.c.id != (keep if keep is not None else -1)]
+            if writers.is_postgres(conn):
+                where.append(writers.unheld_runs(conn))
+            result = conn.execute(sa.update(R).where(*where).values(
                 status="interrupted", message="stopped before it finished (killed or crashed)"))
         return int(result.rowcount)
 
@@ -209,21 +239,28 @@ class Catalogue:
 
         ``already_known`` and ``failed`` are counted into the run with the batch, so a run's
         counts always match what was committed; ``also`` runs in the same transaction (a
-        sync's resume point, say).
+        sync's resume point, say).  On PostgreSQL, a batch that lost a race with another
+        writer (see :mod:`writers`) is run again from the start.
         """
+        from harvester.catalogue import writers
+
         now = self.clock()
         ready = [i if isinstance(i, Prepared) else prepare(i) for i in items]
-        with self.engine.begin() as conn:
-            outcomes = _Batch(conn, now, run_id).add(ready)
-            if also is not None:
-                also(conn)
-            if run_id is not None:
-                conn.execute(sa.update(R).where(R.c.id == run_id).values(
-                    new=R.c.new + outcomes.count("new"),
-                    changed=R.c.changed + outcomes.count("changed"),
-                    unchanged=R.c.unchanged + outcomes.count("unchanged") + already_known,
-                    failed=R.c.failed + failed, heartbeat_at=now))
-        return outcomes
+
+        def store() -> list[Outcome]:
+            with self.engine.begin() as conn:
+                outcomes = _Batch(conn, now, run_id).add(ready)
+                if also is not None:
+                    also(conn)
+                if run_id is not None:
+                    conn.execute(sa.update(R).where(R.c.id == run_id).values(
+                        new=R.c.new + outcomes.count("new"),
+                        changed=R.c.changed + outcomes.count("changed"),
+                        unchanged=R.c.unchanged + outcomes.count("unchanged") + already_known,
+                        failed=R.c.failed + failed, heartbeat_at=now))
+            return outcomes
+
+        return writers.retrying(self.engine, store)
 
     def add_event(self, nct_id: str, kind: str, *, run_id: int | None = None,
                   detail: str | None = None) -> None:
@@ -308,7 +345,10 @@ class _Batch:
     def add(self, items: Sequence[Prepared]) -> list[Outcome]:
         if not items:
             return []
+        from harvester.catalogue import writers
+
         ncts = sorted({item.nct_id for item in items})
+        writers.lock_trials(self.conn, ncts)  # PostgreSQL: one writer per trial at a time
         existing: dict[tuple[str, str, str], int | None] = {}
         for chunk in _chunks(ncts):
             for row in self.conn.execute(sa.select(

@@ -108,10 +108,19 @@ def _show_sources(catalogue: Catalogue, shown: VersionInfo, record: TrialRecord,
 
 
 @click.command()
-@nct_argument
+@click.argument("nct_id", metavar="NCT…", required=False,
+                callback=lambda c, p, v: v.upper() if v else v)
 @db_option
 @click.option("--backfill", is_flag=True,
               help="First fetch every past version from the registry's record history.")
+@click.option("--queue", is_flag=True,
+              help="With --backfill: work the catalogue's shared backfill queue until no "
+                   "trial is pending (on PostgreSQL several workers, on several machines, "
+                   "share it, together within one --min-interval).")
+@click.option("--enqueue-all", is_flag=True,
+              help="With --queue: first queue every trial of the catalogue.")
+@click.option("--ids-file", metavar="FILE",
+              help="With --queue: first queue these NCT ids (one a line; - for stdin).")
 @click.option("--base-url", envvar=BASE_URL_ENV, default=DEFAULT_BASE_URL, show_default=True,
               help=f"With --backfill: the API server (also ${BASE_URL_ENV}).")
 @click.option("--min-interval", type=click.FloatRange(min=0), default=1.0, show_default=True,
@@ -123,7 +132,8 @@ def _show_sources(catalogue: Catalogue, shown: VersionInfo, record: TrialRecord,
 @as_of_option("Only the versions the registry had published by DATE (a year, month or day).")
 @format_option("table", "json", "jsonl")
 @handles_errors
-def history(nct_id: str, db: str | None, backfill: bool, base_url: str, min_interval: float,
+def history(nct_id: str | None, db: str | None, backfill: bool, queue: bool,
+            enqueue_all: bool, ids_file: str | None, base_url: str, min_interval: float,
             retries: int, wait: float, timeout: float, budget: float | None,
             user_agent: str | None, as_of: date | None, fmt: str) -> None:
     """List a trial's versions: number, when seen, source, registry date, what changed.
@@ -135,8 +145,20 @@ def history(nct_id: str, db: str | None, backfill: bool, base_url: str, min_inte
     Examples:
       trials history NCT06203210
       trials history NCT06203210 --backfill    # reach back to the first registration
+      trials history --backfill --queue --enqueue-all   # every trial; run on many machines
       trials history NCT06203210 --as-of 2025 --format jsonl
     """
+    if queue or enqueue_all or ids_file:
+        from harvester.commands._backfilling import work_queue
+
+        if not (backfill and queue):
+            raise UsageError("--enqueue-all and --ids-file go with --backfill --queue")
+        network = {"min_interval": min_interval, "retries": retries, "timeout": timeout,
+                   "budget": budget, "user_agent": user_agent}
+        sys.exit(work_queue(open_catalogue(db, create=True), nct_id, ids_file, enqueue_all,
+                            base_url, network, wait=wait, fmt=fmt))
+    if nct_id is None:
+        raise UsageError("give an NCT id (or --backfill --queue)")
     catalogue = open_catalogue(db, create=backfill)
     problems: list[str] = []
     if backfill:
@@ -152,7 +174,7 @@ def history(nct_id: str, db: str | None, backfill: bool, base_url: str, min_inte
             problems.append(message)
             say("error", message)
 
-        with writer_lock(catalogue.engine, wait=wait):
+        with writer_lock(catalogue.engine, wait=wait, shared=True):
             run_id = catalogue.start_run("backfill", {"nct_ids": [nct_id]})
             try:
                 added = fill_history(catalogue, api, [nct_id], run_id=run_id,

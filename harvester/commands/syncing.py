@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TextIO, cast
 
 import click
@@ -34,6 +35,7 @@ from harvester.commands._selection import STATUS, filter_option
 from harvester.errors import CatalogueError, HarvesterError, HttpStatusError, UsageError
 from harvester.fetch.backfill import fetch as fetch_targets
 from harvester.fetch.ctgov import BASE_URL_ENV, DEFAULT_BASE_URL, CtgovApi, search_params
+from harvester.fetch.http import LocalPace
 from harvester.fetch.sync import Syncer, SyncSummary
 
 _NCT_ID = re.compile(r"^[Nn][Cc][Tt]\d{8}$")
@@ -86,6 +88,9 @@ def _api(base_url: str, **network: Any) -> CtgovApi:
 @click.option("--with-history", is_flag=True,
               help="Also fetch every past version of the studies that changed.")
 @click.option("--page-size", type=click.IntRange(1, 1000), default=1000, show_default=True)
+@click.option("--parallel", type=click.IntRange(1, 16), default=1, show_default=True,
+              metavar="N", help="With --all or several NAMEs on PostgreSQL: sync N queries "
+              "at once (together within one --min-interval); SQLite syncs one at a time.")
 @wait_option
 @db_option
 @base_url_option
@@ -104,7 +109,8 @@ def sync(names: tuple[str, ...], cond: str | None, term: str | None, intr: str |
          id_: str | None, status: tuple[str, ...] | None,
          ids: tuple[str, ...], ids_file: str | None, advanced: str | None,
          save_as: str | None, replace: bool, every: bool,
-         full: bool, with_history: bool, page_size: int, wait: float, db: str | None,
+         full: bool, with_history: bool, page_size: int, parallel: int, wait: float,
+         db: str | None,
          base_url: str, min_interval: float, retries: int, timeout: float,
          budget: float | None, user_agent: str | None, workers: int, progress: bool,
          quiet: bool, fmt: str) -> None:
@@ -122,6 +128,7 @@ def sync(names: tuple[str, ...], cond: str | None, term: str | None, intr: str |
       trials sync --cond "breast cancer" --status RECRUITING --save breast
       trials sync breast              # the saved query, incrementally
       trials sync --all --quiet       # every saved query: the nightly job
+      trials sync --all --parallel 4  # PostgreSQL: four queries at once
       trials sync --ids NCT00557986 --with-history
       trials sync --ids-file nct_ids.txt --save trialsim
     """
@@ -137,13 +144,24 @@ def sync(names: tuple[str, ...], cond: str | None, term: str | None, intr: str |
                           titles=titles, outc=outc, id_=id_, status=status or (), ids=ids,
                           advanced=advanced)
     jobs = _jobs(catalogue, names, given, save_as, every, replace)
-    api = _api(base_url, min_interval=min_interval, retries=retries, timeout=timeout,
-               budget=budget, user_agent=user_agent)
+    network = {"min_interval": min_interval, "retries": retries, "timeout": timeout,
+               "budget": budget, "user_agent": user_agent}
+    api = _api(base_url, **network)
+    if parallel > 1 and catalogue.engine.dialect.name != "postgresql":
+        if not quiet:
+            say("warning", "--parallel: a SQLite catalogue has one writer; the queries "
+                           "sync one at a time")
+        parallel = 1
+    pace = LocalPace() if parallel > 1 else None
 
     def one(name: str | None, params: dict[str, str], batch_id: int | None) -> int:
-        show = progress and not quiet
+        show = progress and not quiet and pace is None
+        own = api
+        if pace is not None:  # a client per thread, one pace between them all
+            own = _api(base_url, **network)
+            own.client.pacer = pace
         with progress_bar(None, f"sync {name or ''}".strip(), enabled=show) as advance:
-            syncer = Syncer(catalogue, api, page_size=page_size, with_history=with_history,
+            syncer = Syncer(catalogue, own, page_size=page_size, with_history=with_history,
                             wait=wait, workers=workers or None, on_problem=reporter(quiet),
                             on_progress=advance)
             try:
@@ -171,23 +189,30 @@ def sync(names: tuple[str, ...], cond: str | None, term: str | None, intr: str |
     if not (every or len(jobs) > 1):
         ((name, params),) = jobs
         sys.exit(one(name, params, None))
-    sys.exit(run_batch(catalogue, jobs, one, wait=wait, full=full))
+    sys.exit(run_batch(catalogue, jobs, one, wait=wait, full=full, parallel=parallel))
 
 
 def run_batch(catalogue: Catalogue, jobs: list[tuple[str | None, dict[str, str]]],
               one: Callable[[str | None, dict[str, str], int], int], *, wait: float,
-              full: bool) -> int:
-    """Several saved queries as one batch: one writer lock, a run of kind ``batch`` that
-    each query's sync run points to, every query tried even when some fail; the exit status
-    is the worst outcome (1 some incomplete, 3 some could not run)."""
-    with writer_lock(catalogue.engine, wait=wait):
+              full: bool, parallel: int = 1) -> int:
+    """Several saved queries as one batch: one writer lock (shared on PostgreSQL), a run of
+    kind ``batch`` that each query's sync run points to, every query tried even when some
+    fail, ``parallel`` of them at once (threads); the exit status is the worst outcome (1
+    some incomplete, 3 some could not run)."""
+    with writer_lock(catalogue.engine, wait=wait, shared=True):
         catalogue.mark_interrupted(catalogue.clock())
         batch_id = catalogue.start_run("batch", {"queries": [n for n, _ in jobs],
-                                                 "full": full})
+                                                 "full": full, "parallel": parallel})
         outcomes: dict[str, int] = {}
         try:
-            for name, params in jobs:
-                outcomes[name or ""] = one(name, params, batch_id)
+            if parallel > 1:
+                with ThreadPoolExecutor(parallel, thread_name_prefix="sync") as threads:
+                    futures = {name or "": threads.submit(one, name, params, batch_id)
+                               for name, params in jobs}
+                    outcomes = {name: future.result() for name, future in futures.items()}
+            else:
+                for name, params in jobs:
+                    outcomes[name or ""] = one(name, params, batch_id)
         except BaseException as exc:
             catalogue.finish_run(batch_id, "failed", f"{type(exc).__name__}: {exc}")
             raise
@@ -322,7 +347,7 @@ def fetch(targets: tuple[str, ...], with_history: bool, db: str | None, wait: fl
     catalogue = open_catalogue(db, create=True)
     api = _api(base_url, min_interval=min_interval, retries=retries, timeout=timeout,
                budget=budget, user_agent=user_agent)
-    with writer_lock(catalogue.engine, wait=wait):
+    with writer_lock(catalogue.engine, wait=wait, shared=True):
         run_id = catalogue.start_run("fetch", {"targets": list(targets),
                                                "with_history": with_history})
         try:

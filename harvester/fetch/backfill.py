@@ -117,3 +117,45 @@ def backfill(catalogue: Catalogue, api: CtgovApi, nct_ids: Sequence[str], *, run
         outcomes = catalogue.add(items, run_id=run_id)
         added += sum(1 for o in outcomes if o != "unchanged")
     return added
+
+
+@dataclass
+class QueueSummary:
+    run_id: int
+    trials: int = 0
+    versions: int = 0
+    failed: int = 0  # trials some of whose history could not be fetched
+
+    def to_json(self) -> dict[str, object]:
+        return {"run": self.run_id, "trials": self.trials, "versions": self.versions,
+                "failed": self.failed}
+
+
+def work_queue(catalogue: Catalogue, api: CtgovApi, *, run_id: int, worker: str,
+               on_problem: Callable[[str], None] = lambda m: None,
+               on_trial: Callable[[str], None] = lambda nct_id: None) -> QueueSummary:
+    """Backfill the trials of the catalogue's shared queue, one at a time, until none is
+    pending (see :mod:`harvester.catalogue.workqueue`): several workers, on several
+    machines, share one queue without overlap."""
+    from harvester.catalogue import workqueue
+
+    summary = QueueSummary(run_id)
+    while True:
+        with workqueue.claim(catalogue.engine, run_id=run_id, worker=worker,
+                             now=catalogue.clock()) as taken:
+            if taken is None:
+                return summary
+            problems: list[str] = []
+
+            def problem(message: str, into: list[str] = problems) -> None:
+                into.append(message)
+                on_problem(message)
+
+            taken.versions = backfill(catalogue, api, [taken.nct_id], run_id=run_id,
+                                      on_problem=problem)
+            if problems:
+                taken.state, taken.message = "failed", "; ".join(problems)[:2000]
+            summary.trials += 1
+            summary.versions += taken.versions
+            summary.failed += bool(problems)
+        on_trial(taken.nct_id)

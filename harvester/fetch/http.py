@@ -180,6 +180,10 @@ class HttpClient:
         self._session = session if session is not None else requests.Session()
         # requests' default Accept is */*; the API answers JSON and we want to say so.
         self._session.headers.update({"User-Agent": user_agent, "Accept": "application/json"})
+        # Shared pacing (several clients or processes keeping one interval between them):
+        # called as pacer(origin, interval), it reserves the next slot and says how long to
+        # wait for it.  None: this client keeps the interval on its own.
+        self.pacer: Callable[[str, float], float] | None = None
         self._last_start: dict[str, float] = {}  # origin -> clock() at the last request start
         self._interval: dict[str, float] = {}  # origin -> interval raised by Crawl-delay
         self._robots: dict[str, urllib.robotparser.RobotFileParser] = {}
@@ -349,6 +353,13 @@ class HttpClient:
     def _throttle(self, url: str) -> None:
         origin = _origin(url)
         interval = self._interval.get(origin, self.min_interval)
+        if self.pacer is not None and interval > 0:
+            wait = self.pacer(origin, interval)
+            if wait > 0:
+                self.stats.throttle_seconds += wait
+                self._sleep(wait)
+            self._last_start[origin] = self._clock()
+            return
         last = self._last_start.get(origin)
         if last is not None and interval > 0:
             wait = last + interval - self._clock()
@@ -381,3 +392,22 @@ class HttpClient:
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+
+
+class LocalPace:
+    """A pacer (see ``HttpClient.pacer``) shared by the clients of one process's threads:
+    together they keep one interval per origin."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        import threading
+
+        self._clock = clock
+        self._next: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, origin: str, interval: float) -> float:
+        with self._lock:
+            now = self._clock()
+            slot = max(self._next.get(origin, now), now)
+            self._next[origin] = slot + interval
+            return slot - now

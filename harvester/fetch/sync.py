@@ -151,10 +151,17 @@ class Syncer:
 
     def run(self, params: Mapping[str, str], *, full: bool = False,
             name: str | None = None, batch_id: int | None = None) -> SyncSummary:
-        """One sync run.  Within a batch (``batch_id``), the caller holds the writer lock."""
+        """One sync run.  Within a batch (``batch_id``), the caller holds the writer lock.
+        On PostgreSQL the writer lock is shared: syncs of other queries and imports run
+        beside this one; a second sync of the same query waits (``wait``) or is refused."""
+        engine = self.catalogue.engine
+        label = f"the query {name!r}" if name else "this query"
+        query_lock = self.catalogue.session.query_lock
         if batch_id is not None:
-            return self._run(dict(params), full, name, batch_id)
-        with writer_lock(self.catalogue.engine, wait=self.wait):
+            with query_lock(query_key(params), label, wait=self.wait):
+                return self._run(dict(params), full, name, batch_id)
+        with writer_lock(engine, wait=self.wait, shared=True), \
+                query_lock(query_key(params), label, wait=self.wait):
             self.catalogue.mark_interrupted(self.catalogue.clock())
             return self._run(dict(params), full, name)
 

@@ -172,8 +172,9 @@ class Importer:
         """Import ``paths`` as one run, holding the catalogue's writer lock (waiting up to
         ``wait`` seconds for it)."""
         inputs = inputs or self.inputs(paths)
-        with writer_lock(self.catalogue.engine, wait=wait):
-            # We hold the lock, so a run still marked running has died.
+        with writer_lock(self.catalogue.engine, wait=wait, shared=True):
+            # SQLite: we hold the lock, so a run still marked running has died (PostgreSQL:
+            # one no live process holds, see harvester.catalogue.writers).
             self.catalogue.mark_interrupted(self.catalogue.clock())
             return self._run(paths, inputs)
 
