@@ -6,10 +6,12 @@ Builds (once, cached in ``/tmp``) catalogues of ``--trials`` generated trials an
 of that, with ``bench/import_catalogue.py``'s generator (every API v2 study of the fixtures,
 repeated under fresh NCT ids), then exports each catalogue in every registered format
 (:data:`harvester.export.EXPORTERS`, and ``csv --long`` as a zip) to a temporary file with
-``trials export``, each in a fresh process so that its peak RSS is its own.  Prints trials
-per second, output size, peak RSS and the RSS before the export began (every module loaded)
-per format and size, and the peak RSS of its largest worker process (xlsx renders rows in
-workers): memory must stay flat, the same at 100,000 trials as at 10,000.
+``trials export --keep-duplicates``, each in a fresh process so that its peak RSS is its own.
+Prints trials per second, output size, peak RSS and the RSS before the export began (every
+module loaded) per format and size, the CPU seconds the export used (its own and its workers': on a
+shared machine the wall time says more about the load than the code), and the peak RSS
+of its largest worker process (xlsx renders rows in workers): memory must stay flat, the
+same at 100,000 trials as at 10,000.
 
 ``--db URL`` benchmarks that catalogue instead (built there if it holds fewer trials),
 e.g. a PostgreSQL database, and only at its own size.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -71,16 +74,28 @@ def child(url: str, fmt: str, out: str) -> None:
     import cli
     import harvester.export  # noqa: F401  (every exporter's libraries, before the baseline)
 
-    args = ["export", "--db", url, "--no-progress", "--quiet", "-o", out, "--force"]
+    # Every trial (the generated ones repeat a few studies: deduplication would drop most of
+    # them; its cost is bench/export_dedupe.py's).
+    args = ["export", "--db", url, "--no-progress", "--quiet", "-o", out, "--force",
+            "--keep-duplicates"]
     args += ["--format", "csv", "--long"] if fmt == "csv-long" else ["--format", fmt]
     baseline = memory_mb("VmRSS")
+    cpu_start = _cpu()
     start = time.perf_counter()
     cli.main(args, standalone_mode=False)
     seconds = time.perf_counter() - start
     workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "peak_mb": memory_mb("VmHWM"),
+    print(json.dumps({"seconds": seconds, "cpu": _cpu() - cpu_start,
+                      "peak_mb": memory_mb("VmHWM"),
                       "baseline_mb": baseline, "workers_mb": workers,
                       "bytes": Path(out).stat().st_size}))
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and its (finished) worker processes."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def run(url: str, fmt: str, folder: Path) -> dict[str, float]:
@@ -117,12 +132,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for _, url in catalogues:
             held = trials_in(url)
-            print(f"\n{held:,} trials ({url.split('?')[0]})")
-            print(f"{'format':10} {'trials/s':>10} {'seconds':>9} {'output MB':>10} "
-                  f"{'peak RSS MB':>12} {'before MB':>10} {'worker MB':>10}")
+            print(f"\n{held:,} trials ({url.split('?')[0]}); load average "
+                  f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
+            print(f"{'format':10} {'trials/s':>10} {'seconds':>9} {'CPU s':>7} "
+                  f"{'output MB':>10} {'peak RSS MB':>12} {'before MB':>10} {'worker MB':>10}")
             for fmt in formats:
                 r = run(url, fmt, Path(tmp))
                 print(f"{fmt:10} {held / r['seconds']:10,.0f} {r['seconds']:9.1f} "
+                      f"{r['cpu']:7.1f} "
                       f"{r['bytes'] / 1e6:10,.1f} {r['peak_mb']:12,.0f} "
                       f"{r['baseline_mb']:10,.0f} {r.get('workers_mb', 0):10,.0f}", flush=True)
 

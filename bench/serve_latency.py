@@ -36,10 +36,13 @@ TRIAL = "NCT06203210"
 
 def cases(base: str, session: requests.Session) -> list[tuple[str, str]]:
     first = session.get(f"{base}/api/v2/studies", params={"pageSize": "1000"}, timeout=60)
-    token = first.json()["nextPageToken"]
-    for _ in range(20):  # 21 pages in: a deep page
-        token = session.get(f"{base}/api/v2/studies", params={
-            "pageSize": "1000", "pageToken": token}, timeout=60).json()["nextPageToken"]
+    token = first.json().get("nextPageToken", "")
+    for _ in range(20):  # 21 pages in: a deep page (or the last, in a small catalogue)
+        later = session.get(f"{base}/api/v2/studies", params={
+            "pageSize": "1000", "pageToken": token}, timeout=60).json().get("nextPageToken")
+        if not later:
+            break
+        token = later
     some = ",".join(s["protocolSection"]["identificationModule"]["nctId"]
                     for s in first.json()["studies"][:100])
     return [

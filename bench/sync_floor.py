@@ -9,12 +9,19 @@ parsed or stored — and a full ``trials sync`` into a fresh catalogue on each d
 politeness limit off.  Prints seconds and the ratio to the floor (targets: ≤ 2× on SQLite,
 ≤ 3× on PostgreSQL), counting the sync's own time (``seconds`` of its summary) and its whole
 process.  PostgreSQL uses ``TRIALS_TEST_POSTGRES_URL`` (a fresh schema, dropped afterwards).
+
+Then tap-clinicaltrials (a Singer tap that parses each study's JSON and stores nothing: its
+messages go to /dev/null) harvests the same server, unmodified but for its base URL, in its own
+virtual environment (made once under ``~/.cache/trial-harvester/bench-tap`` with pip;
+``--tap-python`` names another interpreter that has it, ``--no-tap`` skips it), and the bench
+prints how many times faster each sync is (target: ≥ 3.5×).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -47,6 +54,49 @@ def floor(base: str, page_size: int) -> dict[str, float]:
     return result
 
 
+TAP_ENV = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "trial-harvester" / \
+    "bench-tap"
+TAP_REQUIREMENT = "tap-clinicaltrials>=0.2,<1"
+# Run by the tap's interpreter: every study of the server, messages to stdout (/dev/null).
+TAP_SCRIPT = """
+import json, sys, time
+import requests
+import tap_clinicaltrials.tap as tap_module
+from tap_clinicaltrials import streams
+base = sys.argv[1]
+streams.Studies.url_base = base + "/api"
+real_get = requests.get
+tap_module.requests.get = lambda url, *a, **k: real_get(
+    url.replace("https://clinicaltrials.gov", base), *a, **k)
+started = time.perf_counter()
+tap_module.TapClinicalTrials(config={}).sync_all()
+sys.stderr.write(json.dumps({"seconds": time.perf_counter() - started}) + "\\n")
+"""
+
+
+def tap_python() -> str:
+    """The interpreter of the tap's own environment, made (once) if it is not there."""
+    python = TAP_ENV / "bin" / "python"
+    if not python.exists():
+        print(f"installing {TAP_REQUIREMENT} in {TAP_ENV} (once)", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(TAP_ENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", TAP_REQUIREMENT],
+                       check=True)
+    return str(python)
+
+
+def tap(python: str, base: str, folder: Path) -> dict[str, float]:
+    """tap-clinicaltrials over the whole server (in ``folder``: it keeps a cache file)."""
+    started = time.perf_counter()
+    out = subprocess.run([python, "-c", TAP_SCRIPT, base], cwd=folder, text=True,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if out.returncode:
+        raise SystemExit(f"tap-clinicaltrials failed ({out.returncode}): {out.stderr[-2000:]}")
+    result: dict[str, float] = json.loads(out.stderr.strip().splitlines()[-1])
+    result["wall"] = time.perf_counter() - started
+    return result
+
+
 def sync(url: str, base: str, workers: int | None) -> dict[str, float]:
     extra = ["--workers", str(workers)] if workers is not None else []
     started = time.perf_counter()
@@ -67,6 +117,9 @@ def main() -> None:
     parser.add_argument("--page-size", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=None,
                         help="parsing processes of the sync (default: its own, one per core)")
+    parser.add_argument("--tap-python", help="an interpreter that has tap-clinicaltrials "
+                        "(default: its own environment, made once)")
+    parser.add_argument("--no-tap", action="store_true", help="skip tap-clinicaltrials")
     parser.add_argument("--pull", nargs=2, metavar=("BASE", "PAGE_SIZE"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -79,6 +132,7 @@ def main() -> None:
         assert base["studies"] == args.studies, base
         print(f"floor: {args.studies:,} studies pulled, nothing parsed: "
               f"{base['seconds']:.2f} s ({args.studies / base['seconds']:,.0f}/s)")
+        syncs: dict[str, float] = {}
         for kind in args.db.split(","):
             url, engine, schema = fresh_url(kind, Path(tmp))
             try:
@@ -97,6 +151,18 @@ def main() -> None:
                   f"busy: HTTP {result['http_seconds']:.1f} s, parsing "
                   f"{result['parse_seconds']:.1f} s (in workers, overlapped), storing "
                   f"{result['store_seconds']:.1f} s")
+            syncs[kind] = own
+        if args.no_tap:
+            return
+        folder = Path(tmp) / "tap"
+        folder.mkdir()
+        found = tap(args.tap_python or tap_python(), server.base_url, folder)
+        print(f"tap-clinicaltrials (stores nothing): {found['seconds']:6.2f} s = "
+              f"{found['seconds'] / base['seconds']:.1f}× the floor "
+              f"({found['wall']:.2f} s as a whole process)")
+        for kind, own in syncs.items():
+            print(f"trials sync → {kind:10} is {found['seconds'] / own:.1f}× faster than "
+                  "tap-clinicaltrials (target ≥ 3.5×)")
 
 
 if __name__ == "__main__":

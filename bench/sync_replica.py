@@ -36,8 +36,10 @@ def studies(count: int) -> list[dict[str, Any]]:
     for i in range(count):
         study = copy.deepcopy(bases[i % len(bases)])
         study["protocolSection"]["identificationModule"]["nctId"] = f"NCT9{i:07d}"
-        study["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"] = {
-            "date": f"{2015 + i % 10}-{1 + i % 12:02d}-{1 + i % 28:02d}", "type": "ACTUAL"}
+        updated = f"{2015 + i % 10}-{1 + i % 12:02d}-{1 + i % 28:02d}"
+        status = study["protocolSection"]["statusModule"]
+        status["lastUpdatePostDateStruct"] = {"date": updated, "type": "ACTUAL"}
+        status["lastUpdateSubmitDate"] = updated  # every real study has one
         out.append(study)
     return out
 

@@ -89,7 +89,10 @@ def _heading_kind(line: str) -> str | None:
 
 
 def _indent(line: str) -> int:
-    return len(line.expandtabs(4)) - len(line.expandtabs(4).lstrip())
+    if not line[:1].isspace():
+        return 0
+    wide = line.expandtabs(4)
+    return len(wide) - len(wide.lstrip())
 
 
 def split_criteria(text: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -8,6 +8,7 @@ validating again what msgspec has checked.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -18,8 +19,11 @@ from harvester import records as r
 from harvester.errors import ParseError
 from harvester.records.base import Frozen, trusted
 from parsers import _vocab as v
-from parsers._text import plain
+from parsers._text import plain as _plain
 
+# msgspec has typed every text here as str or None (hashable), and titles and group
+# descriptions recur across the outcome measures of a study and across studies: cached.
+plain = functools.lru_cache(maxsize=1 << 12)(_plain)
 _AT = re.compile(r" - at `\$(.*)`$")
 
 

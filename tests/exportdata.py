@@ -24,6 +24,21 @@ SOURCES: tuple[Path, ...] = (
     *sorted((HISTORY / "api-v2-snapshots").glob("NCT*__vh*.json")),
     HISTORY / "legacy-xml-redownloads", FIXTURES / "mirror-veeva", FIXTURES / "constructed")
 HISTORY_TRIAL = "NCT06203210"  # three API snapshots: ACTIVE_NOT_RECRUITING, then RECRUITING
+#: The fixtures' one trial registered twice: NCT99000001 (constructed) is a second
+#: registration of NCT03494712, naming its EudraCT number (see fixtures/README.md); an export
+#: keeps the first registered.
+FIRST_REGISTRATION, SECOND_REGISTRATION = "NCT03494712", "NCT99000001"
+#: For the format tests: export every record, the second registration too.
+EVERY_RECORD = "--keep-duplicates"
+
+
+def deduplicated(nct_ids: Any) -> list[str]:
+    """What an export of these trials holds: each once, in order, the second registration
+    left out when the first is there."""
+    ids = set(nct_ids)
+    if FIRST_REGISTRATION in ids:
+        ids.discard(SECOND_REGISTRATION)
+    return sorted(ids)
 
 
 _SHARED: dict[str, str] = {}

@@ -333,7 +333,7 @@ STEP_1 = (SNAPSHOTS[0], LEGACY / "NCT00513591__dl2017-01-18__aact.xml",
 STEP_2 = (SNAPSHOTS[1], LEGACY / "NCT00513591__dl2017-08-08__aact.xml",
           LEGACY / "NCT00482794__dl2017-01-18__aact.xml", VEEVA, WITHDRAWN)
 REPORT_KEYS = {"since", "until", "new", "status_changes", "enrollment_changes",
-               "results_first_posted", "other_changes", "disappeared", "covers",
+               "outcome_changes", "results_first_posted", "other_changes", "disappeared", "covers",
                "query"}
 WITHDRAWN_TITLE = "Alternative Treatment of Deep Carious Lesions Based on Biological Evidences"
 

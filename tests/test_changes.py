@@ -16,6 +16,7 @@ import pytest
 
 from harvester.catalogue import Catalogue, Incoming
 from harvester.catalogue.changes import ChangeReport, changes_since
+from harvester.commands.views import change_report
 from harvester.records import Enrollment, TrialRecord
 from parsers import parse_bytes
 from tests.conftest import FIXTURES
@@ -28,7 +29,8 @@ WITH_RESULTS = LEGACY / "NCT01642004__dl2018-05-11__aact.xml"
 VEEVA = FIXTURES / "mirror-veeva/NCT00557986.txt"
 CTGOV_PARTIAL = FIXTURES / "constructed/NCT00557986__ctgov-partial.json"
 KEYS = ["since", "until", "new", "status_changes", "enrollment_changes",
-        "results_first_posted", "other_changes", "disappeared", "covers", "query"]
+        "outcome_changes", "results_first_posted", "other_changes", "disappeared", "covers",
+        "query"]
 
 
 def record(path: Path) -> TrialRecord:
@@ -93,7 +95,7 @@ def test_new_trials_and_the_report_shape(catalogue: Catalogue, clock: Clock) -> 
     assert data["new"][0] == {
         "nct_id": "NCT00513591", "title": "Duke Autoimmunity in Pregnancy Registry",
         "kind": "new", "status": None, "enrollment": None, "results_first_posted": False,
-        "summary": "new trial", "changes": []}
+        "outcomes": [], "summary": "new trial", "changes": []}
     assert all(data[key] == [] for key in KEYS[3:-2])
     # since the very start, the first trial is new too; since now, nothing is
     assert [t.nct_id for t in changes_since(catalogue, since - timedelta(hours=1)).trials] == [
@@ -188,6 +190,32 @@ def test_other_changes_carry_a_summary(catalogue: Catalogue, clock: Clock) -> No
     assert entry["status"] is None and entry["enrollment"] is None
     assert "last_update_submitted moved 2026-02-05 → 2026-02-27" in entry["summary"]
     assert data["status_changes"] == data["enrollment_changes"] == []
+
+
+def test_an_outcome_switch_is_its_own_kind(catalogue: Catalogue, clock: Clock) -> None:
+    # No fixture holds a real outcome switch: make one from the real record by retitling
+    # its second primary outcome ("Overall Survival") and dropping its last secondary one.
+    before = record(SNAPSHOTS[2])
+    primary = [o for o in before.outcomes if o.kind == "PRIMARY"]
+    assert primary[1].title == "Overall Survival"
+    switched = tuple(o.model_copy(update={"title": "Progression-free Survival"})
+                     if o is primary[1] else o for o in before.outcomes[:-1])
+    store(catalogue, before)
+    since = clock.tick()
+    store(catalogue, before.model_copy(update={"outcomes": switched}))
+    (change,) = changes_since(catalogue, since).trials
+    assert change.status is None and change.enrollment is None
+    assert change.outcomes[0] == "primary outcome removed: Overall Survival"
+    assert change.outcomes[1].startswith("secondary outcome removed: Pharmacokinetic")
+    assert change.outcomes[2] == "primary outcome added: Progression-free Survival"
+    data = report_json(changes_since(catalogue, since))
+    assert [e["nct_id"] for e in data["outcome_changes"]] == ["NCT06203210"]
+    assert data["outcome_changes"][0]["outcomes"] == change.outcomes
+    assert data["other_changes"] == data["status_changes"] == []
+    digest = change_report(changes_since(catalogue, since))
+    block = digest.split("Outcome changes (1)\n", 1)[1].split("\n\n", 1)[0]
+    assert block.startswith("  NCT06203210  primary outcome removed: Overall Survival;")
+    assert "Other changes (0)" in digest
 
 
 def test_the_trial_is_compared_as_it_stood_at_the_moment(catalogue: Catalogue,

@@ -1,5 +1,6 @@
 """cli.py starts at once: `trials --help` imports no subcommand, and `trials show` imports only
-what reading the catalogue needs (no HTTP stack, HTML or XML parser, exporters, search)."""
+what reading the catalogue needs (no database stack on SQLite, no HTTP stack, HTML or XML
+parser, exporters, search)."""
 
 from __future__ import annotations
 
@@ -27,22 +28,24 @@ print("\\n@@" + json.dumps(sorted(sys.modules)))
 """
 
 #: What `trials show` may import from the project (subset pinned: a new import must be
-#: argued for here).
+#: argued for here).  On a SQLite catalogue it reads through the standard library's sqlite3
+#: (harvester.catalogue.quick): no SQLAlchemy, no table classes, no store.
 SHOW_MAY_IMPORT = {
     "cli", "harvester", "harvester.errors", "harvester.fetch", "harvester.commands",
     "harvester.commands._common", "harvester.commands.config",
     "harvester.commands.browse", "harvester.commands.views",
-    "harvester.catalogue", "harvester.catalogue.canonical", "harvester.catalogue.changes",
-    "harvester.catalogue.diff", "harvester.catalogue.engine", "harvester.catalogue.fulltext",
-    "harvester.catalogue.lock", "harvester.catalogue.prepared", "harvester.catalogue.sources",
-    "harvester.catalogue.store", "harvester.catalogue.tables", "harvester.records",
-    "harvester.catalogue.storage",  # storage failures as one line: every catalogue needs it
+    "harvester.commands.record_sections",  # the table view of outcomes, people, results
+    "harvester.catalogue", "harvester.catalogue.diff", "harvester.catalogue.sources",
+    "harvester.catalogue.location", "harvester.catalogue.quick",
+    "harvester.catalogue.versioninfo", "harvester.records",
     "harvester.records.base", "harvester.records.results", "harvester.records.sections",
-    "harvester.records.vocabulary", "parsers",
+    "harvester.records.vocabulary",
 }
-#: Libraries `trials show` must not load: the HTTP stack, HTML and XML parsing, exporters.
-SHOW_MUST_NOT_IMPORT = ("requests", "urllib3", "tenacity", "bs4", "soupsieve", "lxml",
-                        "openpyxl", "pyarrow", "starlette", "uvicorn", "jinja2")
+#: Libraries `trials show` must not load: the database stack (SQLite is read with sqlite3),
+#: the HTTP stack, HTML and XML parsing, exporters, the web server.
+SHOW_MUST_NOT_IMPORT = ("sqlalchemy", "sqlmodel", "psycopg", "requests", "urllib3",
+                        "tenacity", "bs4", "soupsieve", "lxml", "openpyxl", "pyarrow",
+                        "starlette", "uvicorn", "jinja2")
 
 
 def _modules(*args: str) -> tuple[str, set[str]]:

@@ -16,7 +16,7 @@ from harvester.catalogue.selection import SelectedVersion
 from harvester.export.base import ExportItem
 from harvester.export.bibtex import latex, render
 from tests.conftest import FIXTURES, trials
-from tests.exportdata import HISTORY_TRIAL, Current, current, shared
+from tests.exportdata import EVERY_RECORD, HISTORY_TRIAL, Current, current, shared
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def parse(text: str) -> dict[str, dict[str, str]]:
 
 
 def export_bib(db: str, *args: str | Path) -> str:
-    result = trials(db, "export", "--format", "bibtex", *args)
+    result = trials(db, "export", "--format", "bibtex", EVERY_RECORD, *args)
     assert result.exit_code == 0, result.stderr
     return result.stdout
 

@@ -19,7 +19,7 @@ from citeproc.source.json import CiteProcJSON
 
 from harvester.catalogue import Catalogue
 from tests.conftest import trials
-from tests.exportdata import HISTORY_TRIAL, Current, current, shared
+from tests.exportdata import EVERY_RECORD, HISTORY_TRIAL, Current, current, shared
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def now(db: str) -> dict[str, Current]:
 
 
 def export_csl(db: str, *args: str | Path) -> list[dict[str, object]]:
-    result = trials(db, "export", "--format", "csl-json", *args)
+    result = trials(db, "export", "--format", "csl-json", EVERY_RECORD, *args)
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     assert isinstance(data, list)

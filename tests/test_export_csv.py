@@ -18,7 +18,15 @@ from harvester.export.csvfile import TRIAL_HEADER
 from harvester.export.rows import split_values
 from tests.conftest import FIXTURES, trials
 from tests.corpus import fixture_studies
-from tests.exportdata import Current, build, current, file_outcomes, file_results, shared
+from tests.exportdata import (
+    EVERY_RECORD,
+    Current,
+    build,
+    current,
+    file_outcomes,
+    file_results,
+    shared,
+)
 
 STUDY = FIXTURES / "ctgov-v2-json/studies/NCT00973089__aact.json"
 
@@ -38,7 +46,7 @@ def rows(data: bytes) -> list[dict[str, str]]:
 
 
 def export_csv(db: str, *args: str | Path) -> bytes:
-    result = trials(db, "export", "--format", "csv", *args)
+    result = trials(db, "export", "--format", "csv", EVERY_RECORD, *args)
     assert result.exit_code == 0, result.stderr
     return result.stdout_bytes
 
@@ -115,7 +123,7 @@ def test_formula_cells_are_neutralised_and_control_characters_removed(hostile: s
 
 def _long(db: str, tmp_path: Path, *args: str) -> dict[str, list[dict[str, str]]]:
     out = tmp_path / "tables.zip"
-    result = trials(db, "export", "--format", "csv", "--long", "-o", out, *args)
+    result = trials(db, "export", "--format", "csv", "--long", "-o", out, EVERY_RECORD, *args)
     assert result.exit_code == 0, result.stderr
     with zipfile.ZipFile(out) as zf:
         return {name.removesuffix(".csv"): rows(zf.read(name)) for name in zf.namelist()}

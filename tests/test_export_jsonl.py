@@ -15,6 +15,7 @@ from harvester.catalogue import Catalogue
 from tests.conftest import trials
 from tests.corpus import fixture_studies
 from tests.exportdata import (
+    EVERY_RECORD,
     HISTORY_TRIAL,
     Current,
     build,
@@ -36,7 +37,7 @@ def now(db: str) -> dict[str, Current]:
 
 
 def export_jsonl(db: str, *args: str | Path) -> bytes:
-    result = trials(db, "export", "--format", "jsonl", *args)
+    result = trials(db, "export", "--format", "jsonl", EVERY_RECORD, *args)
     assert result.exit_code == 0, result.stderr
     return result.stdout_bytes
 
@@ -86,7 +87,7 @@ def test_as_of_lines_are_the_old_versions(db: str) -> None:
 def test_a_round_trip_through_trials_import_gives_the_same_records(
         db: str, now: dict[str, Current], tmp_path: Path) -> None:
     exported = tmp_path / "catalogue.jsonl"
-    assert trials(db, "export", "-o", exported).exit_code == 0
+    assert trials(db, "export", "-o", exported, EVERY_RECORD).exit_code == 0
     again = f"sqlite:///{tmp_path / 'again.sqlite'}"
     build(again, exported)
     back = current(again)

@@ -19,7 +19,7 @@ from harvester.catalogue.syncstate import save_snapshot
 from harvester.export.base import iter_items
 from harvester.export.log import VERSION_FIELDS, SearchLog, version_fields
 from tests.conftest import FIXTURES, trials
-from tests.exportdata import HISTORY_TRIAL, Current, build, current, shared
+from tests.exportdata import HISTORY_TRIAL, Current, build, current, deduplicated, shared
 
 ARGS = ("--format", "csv", "--status", "COMPLETED", "--has-results")
 
@@ -36,8 +36,8 @@ def now(db: str) -> dict[str, Current]:
 
 @pytest.fixture(scope="module")
 def chosen(now: dict[str, Current]) -> list[str]:
-    return sorted(n for n, c in now.items()
-                  if c.record["overall_status"] == "COMPLETED" and c.record["has_results"])
+    return deduplicated(n for n, c in now.items()
+                        if c.record["overall_status"] == "COMPLETED" and c.record["has_results"])
 
 
 def logged(db: str, tmp_path: Path, name: str, *args: str) -> str:
@@ -62,7 +62,12 @@ def test_a_json_log_holds_the_search_and_every_version(
     assert search["saved_query"] is None
     assert search["catalogue"] == db
     assert search["counts"] == {"catalogue": len(now), "selected": len(chosen),
+                                "duplicates_removed": 0, "deduplicated": len(chosen),
                                 "exported": len(chosen), "missing_ids": []}
+    assert search["deduplication"] == {"enabled": True, "removed": 0, "groups": []}
+    assert search["information_source"]["registry"] == "ClinicalTrials.gov"
+    assert search["saved_queries"] == []  # imported from files, no sync
+    assert "Registry date" in search["glossary"]
     assert (search["format"], search["output"]) == ("csv", str(tmp_path / "out"))
     assert [v["nct_id"] for v in log["versions"]] == chosen
     with Catalogue.open(db) as catalogue:
@@ -97,8 +102,12 @@ def test_a_jsonl_log_has_the_search_first_then_a_line_per_version(
 def test_a_markdown_log_reads_as_a_methods_section(
         db: str, now: dict[str, Current], chosen: list[str], tmp_path: Path) -> None:
     text = logged(db, tmp_path, "search-log.md")
-    assert text.startswith("# Search log: trials export\n\n- Date of export: ")
-    assert "- Selection: status: COMPLETED; has results: True\n" in text
+    assert text.startswith("# Search log: trials export\n\n## Methods\n\nRecords of "
+                           "ClinicalTrials.gov (imported from ")
+    assert (f"{len(chosen)} of its {len(now)} trials matched the filters applied locally "
+            "(status: COMPLETED; has results: True); no duplicate registration") in text
+    assert "\n## Search\n\n- Date of export: " in text
+    assert "- Filters applied locally: status: COMPLETED; has results: True\n" in text
     assert f"- Trials in the catalogue: {len(now)}\n" in text
     assert f"- Selected by the filters: {len(chosen)}\n" in text
     assert f"- Exported: {len(chosen)} (csv, to {tmp_path / 'out'})\n" in text

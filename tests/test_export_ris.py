@@ -18,7 +18,7 @@ from harvester.export.base import ExportItem
 from harvester.export.ris import corporate, render
 from harvester.records import TrialRecord
 from tests.conftest import FIXTURES, trials
-from tests.exportdata import HISTORY_TRIAL, Current, current, shared
+from tests.exportdata import EVERY_RECORD, HISTORY_TRIAL, Current, current, shared
 
 LINE = re.compile(r"[A-Z][A-Z0-9]  - \S.*|ER  - |")
 
@@ -34,7 +34,7 @@ def now(db: str) -> dict[str, Current]:
 
 
 def export_ris(db: str, *args: str | Path) -> bytes:
-    result = trials(db, "export", "--format", "ris", *args)
+    result = trials(db, "export", "--format", "ris", EVERY_RECORD, *args)
     assert result.exit_code == 0, result.stderr
     return result.stdout_bytes
 

@@ -332,3 +332,55 @@ def test_reparse_adds_mesh_terms_to_a_catalogue_of_parser_version_1(db_url: str)
         "condition MeSH ancestor added: Tooth Demineralization",
         "condition MeSH ancestor added: Tooth Diseases",
         "condition MeSH ancestor added: Stomatognathic Diseases"]
+
+
+# What parser version 3 added to the record: the whole protocol and the results overview.
+V3_FIELDS = ("outcomes", "references", "see_also", "officials", "central_contacts",
+             "oversight", "ipd_sharing", "expanded_access", "documents", "results")
+
+
+def _as_parser_2_stored_it(db_url: str) -> None:
+    """Rewrite every stored version as parser version 2 wrote it: without the v3 keys (and
+    without sites' status and contacts), with the content hash of that record."""
+    with Catalogue.open(db_url) as catalogue, catalogue.engine.begin() as conn:
+        version = sa.table("version", sa.column("id"), sa.column("record"),
+                           sa.column("content_hash"), sa.column("parser_version"))
+        for row in conn.execute(sa.select(version.c.id, version.c.record)).all():
+            old = {k: v for k, v in json.loads(row.record).items() if k not in V3_FIELDS}
+            old["locations"] = [{k: v for k, v in loc.items() if k not in ("status", "contacts")}
+                                for loc in old["locations"]]
+            conn.execute(sa.update(version).where(version.c.id == row.id).values(
+                record=json.dumps(old, separators=(",", ":"), ensure_ascii=False),
+                content_hash=canonical.content_hash(TrialRecord.model_validate(old)),
+                parser_version="2"))
+
+
+def test_reparse_upgrades_a_catalogue_of_parser_version_2(db_url: str) -> None:
+    with_results = FIXTURES / "ctgov-v2-json/studies/NCT02552212__aact.json"
+    legacy = FIXTURES / "ctgov-history/legacy-xml-redownloads/NCT01642004__dl2018-05-11__aact.xml"
+    assert trials(db_url, "import", with_results, legacy).exit_code == 0
+    _as_parser_2_stored_it(db_url)
+    before = as_json(trials(db_url, "show", "NCT02552212", "--format", "json"))
+    assert before["outcomes"] == [] and before["results"] is None
+
+    result = trials(db_url, "reparse")
+    assert result.stdout == "run 2: 2 version(s) re-derived, 0 failed\n", result.stderr
+    shown = as_json(trials(db_url, "show", "NCT02552212", "--format", "json"))
+    assert [o["kind"] for o in shown["outcomes"]].count("PRIMARY") == 11
+    assert [r["pmid"] for r in shown["references"]] == [
+        "35296532", "35733363", "34715908", "30848558"]
+    assert len(shown["results"]["outcome_measures"]) == 31
+    assert shown["expanded_access"]["nct_id"] == "NCT03559686"
+    xml = as_json(trials(db_url, "show", "NCT01642004", "--format", "json"))
+    assert xml["outcomes"] and xml["results"]["participant_flow"]
+    for nct_id in ("NCT02552212", "NCT01642004"):
+        assert [r["parser_version"] for r in history(db_url, nct_id)] == [PARSER_VERSION]
+    # the re-derived version supersedes the old one; what it adds is told outcome by outcome
+    with Catalogue.open(db_url) as catalogue:
+        (old, new) = sorted(catalogue.versions("NCT02552212", include_superseded=True),
+                            key=lambda v: v.id)
+        assert new.supersedes_id == old.id
+        told = [c.describe() for c in diff_records(catalogue.record(old.id),
+                                                   catalogue.record(new.id))]
+    assert "primary outcome added: Certolizumab Pegol Plasma Concentration at Week 1" in told
+    assert "results posted" in told

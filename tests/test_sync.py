@@ -316,3 +316,40 @@ def test_pages_parsed_in_workers_store_what_one_process_stores(tmp_path: Path) -
                     conn.execute(sa.text("SELECT count(*) FROM version_fts_docsize")).all()))
             engine.dispose()
     assert contents[0] == contents[1]
+
+
+def state(cat: Catalogue) -> Any:
+    from harvester.catalogue.syncstate import load_state, query_key
+
+    found = load_state(cat, query_key({}))
+    return found and (found.high_water, found.resume)
+
+
+def test_studies_received_before_byte_for_byte_are_not_parsed_again(
+        db_url: str, replica: ReplicaServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from harvester.fetch import sync as sync_module
+
+    with Catalogue.open(db_url) as cat:
+        first = Syncer(cat, api(replica), workers=1).run({})
+        before = state(cat)
+        parsed: list[int] = []
+        real = sync_module.prepare_page
+
+        def counting(base: str, number: int, studies: list[Any]) -> Any:
+            parsed.extend(i for i, _, _ in studies)
+            return real(base, number, studies)
+
+        monkeypatch.setattr(sync_module, "prepare_page", counting)
+        nct = replica.store.ids()[7]
+        study = copy.deepcopy(replica.store.get(nct))
+        assert study is not None
+        study["protocolSection"]["identificationModule"]["briefTitle"] = "Retitled"
+        replica.store.add_version(study)
+        again = Syncer(cat, api(replica), workers=1).run({}, full=True)
+        assert (again.status, again.received, again.new, again.changed, again.unchanged) == (
+            "ok", 120, 0, 1, 119)
+        assert len(parsed) == 1  # only the changed study
+        assert again.disappeared == []  # the others count as seen in this pass
+        assert cat.record(cat.current(nct).id).brief_title == "Retitled"  # type: ignore[union-attr]
+        assert state(cat) == before  # the same high-water mark: the known studies' dates count
+        assert cat.run(again.run_id)["unchanged"] == 119 and first.new == 120

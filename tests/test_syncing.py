@@ -188,8 +188,8 @@ def test_quiet_prints_nothing_on_success(srv: ReplicaServer, db: str) -> None:
 def test_an_unknown_saved_query_is_exit_4(db: str) -> None:
     result = sync(db, "http://127.0.0.1:9", "nope")
     assert result.exit_code == 4
-    assert result.stderr == ("trials: error: no saved query named 'nope' "
-                             "(save one with --save nope)\n")
+    assert result.stderr == ("trials: error: no saved query named 'nope': the catalogue has "
+                             "no saved query yet (save one with trials sync … --save nope)\n")
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -238,3 +238,17 @@ def test_copy_without_the_site_navigation(record: r.TrialRecord) -> None:
     assert _parse_quietly(TEXT.replace(b"Menu\n", b"")) == record
     body = TEXT.split(b"Menu\n", 1)[1]
     assert _parse_quietly(body) == record
+
+
+def test_the_page_shows_none_of_the_whole_protocol_sections(record: r.TrialRecord) -> None:
+    # The real page has no outcome measures, references, officials, central contacts,
+    # documents or results; its site list ("Trial contacts and locations": 7, "Loading...")
+    # loads later, so no site's status or contacts either.  Nothing is made up for them, and
+    # the HTML rendering agrees.
+    for name in ("outcomes", "references", "see_also", "officials", "central_contacts",
+                 "documents", "locations"):
+        assert getattr(record, name) == (), name
+    for name in ("oversight", "ipd_sharing", "expanded_access", "results"):
+        assert getattr(record, name) is None, name
+    assert "Loading..." not in record.model_dump_json()
+    assert _parse_quietly(HTML) == record

@@ -24,7 +24,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
@@ -51,14 +51,19 @@ class Fingerprint:
 
 def fingerprint(record: TrialRecord) -> Fingerprint:
     data = record.to_json_dict()
-    content: dict[str, Any] = {k: v for k, v in data.items()
-               if k not in NOT_CONTENT and (v or k not in OMIT_WHEN_EMPTY)}
-    if locations := content.get("locations"):  # a site's contacts: also added later
-        content["locations"] = [loc if loc.get("contacts") else
-                                {k: v for k, v in loc.items() if k != "contacts"}
-                                for loc in locations]
-    canonical = squeeze(msgspec.json.encode(content, order="sorted"))
-    return Fingerprint(msgspec.json.encode(data).decode(), hashlib.sha256(canonical).hexdigest())
+    record_json = msgspec.json.encode(data).decode()
+    # ``data`` is ours (a fresh dump): trimmed to the canonical form in place.
+    for key in NOT_CONTENT:
+        data.pop(key, None)
+    for key in OMIT_WHEN_EMPTY:
+        if key in data and not data[key]:
+            del data[key]
+    locations = cast(list[dict[str, Any]], data.get("locations") or [])
+    for loc in locations:  # a site's contacts: also added later
+        if not loc.get("contacts"):
+            loc.pop("contacts", None)
+    canonical = squeeze(msgspec.json.encode(data, order="sorted"))
+    return Fingerprint(record_json, hashlib.sha256(canonical).hexdigest())
 
 
 def squeeze(canonical: bytes) -> bytes:

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from harvester.catalogue.diff import Change, diff_records, summarise
-from harvester.catalogue.store import Catalogue, E, V, _preference
+from harvester.catalogue.store import Catalogue, E, V
+from harvester.catalogue.versioninfo import preference as _preference
 
 if TYPE_CHECKING:
     from harvester.catalogue.batches import LastRun
@@ -29,6 +30,8 @@ class TrialChange:
     status: tuple[Any, Any] | None = None
     enrollment: tuple[Any, Any] | None = None
     results_first_posted: bool = False
+    # each change to the outcome measures, described ("primary outcome added: …")
+    outcomes: list[str] = field(default_factory=list)
     summary: str = ""
     changes: list[Change] = field(default_factory=list)
 
@@ -36,7 +39,8 @@ class TrialChange:
         return {"nct_id": self.nct_id, "title": self.title, "kind": self.kind,
                 "status": list(self.status) if self.status else None,
                 "enrollment": list(self.enrollment) if self.enrollment else None,
-                "results_first_posted": self.results_first_posted, "summary": self.summary,
+                "results_first_posted": self.results_first_posted,
+                "outcomes": self.outcomes, "summary": self.summary,
                 "changes": [c.to_json() for c in self.changes]}
 
 
@@ -52,16 +56,21 @@ class ChangeReport:
     def of_kind(self, kind: str) -> list[TrialChange]:
         return [t for t in self.trials if t.kind == kind]
 
+    def others(self) -> list[TrialChange]:
+        """Changed trials with no change of a kind the digest lists on its own."""
+        return [t for t in self.of_kind("changed")
+                if not (t.status or t.enrollment or t.outcomes or t.results_first_posted)]
+
     def to_json(self) -> dict[str, Any]:
         return {
             "since": self.since, "until": self.until,
             "new": [t.to_json() for t in self.of_kind("new")],
             "status_changes": [t.to_json() for t in self.trials if t.status],
             "enrollment_changes": [t.to_json() for t in self.trials if t.enrollment],
+            "outcome_changes": [t.to_json() for t in self.trials if t.outcomes],
             "results_first_posted": [t.to_json() for t in self.trials
                                      if t.results_first_posted],
-            "other_changes": [t.to_json() for t in self.of_kind("changed")
-                              if not (t.status or t.enrollment or t.results_first_posted)],
+            "other_changes": [t.to_json() for t in self.others()],
             "disappeared": self.disappeared,
             "covers": self.covers.to_json() if self.covers else None, "query": self.query,
         }
@@ -107,6 +116,7 @@ def _trial_change(catalogue: Catalogue, nct_id: str, since: datetime) -> TrialCh
         change.status = (old.overall_status, after.overall_status)
     if old.enrollment != after.enrollment:
         change.enrollment = (_enrollment(old.enrollment), _enrollment(after.enrollment))
+    change.outcomes = [c.describe() for c in changes if c.field == "outcomes"]
     change.results_first_posted = after.has_results and not old.has_results
     return change
 

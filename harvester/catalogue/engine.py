@@ -10,39 +10,18 @@ older release opens (and is upgraded); one made by a newer release is refused.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from platformdirs import user_data_path
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel
 
 from harvester.catalogue import storage
 from harvester.catalogue import tables as t
+from harvester.catalogue.location import ENV_VAR, default_url, resolve_url
 from harvester.errors import CatalogueError
-
-ENV_VAR = "TRIALS_DB"
-
-
-def default_url() -> str:
-    """``TRIALS_DB`` if set, else a SQLite file in the user's data directory."""
-    if os.environ.get(ENV_VAR):
-        return resolve_url(os.environ[ENV_VAR])
-    folder = user_data_path("trial-harvester", appauthor=False)
-    return f"sqlite:///{folder / 'catalogue.sqlite'}"
-
-
-def resolve_url(value: str | None) -> str:
-    """A database URL from what a user gave: a URL as it is, a plain file path (as
-    sqlite-utils and datasette take) as the SQLite file at that path; None: the default."""
-    if not value:
-        return default_url()
-    if "://" in value or value == "sqlite:":
-        return value
-    return f"sqlite:///{Path(value).expanduser().absolute()}"
 
 
 def describe(url: sa.engine.URL) -> str:
@@ -191,7 +170,9 @@ MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _add_trial_events,
                                                   _add_similarity, _add_facets,
                                                   _add_operations, _add_areas,
                                                   _add_work_queue, _add_near_index]
-SCHEMA_VERSION = len(MIGRATIONS)
+SCHEMA_VERSION = len(MIGRATIONS)  # = location.SCHEMA_VERSION (tests/test_quick.py checks)
+__all__ = ["ENV_VAR", "SCHEMA_VERSION", "default_url", "describe", "exists", "make_engine",
+           "migrate", "resolve_url", "schema_version"]
 
 
 def schema_version(conn: Connection) -> int:

@@ -122,35 +122,46 @@ def _norm(text: str | None, size: int) -> str | None:
     return " ".join(text.split()).lower()[:size] if text and text.strip() else None
 
 
-def rows(version_id: int, record_json: str | bytes) -> tuple[dict[str, Any],
-                                                             list[dict[str, Any]]]:
-    """The facet row and place rows of one version."""
+#: A facet row without its version id, and a place row without version id and position,
+#: in the tables' column order (computed where a record is prepared: plain, picklable).
+FacetValues = tuple[Any, ...]
+PlaceValues = tuple[Any, ...]
+
+
+def values(record_json: str | bytes) -> tuple[FacetValues, list[PlaceValues]]:
+    """The facet values and place values of one record (its stored JSON)."""
     r = _DECODER.decode(record_json)
     elig = r.eligibility or _Eligibility()
     docs = [name for name in ("protocol", "sap", "icf")
             if any(getattr(d, f"has_{name}") for d in r.documents)]
-    facet = {
-        "version_id": version_id, "min_age": age_years(elig.minimum_age),
-        "max_age": age_years(elig.maximum_age),
-        "std_ages": "|" + "|".join(elig.std_ages) + "|" if elig.std_ages else None,
-        "sex": elig.sex, "healthy": elig.healthy_volunteers,
-        "funder": r.lead_sponsor.agency_class if r.lead_sponsor else None,
-        "documents": "|" + "|".join(docs) + "|" if docs else None,
-        "primary_completion": r.primary_completion_date, "completion": r.completion_date,
-        "first_posted": r.first_posted,
-    }
-    places = [{"version_id": version_id, "position": i, "country": _norm(s.country, 100),
-               "state": _norm(s.state, 200), "city": _norm(s.city, 200),
-               "lat": s.lat, "lon": s.lon, **_xyz(s.lat, s.lon)}
-              for i, s in enumerate(r.locations)]
-    return facet, places
+    facet = (
+        age_years(elig.minimum_age), age_years(elig.maximum_age),
+        "|" + "|".join(elig.std_ages) + "|" if elig.std_ages else None,
+        elig.sex, elig.healthy_volunteers,
+        r.lead_sponsor.agency_class if r.lead_sponsor else None,
+        "|" + "|".join(docs) + "|" if docs else None,
+        r.primary_completion_date, r.completion_date, r.first_posted,
+    )
+    found = [(_norm(s.country, 100), _norm(s.state, 200), _norm(s.city, 200),
+              s.lat, s.lon, *_xyz(s.lat, s.lon)) for s in r.locations]
+    return facet, found
 
 
-def _xyz(lat: float | None, lon: float | None) -> dict[str, float | None]:
+def rows(version_id: int, record_json: str | bytes) -> tuple[dict[str, Any],
+                                                             list[dict[str, Any]]]:
+    """The facet row and place rows of one version, by column name."""
+    facet, found = values(record_json)
+    names = [c.name for c in FACET.columns]
+    place_names = [c.name for c in PLACE.columns]
+    return (dict(zip(names, (version_id, *facet), strict=True)),
+            [dict(zip(place_names, (version_id, i, *place), strict=True))
+             for i, place in enumerate(found)])
+
+
+def _xyz(lat: float | None, lon: float | None) -> tuple[float | None, ...]:
     if lat is None or lon is None:
-        return {"x": None, "y": None, "z": None}
-    x, y, z = places.unit_vector(lat, lon)
-    return {"x": x, "y": y, "z": z}
+        return (None, None, None)
+    return places.unit_vector(lat, lon)
 
 
 def locate(conn: Connection, where: str) -> tuple[float, float] | None:
@@ -166,22 +177,19 @@ def locate(conn: Connection, where: str) -> tuple[float, float] | None:
 
 
 def add(conn: Connection, versions: Sequence[tuple[int, Any]]) -> None:
-    """Write the facets of freshly inserted versions (``(id, Prepared)``), in the inserting
-    transaction."""
-    _insert(conn, [(version_id, item.record_json) for version_id, item in versions])
+    """Write the facets of freshly inserted versions (``(id, Prepared)``, their values made
+    where they were prepared), in the inserting transaction."""
+    _insert(conn, [(version_id, item.facet, item.places) if item.facet else
+                   (version_id, *values(item.record_json)) for version_id, item in versions])
 
 
-def _insert(conn: Connection, versions: Sequence[tuple[int, str | bytes]]) -> None:
-    facets: list[dict[str, Any]] = []
-    places: list[dict[str, Any]] = []
-    for version_id, record_json in versions:
-        facet, found = rows(version_id, record_json)
-        facets.append(facet)
-        places += found
-    if facets:
-        conn.execute(FACET.insert(), facets)
-    if places:
-        conn.execute(PLACE.insert(), places)
+def _insert(conn: Connection,
+            versions: Sequence[tuple[int, FacetValues, list[PlaceValues]]]) -> None:
+    from harvester.catalogue.bulk import insert_rows
+
+    insert_rows(conn, FACET, [(version_id, *facet) for version_id, facet, _ in versions])
+    insert_rows(conn, PLACE, [(version_id, i, *place) for version_id, _, found in versions
+                              for i, place in enumerate(found)])
 
 
 def create(conn: Connection, progress: Callable[[int], None] | None = None) -> None:
@@ -197,7 +205,7 @@ def create(conn: Connection, progress: Callable[[int], None] | None = None) -> N
                              .limit(BATCH)).all()
         if not batch:
             break
-        _insert(conn, [(row.id, row.record) for row in batch])
+        _insert(conn, [(row.id, *values(row.record)) for row in batch])
         last = batch[-1].id
         if progress is not None:
             progress(len(batch))

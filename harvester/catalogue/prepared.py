@@ -9,12 +9,15 @@ picklable: plain strings, numbers and tuples.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from harvester.catalogue import canonical
 from harvester.catalogue.fulltext import Texts, texts
 from harvester.records import TrialRecord
+
+if TYPE_CHECKING:  # writers only: `trials show` never imports the facet rows
+    from harvester.catalogue import facets
 
 
 @dataclass(frozen=True)
@@ -50,11 +53,16 @@ class Prepared:
     payload_codec: str  # "deflate": the zip entry's own stream; "zlib": compressed here
     payload_stored: bytes
     texts: Texts | None = None  # the full-text index's fields
+    facet: facets.FacetValues = ()  # the version_facet row, without the version id
+    places: list[facets.PlaceValues] = field(default_factory=list)  # version_place rows
 
 
 def prepare(item: Incoming) -> Prepared:
     rec = item.record
+    from harvester.catalogue.facets import values
+
     fp = canonical.fingerprint(rec)
+    facet, places = values(fp.record_json)
     return Prepared(
         nct_id=rec.nct_id, source=rec.source, content_hash=fp.content_hash,
         record_json=fp.record_json, registry_date=canonical.registry_date(rec),
@@ -67,7 +75,7 @@ def prepare(item: Incoming) -> Prepared:
                 str(s.status) if s.status else None) for s in rec.locations],
         payload_sha256=item.payload_sha256, payload_size=len(item.payload),
         payload_name=item.name, payload_quick=item.quick, **_stored(item),
-        texts=texts(fp.record_json),
+        texts=texts(fp.record_json), facet=facet, places=places,
     )
 
 

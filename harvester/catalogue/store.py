@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
@@ -25,13 +24,13 @@ from harvester.catalogue import canonical, fulltext
 from harvester.catalogue import tables as t
 from harvester.catalogue.engine import describe, exists, make_engine, migrate, resolve_url
 from harvester.catalogue.prepared import Incoming, Prepared, prepare, unpack
+from harvester.catalogue.versioninfo import VersionInfo, listed, pick
+from harvester.catalogue.versioninfo import preference as _preference
 from harvester.errors import CatalogueError, NotFoundError
 from harvester.records import TrialRecord
 from parsers import PARSER_VERSION
 
 Outcome = Literal["new", "changed", "unchanged"]
-#: Lower is preferred for the current view: the registry's own record before a mirror's.
-SOURCE_RANK = {"ctgov-json": 0, "ctgov-xml": 0, "veeva": 1}
 
 V = t.Version.__table__  # type: ignore[attr-defined]
 P = t.Payload.__table__  # type: ignore[attr-defined]
@@ -41,34 +40,19 @@ E = t.TrialEvent.__table__  # type: ignore[attr-defined]
 CHILDREN = (t.VersionCondition.__table__, t.VersionIntervention.__table__,  # type: ignore[attr-defined]
             t.VersionSite.__table__)  # type: ignore[attr-defined]
 
+_VERSION_COLUMNS = ("nct_id", "source", "content_hash", "record", "payload_sha256",
+                    "parser_version", "seen_at", "run_id", "registry_date", "registry_version",
+                    "effective_date", "supersedes_id", "overall_status", "study_type", "phases",
+                    "start_date", "last_update_posted", "has_results", "enrollment_count",
+                    "lead_sponsor")
+_FILTER_COLUMNS = _VERSION_COLUMNS[12:]  # Prepared.columns
+_PAYLOAD_COLUMNS = ("sha256", "version_id", "size", "name", "quick", "codec", "data")
 
 _LOG = logging.getLogger("trials")
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class VersionInfo:
-    id: int
-    number: int  # 1-based place in the trial's history (0 when not listed in one)
-    nct_id: str
-    source: str
-    seen_at: datetime
-    registry_date: str | None
-    registry_version: str | None
-    effective_date: str
-    parser_version: str
-    content_hash: str
-    run_id: int | None
-    supersedes_id: int | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"version": self.number, "id": self.id, "source": self.source,
-                "seen_at": self.seen_at, "registry_date": self.registry_date,
-                "registry_version": self.registry_version,
-                "parser_version": self.parser_version}
 
 
 _INFO_COLUMNS = (V.c.id, V.c.nct_id, V.c.source, V.c.seen_at, V.c.registry_date,
@@ -78,16 +62,6 @@ _INFO_COLUMNS = (V.c.id, V.c.nct_id, V.c.source, V.c.seen_at, V.c.registry_date,
 
 def _info(row: RowMapping, number: int = 0) -> VersionInfo:
     return VersionInfo(number=number, **{c.name: row[c.name] for c in _INFO_COLUMNS})
-
-
-def _preference(info: VersionInfo | Mapping[str, Any]) -> tuple[int, str, datetime, int]:
-    """Sort key of the version to prefer: registry sources first, then the latest."""
-    get = info.__getitem__ if isinstance(info, Mapping) else info.__getattribute__
-    return (-SOURCE_RANK.get(get("source"), 9), get("effective_date"), get("seen_at"), get("id"))
-
-
-def history_order(info: VersionInfo) -> tuple[str, datetime, int]:
-    return (info.effective_date, info.seen_at, info.id)
 
 
 class Catalogue:
@@ -227,6 +201,19 @@ class Catalogue:
                     P.c.sha256.in_(chunk))).scalars())
         return found
 
+    def known_versions(self, hashes: Iterable[str]) -> dict[str, tuple[str, str | None]]:
+        """Raw payloads imported before, by hash: the NCT id and last update posted of the
+        version each was stored with."""
+        wanted = sorted(set(hashes))
+        found: dict[str, tuple[str, str | None]] = {}
+        with self._read() as conn:
+            for chunk in _chunks(wanted):
+                for row in conn.execute(sa.select(
+                        P.c.sha256, V.c.nct_id, V.c.last_update_posted).join(
+                        V, V.c.id == P.c.version_id).where(P.c.sha256.in_(chunk))):
+                    found[row.sha256] = (row.nct_id, row.last_update_posted)
+        return found
+
     def known_quick(self, keys: list[str]) -> set[str]:
         """Which zip-entry quick identities have been imported before."""
         with self._read() as conn:
@@ -275,11 +262,7 @@ class Catalogue:
         with self._read() as conn:
             rows = conn.execute(sa.select(*_INFO_COLUMNS).where(V.c.nct_id == nct_id)).mappings()
             infos = [_info(row) for row in rows]
-        if not include_superseded:
-            replaced = {i.supersedes_id for i in infos if i.supersedes_id is not None}
-            infos = [i for i in infos if i.id not in replaced]
-        infos.sort(key=history_order)
-        return [_info_numbered(info, n) for n, info in enumerate(infos, start=1)]
+        return listed(infos, include_superseded=include_superseded)
 
     def version(self, nct_id: str, number: int) -> VersionInfo:
         for info in self.versions(nct_id):
@@ -290,10 +273,7 @@ class Catalogue:
     def current(self, nct_id: str, *, source: str | None = None,
                 as_of: date | None = None) -> VersionInfo | None:
         """The version to show: the preferred source's latest, optionally as of a date."""
-        infos = [i for i in self.versions(nct_id)
-                 if (source is None or i.source == source)
-                 and (as_of is None or i.effective_date <= as_of.isoformat())]
-        return max(infos, key=_preference) if infos else None
+        return pick(self.versions(nct_id), source, as_of.isoformat() if as_of else None)
 
     def latest_by_source(self, nct_id: str) -> dict[str, VersionInfo]:
         latest: dict[str, VersionInfo] = {}
@@ -326,9 +306,6 @@ class Catalogue:
             return conn.execute(sa.select(T.c.nct_id).where(
                 T.c.nct_id == nct_id)).first() is not None
 
-
-def _info_numbered(info: VersionInfo, number: int) -> VersionInfo:
-    return VersionInfo(**{**info.__dict__, "number": number})
 
 
 class _Batch:
@@ -383,31 +360,34 @@ class _Batch:
         """Insert new versions with their child rows and current pointers; their ids."""
         if not fresh:
             return []
-        rows = [{
-            "nct_id": item.nct_id, "source": item.source, "content_hash": item.content_hash,
-            "record": item.record_json, "payload_sha256": item.payload_sha256,
-            "parser_version": PARSER_VERSION, "seen_at": self.now, "run_id": self.run_id,
-            "registry_date": item.registry_date, "registry_version": item.registry_version,
-            "effective_date": item.registry_date or self.now.date().isoformat(),
-            "supersedes_id": supersedes_id, **item.columns,
-        } for item in fresh]
+        from harvester.catalogue.bulk import insert_rows  # writers only, as facets
+
+        effective = self.now.date().isoformat()
+        rows = [(
+            item.nct_id, item.source, item.content_hash, item.record_json,
+            item.payload_sha256, PARSER_VERSION, self.now, self.run_id, item.registry_date,
+            item.registry_version, item.registry_date or effective, supersedes_id,
+            *(item.columns[name] for name in _FILTER_COLUMNS),
+        ) for item in fresh]
         # One multi-row insert, then the ids by the unique key: SQLite cannot promise the
         # order of RETURNING rows, and SQLAlchemy falls back to a statement per row for it.
-        self.conn.execute(sa.insert(V), rows)
+        insert_rows(self.conn, V, rows, _VERSION_COLUMNS)
         found: dict[tuple[str, str, str], int] = {}
-        for chunk in _chunks(sorted({row["nct_id"] for row in rows})):  # indexed
+        for chunk in _chunks(sorted({item.nct_id for item in fresh})):  # indexed
             for hit in self.conn.execute(sa.select(
                     V.c.id, V.c.nct_id, V.c.source, V.c.content_hash).where(
                     V.c.nct_id.in_(chunk))):
                 found[(hit.nct_id, hit.source, hit.content_hash)] = hit.id
-        ids = [found[(row["nct_id"], row["source"], row["content_hash"])] for row in rows]
+        ids = [found[(item.nct_id, item.source, item.content_hash)] for item in fresh]
         self._children(list(zip(ids, fresh, strict=True)))
         fulltext.add(self.conn, list(zip(ids, fresh, strict=True)))
         from harvester.catalogue import facets  # writers only: `trials show` never needs it
 
         facets.add(self.conn, list(zip(ids, fresh, strict=True)))
-        self._point_current({row["nct_id"]: [] for row in rows}, [
-            {**row, "id": version_id} for row, version_id in zip(rows, ids, strict=True)])
+        self._point_current({item.nct_id: [] for item in fresh}, [
+            {"nct_id": item.nct_id, "id": version_id, "source": item.source,
+             "effective_date": item.registry_date or effective, "seen_at": self.now}
+            for item, version_id in zip(fresh, ids, strict=True)])
         return ids
 
     def _payloads(self, links: list[tuple[Prepared, int | None, bool]]) -> None:
@@ -416,22 +396,26 @@ class _Batch:
         for chunk in _chunks(sorted(wanted)):
             present.update(self.conn.execute(sa.select(P.c.sha256).where(
                 P.c.sha256.in_(chunk))).scalars())
+        from harvester.catalogue.bulk import insert_rows
+
         rows = []
         for item, version_id, keep_data in links:
             sha = item.payload_sha256
             if sha in present or sha in self.seen_payloads:
                 continue
             self.seen_payloads.add(sha)
-            rows.append({"sha256": sha, "version_id": version_id, "size": item.payload_size,
-                         "name": item.payload_name, "quick": item.payload_quick,
-                         "codec": item.payload_codec,
-                         "data": item.payload_stored if keep_data else None})
-        if rows:
-            self.conn.execute(sa.insert(P), rows)
+            rows.append((sha, version_id, item.payload_size, item.payload_name,
+                         item.payload_quick, item.payload_codec,
+                         item.payload_stored if keep_data else None))
+        # executemany even on PostgreSQL: two writers may link the same payload at once,
+        # and the one that loses must see the unique violation as SQLAlchemy's (retried).
+        insert_rows(self.conn, P, rows, _PAYLOAD_COLUMNS, copy=False)
 
     def _children(self, versions: list[tuple[int, Prepared]]) -> None:
         # Driver-level executemany: SQLAlchemy's per-row parameter processing costs more
         # than the insert itself for the hundreds of sites of a large trial.
+        from harvester.catalogue.bulk import insert_rows
+
         conditions: list[tuple[Any, ...]] = []
         interventions: list[tuple[Any, ...]] = []
         sites: list[tuple[Any, ...]] = []
@@ -441,12 +425,7 @@ class _Batch:
                               for i, row in enumerate(item.interventions)]
             sites += [(version_id, i, *row) for i, row in enumerate(item.sites)]
         for table, rows in zip(CHILDREN, (conditions, interventions, sites), strict=True):
-            if not rows:
-                continue
-            if self.conn.dialect.name == "postgresql":
-                _copy(self.conn, table, rows)
-            else:
-                self.conn.exec_driver_sql(_insert_sql(self.conn, table), rows)
+            insert_rows(self.conn, table, rows)
 
     def _point_current(self, candidates: dict[str, list[Mapping[str, Any]]],
                        inserted: list[dict[str, Any]]) -> None:
@@ -473,23 +452,6 @@ class _Batch:
         if moved:
             self.conn.execute(sa.update(T).where(T.c.nct_id == sa.bindparam("key")).values(
                 current_version_id=sa.bindparam("best")), moved)
-
-
-def _insert_sql(conn: Connection, table: sa.Table) -> str:
-    marks = {"qmark": "?", "numeric": ":{}", "named": ":{}"}.get(conn.dialect.paramstyle, "%s")
-    columns = [c.name for c in table.columns]
-    values = ", ".join(marks.format(i + 1) for i in range(len(columns)))
-    return f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({values})"
-
-
-def _copy(conn: Connection, table: sa.Table, rows: list[tuple[Any, ...]]) -> None:
-    """PostgreSQL: rows streamed with COPY, in the open transaction (a fraction of the
-    round trips and parsing of an INSERT per row)."""
-    columns = ", ".join(c.name for c in table.columns)
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor.copy(f"COPY {table.name} ({columns}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
 
 
 def _chunks(values: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:

@@ -83,7 +83,8 @@ def no_such_query(catalogue: Catalogue, name: str) -> NotFoundError:
 def unknown_query(name: str, known: list[str]) -> str:
     """``no saved query named 'brest'; did you mean 'breast'? (saved: a, breast, c)``."""
     if not known:
-        return f"no saved query named {name!r} (save one with --save {name})"
+        return (f"no saved query named {name!r}: the catalogue has no saved query yet "
+                f"(save one with trials sync … --save {name})")
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
     close += [k for k in known if name.casefold() in k.casefold() and k not in close]
     hint = f"; did you mean {' or '.join(map(repr, close[:3]))}?" if close else ""

@@ -41,7 +41,7 @@ def work_queue(catalogue: Catalogue, nct_id: str | None, ids_file: str | None,
             added += workqueue.enqueue_all(catalogue.engine, catalogue.clock())
         catalogue.mark_interrupted(catalogue.clock())  # runs whose process died
         run_id = catalogue.start_run("backfill", {"queue": True, "queued": added,
-                                                  "worker": worker})
+                                                  "worker": worker, "base_url": api.base})
         try:
             summary = work(catalogue, api, run_id=run_id, worker=worker,
                            on_problem=lambda message: say("error", message))

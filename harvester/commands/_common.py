@@ -15,22 +15,13 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 import msgspec
-import sqlalchemy as sa
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
-from harvester.catalogue import Catalogue
-from harvester.catalogue.engine import ENV_VAR
+from harvester.catalogue.location import ENV_VAR
 from harvester.errors import CatalogueError, HarvesterError, NotFoundError, UsageError
 
-if TYPE_CHECKING:  # imported when a command makes a client: `trials search` needs no HTTP
+if TYPE_CHECKING:  # imported where used: `trials show` needs no HTTP and no SQLAlchemy
+    from harvester.catalogue import Catalogue
     from harvester.fetch.http import HttpClient
 
 #: Exit statuses a scheduler can act on.
@@ -87,12 +78,21 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
         except (CatalogueError, HarvesterError) as exc:
             say("error", str(exc))
             sys.exit(EXIT_FAILED)
-        except sa.exc.SQLAlchemyError as exc:  # never print SQL statements or record data
+        except Exception as exc:
+            if not _is_database_error(exc):
+                raise
+            # never print SQL statements or record data
             text = str(getattr(exc, "orig", None) or type(exc).__name__).strip()
             say("error", f"database error: {text.splitlines()[0] if text else type(exc).__name__}")
             sys.exit(EXIT_FAILED)
 
     return wrapper
+
+
+def _is_database_error(exc: Exception) -> bool:
+    """A SQLAlchemy error (only a command that loaded SQLAlchemy can raise one)."""
+    sa = sys.modules.get("sqlalchemy.exc")
+    return sa is not None and isinstance(exc, sa.SQLAlchemyError)
 
 
 db_option = click.option(
@@ -149,6 +149,8 @@ def http_client(*, min_interval: float, retries: int, timeout: float = DEFAULT_T
 def open_catalogue(db: str | None, *, create: bool = False) -> Catalogue:
     """The catalogue ``--db`` names.  Only commands that write pass ``create``: any other
     command given a catalogue that does not exist fails (exit 3) and creates nothing."""
+    from harvester.catalogue import Catalogue
+
     return Catalogue.open(db, create=create)
 
 
@@ -270,6 +272,15 @@ def progress_bar(total: int | None, label: str, *,
                  enabled: bool) -> Iterator[Callable[[int, int | None], None]]:
     """A progress bar on stderr when it is a terminal and ``enabled``; yields
     ``advance(n, total=None)`` (a total learnt on the way, like a search's count, is set)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     console = Console(file=sys.stderr)
     if not enabled or not console.is_terminal:
 

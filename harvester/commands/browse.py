@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from collections import Counter
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 import click
 
-from harvester.catalogue import Catalogue, VersionInfo
-from harvester.catalogue.changes import changes_since
 from harvester.catalogue.diff import Change, diff_records, summarise
-from harvester.catalogue.lock import writer_lock
+from harvester.catalogue.quick import QuickReader
 from harvester.catalogue.sources import disagreements
+from harvester.catalogue.versioninfo import VersionInfo
 from harvester.commands._common import (
     EXIT_PARTIAL,
     as_of_option,
@@ -33,11 +34,14 @@ from harvester.errors import NotFoundError, UsageError
 from harvester.fetch import BASE_URL_ENV, DEFAULT_BASE_URL
 from harvester.records import SOURCE_KINDS, TrialRecord
 
+if TYPE_CHECKING:  # `trials show` on SQLite reads without SQLAlchemy (catalogue/quick.py)
+    from harvester.catalogue import Catalogue
+
 ITEMS_SHOWN = 10
 nct_argument = click.argument("nct_id", metavar="NCT…", callback=lambda c, p, v: v.upper())
 
 
-def _pick(catalogue: Catalogue, nct_id: str, source: str | None,
+def _pick(catalogue: Catalogue | QuickReader, nct_id: str, source: str | None,
           as_of: date | None) -> VersionInfo:
     if not catalogue.has_trial(nct_id):
         raise NotFoundError(f"{nct_id} is not in the catalogue")
@@ -69,9 +73,18 @@ def show(nct_id: str, db: str | None, as_of: date | None, source: str | None,
       trials show NCT06203210 --as-of 2026-02-01 --format json
       trials show NCT00557986 --sources
     """
-    catalogue = open_catalogue(db)
-    info = _pick(catalogue, nct_id, source, as_of)
-    record = catalogue.record(info.id)
+    quick = None if list_sources else QuickReader.open(db)
+    if quick is not None:
+        try:
+            with quick:
+                info = _pick(quick, nct_id, source, as_of)
+                record = quick.record(info.id)
+        except sqlite3.Error:  # locked, damaged …: the usual path says what is wrong
+            quick = None
+    if quick is None:
+        catalogue = open_catalogue(db)
+        info = _pick(catalogue, nct_id, source, as_of)
+        record = catalogue.record(info.id)
     if list_sources:
         _show_sources(catalogue, info, record, fmt, as_of)
         return
@@ -174,8 +187,11 @@ def history(nct_id: str | None, db: str | None, backfill: bool, queue: bool,
             problems.append(message)
             say("error", message)
 
+        from harvester.catalogue.lock import writer_lock
+
         with writer_lock(catalogue.engine, wait=wait, shared=True):
-            run_id = catalogue.start_run("backfill", {"nct_ids": [nct_id]})
+            run_id = catalogue.start_run("backfill", {"nct_ids": [nct_id],
+                                                      "base_url": api.base})
             try:
                 added = fill_history(catalogue, api, [nct_id], run_id=run_id,
                                      on_problem=problem)
@@ -316,6 +332,7 @@ def changes(db: str | None, since: str | None, since_last_sync: bool, since_last
       trials changes --since-last-sync --query breast --format json
     """
     from harvester.catalogue.batches import last_run
+    from harvester.catalogue.changes import changes_since
     from harvester.catalogue.queries import query_members
 
     if [bool(since), since_last_sync, since_last_run].count(True) != 1:

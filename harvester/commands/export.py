@@ -31,7 +31,7 @@ from harvester.commands._common import (
 from harvester.commands._selection import ready, selection_from, selection_options
 from harvester.errors import NotFoundError, UsageError
 from harvester.export import EXPORTERS
-from harvester.export.base import ExportItem, atomic_folder, atomic_output, iter_items
+from harvester.export.base import ExportItem, atomic_folder, atomic_output
 from harvester.export.csvfile import LONG_FILES, CsvExporter
 from harvester.export.log import SearchLog
 
@@ -110,6 +110,9 @@ def _counted(items: Iterator[ExportItem],
 @click.option("--long", is_flag=True,
               help="csv: also one CSV per child table (arms, interventions, conditions, "
                    "sites, criteria, outcomes), as a zip (-o x.zip) or a folder (-o folder/).")
+@click.option("--keep-duplicates", is_flag=True,
+              help="Export every selected trial, also a second registration of the same "
+                   "trial (by default one record per trial is kept: see below).")
 @click.option("--query", metavar="NAME", help="The trials of a saved sync query.")
 @click.option("--ids", multiple=True, metavar="NCT…",
               help="These trials (repeatable, or comma-separated).")
@@ -123,8 +126,9 @@ def _counted(items: Iterator[ExportItem],
 @quiet_option
 @handles_errors
 def export(fmt: str | None, output: str | None, force: bool, log_file: str | None,
-           long: bool, query: str | None, ids: tuple[str, ...], ids_file: str | None,
-           db: str | None, progress: bool, quiet: bool, **filters: Any) -> None:
+           long: bool, keep_duplicates: bool, query: str | None, ids: tuple[str, ...],
+           ids_file: str | None, db: str | None, progress: bool, quiet: bool,
+           **filters: Any) -> None:
     """Export the catalogue, or a selection of it, to stdout or a file.
 
     Filters combine (all must hold); the values of one filter are alternatives.  Each trial
@@ -136,10 +140,22 @@ def export(fmt: str | None, output: str | None, force: bool, log_file: str | Non
     Formats:
       {formats}
 
+    One trial registered twice is exported once: among the selected trials, those the
+    catalogue's same-trial rules call one trial (one lists the other's NCT id among its
+    aliases or secondary ids, both name the same EudraCT, ISRCTN or other registry id, the
+    same sponsor protocol id, or a near-identical title from the same sponsor) form a group,
+    of which one record is kept: the one the registry keeps (it lists the others as aliases),
+    else the only one with results, else the first registered.  The groups are in the log;
+    --keep-duplicates exports them all.
+
     \b
-    The search log (--log) records what a methods section (PRISMA-S) reports: the command,
-    the date, the catalogue, the saved query and its API parameters, the registry's data
-    version, the number of trials in the catalogue, selected and exported, and the exact
+    The search log (--log) records what a methods section (PRISMA-S) reports: a methods
+    paragraph, the command, the date, the information source (the registry, the servers the
+    records were harvested from, the files imported), each saved query's parameters, its
+    equivalent ClinicalTrials.gov searches (website and API) and its last complete run with
+    the count the registry reported then, the registry's data version, the filters applied
+    locally, the counts at each step (in the catalogue, selected, after deduplication,
+    exported), the duplicate groups removed and why, a glossary of the dates, and the exact
     version of each trial exported (number, registry date, content hash, retrieval date,
     URL).  A .json log is one object {"search": …, "versions": […]}, a .jsonl log has the
     search on its first line and a version per line, and any other name gets Markdown, to
@@ -181,7 +197,8 @@ def export(fmt: str | None, output: str | None, force: bool, log_file: str | Non
     if query is not None:
         selection = with_query(catalogue, selection, query)
     log = SearchLog.for_selection(catalogue, selection, fmt=name, output=output,
-                                  command=_command_line(ctx))
+                                  command=_command_line(ctx),
+                                  deduplicate=not keep_duplicates)
     if log.missing_ids:
         if len(log.missing_ids) == len(set(selection.ids)):
             raise NotFoundError("none of the NCT ids asked for is in the catalogue"
@@ -196,8 +213,9 @@ def export(fmt: str | None, output: str | None, force: bool, log_file: str | Non
                             "nothing written")
 
     with log.writing(log_path, force=force), catalogue.engine.connect() as conn, \
-            progress_bar(log.selected, "exporting", enabled=progress and not quiet) as advance:
-        items = _counted(iter_items(conn, selection), advance)
+            progress_bar(log.deduplicated, "exporting",
+                         enabled=progress and not quiet) as advance:
+        items = _counted(log.items(conn), advance)
         if output is None:
             sys.stdout.flush()
             stdout = sys.stdout.buffer
@@ -234,8 +252,12 @@ def _is_folder(output: str) -> bool:
 def _done(log: SearchLog) -> str:
     as_of = log.selection.as_of
     where = f" as of {as_of}" if as_of else ""
+    removed = len(log.deduplication.removed) if log.deduplication else 0
+    dropped = (f", {removed} duplicate registration(s) of the same trial left out"
+               if removed else "")
     return (f"exported {log.exported} trial(s) as {log.format} to {log.output or 'stdout'} "
-            f"({log.selected} selected of {log.catalogue_trials} in the catalogue{where})")
+            f"({log.selected} selected of {log.catalogue_trials} in the catalogue{where}"
+            f"{dropped})")
 
 
 export.help = (export.help or "").replace("{formats}", _FORMATS)

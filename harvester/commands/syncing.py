@@ -97,7 +97,7 @@ def _api(base_url: str, **network: Any) -> CtgovApi:
 @rate_option
 @network_options
 @workers_option("Processes that parse pages while the next one downloads and the one before "
-                "is stored (0: one fewer than the cores, when there is more than one page; "
+                "is stored (0: one per core, when there is more than one page; "
                 "1: parse in this process).")
 @click.option("--progress/--no-progress", default=True,
               help="Progress bar on stderr (only on a terminal).")
@@ -349,7 +349,8 @@ def fetch(targets: tuple[str, ...], with_history: bool, db: str | None, wait: fl
                budget=budget, user_agent=user_agent)
     with writer_lock(catalogue.engine, wait=wait, shared=True):
         run_id = catalogue.start_run("fetch", {"targets": list(targets),
-                                               "with_history": with_history})
+                                               "with_history": with_history,
+                                               "base_url": api.base})
         try:
             summary = fetch_targets(catalogue, api, targets, run_id=run_id,
                                     with_history=with_history, on_problem=reporter(quiet))

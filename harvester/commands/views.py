@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import textwrap
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from harvester.catalogue import VersionInfo
-from harvester.catalogue.changes import ChangeReport
-from harvester.records import TrialRecord
+from harvester.catalogue.versioninfo import VersionInfo
+from harvester.commands import record_sections
+
+if TYPE_CHECKING:  # `trials show` imports this module: no database stack
+    from harvester.catalogue.changes import ChangeReport
+    from harvester.records import TrialRecord
 
 
 def _join(values: tuple[str, ...] | list[str]) -> str:
@@ -28,7 +31,8 @@ def _yes_no(value: bool | None) -> str:
 
 
 def record_view(record: TrialRecord) -> RenderableType:
-    """A summary of one record: identity, status, design, dates, people and sites."""
+    """A summary of one record: identity, status, design, dates, people and sites, outcome
+    measures and the results overview."""
     title = Text(f"{record.nct_id}  {record.brief_title or ''}", style="bold")
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="cyan", no_wrap=True)
@@ -60,6 +64,7 @@ def record_view(record: TrialRecord) -> RenderableType:
                         f"{_yes_no(elig.healthy_volunteers)}; {len(elig.inclusion)} "
                         f"inclusion, {len(elig.exclusion)} exclusion criteria"),
         ("sites", str(record.location_count)),
+        *record_sections.fact_rows(record),
         ("results", "yes" if record.has_results else "no"),
     ]
     for label, value in rows:
@@ -72,6 +77,9 @@ def record_view(record: TrialRecord) -> RenderableType:
         for arm in record.arms:
             arms.add_row(arm.label, _value(arm.type), _join(arm.interventions))
         parts.append(arms)
+    if (outcomes := record_sections.outcomes_table(record)) is not None:
+        parts.append(outcomes)
+    parts += record_sections.results_tables(record.results)
     return Group(*parts)
 
 
@@ -169,10 +177,11 @@ def change_report(report: ChangeReport) -> str:
     section("Enrollment changes", [_item(t.nct_id, f"{_enrol(t.enrollment[0])} → "
                                                    f"{_enrol(t.enrollment[1])}")
                                    for t in report.trials if t.enrollment])
+    section("Outcome changes", [_item(t.nct_id, "; ".join(t.outcomes))
+                                for t in report.trials if t.outcomes])
     section("Results first posted", [_item(t.nct_id, t.title or "")
                                      for t in report.trials if t.results_first_posted])
-    section("Other changes", [_item(t.nct_id, t.summary) for t in report.of_kind("changed")
-                              if not (t.status or t.enrollment or t.results_first_posted)])
+    section("Other changes", [_item(t.nct_id, t.summary) for t in report.others()])
     section("Disappeared", [_item(d["nct_id"], d["detail"] or "") for d in report.disappeared])
     return "\n".join(lines)
 

@@ -46,6 +46,14 @@ class ExportItem:
     def record(self) -> TrialRecord:
         return TrialRecord.model_validate_json(self.version.record_json)
 
+    @cached_property
+    def view(self) -> TrialRecord:
+        """The record as the tabular exports read it: decoded without validation, ~9×
+        faster (:func:`harvester.export.view.record_view`; not a :class:`TrialRecord`)."""
+        from harvester.export.view import record_view
+
+        return record_view(self.version.record_json)
+
     @property
     def nct_id(self) -> str:
         return self.version.nct_id

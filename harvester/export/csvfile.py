@@ -61,7 +61,7 @@ def cell(value: Value) -> str:
 def trial_cells(item: ExportItem) -> list[str]:
     fields = version_fields(item)
     seen = fields["seen_at"].isoformat().replace("+00:00", "Z")
-    return [*map(cell, trial_row(item.record)),
+    return [*map(cell, trial_row(item.view)),
             *(seen if name == "seen_at" else cell(fields[name]) for name in VERSION_COLUMNS)]
 
 
@@ -116,7 +116,7 @@ class CsvExporter:
             for item in items:
                 trials.writerow(trial_cells(item))
                 for writer, table in zip(children, CHILD_TABLES, strict=True):
-                    for row in table.rows(item.record):
+                    for row in table.rows(item.view):
                         writer.writerow([item.nct_id, *map(cell, row)])
                 log.add(item)
                 count += 1

@@ -9,10 +9,12 @@ for:
 - ``*.json``: one JSON object, ``{"search": {…summary…}, "versions": [{…}, …]}``;
 - ``*.jsonl``: JSON Lines, the summary on the first line, then one line per version;
 - anything else (``.md``, ``.txt``, …): Markdown a person can read and paste into a methods
-  section — the summary as a list, then a table of the versions.
+  section — a methods paragraph, the summary as a list, the duplicates removed, a glossary of
+  the dates, then a table of the versions (see :mod:`harvester.export.methods`).
 
 The summary (:meth:`SearchLog.summary`) and each version's fields (:func:`version_fields`)
-are the same in every format.
+are the same in every format; the Markdown log and the workbook's ``search log`` sheet show
+the same rows (:func:`summary_rows`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import msgspec
+from sqlalchemy.engine import Connection
 
 from harvester import __version__
 from harvester.catalogue.selection import (
@@ -38,20 +41,18 @@ from harvester.catalogue.selection import (
 from harvester.catalogue.store import Catalogue, utcnow
 from harvester.catalogue.syncstate import latest_snapshot, saved_query
 from harvester.errors import UsageError
-from harvester.export.base import ExportItem, atomic_output
+from harvester.export.base import ExportItem, atomic_output, iter_items
+from harvester.export.dedupe import Deduplication, find_duplicates
+from harvester.export.methods import GLOSSARY, markdown_head, summary_rows
+from harvester.export.provenance import QUERIES_SHOWN, information_source, query_history
 from harvester.export.rows import HISTORY_URL, VERSION_URL
+
+__all__ = ["VERSION_FIELDS", "SearchLog", "summary_rows", "version_fields"]
 
 #: The fields of :func:`version_fields`, in order (the columns of a log's version table).
 VERSION_FIELDS = ("nct_id", "version", "version_id", "source", "registry_date",
                   "registry_version", "content_hash", "seen_at", "version_url")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_LABELS = {"ids": "NCT ids", "query": "saved query", "statuses": "status", "phases": "phase",
-           "study_types": "study type", "conditions": "condition",
-           "interventions": "intervention", "countries": "country", "sponsors": "sponsor",
-           "start_after": "start on or after", "start_before": "start on or before",
-           "updated_since": "last update posted on or after", "has_results": "has results",
-           "as_of": "as of"}
-
 
 def as_utc(moment: datetime) -> datetime:
     """A catalogue time (naive values are UTC) as an aware UTC datetime."""
@@ -106,6 +107,9 @@ class SearchLog:
                  data_version: dict[str, Any] | None = None,
                  catalogue_trials: int | None = None, selected: int | None = None,
                  missing_ids: Sequence[str] = (),
+                 deduplication: Deduplication | None = None,
+                 source: dict[str, Any] | None = None,
+                 queries: Sequence[dict[str, Any]] = (),
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.selection = selection
         self.format = fmt
@@ -117,6 +121,9 @@ class SearchLog:
         self.catalogue_trials = catalogue_trials
         self.selected = selected
         self.missing_ids = list(missing_ids)
+        self.deduplication = deduplication
+        self.source = source
+        self.queries = list(queries)  # saved query histories (provenance.query_history)
         self.created_at = as_utc(clock()).replace(microsecond=0)
         self.exported = 0
         self._newest_holder: str | None = None
@@ -125,10 +132,13 @@ class SearchLog:
     @classmethod
     def for_selection(cls, catalogue: Catalogue, selection: Selection, *, fmt: str,
                       output: str | None = None, command: str | None = None,
+                      deduplicate: bool = True,
                       clock: Callable[[], datetime] | None = None) -> SearchLog:
         """A log with everything looked up: the counts before and after the filters, the
-        saved query's parameters, the registry's data version, the NCT ids asked for that
-        the catalogue does not hold (on the ``as_of`` date)."""
+        duplicate registrations among the selected trials (unless not ``deduplicate``), where
+        the records came from, the saved queries' parameters and last complete runs, the
+        registry's data version, the NCT ids asked for that the catalogue does not hold (on
+        the ``as_of`` date)."""
         everything = Selection(as_of=selection.as_of)
         with catalogue.engine.connect() as conn:
             catalogue_trials = count_selected(conn, everything)
@@ -138,10 +148,14 @@ class SearchLog:
                 held = {nct for nct, _ in iter_selected(conn, replace(everything,
                                                                       ids=selection.ids))}
                 missing = sorted(set(selection.ids) - held)
-        query = None
-        if selection.query is not None:
-            query = {"name": selection.query,
-                     "parameters": saved_query(catalogue, selection.query)}
+            dedup = (find_duplicates(conn, selection) if deduplicate and selected
+                     else Deduplication(enabled=deduplicate))
+            source = information_source(conn, selection, dedup.removed)
+            names = [selection.query] if selection.query is not None else \
+                source["queries"][:QUERIES_SHOWN]
+            queries = [query_history(conn, name, saved_query(catalogue, name))
+                       for name in names]
+        query = queries[0] if selection.query is not None else None
         data_version = None
         snapshot = latest_snapshot(catalogue, "version")
         if snapshot is not None:
@@ -155,7 +169,8 @@ class SearchLog:
         return cls(selection, fmt=fmt, output=output, command=command,
                    catalogue=catalogue_location(catalogue), query=query,
                    data_version=data_version, catalogue_trials=catalogue_trials,
-                   selected=selected, missing_ids=missing, clock=clock or catalogue.clock)
+                   selected=selected, missing_ids=missing, deduplication=dedup,
+                   source=source, queries=queries, clock=clock or catalogue.clock)
 
     def add(self, item: ExportItem) -> None:
         """Count one exported version and note it in the log file, if there is one."""
@@ -166,10 +181,27 @@ class SearchLog:
         if self._spool is not None:
             self._spool.write(msgspec.json.encode(version_fields(item)) + b"\n")
 
+    def items(self, conn: Connection) -> Iterator[ExportItem]:
+        """What the export writes: the selected versions, streamed in NCT id order, less the
+        duplicate registrations removed."""
+        removed = self.deduplication.removed if self.deduplication else frozenset()
+        return (item for item in iter_items(conn, self.selection)
+                if item.nct_id not in removed)
+
+    @property
+    def deduplicated(self) -> int | None:
+        """The selected trials less the duplicates removed."""
+        if self.selected is None:
+            return None
+        return self.selected - len(self.deduplication.removed if self.deduplication else ())
+
     def summary(self) -> dict[str, Any]:
-        """The search, JSON-ready: tool, date, command, selection, saved query, registry data
-        version (the API's at the last sync, else the newest ``versionHolder`` among the
-        records exported: ``basis`` says which), catalogue, counts, format and output."""
+        """The search, JSON-ready: tool, date, command, information source, saved query (the
+        one exported, with its equivalent searches and last complete runs) and the saved
+        queries whose syncs brought the records, registry data version (the API's at the
+        last sync, else the newest ``versionHolder`` among the records exported: ``basis``
+        says which), catalogue, selection (the filters applied locally), deduplication,
+        counts at each step, format, output and the glossary of dates."""
         data_version = self.data_version
         if data_version is None and self._newest_holder is not None:
             data_version = {"value": self._newest_holder, "api_version": None,
@@ -178,11 +210,18 @@ class SearchLog:
             "tool": "trial-harvester", "tool_version": __version__,
             "created_at": self.created_at.isoformat().replace("+00:00", "Z"),
             "command": self.command, "catalogue": self.catalogue,
+            "information_source": self.source,
             "selection": self.selection.describe(), "saved_query": self.query,
+            "saved_queries": self.queries,
             "registry_data_version": data_version,
+            "deduplication": self.deduplication.to_json() if self.deduplication else None,
             "counts": {"catalogue": self.catalogue_trials, "selected": self.selected,
+                       "duplicates_removed": (len(self.deduplication.removed)
+                                              if self.deduplication else 0),
+                       "deduplicated": self.deduplicated,
                        "exported": self.exported, "missing_ids": self.missing_ids},
             "format": self.format, "output": self.output or "stdout",
+            "glossary": GLOSSARY,
         }
 
     @contextmanager
@@ -222,7 +261,7 @@ def _write_jsonl(summary: dict[str, Any], spool: IO[bytes], out: IO[bytes]) -> N
 
 
 def _write_markdown(summary: dict[str, Any], spool: IO[bytes], out: IO[bytes]) -> None:
-    out.write("\n".join(_markdown_head(summary)).encode() + b"\n")
+    out.write("\n".join(markdown_head(summary)).encode() + b"\n")
     columns = ("NCT id", "version", "registry date", "registry version", "source",
                "retrieved (UTC)", "content hash (sha256)", "version URL")
     out.write(b"\n## Versions exported\n\n| " + " | ".join(columns).encode() + b" |\n|"
@@ -233,43 +272,6 @@ def _write_markdown(summary: dict[str, Any], spool: IO[bytes], out: IO[bytes]) -
                  v["source"], v["seen_at"], v["content_hash"], v["version_url"])
         text = " | ".join("" if c is None else str(c).replace("|", "\\|") for c in cells)
         out.write(f"| {text} |\n".encode())
-
-
-def summary_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
-    """The summary as (label, value) rows a person reads: the Markdown log's list and the
-    workbook's ``search log`` sheet."""
-    counts = s["counts"]
-    as_of = s["selection"].get("as_of")
-    filters = "; ".join(f"{_LABELS.get(k, k)}: {_value(v)}" for k, v in s["selection"].items())
-    rows = [("Date of export", s["created_at"]),
-            ("Tool", f"{s['tool']} {s['tool_version']}")]
-    if s["command"]:
-        rows.append(("Command", s["command"]))
-    rows.append(("Catalogue", s["catalogue"]))
-    data = s["registry_data_version"]
-    if data:
-        api = f", API {data['api_version']}" if data.get("api_version") else ""
-        rows.append(("Registry data version", f"{data['value']} ({data['basis']}{api})"))
-    if s["saved_query"]:
-        params = ", ".join(f"{k}={v}" for k, v in s["saved_query"]["parameters"].items())
-        rows.append(("Saved query", f"{s['saved_query']['name']} ({params})"))
-    rows += [("Selection", filters or "every trial in the catalogue"),
-             (f"Trials in the catalogue{f' as of {as_of}' if as_of else ''}",
-              str(counts["catalogue"])),
-             ("Selected by the filters", str(counts["selected"])),
-             ("Exported", f"{counts['exported']} ({s['format']}, to {s['output']})")]
-    if counts["missing_ids"]:
-        rows.append(("Asked for but not in the catalogue", ", ".join(counts["missing_ids"])))
-    return rows
-
-
-def _markdown_head(s: dict[str, Any]) -> list[str]:
-    return ["# Search log: trials export", "",
-            *(f"- {label}: {value}" for label, value in summary_rows(s))]
-
-
-def _value(value: Any) -> str:
-    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 _WRITERS: dict[str, Callable[[dict[str, Any], IO[bytes], IO[bytes]], None]] = {

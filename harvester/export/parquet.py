@@ -185,7 +185,7 @@ class ParquetExporter:
         with pq.ParquetWriter(out, arrow_schema, compression="zstd",
                               store_schema=False) as writer:
             for item in items:
-                columns.add(item.record, version_fields(item))
+                columns.add(item.view, version_fields(item))
                 log.add(item)
                 count += 1
                 if columns.rows >= CHUNK_ROWS:

@@ -27,19 +27,18 @@ opening (or editing) the workbook never runs anything, and the value is the reco
 from __future__ import annotations
 
 import os
-import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import ExitStack
-from datetime import UTC, date, datetime
 from typing import IO, TYPE_CHECKING, ClassVar
 
 from harvester.catalogue.selection import SelectedVersion
 from harvester.export import xlsxml as x
-from harvester.export.base import EXCEL_CELL_LIMIT, TRUNCATION_MARKER, ExportItem, fit_cell
+from harvester.export.base import ExportItem
 from harvester.export.log import VERSION_FIELDS, summary_rows, version_fields
-from harvester.export.rows import CHILD_TABLES, SEPARATOR, TRIAL_COLUMNS, Kind, trial_row
+from harvester.export.rows import CHILD_TABLES, TRIAL_COLUMNS, Kind, trial_row
+from harvester.export.xlsxcells import UNSAFE, Layout, fit_excel
 from harvester.ingest.workers import process_pool
 
 if TYPE_CHECKING:
@@ -51,16 +50,9 @@ LOG_SHEET = "search log"
 VERSIONS_SHEET = "versions"
 TRIALS_SHEET = "trials"
 #: Trials from which rows are rendered in worker processes, and how many go to a worker at once.
-PARALLEL_FROM = 2_000
+#: (Starting a worker costs about a second of CPU; one process renders ~2,000 trials/s.)
+PARALLEL_FROM = 10_000
 BATCH = 250
-
-# Control characters and the two characters XML 1.0 cannot carry.
-_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
-_FULL_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_ERROR_CODES = frozenset(("#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A"))
-#: Columns whose text is a URL, written as links.
-_LINKS = frozenset(("url", "version_url"))
 
 # Column widths (in characters).
 _WIDTH_BY_NAME = {
@@ -85,110 +77,52 @@ def _width(name: str, kind: Kind) -> int:
     return _WIDTH_BY_NAME.get(name) or max(_WIDTH_BY_KIND[kind], min(len(name) + 2, 12))
 
 
-def _fit_excel(text: str) -> str:
-    """Cut to Excel's cell limit, which counts UTF-16 code units (a character outside the
-    Basic Multilingual Plane, such as an emoji, counts twice)."""
-    text = fit_cell(text)
-    if len(text) * 2 <= EXCEL_CELL_LIMIT:
-        return text
-    units = text.encode("utf-16-le")
-    if len(units) // 2 <= EXCEL_CELL_LIMIT:
-        return text
-    keep = units[:(EXCEL_CELL_LIMIT - len(TRUNCATION_MARKER)) * 2]
-    if 0xD8 <= keep[-1] <= 0xDB:  # do not split a surrogate pair
-        keep = keep[:-2]
-    return keep.decode("utf-16-le") + TRUNCATION_MARKER
+def _layout(title: str, columns: Sequence[tuple[str, Kind]]) -> Layout:
+    return Layout(title, columns, [_width(name, kind) for name, kind in columns])
 
 
-def _text(ref: bytes, text: str) -> bytes | None:
-    # Most values are short printable text: no regex and no cutting needed.
-    if not text.isprintable():
-        text = _UNSAFE.sub("", text)
-    if len(text) * 2 > EXCEL_CELL_LIMIT:
-        text = _fit_excel(text)
-    if not text:
-        return None
-    if text.startswith(_FORMULA_START) or (text[:1] == "#" and text in _ERROR_CODES):
-        return x.text_cell(ref, text, x.QUOTED)
-    return x.text_cell(ref, text)
-
-
-def _cell(ref: bytes, value: object, kind: Kind, link: bool) -> bytes | None:
-    """One value as a cell (None: no cell)."""
-    if type(value) is str and kind != "date":  # the most common case first
-        if link and value.startswith("https://"):
-            return x.text_cell(ref, _UNSAFE.sub("", value), x.LINK)
-        return _text(ref, value)
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return x.bool_cell(ref, value)
-    if isinstance(value, int | float):
-        return x.number_cell(ref, value)
-    if isinstance(value, tuple | list):
-        return _text(ref, SEPARATOR.join(str(v) for v in value)) if value else None
-    if isinstance(value, datetime):
-        # Excel has no time zones: UTC, as the catalogue keeps it.
-        return x.moment_cell(ref, value.astimezone(UTC) if value.tzinfo else value)
-    if isinstance(value, date):
-        return x.day_cell(ref, value)
-    text = str(value)
-    if kind == "date" and _FULL_DATE.match(text):
-        try:
-            return x.day_cell(ref, date.fromisoformat(text))
-        except ValueError:
-            pass  # not a calendar day (2023-02-30): keep the text
-    return _text(ref, text)
-
-
-class Layout:
-    """The columns of one logical sheet: names, kinds, cell references, widths."""
-
-    def __init__(self, title: str, columns: Sequence[tuple[str, Kind]]) -> None:
-        self.title = title
-        self.names = [name for name, _ in columns]
-        self.kinds = [kind for _, kind in columns]
-        self.letters = [x.column_letter(n) for n in range(1, len(columns) + 1)]
-        self.refs = [letter.encode() for letter in self.letters]
-        self.links = [name in _LINKS for name in self.names]
-        self.widths = [_width(name, kind) for name, kind in columns]
-
-    def render(self, values: Iterable[object]) -> tuple[bytes, list[tuple[str, str]]]:
-        """A row's cells (:data:`xlsxml.ROW` for its number) and its links."""
-        cells = []
-        links = []
-        for n, value in enumerate(values):
-            cell = _cell(self.refs[n], value, self.kinds[n], self.links[n])
-            if cell is not None:
-                cells.append(cell)
-                if self.links[n] and isinstance(value, str) and value.startswith("https://"):
-                    links.append((self.letters[n], value))
-        return b"".join(cells), links
-
-
-TRIALS = Layout(TRIALS_SHEET, [(c.name, c.kind) for c in TRIAL_COLUMNS])
-CHILDREN = [Layout(t.name, [("nct_id", "str"), *t.columns]) for t in CHILD_TABLES]
-VERSIONS = Layout(VERSIONS_SHEET, [(n, _VERSION_KINDS.get(n, "str")) for n in VERSION_FIELDS])
+TRIALS = _layout(TRIALS_SHEET, [(c.name, c.kind) for c in TRIAL_COLUMNS])
+CHILDREN = [_layout(t.name, [("nct_id", "str"), *t.columns]) for t in CHILD_TABLES]
+VERSIONS = _layout(VERSIONS_SHEET, [(n, _VERSION_KINDS.get(n, "str")) for n in VERSION_FIELDS])
 LAYOUTS = [TRIALS, *CHILDREN, VERSIONS]
 
-#: What a trial renders to: (index in LAYOUTS, row cells, links) per row, in sheet order.
-Rendered = list[tuple[int, bytes, list[tuple[str, str]]]]
+#: What a trial renders to: (index in LAYOUTS, its rows there) per sheet with rows, in sheet
+#: order; a row is its cells and its links (joined into chunks by :func:`render_batch`).
+Rendered = list[tuple[int, list[tuple[bytes, list[tuple[str, str]]]]]]
 
 
 def render_item(item: ExportItem) -> Rendered:
-    record = item.record
-    rows: Rendered = [(0, *TRIALS.render(trial_row(record)))]
+    record = item.view
+    out: Rendered = [(0, [TRIALS.render(trial_row(record))])]
+    nct_cell = CHILDREN[0].first_cell(record.nct_id)  # column A of every child table
     for n, (table, layout) in enumerate(zip(CHILD_TABLES, CHILDREN, strict=True), 1):
-        for row in table.rows(record):
-            rows.append((n, *layout.render((record.nct_id, *row))))
+        rows = [layout.render(row, nct_cell) for row in table.rows(record)]
+        if rows:
+            out.append((n, rows))
     fields = version_fields(item)
-    rows.append((len(LAYOUTS) - 1, *VERSIONS.render(fields.get(n) for n in VERSION_FIELDS)))
-    return rows
+    out.append((len(LAYOUTS) - 1, [VERSIONS.render(fields.get(n) for n in VERSION_FIELDS)]))
+    return out
 
 
-def render_batch(versions: list[SelectedVersion]) -> list[Rendered]:
-    """The rows of a batch of trials (run in a worker process)."""
-    return [render_item(ExportItem(v)) for v in versions]
+def render_batch(versions: list[SelectedVersion]) -> list[x.Chunk | None]:
+    """The rows of a batch of trials (run in a worker process): one chunk per sheet (None:
+    no rows), so that few objects cross to the writing process."""
+    rows: list[list[bytes]] = [[] for _ in LAYOUTS]
+    counts: list[list[int]] = [[] for _ in LAYOUTS]
+    links: list[list[tuple[int, str, str]]] = [[] for _ in LAYOUTS]
+    for version in versions:
+        for index, rendered in render_item(ExportItem(version)):
+            these, numbers = rows[index], counts[index]
+            for body, row_links in rendered:
+                for letter, url in row_links:
+                    links[index].append((len(numbers), letter, url))
+                numbers.append(body.count(x.ROW) + 1)
+                these.append(_ROW_START + body + b"</row>")
+    return [(b"".join(r), c, k) if c else None for r, c, k in zip(rows, counts, links,
+                                                                     strict=True)]
+
+
+_ROW_START = b'<row r="' + x.ROW + b'">'
 
 
 class _Book:
@@ -205,18 +139,24 @@ class _Book:
         sheet.add(x.header_row(layout.names))
         return sheet
 
-    def add(self, rendered: Rendered) -> None:
-        for index, body, links in rendered:
+    def add(self, chunks: list[x.Chunk | None]) -> None:
+        for index, chunk in enumerate(chunks):
+            if chunk is None:
+                continue
             parts = self.parts[index]
-            if parts[-1].rows >= EXCEL_MAX_ROWS:
-                parts.append(self._start(LAYOUTS[index], len(parts) + 1))
-            parts[-1].add(body, links)
+            if parts[-1].rows + len(chunk[1]) <= EXCEL_MAX_ROWS:
+                parts[-1].add_chunk(chunk)
+                continue
+            for row in _rows_of(chunk):  # the sheet fills up: row by row
+                if parts[-1].rows >= EXCEL_MAX_ROWS:
+                    parts.append(self._start(LAYOUTS[index], len(parts) + 1))
+                parts[-1].add_chunk(row)
 
     def finish(self, log: SearchLog, out: IO[bytes]) -> None:
         self.log.add(x.header_row(["item", "value"]))
         for label, value in summary_rows(log.summary()):
             self.log.add(x.text_cell(b"A", label, x.LABEL)
-                         + (x.text_cell(b"B", _fit_excel(_UNSAFE.sub("", value)), x.WRAPPED)
+                         + (x.text_cell(b"B", fit_excel(UNSAFE.sub("", value)), x.WRAPPED)
                             if value else b""))
         order = [self.log.title] + [s.title for parts in self.parts for s in parts]
         self.wb.save(out, active=TRIALS_SHEET, order=order)
@@ -244,7 +184,7 @@ class XlsxExporter:
         try:
             with ExitStack() as stack:
                 pool: ProcessPoolExecutor | None = None
-                queue: deque[Future[list[Rendered]] | list[Rendered]] = deque()
+                queue: deque[Future[list[x.Chunk | None]] | list[x.Chunk | None]] = deque()
                 workers = _workers(self.workers)
                 for batch in _batches(items, log):
                     count += len(batch)
@@ -264,6 +204,13 @@ class XlsxExporter:
         return count
 
 
+def _rows_of(chunk: x.Chunk) -> Iterator[x.Chunk]:
+    """A chunk's rows, each as a chunk of its own."""
+    body, counts, links = chunk
+    for n, (xml, count) in enumerate(zip(body.split(b"</row>"), counts, strict=False)):
+        yield xml + b"</row>", [count], [(0, c, u) for i, c, u in links if i == n]
+
+
 def _batches(items: Iterable[ExportItem], log: SearchLog) -> Iterator[list[ExportItem]]:
     batch: list[ExportItem] = []
     for item in items:
@@ -276,7 +223,6 @@ def _batches(items: Iterable[ExportItem], log: SearchLog) -> Iterator[list[Expor
         yield batch
 
 
-def _drain(done: Future[list[Rendered]] | list[Rendered],
-           add: Callable[[Rendered], None]) -> None:
-    for rendered in done.result() if isinstance(done, Future) else done:
-        add(rendered)
+def _drain(done: Future[list[x.Chunk | None]] | list[x.Chunk | None],
+           add: Callable[[list[x.Chunk | None]], None]) -> None:
+    add(done.result() if isinstance(done, Future) else done)

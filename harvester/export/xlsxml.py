@@ -28,6 +28,11 @@ from xml.sax.saxutils import quoteattr
 
 #: Stands for the row number in a rendered row; replaced when the row is written.
 ROW = b"\x00"
+#: Rows rendered together, numbered where they are written: their XML (each
+#: ``<row r="ROW">…</row>``, with :data:`ROW` for the row number in the row and each of its
+#: cells), how many :data:`ROW` each row holds, and their links as (row index in the chunk,
+#: column letter, url).
+Chunk = tuple[bytes, list[int], list[tuple[int, str, str]]]
 #: Hyperlinks Excel accepts in one worksheet.
 MAX_LINKS = 65_530
 _EPOCH = date(1899, 12, 30)
@@ -110,6 +115,26 @@ class Sheet:
             if len(self.links) < MAX_LINKS:
                 self.links.append((f"{column}{self.rows}", url))
         return self.rows
+
+    def add_chunk(self, chunk: Chunk) -> None:
+        """Write rows rendered together (see :data:`Chunk`), numbered from the next row."""
+        body, counts, link_cells = chunk
+        pieces = body.split(ROW)
+        numbers: list[bytes] = []
+        n = self.rows
+        for count in counts:
+            n += 1
+            numbers += [str(n).encode()] * count
+        if len(pieces) != len(numbers) + 1:
+            raise ValueError("a chunk's row counts do not match its rows")
+        out = [b""] * (len(pieces) + len(numbers))
+        out[0::2] = pieces
+        out[1::2] = numbers
+        self.spool.write(b"".join(out))
+        for offset, column, url in link_cells:
+            if len(self.links) < MAX_LINKS:
+                self.links.append((f"{column}{self.rows + offset + 1}", url))
+        self.rows = n
 
     @property
     def last_column(self) -> str:

@@ -101,34 +101,54 @@ class _Pass:
                 "after": self.after, "latest": self.latest, "part": self.part}
 
 
+#: Studies per parsing task: a page is shared by every worker, so none idles at the end.
+CHUNK = 125
+
+
 def prepare_page(base: str, number: int,
-                 studies: list[bytes]) -> tuple[PreparedBatch, float]:
-    """Parse and prepare one page's studies (in a worker process for a multi-page sync);
-    with the seconds it took."""
+                 studies: list[tuple[int, bytes, str]]) -> tuple[PreparedBatch, float]:
+    """Parse and prepare studies of one page (their place on it, bytes and hash) — in a
+    worker process for a multi-page sync; with the seconds it took."""
     started = time.perf_counter()
     batch = prepare_payloads(
-        [(f"{base} page {number} study {i}", raw, hashlib.sha256(raw).hexdigest(), None, None)
-         for i, raw in enumerate(studies)], "ctgov-json", MAX_PAYLOAD_BYTES)
+        [(f"{base} page {number} study {i}", raw, sha, None, None)
+         for i, raw, sha in studies], "ctgov-json", MAX_PAYLOAD_BYTES)
     return batch, time.perf_counter() - started
 
 
 def _parse_processes(workers: int | None) -> int:
     """Worker processes that parse pages: ``workers`` of them, but 1 means none (pages parse
-    in this process); by default one fewer than the cores, as this process stores the pages
-    (and its thread downloads them) — measured faster on two cores than one per core."""
+    in this process); by default one per core: this process only stores what they prepared
+    (and its thread downloads)."""
     if workers is None:
-        return (os.cpu_count() or 1) - 1
+        return os.cpu_count() or 1
     return 0 if workers <= 1 else workers
+
+
+Job = Future[tuple[PreparedBatch, float]] | tuple[PreparedBatch, float]
 
 
 @dataclass(frozen=True)
 class _Fetched:
-    """A page received, and its preparation (under way in a worker, or done)."""
+    """A page received, and its preparation in chunks (under way in workers, or done)."""
 
     part: int
     expected: int | None
     size: int
-    job: Future[tuple[PreparedBatch, float]] | tuple[PreparedBatch, float]
+    jobs: list[Job]
+    known: list[tuple[str, str | None]]  # studies held already: (NCT id, last update)
+
+    def result(self) -> tuple[PreparedBatch, float]:
+        """The page prepared (its chunks in order), with the seconds its preparation took."""
+        done = [job.result() if isinstance(job, Future) else job for job in self.jobs]
+        if not done:
+            return PreparedBatch([], [], []), 0.0
+        if len(done) == 1:
+            return done[0]
+        return PreparedBatch([v for batch, _ in done for v in batch.versions],
+                             [p for batch, _ in done for p in batch.problems],
+                             [w for batch, _ in done for w in batch.warnings]), \
+            sum(seconds for _, seconds in done)
 
 
 class Syncer:
@@ -248,15 +268,15 @@ class Syncer:
             try:
                 for number, (part, page, expected) in enumerate(ahead, start=1):
                     studies = [bytes(raw) for raw in page.studies]
-                    starting = pool is None and self._more_pages(expected, studies)
-                    if starting:  # this page is parsed here while the workers start
+                    todo, known = self._triage(studies)
+                    starting = (pool is None and bool(todo)
+                                and self._more_pages(expected, studies))
+                    if starting:
                         pool = self._start_pool()
-                    args = (self.api.base, number, studies)
-                    job = (pool.submit(prepare_page, *args)
-                           if pool is not None and studies and not starting
-                           else prepare_page(*args))
-                    pending.append(_Fetched(part, expected, len(studies), job))
-                    while len(pending) > (self._workers if pool is not None else 0):
+                    pending.append(_Fetched(part, expected, len(studies),
+                                            self._prepare(pool, number, todo, starting),
+                                            known))
+                    while len(pending) > (1 if pool is not None else 0):
                         self._store(pending.popleft(), params, key, current, summary)
             except FetchError:  # what was received before the failure is kept
                 while pending:
@@ -273,6 +293,31 @@ class Syncer:
     def _more_pages(self, expected: int | None, studies: list[bytes]) -> bool:
         return self._workers > 0 and expected is not None and expected > len(studies)
 
+    def _triage(self, studies: list[bytes]) -> tuple[list[tuple[int, bytes, str]],
+                                                     list[tuple[str, str | None]]]:
+        """The studies to parse, and those received before byte for byte (by payload hash):
+        unchanged, so not parsed at all — their NCT id and last update from the catalogue."""
+        hashes = [hashlib.sha256(raw).hexdigest() for raw in studies]
+        held = self.catalogue.known_versions(hashes)
+        todo = [(i, raw, sha) for i, (raw, sha) in enumerate(zip(studies, hashes, strict=True))
+                if sha not in held]
+        return todo, [held[sha] for sha in hashes if sha in held]
+
+    def _prepare(self, pool: ProcessPoolExecutor | None, number: int,
+                 studies: list[tuple[int, bytes, str]], starting: bool) -> list[Job]:
+        """Hand a page's studies to the workers in chunks (the first chunk of the first
+        page is parsed here while they start); without workers, parse them here."""
+        base = self.api.base
+        if not studies:
+            return []
+        if pool is None:
+            return [prepare_page(base, number, studies)]
+        jobs: list[Job] = [pool.submit(prepare_page, base, number, studies[i:i + CHUNK])
+                           for i in range(CHUNK if starting else 0, len(studies), CHUNK)]
+        if starting:
+            jobs.insert(0, prepare_page(base, number, studies[:CHUNK]))
+        return jobs
+
     def _start_pool(self) -> ProcessPoolExecutor:
         pool = process_pool(self._workers)
         for _ in range(self._workers):  # start them all now (from this, the pool's thread)
@@ -282,8 +327,7 @@ class Syncer:
     def _store(self, fetched: _Fetched, params: dict[str, str], key: str, current: _Pass,
                summary: SyncSummary) -> None:
         cat = self.catalogue
-        job = fetched.job
-        batch, seconds = job.result() if isinstance(job, Future) else job
+        batch, seconds = fetched.result()
         if fetched.part != current.part:  # the next request of split_ids: from the start
             current.part, current.after = fetched.part, current.since
         summary.expected = fetched.expected
@@ -295,10 +339,11 @@ class Syncer:
         for note in batch.warnings:
             self.on_problem(f"warning: {note}")
         dates = [d for v in batch.versions if (d := v.columns["last_update_posted"])]
+        dates += [d for _, d in fetched.known if d]
         if dates:  # sorted ascending: everything before the page's last date is done
             current.after = max(dates)
             current.latest = max(filter(None, [current.latest, *dates]))
-        ncts = [v.nct_id for v in batch.versions]
+        ncts = [v.nct_id for v in batch.versions] + [n for n, _ in fetched.known]
         resume = current.to_json()
 
         def also(conn: Any) -> None:
@@ -308,7 +353,9 @@ class Syncer:
 
         tick = time.perf_counter()
         outcomes = cat.add(batch.versions, run_id=summary.run_id,
-                           failed=len(batch.problems), also=also)
+                           already_known=len(fetched.known), failed=len(batch.problems),
+                           also=also)
+        summary.unchanged += len(fetched.known)
         summary.store_seconds += time.perf_counter() - tick
         summary.failed += len(batch.problems)
         for outcome in outcomes:

@@ -26,7 +26,7 @@ from harvester.catalogue import Catalogue
 from harvester.catalogue.selection import Selection, count_selected, selected
 from harvester.errors import HarvesterError
 from harvester.export import EXPORTERS
-from harvester.export.base import atomic_output, iter_items
+from harvester.export.base import atomic_output
 from harvester.export.log import SearchLog
 from harvester.find.comparison import compare as compare_records
 from harvester.find.search import search as run_search
@@ -199,7 +199,7 @@ def make_server(catalogue: Catalogue, search_form: SearchForm) -> MCPServer:
                                           output=str(target), command="trials mcp export")
             with log.writing(log_path), catalogue.engine.connect() as conn, \
                     atomic_output(target) as out:
-                EXPORTERS[format]().write(iter_items(conn, selection), out, log)
+                EXPORTERS[format]().write(log.items(conn), out, log)
             return _text({"path": str(target), "log": str(log_path),
                           "exported": log.exported, "selected": log.selected},
                          f"exported {log.exported} trials to {target}")

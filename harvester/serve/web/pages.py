@@ -30,7 +30,6 @@ from harvester.catalogue.sources import disagreements
 from harvester.catalogue.syncstate import load_state, query_key, saved_queries
 from harvester.errors import HarvesterError, NotFoundError, UsageError
 from harvester.export import EXPORTERS
-from harvester.export.base import iter_items
 from harvester.export.log import SearchLog
 from harvester.find.comparison import compare as compare_records
 from harvester.find.search import iter_hits
@@ -266,7 +265,7 @@ def export_zip(ctx: ServerContext, search_form: SearchForm, form: Form, fmt: str
                                       command=command + f" (exported as {fmt} from the web)")
         with log.writing(log_md), ctx.catalogue.engine.connect() as conn, \
                 data.open("wb") as out:
-            cls().write(iter_items(conn, selection), out, log)
+            cls().write(log.items(conn), out, log)
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for path in (data, log_md):

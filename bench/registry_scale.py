@@ -1,0 +1,295 @@
+"""The whole registry on one machine: import, size, index, search, similar and serve at ~600k.
+
+Run: ``python bench/registry_scale.py [--studies 600000] [--db sqlite,postgresql]``.
+
+Builds (once, kept in ``--cache``) a bulk download shaped like ClinicalTrials.gov's
+``ctg-studies.json.zip`` with ``--studies`` studies: every API v2 study of ``fixtures/``
+repeated under fresh NCT ids, each copy varied as ``bench/similar_latency.py`` varies it
+(titles, conditions, interventions, phase, status, sites re-drawn; seeded), so that the
+catalogue is not a few dozen clones.  Then, for each database (a fresh SQLite file; a fresh
+PostgreSQL schema from ``TRIALS_TEST_POSTGRES_URL``, dropped afterwards unless ``--keep``):
+
+1. ``trials import`` of the zip (plus the history of NCT06203210 the serve pages read), in its
+   own process: wall time, studies/s, peak RSS of the importer and of its largest worker;
+2. the catalogue's size on disk beside the zip's inflated JSON (target ≤ 1.5×);
+3. the similarity index built from empty, in its own process: time and peak RSS;
+4. ``similar`` latency for ``--queries`` random trials (target p95 < 150 ms);
+5. ``search`` latency over ``bench/search_latency.py``'s queries (target p95 < 200 ms);
+6. ``serve`` latency over ``bench/serve_latency.py``'s pages and API answers.
+
+Targets: import under 10 minutes on SQLite.  The machine's load average is printed beside
+each step: on a shared machine the figures are only as quiet as it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import similar_latency  # noqa: E402
+from bench.import_catalogue import fresh_url  # noqa: E402
+from bench.parse_json import corpus  # noqa: E402
+from bench.search_latency import HISTORY, QUERIES, database_size, percentile  # noqa: E402
+
+SEED = 20261206
+
+
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load {one:.1f}/{five:.1f} (1/5 min) on {os.cpu_count()} cores"
+
+
+def generate(path: Path, studies: int) -> None:
+    """The bulk zip of ``studies`` varied copies of the corpus, written in one pass."""
+    bases = corpus()
+    decoded = [msgspec.json.decode(b) for b in bases]
+    rng = random.Random(SEED)
+    partial = path.with_suffix(".partial")
+    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for i in range(studies):
+            study = msgspec.json.decode(bases[i % len(bases)])
+            nct_id = f"NCT9{i:07d}"
+            study["protocolSection"]["identificationModule"]["nctId"] = nct_id
+            similar_latency.vary(study, rng.choice(decoded), rng)
+            zf.writestr(f"{nct_id[:7]}xxxx/{nct_id}.json", msgspec.json.encode(study))
+            if i and i % 100_000 == 0:
+                print(f"  … {i:,} studies written ({load()})", flush=True)
+    partial.rename(path)
+
+
+def inflated(path: Path) -> tuple[int, int]:
+    """(studies, bytes of JSON once unzipped)."""
+    with zipfile.ZipFile(path) as zf:
+        infos = zf.infolist()
+    return len(infos), sum(info.file_size for info in infos)
+
+
+def child_import(url: str, archive: str) -> None:
+    import resource
+
+    from harvester.catalogue import Catalogue
+    from harvester.ingest.importer import Importer
+
+    with Catalogue.open(url) as catalogue:
+        start = time.perf_counter()
+        summary = Importer(catalogue).run([archive, *sorted(HISTORY.glob("NCT06203210__vh*"))])
+        seconds = time.perf_counter() - start
+    print(json.dumps({"seconds": seconds, "new": summary.new, "failed": summary.failed,
+                      "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "worker_mb": resource.getrusage(
+                          resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+
+
+def _child(*args: str) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, __file__, "--child", *args], check=True,
+                         capture_output=True, text=True)
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def disk_size(url: str) -> int:
+    """Bytes the catalogue takes: the SQLite file (and its journal), or the schema's
+    relations with their indexes and TOAST on PostgreSQL."""
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+    from harvester.catalogue import Catalogue
+
+    with Catalogue.open(url) as catalogue:
+        return database_size(catalogue)
+
+
+def biggest(url: str, top: int = 6) -> str:
+    """The largest tables and indexes, with the share of the catalogue each takes."""
+    from harvester.catalogue.engine import make_engine
+
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            try:
+                rows = conn.exec_driver_sql("SELECT name, sum(pgsize) FROM dbstat "
+                                            "GROUP BY name ORDER BY 2 DESC").all()
+            except sa.exc.OperationalError:
+                return "(no dbstat)"
+        else:
+            rows = conn.execute(sa.text(
+                "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c JOIN "
+                "pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() "
+                "AND c.relkind = 'r' ORDER BY 2 DESC")).all()
+        if engine.dialect.name == "sqlite":
+            record = conn.exec_driver_sql("SELECT sum(length(record)) FROM version").scalar()
+        else:
+            record = conn.execute(sa.text(
+                "SELECT sum(pg_column_size(record)) FROM version")).scalar()
+    engine.dispose()
+    total = sum(int(size) for _, size in rows) or 1
+    parts = [f"{name} {int(size) / 1e6:,.0f} MB ({int(size) / total:.0%})"
+             for name, size in rows[:top]]
+    return (", ".join(parts) + f"; of which the records' JSON (version.record) "
+            f"{int(record or 0) / 1e6:,.0f} MB")
+
+
+def search_figures(url: str, rounds: int) -> list[float]:
+    from harvester.catalogue import Catalogue
+    from harvester.find.search import search
+
+    times: list[float] = []
+    with Catalogue.open(url) as catalogue:
+        search(catalogue, "warm up")
+        for group, label, text, selection in QUERIES:
+            mine = []
+            for _ in range(rounds):
+                start = time.perf_counter()
+                total = search(catalogue, text, selection, limit=20).total
+                mine.append(time.perf_counter() - start)
+            times += mine
+            print(f"  search {group:<5} {label:<30} {total:>9,} matches · median "
+                  f"{statistics.median(mine) * 1e3:7.1f} ms · p95 "
+                  f"{percentile(mine, 95) * 1e3:7.1f} ms", flush=True)
+    return times
+
+
+def serve_figures(url: str, rounds: int) -> list[float]:
+    import requests
+
+    from bench.serve_latency import cases
+    from harvester.catalogue import Catalogue
+    from harvester.commands._webform import search_form
+    from harvester.serve.web import make_app
+    from harvester.serve.web.server import running
+
+    every: list[float] = []
+    with (Catalogue.open(url) as catalogue,
+          running(make_app(catalogue, search_form())) as base, requests.Session() as session):
+        for label, path in cases(base, session):
+            times = []
+            for _ in range(rounds + 1):
+                start = time.perf_counter()
+                response = session.get(base + path, timeout=600)
+                times.append(time.perf_counter() - start)
+                assert response.status_code == 200, (path, response.status_code)
+            times = times[1:]  # the first warms the connection and caches
+            every += times
+            print(f"  serve {label:<24} median {statistics.median(times) * 1e3:7.1f} ms · "
+                  f"p95 {percentile(times, 95) * 1e3:7.1f} ms", flush=True)
+    return every
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def run_one(kind: str, archive: Path, json_bytes: int, studies: int, folder: Path,
+            args: argparse.Namespace) -> None:
+    url, admin, schema = fresh_url(kind, folder)
+    print(f"\n== {kind} ({load()})", flush=True)
+    try:
+        got = _child("import", url, str(archive))
+        assert got["new"] >= studies and not got["failed"], got
+        minutes = got["seconds"] / 60
+        target = (f" (target < 10 min: {verdict(minutes < 10)})" if kind == "sqlite" else "")
+        print(f"import: {studies:,} studies in {minutes:.1f} min{target}, "
+              f"{studies / got['seconds']:,.0f}/s; peak RSS {got['peak_mb']:,.0f} MB "
+              f"(largest worker {got['worker_mb']:,.0f} MB) — {load()}", flush=True)
+        size = disk_size(url)
+        fits = verdict(size <= 1.5 * json_bytes)
+        print(f"size after import: {size / 1e9:,.2f} GB on disk for {json_bytes / 1e9:,.2f} "
+              f"GB of JSON = {size / json_bytes:.2f}× (target ≤ 1.5×: {fits})", flush=True)
+        print(f"  largest: {biggest(url)}", flush=True)
+        built = similar_latency._run("--child", "build", url)
+        print(f"similarity index: {built['indexed']:,} trials in {built['seconds'] / 60:.1f} "
+              f"min ({built['indexed'] / max(built['seconds'], 1e-9):,.0f}/s), peak RSS "
+              f"{built['peak_mb']:,.0f} MB — {load()}", flush=True)
+        whole = disk_size(url)
+        print(f"size with the similarity index: {whole / 1e9:,.2f} GB = "
+              f"{whole / json_bytes:.2f}× the JSON", flush=True)
+        from harvester.catalogue import Catalogue
+
+        with Catalogue.open(url) as catalogue:
+            ids = catalogue.trial_ids()
+        picked = random.Random(SEED).sample(ids, min(args.queries, len(ids)))
+        asked = similar_latency._run("--child", "query", url, json.dumps(picked))
+        for label, fig in asked["figures"].items():
+            print(f"  similar {label:<30} median {fig['median_ms']:7.1f} ms · p95 "
+                  f"{fig['p95_ms']:7.1f} ms ({fig['n']} queries)")
+        plain = asked["figures"]["no filter"]
+        print(f"similar p95 {plain['p95_ms']:.0f} ms (target < 150 ms: "
+              f"{verdict(plain['p95_ms'] < 150)}) — {load()}", flush=True)
+        times = search_figures(url, args.rounds)
+        p95 = percentile(times, 95) * 1e3
+        print(f"search over {len(times)} runs: median {statistics.median(times) * 1e3:.0f} ms, "
+              f"p95 {p95:.0f} ms (target < 200 ms: {verdict(p95 < 200)}) — {load()}",
+              flush=True)
+        served = serve_figures(url, args.rounds)
+        print(f"serve over {len(served)} requests: median "
+              f"{statistics.median(served) * 1e3:.0f} ms, p95 "
+              f"{percentile(served, 95) * 1e3:.0f} ms — {load()}", flush=True)
+    finally:
+        if args.keep:
+            print(f"kept: {url}")
+        elif url.startswith("sqlite:///"):  # room on disk for the next database
+            path = Path(url.removeprefix("sqlite:///"))
+            for each in path.parent.glob(path.name + "*"):
+                each.unlink()
+        elif admin is not None:
+            with admin.begin() as conn:
+                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+            admin.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--studies", type=int, default=600_000)
+    parser.add_argument("--db", default="sqlite,postgresql")
+    parser.add_argument("--queries", type=int, default=200, help="similar queries")
+    parser.add_argument("--rounds", type=int, default=5, help="runs of each search and page")
+    parser.add_argument("--cache", type=Path,
+                        default=Path.home() / ".cache" / "trial-harvester-bench",
+                        help="where the generated zip is kept for the next run")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the catalogues (SQLite in --cache, PostgreSQL schema)")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child_import(*args.child[1:])
+        return
+    args.cache.mkdir(parents=True, exist_ok=True)
+    archive = args.cache / f"registry-{args.studies}.json.zip"
+    if not archive.exists():
+        print(f"generating {archive} ({load()})", flush=True)
+        start = time.perf_counter()
+        generate(archive, args.studies)
+        print(f"generated in {(time.perf_counter() - start) / 60:.1f} min", flush=True)
+    studies, json_bytes = inflated(archive)
+    print(f"bulk zip: {studies:,} studies, {archive.stat().st_size / 1e9:,.2f} GB zipped, "
+          f"{json_bytes / 1e9:,.2f} GB of JSON inflated (mean {json_bytes / studies / 1e3:.1f} "
+          f"kB); {load()}; {shutil.disk_usage(args.cache).free / 1e9:,.0f} GB free")
+    folder = args.cache if args.keep else Path(tempfile.mkdtemp(dir=args.cache))
+    try:
+        for kind in args.db.split(","):
+            run_one(kind, archive, json_bytes, studies, folder, args)
+    finally:
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,233 @@
+"""The cells of the Excel export: a row of values as sheet XML, made safe, as fast as Python
+allows (the export's hot loop: a trial is a few hundred cells).
+
+Each :class:`Layout` column has its cell openings made once (``<c r="B\\0" t="inlineStr">…``,
+with :data:`~harvester.export.xlsxml.ROW` for the row number); a row is one loop over its
+values that dispatches on the value's type, builds ``str`` pieces and encodes the row once.
+Numbers, booleans and dates need no escaping; text is checked with ``str.isprintable`` (the
+common case: nothing to remove) before any regex, cut only when it may pass Excel's limit, and
+escaped only for the characters it holds.
+
+What a cell holds (the same as writing it with :mod:`harvester.export.xlsxml`'s cell
+functions): whole numbers, decimals and booleans as such; full dates (``2007-11-14``) as
+Excel dates; date-times as UTC date-times; partial dates as text; tuples joined with
+``" | "``; text with control characters removed, cut at Excel's limit, and written with
+Excel's quote prefix when it would start a formula or read as an error code; URLs in link
+columns as links.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime
+
+from harvester.export import xlsxml as x
+from harvester.export.base import EXCEL_CELL_LIMIT, TRUNCATION_MARKER, fit_cell
+from harvester.export.rows import SEPARATOR, Kind
+
+# Control characters and the two characters XML 1.0 cannot carry.
+UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+_FULL_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_ERROR_CODES = frozenset(("#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A"))
+#: Columns whose text is a URL, written as links.
+LINK_COLUMNS = frozenset(("url", "version_url"))
+_EPOCH = date(1899, 12, 30)
+_EPOCH_MOMENT = datetime(1899, 12, 30)
+_ROW = x.ROW.decode()
+#: Text up to this length cannot pass Excel's limit, even in UTF-16 units.
+_SHORT = EXCEL_CELL_LIMIT // 2
+#: First characters that make printable text a special case (formula, error code, space).
+_SPECIAL_START = frozenset("=+-@# ")
+_TEXT_END = "</t></is></c>"
+_VALUE_END = "</v></c>"
+
+
+def fit_excel(text: str) -> str:
+    """Cut to Excel's cell limit, which counts UTF-16 code units (a character outside the
+    Basic Multilingual Plane, such as an emoji, counts twice)."""
+    text = fit_cell(text)
+    if len(text) * 2 <= EXCEL_CELL_LIMIT:
+        return text
+    units = text.encode("utf-16-le")
+    if len(units) // 2 <= EXCEL_CELL_LIMIT:
+        return text
+    keep = units[:(EXCEL_CELL_LIMIT - len(TRUNCATION_MARKER)) * 2]
+    if 0xD8 <= keep[-1] <= 0xDB:  # do not split a surrogate pair
+        keep = keep[:-2]
+    return keep.decode("utf-16-le") + TRUNCATION_MARKER
+
+
+class _Column:
+    """One column's cell openings, made once."""
+
+    __slots__ = (
+        "date",
+        "day",
+        "false",
+        "letter",
+        "link",
+        "link_kept",
+        "link_open",
+        "moment",
+        "number",
+        "quoted",
+        "quoted_kept",
+        "text",
+        "text_kept",
+        "true",
+    )
+
+    def __init__(self, letter: str, kind: Kind, link: bool) -> None:
+        def opening(style: int, extra: str) -> str:
+            s = f' s="{style}"' if style else ""
+            return f'<c r="{letter}{_ROW}"{s}{extra}'
+
+        def text(style: int, preserve: bool) -> str:
+            space = ' xml:space="preserve"' if preserve else ""
+            return opening(style, ' t="inlineStr"><is>') + f"<t{space}>"
+
+        self.letter = letter
+        self.date = kind == "date"
+        self.link = link
+        self.text, self.text_kept = text(x.PLAIN, False), text(x.PLAIN, True)
+        self.quoted, self.quoted_kept = text(x.QUOTED, False), text(x.QUOTED, True)
+        self.link_open, self.link_kept = text(x.LINK, False), text(x.LINK, True)
+        self.number = opening(x.PLAIN, "><v>")
+        self.day = opening(x.DAY, "><v>")
+        self.moment = opening(x.MOMENT, "><v>")
+        self.true = opening(x.PLAIN, ' t="b"><v>1</v></c>')
+        self.false = opening(x.PLAIN, ' t="b"><v>0</v></c>')
+
+
+def _escape(text: str) -> str:
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    return text
+
+
+def _text(col: _Column, text: str) -> str | None:
+    """A text cell, made safe (None: nothing left to write)."""
+    if not text.isprintable():  # most values are short printable text: no regex
+        text = UNSAFE.sub("", text)
+    if len(text) * 2 > EXCEL_CELL_LIMIT:
+        text = fit_excel(text)
+    if not text:
+        return None
+    kept = text[0].isspace() or text[-1].isspace()
+    if text.startswith(_FORMULA_START) or (text[0] == "#" and text in _ERROR_CODES):
+        return (col.quoted_kept if kept else col.quoted) + _escape(text) + _TEXT_END
+    return (col.text_kept if kept else col.text) + _escape(text) + _TEXT_END
+
+
+def _day(col: _Column, text: str) -> str | None:
+    """A full ISO date as an Excel date (None: not a calendar day, such as 2023-02-30)."""
+    try:
+        return col.day + str((date.fromisoformat(text) - _EPOCH).days) + _VALUE_END
+    except ValueError:
+        return None
+
+
+def _moment(col: _Column, moment: datetime) -> str:
+    # Excel has no time zones: UTC, as the catalogue keeps it.
+    if moment.tzinfo:
+        moment = moment.astimezone(UTC)
+    delta = moment.replace(tzinfo=None) - _EPOCH_MOMENT
+    serial = delta.days + (delta.seconds + delta.microseconds / 1e6) / 86400
+    return col.moment + repr(round(serial, 10)) + _VALUE_END
+
+
+class Layout:
+    """The columns of one logical sheet: names, kinds, widths, and how each makes a cell."""
+
+    def __init__(self, title: str, columns: Sequence[tuple[str, Kind]],
+                 widths: Sequence[int]) -> None:
+        self.title = title
+        self.names = [name for name, _ in columns]
+        self.kinds = [kind for _, kind in columns]
+        self.letters = [x.column_letter(n) for n in range(1, len(columns) + 1)]
+        self.widths = list(widths)
+        self.columns = [_Column(letter, kind, name in LINK_COLUMNS)
+                        for letter, (name, kind) in zip(self.letters, columns, strict=True)]
+        self.rest = self.columns[1:]
+
+    def first_cell(self, text: str) -> str:
+        """The cell of the first column for ``text`` (to be given to :meth:`render` as
+        ``first``: a child table's NCT id, the same on each of a trial's rows)."""
+        return _text(self.columns[0], text) or ""
+
+    def render(self, values: Iterable[object],
+               first: str | None = None) -> tuple[bytes, list[tuple[str, str]]]:
+        """A row's cells (:data:`xlsxml.ROW` for its number) and its links; with ``first``
+        (from :meth:`first_cell`), ``values`` start at the second column."""
+        cells: list[str] = []
+        links: list[tuple[str, str]] = []
+        add = cells.append
+        if first is not None:
+            add(first)
+        for col, value in zip(self.rest if first is not None else self.columns, values,
+                              strict=False):
+            if value is None:
+                continue
+            kind = type(value)
+            cell: str | None
+            if kind is str:
+                text: str = value  # type: ignore[assignment]
+                if col.date and _FULL_DATE.match(text) and (cell := _day(col, text)):
+                    add(cell)
+                    continue
+                if col.link and text.startswith("https://"):
+                    clean = UNSAFE.sub("", text)
+                    kept = clean[0].isspace() or clean[-1].isspace()
+                    add((col.link_kept if kept else col.link_open) + _escape(clean) + _TEXT_END)
+                    links.append((col.letter, text))
+                    continue
+                # The common case inline: short printable text that starts no formula, with
+                # no space to keep at either end (printable: no other whitespace).
+                if (0 < len(text) <= _SHORT and text.isprintable()
+                        and text[0] not in _SPECIAL_START and text[-1] != " "):
+                    if "&" in text or "<" in text or ">" in text:
+                        text = _escape(text)
+                    add(col.text + text + _TEXT_END)
+                    continue
+                cell = _text(col, text)
+            elif kind is int or kind is float:
+                add(col.number + repr(value) + _VALUE_END)
+                continue
+            elif kind is bool:
+                add(col.true if value else col.false)
+                continue
+            elif kind is tuple or kind is list:
+                if not value:
+                    continue
+                cell = _text(col, SEPARATOR.join(map(str, value)))  # type: ignore[call-overload]
+            elif isinstance(value, bool):
+                add(col.true if value else col.false)
+                continue
+            elif isinstance(value, int | float):
+                add(col.number + repr(value) + _VALUE_END)
+                continue
+            elif isinstance(value, tuple | list):
+                if not value:
+                    continue
+                cell = _text(col, SEPARATOR.join(str(v) for v in value))
+            elif isinstance(value, datetime):
+                add(_moment(col, value))
+                continue
+            elif isinstance(value, date):
+                add(col.day + str((value - _EPOCH).days) + _VALUE_END)
+                continue
+            else:
+                text = str(value)
+                if col.date and _FULL_DATE.match(text) and (cell := _day(col, text)):
+                    add(cell)
+                    continue
+                cell = _text(col, text)
+            if cell is not None:
+                add(cell)
+        return "".join(cells).encode(), links
