@@ -195,3 +195,24 @@ def test_backfill_that_fails_for_a_trial_held_exits_1(srv: ReplicaServer, db: st
     backfill_run = json.loads(trials(db, "runs", "--format", "json").stdout)[0]
     assert (backfill_run["kind"], backfill_run["status"], backfill_run["failed"]) == (
         "backfill", "partial", 1)
+
+
+def test_a_queued_backfill_takes_its_trials_from_the_catalogue(srv: ReplicaServer, db_url: str,
+                                                               tmp_path: Path) -> None:
+    assert sync(db_url, srv, "--ids", NCT).exit_code == 0  # the current version only
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"# more\n{NCT}\nNCT00000102\n")
+    base = ["--base-url", srv.base_url, "--min-interval", "0"]
+    queued = trials(db_url, "history", "--backfill", "--queue", "--enqueue-all",
+                    "--ids-file", str(ids), "--format", "json", *base)
+    assert queued.exit_code == 1  # NCT00000102 has no record history: named, marked failed
+    summary = json.loads(queued.stdout)
+    assert (summary["trials"], summary["versions"], summary["failed"]) == (2, 2, 1)
+    assert summary["queue"] == {"done": 1, "failed": 1}
+    assert "NCT00000102: no record history" in queued.stderr
+    assert [v[1] for v in held(db_url)] == ["2026-01-20", "2026-02-09", "2026-03-02"]
+    again = trials(db_url, "history", "--backfill", "--queue", *base)  # nothing pending
+    assert again.exit_code == 0, again.stderr
+    assert again.stdout.startswith("run ") and "0 trials backfilled" in again.stdout
+    refused = trials(db_url, "history", NCT, "--enqueue-all")
+    assert refused.exit_code == 2 and "--backfill --queue" in refused.stderr

@@ -119,6 +119,22 @@ def test_diff_defaults_to_the_current_version_against_the_one_before(db_url: str
     assert not any(line.startswith(("  status", "  eligibility")) for line in lines)
 
 
+def test_history_and_diff_as_of_a_date(snapshots: str) -> None:
+    every = as_json(trials(snapshots, "history", "NCT06203210", "--format", "json"))
+    assert len(every) >= 3
+    then = trials(snapshots, "history", "NCT06203210", "--as-of", "2026-02", "--format", "jsonl")
+    assert then.exit_code == 0, then.stderr
+    rows = [json.loads(line) for line in then.stdout.splitlines()]
+    assert rows == [v for v in every if v["registry_date"] <= "2026-02-28"] and len(rows) == 2
+    early = trials(snapshots, "history", "NCT06203210", "--as-of", "2025")
+    assert early.exit_code == 4 and "no version on 2025-12-31" in early.stderr
+    lines = trials(snapshots, "diff", "NCT06203210", "--as-of", "2026-02").stdout.splitlines()
+    assert lines[0] == ("NCT06203210: version 1 (ctgov-json, 2026-01-20) → version 2 "
+                        "(ctgov-json, 2026-02-09)")
+    both = trials(snapshots, "diff", "NCT06203210", "--as-of", "2026-02", "--to", "3")
+    assert both.exit_code == 2 and "--to or --as-of" in both.stderr
+
+
 def test_diff_between_given_versions(held: str) -> None:
     result = trials(held, "diff", "NCT06203210", "--from", "1", "--to", "2")
     assert result.exit_code == 0, result.stderr

@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from harvester.catalogue import Catalogue, workqueue
-from harvester.catalogue.lock import writer_lock
+from harvester.catalogue.lock import lock_holder, writer_lock
 from harvester.catalogue.syncstate import query_key, save_query
 from harvester.errors import CatalogueBusyError
 from harvester.serve import ReplicaServer, StudyStore
@@ -151,10 +151,13 @@ def test_the_same_query_is_not_synced_twice_at_once(pg_url: str) -> None:
 def test_writers_share_the_lock_and_maintenance_waits_for_them(pg_url: str) -> None:
     with Catalogue.open(pg_url) as catalogue:
         engine = catalogue.engine
-        with writer_lock(engine, shared=True), writer_lock(engine, shared=True), \
-                pytest.raises(CatalogueBusyError, match="another import or sync"), \
-                writer_lock(engine):  # reparse, index rebuilds: alone
-            pass
+        with writer_lock(engine, shared=True), writer_lock(engine, shared=True):
+            holder = lock_holder(engine)
+            assert holder is not None and holder.others == 1
+            assert holder.describe().endswith("(and 1 other writer)")
+            with pytest.raises(CatalogueBusyError, match="another import or sync"), \
+                    writer_lock(engine):  # reparse, index rebuilds: alone
+                pass
         with writer_lock(engine), pytest.raises(CatalogueBusyError), \
                 writer_lock(engine, shared=True):
             pass

@@ -148,6 +148,15 @@ def _add_areas(conn: Connection) -> None:
     areas.create(conn)  # empty: filled by areas.catch_up, outside the schema step
 
 
+def _add_near_index(conn: Connection) -> None:
+    """``--near``: the sites in reach are read from an index on (z, x, y, version_id), never
+    from the table (eight times faster at 20,000 trials); it replaces the index on z."""
+    from harvester.catalogue import facets
+
+    facets.NEAR_INDEX.create(conn, checkfirst=True)
+    conn.execute(sa.text("DROP INDEX IF EXISTS ix_version_place_z"))
+
+
 def _add_work_queue(conn: Connection) -> None:
     """The shared backfill queue and the registry's shared request pace (many writers)."""
     from harvester.catalogue import workqueue
@@ -160,7 +169,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _add_trial_events,
                                                   _add_sync_tables, _add_fulltext,
                                                   _add_similarity, _add_facets,
                                                   _add_operations, _add_areas,
-                                                  _add_work_queue]
+                                                  _add_work_queue, _add_near_index]
 SCHEMA_VERSION = len(MIGRATIONS)  # = location.SCHEMA_VERSION (tests/test_quick.py checks)
 __all__ = ["ENV_VAR", "SCHEMA_VERSION", "default_url", "describe", "exists", "make_engine",
            "migrate", "resolve_url", "schema_version"]

@@ -76,17 +76,21 @@ class LockHolder:
     host: str | None
     command: str | None
     since: datetime | None
+    others: int = 0  # PostgreSQL: more writers holding it beside this one (shared)
 
     def describe(self) -> str:
         parts = [f"PID {self.pid}" if self.pid else "an unknown process",
                  f"on {self.host}" if self.host else None,
                  f"running {self.command!r}" if self.command else None,
-                 f"since {self.since:%Y-%m-%d %H:%M:%S} UTC" if self.since else None]
+                 f"since {self.since:%Y-%m-%d %H:%M:%S} UTC" if self.since else None,
+                 f"(and {self.others} other writer{'s' * (self.others > 1)})"
+                 if self.others else None]
         return " ".join(p for p in parts if p)
 
     def to_json(self) -> dict[str, Any]:
         return {"pid": self.pid, "host": self.host, "command": self.command,
-                "since": self.since.isoformat() if self.since else None}
+                "since": self.since.isoformat() if self.since else None,
+                "others": self.others}
 
 
 def _me() -> dict[str, Any]:
@@ -263,4 +267,5 @@ def _pg_holder(engine: Engine) -> LockHolder | None:
             "SELECT pid, host, command, since FROM lock_holder WHERE id IN "
             f"({_HOLDING_PIDS}) OR (id = 1 AND NOT EXISTS (SELECT 1 FROM lock_holder "
             "WHERE id <> 1)) ORDER BY since LIMIT 1"), {"k": key}).mappings().first()
-    return _holder(dict(row) if row else None)
+    first = _holder(dict(row) if row else None)
+    return LockHolder(first.pid, first.host, first.command, first.since, len(holders) - 1)

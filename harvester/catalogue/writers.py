@@ -104,6 +104,7 @@ class Session:
         self._conn: Connection | None = None
         self._mutex = threading.Lock()
         self._queries: set[int] = set()
+        self._runs: set[int] = set()
 
     def _connection(self) -> Connection:
         if self._conn is None:
@@ -119,15 +120,24 @@ class Session:
                 run_id = insert(conn)
                 conn.execute(sa.text(f"SELECT pg_advisory_lock({_PAIR})"),
                              {"s": _space(conn, "run"), "n": run_id})
+            self._runs.add(run_id)
         return run_id
+
+    def _idle(self) -> None:
+        """Give the connection back to the pool once it holds nothing (under the mutex)."""
+        if self._conn is not None and not self._runs and not self._queries:
+            self._conn.close()
+            self._conn = None
 
     def release_run(self, run_id: int) -> None:
         with self._mutex:
-            if self._conn is None:
+            if self._conn is None or run_id not in self._runs:
                 return
+            self._runs.discard(run_id)
             self._conn.execute(sa.text(f"SELECT pg_advisory_unlock({_PAIR})"),
                                {"s": _space(self._conn, "run"), "n": run_id})
             self._conn.commit()
+            self._idle()
 
     def _try_query(self, number: int) -> bool:
         with self._mutex:
@@ -139,6 +149,8 @@ class Session:
             conn.commit()
             if taken:
                 self._queries.add(number)
+            else:
+                self._idle()
             return taken
 
     def _release_query(self, number: int) -> None:
@@ -148,6 +160,7 @@ class Session:
                 self._conn.execute(sa.text(f"SELECT pg_advisory_unlock({_PAIR})"),
                                    {"s": _space(self._conn, "query"), "n": number})
                 self._conn.commit()
+                self._idle()
 
     @contextmanager
     def query_lock(self, key: str, label: str, *, wait: float = 0.0,
@@ -177,6 +190,7 @@ class Session:
         with self._mutex:
             conn, self._conn = self._conn, None
             self._queries.clear()
+            self._runs.clear()
         if conn is not None:
             conn.close()
 

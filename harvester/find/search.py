@@ -22,7 +22,13 @@ from sqlalchemy.engine import Connection
 
 from harvester.catalogue import Catalogue, areas, facets, fulltext, places
 from harvester.catalogue import tables as t
-from harvester.catalogue.selection import Selection, near_point, selected
+from harvester.catalogue.selection import (
+    DEFAULT_WITHIN_KM,
+    Selection,
+    near_point,
+    near_test,
+    selected,
+)
 from harvester.errors import UsageError
 from harvester.find.scoped import Scoped
 from harvester.find.search_query import Query, parse
@@ -115,14 +121,40 @@ def _matches(conn: Connection, query: Query | None,
     the area index (harvester.catalogue.areas) and ranked there; a match of the concept or
     the condition list ranks above any other.  Without either, every trial selected, by NCT
     id."""
-    stmt, value = _ranked(conn, query, selection)
     if selection.near is None:
-        return stmt, value
-    # Nearest site first; relevance orders trials at the same distance.
+        return _ranked(conn, query, selection)
+    # Nearest site first; relevance orders trials at the same distance.  Each version's
+    # nearest site is found once, from the sites in reach (a range of the index on z),
+    # rather than per match; the join is the --near filter too.
+    stmt, value = _ranked(conn, query, replace(selection, near=None, within_km=None))
     inner = stmt.subquery("ranked")
-    nearness = _nearness(inner.c.version_id, selection.near)
-    return sa.select(inner.c.nct_id, inner.c.version_id,
-                     (nearness * BOOST * BOOST + inner.c.score / BOOST).label("score")), value
+    reach = nearest_sites(selection.near, selection.within_km or DEFAULT_WITHIN_KM)
+    return (sa.select(inner.c.nct_id, inner.c.version_id,
+                      (-reach.c.d2 * BOOST * BOOST + inner.c.score / BOOST).label("score"))
+            .join(reach, reach.c.version_id == inner.c.version_id)), value
+
+
+def nearest_sites(near: str, within_km: float) -> sa.Subquery:
+    """``(version_id, d2)``: each version with a site within ``within_km`` of ``near``, and
+    the squared chord to its nearest such site."""
+    x, y, z = near_point(near)
+    p = facets.PLACE
+    d2 = (p.c.x - x) * (p.c.x - x) + (p.c.y - y) * (p.c.y - y) + (p.c.z - z) * (p.c.z - z)
+    return (sa.select(p.c.version_id, sa.func.min(d2).label("d2"))
+            .where(near_test(near, within_km)).group_by(p.c.version_id).subquery("reach"))
+
+
+def _located(conn: Connection, selection: Selection) -> Selection:
+    """The selection with a ``--near`` city replaced by its point, located once (the
+    catalogue's mean site coordinates there), rather than in each use of it in SQL; the
+    reach widened by a kilometre, as for a city (its sites are spread around that mean)."""
+    if selection.near is None or places.point(selection.near) is not None:
+        return selection
+    point = facets.locate(conn, selection.near)
+    if point is None:
+        return selection  # no such place: nothing matches, as the SQL finds out at once
+    return replace(selection, near=f"{point[0]:.6f},{point[1]:.6f}",
+                   within_km=(selection.within_km or DEFAULT_WITHIN_KM) + 1.0)
 
 
 def _ranked(conn: Connection, query: Query | None,
@@ -207,13 +239,14 @@ def search(catalogue: Catalogue, text: str | Query | None,
         raise UsageError("--limit must be at least 1 and --offset at least 0")
     ready(catalogue)
     with catalogue.engine.connect() as conn, _refused_queries(query):
-        stmt, value = _matches(conn, query, selection)
+        stmt, value = _matches(conn, query, _located(conn, selection))
         count = sa.select(sa.func.count()).select_from(stmt.subquery())
         if conn.dialect.name == "postgresql":
             # The planner costs testing a row's vector as cheap and, for a common word,
             # reads the whole table; the GIN index is always the better way in.
             conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-        if (selection.is_everything and conn.dialect.name == "sqlite") or query is None:
+        if (selection.is_everything and conn.dialect.name == "sqlite") or (
+                query is None and not selection.areas):
             # Matching the current versions is cheap: count, then rank the page.
             total = int(conn.execute(count).scalar_one())
             ranked = stmt.order_by(sa.desc("score"), sa.asc("nct_id"))
@@ -244,7 +277,7 @@ def iter_hits(catalogue: Catalogue, text: str | Query | None,
     ready(catalogue)
     with (catalogue.engine.connect() as conn, catalogue.engine.connect() as details,
           _refused_queries(query)):
-        stmt, value = _matches(conn, query, selection)
+        stmt, value = _matches(conn, query, _located(conn, selection))
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # as in search()
         ranked = stmt.order_by(sa.desc("score"), sa.asc("nct_id")).offset(offset)
@@ -266,7 +299,8 @@ def _hits(conn: Connection, rows: Sequence[tuple[str, int, float]], value: Any,
         sa.select(V.c.id, V.c.nct_id, V.c.source, V.c.record, V.c.overall_status,
                   V.c.phases, V.c.study_type, V.c.start_date).where(V.c.id.in_(ids)))}
     numbers = _history_numbers(conn, [nct_id for nct_id, _, _ in rows])
-    docs = [(version_id, _shown_texts(details[version_id].record)) for version_id in ids]
+    docs = [(version_id, _shown_texts(details[version_id].record)) for version_id in ids
+            ] if value else []  # no words, no extracts: the texts are not decoded
     snippets = _snippets(conn, value, docs)
     distances = _distances(conn, ids, near) if near else {}
     hits = []
@@ -334,14 +368,6 @@ def _distances(conn: Connection, ids: Sequence[int], near: str) -> dict[int, flo
         km = places.haversine_km(point, (row.lat, row.lon))
         found[row.version_id] = min(km, found.get(row.version_id, km))
     return found
-
-
-def _nearness(version_id: Any, near: str) -> sa.ColumnElement[Any]:
-    """Minus the squared chord to the nearest site (higher is nearer), for ordering."""
-    x, y, z = near_point(near)
-    p = facets.PLACE
-    d2 = (p.c.x - x) * (p.c.x - x) + (p.c.y - y) * (p.c.y - y) + (p.c.z - z) * (p.c.z - z)
-    return -sa.select(sa.func.min(d2)).where(p.c.version_id == version_id).scalar_subquery()
 
 
 def _snippets(conn: Connection, value: Any,
