@@ -48,26 +48,15 @@ def _outcome_titles(kind: str) -> Callable[[TrialRecord], Value]:
     return get
 
 
-def _flow_total(which: str) -> Callable[[TrialRecord], Value]:
-    """Participants who started (or completed) the trial, summed over the results'
-    participant-flow groups; None without results or without a count."""
+def _summed(groups: str, field: str) -> Callable[[TrialRecord], Value]:
+    """A count summed over one of the results' group lists (``participant_flow``:
+    started/completed; ``adverse_events``: serious_affected/deaths_affected); None without
+    results or without a count."""
     def get(rec: TrialRecord) -> Value:
         if rec.results is None:
             return None
-        counts = [n for g in rec.results.participant_flow
-                  if (n := getattr(g, which)) is not None]
-        return sum(counts) if counts else None
-    return get
-
-
-def _events_total(which: str) -> Callable[[TrialRecord], Value]:
-    """Participants affected by serious adverse events (or deaths), summed over the results'
-    adverse-event groups; None without results or without a count."""
-    def get(rec: TrialRecord) -> Value:
-        if rec.results is None:
-            return None
-        counts = [n for g in rec.results.adverse_events
-                  if (n := getattr(g, f"{which}_affected")) is not None]
+        counts = [n for g in getattr(rec.results, groups)
+                  if (n := getattr(g, field)) is not None]
         return sum(counts) if counts else None
     return get
 
@@ -111,11 +100,11 @@ TRIAL_COLUMNS: tuple[Column, ...] = (
     Column("last_update_posted", "date", lambda r: r.last_update_posted),
     Column("results_first_posted", "date", lambda r: r.results_first_posted),
     Column("has_results", "bool", lambda r: r.has_results),
-    Column("participants_started", "int", _flow_total("started")),
-    Column("participants_completed", "int", _flow_total("completed")),
+    Column("participants_started", "int", _summed("participant_flow", "started")),
+    Column("participants_completed", "int", _summed("participant_flow", "completed")),
     Column("reported_outcomes", "int", _reported_outcomes),
-    Column("serious_ae_participants", "int", _events_total("serious")),
-    Column("deaths", "int", _events_total("deaths")),
+    Column("serious_ae_participants", "int", _summed("adverse_events", "serious_affected")),
+    Column("deaths", "int", _summed("adverse_events", "deaths_affected")),
     Column("conditions", "list", lambda r: r.conditions),
     Column("keywords", "list", lambda r: r.keywords),
     Column("interventions", "list",

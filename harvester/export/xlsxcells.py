@@ -101,16 +101,6 @@ class _Column:
         self.false = opening(x.PLAIN, ' t="b"><v>0</v></c>')
 
 
-def _escape(text: str) -> str:
-    if "&" in text:
-        text = text.replace("&", "&amp;")
-    if "<" in text:
-        text = text.replace("<", "&lt;")
-    if ">" in text:
-        text = text.replace(">", "&gt;")
-    return text
-
-
 def _text(col: _Column, text: str) -> str | None:
     """A text cell, made safe (None: nothing left to write)."""
     if not text.isprintable():  # most values are short printable text: no regex
@@ -121,8 +111,8 @@ def _text(col: _Column, text: str) -> str | None:
         return None
     kept = text[0].isspace() or text[-1].isspace()
     if text.startswith(_FORMULA_START) or (text[0] == "#" and text in _ERROR_CODES):
-        return (col.quoted_kept if kept else col.quoted) + _escape(text) + _TEXT_END
-    return (col.text_kept if kept else col.text) + _escape(text) + _TEXT_END
+        return (col.quoted_kept if kept else col.quoted) + x.escape(text) + _TEXT_END
+    return (col.text_kept if kept else col.text) + x.escape(text) + _TEXT_END
 
 
 def _day(col: _Column, text: str) -> str | None:
@@ -184,7 +174,7 @@ class Layout:
                 if col.link and text.startswith("https://"):
                     clean = UNSAFE.sub("", text)
                     kept = clean[0].isspace() or clean[-1].isspace()
-                    add((col.link_kept if kept else col.link_open) + _escape(clean) + _TEXT_END)
+                    add((col.link_kept if kept else col.link_open) + x.escape(clean) + _TEXT_END)
                     links.append((col.letter, text))
                     continue
                 # The common case inline: short printable text that starts no formula, with
@@ -192,7 +182,7 @@ class Layout:
                 if (0 < len(text) <= _SHORT and text.isprintable()
                         and text[0] not in _SPECIAL_START and text[-1] != " "):
                     if "&" in text or "<" in text or ">" in text:
-                        text = _escape(text)
+                        text = x.escape(text)
                     add(col.text + text + _TEXT_END)
                     continue
                 cell = _text(col, text)
