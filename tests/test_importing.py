@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -286,18 +286,25 @@ MESH_FIELDS = ("condition_mesh", "condition_ancestors", "intervention_mesh",
                "intervention_ancestors")
 
 
-def _as_parser_1_stored_it(db_url: str) -> None:
-    """Rewrite every stored version as parser version 1 (before MeSH) wrote it: record JSON
-    without the MeSH keys, and the content hash of that record."""
+def _stored_as(db_url: str, parser_version: str,
+               downgrade: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    """Rewrite every stored version as an older parser wrote it: its record JSON passed
+    through ``downgrade``, with the content hash of that record."""
     with Catalogue.open(db_url) as catalogue, catalogue.engine.begin() as conn:
         version = sa.table("version", sa.column("id"), sa.column("record"),
                            sa.column("content_hash"), sa.column("parser_version"))
         for row in conn.execute(sa.select(version.c.id, version.c.record)).all():
-            old = {k: v for k, v in json.loads(row.record).items() if k not in MESH_FIELDS}
+            old = downgrade(json.loads(row.record))
             conn.execute(sa.update(version).where(version.c.id == row.id).values(
                 record=json.dumps(old, separators=(",", ":"), ensure_ascii=False),
                 content_hash=canonical.content_hash(TrialRecord.model_validate(old)),
-                parser_version="1"))
+                parser_version=parser_version))
+
+
+def _as_parser_1_stored_it(db_url: str) -> None:
+    """Rewrite every stored version as parser version 1 (before MeSH) wrote it: record JSON
+    without the MeSH keys, and the content hash of that record."""
+    _stored_as(db_url, "1", lambda rec: {k: v for k, v in rec.items() if k not in MESH_FIELDS})
 
 
 def test_reparse_adds_mesh_terms_to_a_catalogue_of_parser_version_1(db_url: str) -> None:
@@ -342,17 +349,12 @@ V3_FIELDS = ("outcomes", "references", "see_also", "officials", "central_contact
 def _as_parser_2_stored_it(db_url: str) -> None:
     """Rewrite every stored version as parser version 2 wrote it: without the v3 keys (and
     without sites' status and contacts), with the content hash of that record."""
-    with Catalogue.open(db_url) as catalogue, catalogue.engine.begin() as conn:
-        version = sa.table("version", sa.column("id"), sa.column("record"),
-                           sa.column("content_hash"), sa.column("parser_version"))
-        for row in conn.execute(sa.select(version.c.id, version.c.record)).all():
-            old = {k: v for k, v in json.loads(row.record).items() if k not in V3_FIELDS}
-            old["locations"] = [{k: v for k, v in loc.items() if k not in ("status", "contacts")}
-                                for loc in old["locations"]]
-            conn.execute(sa.update(version).where(version.c.id == row.id).values(
-                record=json.dumps(old, separators=(",", ":"), ensure_ascii=False),
-                content_hash=canonical.content_hash(TrialRecord.model_validate(old)),
-                parser_version="2"))
+    def downgrade(rec: dict[str, Any]) -> dict[str, Any]:
+        old = {k: v for k, v in rec.items() if k not in V3_FIELDS}
+        old["locations"] = [{k: v for k, v in loc.items() if k not in ("status", "contacts")}
+                            for loc in old["locations"]]
+        return old
+    _stored_as(db_url, "2", downgrade)
 
 
 def test_reparse_upgrades_a_catalogue_of_parser_version_2(db_url: str) -> None:
