@@ -6,6 +6,7 @@ The catalogue runs on a clock the tests move, so "since" falls exactly between t
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +20,7 @@ from harvester.catalogue.changes import ChangeReport, changes_since
 from harvester.commands.views import change_report
 from harvester.records import Enrollment, TrialRecord
 from parsers import parse_bytes
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, trials
 
 SNAPSHOTS = sorted((FIXTURES / "ctgov-history/api-v2-snapshots").glob("NCT06203210__vh*.json"))
 LEGACY = FIXTURES / "ctgov-history/legacy-xml-redownloads"
@@ -265,3 +266,41 @@ def test_disappeared_trials(catalogue: Catalogue, clock: Clock) -> None:
          "detail": "not in the query results"},
         {"nct_id": "NCT00513591", "at": "2026-11-01T14:00:00Z", "detail": None}]
     assert [d["at"] for d in report.disappeared] == [since, clock.now]
+
+
+def test_until_is_the_report_as_it_stood_then(catalogue: Catalogue, clock: Clock) -> None:
+    first, second, third = (record(p) for p in SNAPSHOTS)
+    store(catalogue, first)
+    since = clock.tick()
+    store(catalogue, second)
+    catalogue.add_event("NCT06203210", "disappeared", detail="before the cut")
+    until = clock.tick()
+    store(catalogue, third, record(ENROLLING[0]))
+    catalogue.add_event("NCT06203210", "disappeared", detail="after the cut")
+    then = changes_since(catalogue, since, until=until)
+    assert (then.since, then.until) == (since, until)
+    # version 1 → 2 (version 3 and the new trial came later); now: version 1 → 3, and new
+    (change,) = then.trials
+    posted = [(c.old, c.new) for c in change.changes if c.field == "last_update_posted"]
+    assert posted == [(first.last_update_posted, second.last_update_posted)]
+    now = changes_since(catalogue, since)
+    assert [t.nct_id for t in now.trials] == ["NCT00513591", "NCT06203210"]
+    assert [(c.old, c.new) for c in now.trials[1].changes
+            if c.field == "last_update_posted"] == [(first.last_update_posted,
+                                                      third.last_update_posted)]
+    assert [d["detail"] for d in then.disappeared] == ["before the cut"]
+    assert [d["detail"] for d in now.disappeared] == ["before the cut", "after the cut"]
+
+
+def test_the_command_takes_as_of(catalogue: Catalogue, clock: Clock, db_url: str) -> None:
+    store(catalogue, record(SNAPSHOTS[0]))
+    clock.now += timedelta(days=1)  # 2026-11-02 12:00
+    store(catalogue, record(SNAPSHOTS[1]), record(ENROLLING[0]))
+    since = ["changes", "--since", "2026-10-31", "--format", "json"]
+    then = json.loads(trials(db_url, *since, "--as-of", "2026-11-01").stdout)
+    assert (then["until"], [t["nct_id"] for t in then["new"]]) == (
+        "2026-11-02T00:00:00Z", ["NCT06203210"])
+    now = json.loads(trials(db_url, *since).stdout)
+    assert [t["nct_id"] for t in now["new"]] == ["NCT00513591", "NCT06203210"]
+    early = trials(db_url, *since, "--as-of", "2026-10-30")
+    assert early.exit_code == 2 and "before the start of the report" in early.stderr

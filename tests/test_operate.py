@@ -6,11 +6,15 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from harvester.catalogue import Catalogue
+from harvester.catalogue.store import R
+from harvester.catalogue.syncstate import M, Q, S
 from harvester.catalogue.health import parse_age
 from harvester.catalogue.lock import set_command, writer_lock
 from harvester.errors import UsageError
@@ -65,6 +69,45 @@ def test_queries_lists_shows_renames_and_deletes(synced: str) -> None:
     assert unknown.exit_code == 4 and "(saved: recruiting)" in unknown.stderr
     assert trials(synced, "queries", "show").exit_code == 2
 
+
+
+def test_queries_as_of_a_day_are_the_queries_as_they_stood(synced: str) -> None:
+    """Move the allergy query's save and sync back to 2026-01-01, then watch one of its
+    trials leave its results today: as of that day the query held them all."""
+    ran = datetime(2026, 1, 1, 10, tzinfo=UTC)
+    with Catalogue.open(synced) as catalogue, catalogue.engine.begin() as conn:
+        key = conn.execute(sa.select(S.c.query_key).where(S.c.params.contains("allergy"))
+                           ).scalar_one()
+        conn.execute(sa.update(Q).where(Q.c.name == "allergy").values(created_at=ran))
+        conn.execute(sa.update(R).where(R.c.query_name == "allergy").values(
+            started_at=ran, finished_at=ran + timedelta(minutes=5)))
+        conn.execute(sa.update(M).where(M.c.query_key == key).values(changed_at=ran))
+        left = min(condition_hits("allergy"))
+        conn.execute(sa.update(M).where(M.c.query_key == key, M.c.nct_id == left).values(
+            present=False, changed_at=datetime.now(UTC)))
+    now = {q["name"]: q for q in json.loads(trials(synced, "queries", "--format",
+                                                   "json").stdout)}
+    assert now["allergy"]["trials"] == len(condition_hits("allergy")) - 1
+    then = json.loads(trials(synced, "queries", "--as-of", "2026-01", "--format",
+                             "json").stdout)
+    assert [(q["name"], q["trials"], q["last_run"]["status"]) for q in then] == [
+        ("allergy", len(condition_hits("allergy")), "ok")]
+    assert then[0]["last_success_at"] == "2026-01-01T10:05:00Z"
+    assert then[0]["last_success_run"] == now["allergy"]["last_success_run"]
+    assert then[0]["age_seconds"] == 14 * 3600 - 5 * 60 + 30 * 86400  # from 2026-01-31's end
+    shown = trials(synced, "queries", "show", "recruiting", "--as-of", "2026-01")
+    assert shown.exit_code == 2 and "saved after 2026-01-31" in shown.stderr
+    # on the day itself the sync was still running at the end of an earlier moment's day
+    with Catalogue.open(synced) as catalogue, catalogue.engine.begin() as conn:
+        conn.execute(sa.update(R).where(R.c.query_name == "allergy").values(
+            finished_at=ran + timedelta(days=1)))
+    (day,) = json.loads(trials(synced, "queries", "--as-of", "2026-01-01", "--format",
+                               "json").stdout)
+    assert day["last_run"]["status"] == "running" and day["last_success_at"] is None
+    assert trials(synced, "queries", "--as-of", "2025").stdout.startswith(
+        "no saved queries on 2025-12-31")
+    wrong = trials(synced, "queries", "delete", "allergy", "--as-of", "2025")
+    assert wrong.exit_code == 2 and "--as-of goes with queries list or show" in wrong.stderr
 
 def test_status_for_a_person_and_for_a_monitoring_check(synced: str) -> None:
     text = trials(synced, "status")

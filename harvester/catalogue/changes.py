@@ -9,7 +9,7 @@ it stands now.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -76,28 +76,37 @@ class ChangeReport:
         }
 
 
-def changes_since(catalogue: Catalogue, since: datetime, *,
-                  only: set[str] | None = None) -> ChangeReport:
-    """What the catalogue learned since ``since``; ``only``: these trials (a saved query's)."""
-    report = ChangeReport(since=since, until=catalogue.clock())
+def changes_since(catalogue: Catalogue, since: datetime, *, only: set[str] | None = None,
+                  until: datetime | None = None) -> ChangeReport:
+    """What the catalogue learned since ``since`` (until ``until``: as the report stood
+    then, from the versions stored before it); ``only``: these trials (a saved query's)."""
+    report = ChangeReport(since=since, until=until or catalogue.clock())
+    stored = [V.c.seen_at >= since] + ([V.c.seen_at < until] if until else [])
+    noted = [E.c.at >= since] + ([E.c.at < until] if until else [])
     with catalogue.engine.connect() as conn:
-        touched = [n for n in conn.execute(sa.select(V.c.nct_id).where(V.c.seen_at >= since)
+        touched = [n for n in conn.execute(sa.select(V.c.nct_id).where(*stored)
                                            .distinct().order_by(V.c.nct_id)).scalars()
                    if only is None or n in only]
         events = [e for e in conn.execute(sa.select(E.c.nct_id, E.c.at, E.c.detail).where(
-            E.c.kind == "disappeared", E.c.at >= since).order_by(E.c.at)).mappings()
+            E.c.kind == "disappeared", *noted).order_by(E.c.at)).mappings()
             if only is None or e["nct_id"] in only]
     report.disappeared = [{"nct_id": e["nct_id"], "at": e["at"],
                            "detail": e["detail"]} for e in events]
     for nct_id in touched:
-        change = _trial_change(catalogue, nct_id, since)
+        change = _trial_change(catalogue, nct_id, since, until)
         if change is not None:
             report.trials.append(change)
     return report
 
 
-def _trial_change(catalogue: Catalogue, nct_id: str, since: datetime) -> TrialChange | None:
-    versions = catalogue.versions(nct_id)
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _trial_change(catalogue: Catalogue, nct_id: str, since: datetime,
+                  until: datetime | None = None) -> TrialChange | None:
+    versions = [v for v in catalogue.versions(nct_id)
+                if until is None or _utc(v.seen_at) < _utc(until)]
     before = [v for v in versions if v.seen_at < since]
     now = max(versions, key=_preference)
     after = catalogue.record(now.id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import sys
 from collections import Counter
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 import click
@@ -315,10 +315,12 @@ def _diff_lines(changes: list[Change], per_kind: int | None) -> list[str]:
               help="Since the start of the last import or sync (batch): what it brought.")
 @click.option("--query", "query_name", metavar="NAME",
               help="Only the trials of this saved query.")
+@as_of_option("The report as it stood at the end of DATE (a year, month or day; UTC): only "
+              "what the catalogue had stored by then.")
 @format_option("table", "json")
 @handles_errors
 def changes(db: str | None, since: str | None, since_last_sync: bool, since_last_run: bool,
-            query_name: str | None, fmt: str) -> None:
+            query_name: str | None, as_of: date | None, fmt: str) -> None:
     """What changed in the catalogue: new trials, status transitions, enrollment changes,
     results first posted, trials that disappeared.
 
@@ -330,10 +332,11 @@ def changes(db: str | None, since: str | None, since_last_sync: bool, since_last
       trials changes --since 2026-11-01
       trials changes --since-last-sync | mail -s "trial digest" team@example.org
       trials changes --since-last-sync --query breast --format json
+      trials changes --since 2026-10-01 --as-of 2026-10    # what October brought
     """
     from harvester.catalogue.batches import last_run
     from harvester.catalogue.changes import changes_since
-    from harvester.catalogue.queries import query_members
+    from harvester.catalogue.queries import end_of, query_members
 
     if [bool(since), since_last_sync, since_last_run].count(True) != 1:
         raise UsageError("give exactly one of --since DATE, --since-last-sync and "
@@ -350,7 +353,11 @@ def changes(db: str | None, since: str | None, since_last_sync: bool, since_last
             kinds = "sync" if since_last_sync else "import or sync"
             raise UsageError(f"no {kinds} has finished yet; use --since")
         moment = covers.started_at
-    report = changes_since(catalogue, moment, only=only)
+    until = end_of(as_of) if as_of is not None else None
+    if until is not None and (moment if moment.tzinfo else moment.replace(tzinfo=UTC)) >= until:
+        raise UsageError(f"--as-of {as_of} is before the start of the report "
+                         f"({moment:%Y-%m-%d %H:%M} UTC)")
+    report = changes_since(catalogue, moment, only=only, until=until)
     report.covers, report.query = covers, query_name
     if fmt == "json":
         click.echo(to_json(report.to_json()))

@@ -4,7 +4,7 @@ catalogue's health for a person or a monitoring check."""
 from __future__ import annotations
 
 import sys
-from datetime import datetime
+from datetime import date, datetime
 
 import click
 
@@ -12,12 +12,14 @@ from harvester.catalogue.health import Status, catalogue_status, describe_age, p
 from harvester.catalogue.queries import (
     QueryInfo,
     delete_query,
+    end_of,
     query_info,
     query_infos,
     rename_query,
 )
 from harvester.commands._common import (
     EXIT_PARTIAL,
+    as_of_option,
     db_option,
     format_option,
     handles_errors,
@@ -50,9 +52,13 @@ def _when(moment: datetime | None) -> str:
 @click.argument("action", type=click.Choice(ACTIONS), default="list", required=False)
 @click.argument("names", nargs=-1, metavar="[NAME [NEW]]")
 @db_option
+@as_of_option("list and show: the saved queries as they stood at the end of DATE (a year, "
+              "month or day; UTC): their last good sync and last sync by then, and the "
+              "trials then in their results.")
 @format_option("table", "json")
 @handles_errors
-def queries(action: str, names: tuple[str, ...], db: str | None, fmt: str) -> None:
+def queries(action: str, names: tuple[str, ...], db: str | None, as_of: date | None,
+            fmt: str) -> None:
     """List, show, rename or delete the saved sync queries.
 
     Each query is listed with its parameters, its last successful sync and how long ago
@@ -65,13 +71,16 @@ def queries(action: str, names: tuple[str, ...], db: str | None, fmt: str) -> No
       trials queries show breast
       trials queries rename breast breast-recruiting
       trials queries delete bad
+      trials queries --as-of 2026-06    # as they stood at the end of June 2026
     """
     wanted = {"list": 0, "show": 1, "delete": 1, "rename": 2}[action]
     if len(names) != wanted:
         shape = {0: "no NAME", 1: "one NAME", 2: "OLD and NEW names"}[wanted]
         raise UsageError(f"queries {action} takes {shape}")
+    if as_of is not None and action not in ("list", "show"):
+        raise UsageError(f"--as-of goes with queries list or show, not {action}")
     catalogue = open_catalogue(db)
-    now = catalogue.clock()
+    now = catalogue.clock() if as_of is None else min(catalogue.clock(), end_of(as_of))
     if action == "rename":
         rename_query(catalogue, names[0], names[1])
         click.echo(f"saved query {names[0]!r} is now {names[1]!r}")
@@ -81,7 +90,8 @@ def queries(action: str, names: tuple[str, ...], db: str | None, fmt: str) -> No
         click.echo(f"deleted the saved query {info.name!r}; its {info.trials} trials stay in "
                    "the catalogue")
         return
-    infos = [query_info(catalogue, names[0])] if action == "show" else query_infos(catalogue)
+    infos = [query_info(catalogue, names[0], as_of=as_of)] if action == "show" \
+        else query_infos(catalogue, as_of=as_of)
     if fmt == "json":
         data = [i.to_json(now) for i in infos]
         click.echo(to_json(data[0] if action == "show" else data))
@@ -100,7 +110,8 @@ def queries(action: str, names: tuple[str, ...], db: str | None, fmt: str) -> No
             click.echo(f"{label + ':':<16}{value}")
         return
     if not infos:
-        click.echo("no saved queries (save one with trials sync … --save NAME)")
+        click.echo(f"no saved queries{f' on {as_of}' if as_of else ''} (save one with trials "
+                   "sync … --save NAME)")
         return
     click.echo(f"{'name':<20} {'last good sync':<21} {'age':>8} {'trials':>7}  "
                f"{'last sync':<22} parameters")
