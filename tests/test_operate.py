@@ -13,10 +13,10 @@ import pytest
 import sqlalchemy as sa
 
 from harvester.catalogue import Catalogue
-from harvester.catalogue.store import R
-from harvester.catalogue.syncstate import M, Q, S
 from harvester.catalogue.health import parse_age
 from harvester.catalogue.lock import set_command, writer_lock
+from harvester.catalogue.store import R
+from harvester.catalogue.syncstate import M, Q, S
 from harvester.errors import UsageError
 from harvester.serve import ReplicaServer, StudyStore
 from tests.conftest import FIXTURES, trials
