@@ -85,6 +85,7 @@ def test_each_filter_picks_what_the_records_say(
         pytest.skip("the parsers do not fill record.documents yet (issue 10)")
     assert 0 < len(expected) < len(current)  # the filter narrows, on real data
     assert picked(catalogue, selection) == expected
+    assert picked(catalogue, selection, per_match=True) == expected  # as a search tests it
     with catalogue.engine.connect() as conn:
         assert count_selected(conn, selection) == len(expected)
 

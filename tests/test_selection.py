@@ -49,9 +49,11 @@ def current(corpus_url: str) -> dict[str, tuple[int, TrialRecord]]:
     return found
 
 
-def picked(catalogue: Catalogue, selection: Selection) -> dict[str, int]:
+def picked(catalogue: Catalogue, selection: Selection, *,
+           per_match: bool = False) -> dict[str, int]:
     with catalogue.engine.connect() as conn:
-        return {row.nct_id: row.version_id for row in conn.execute(selected(selection))}
+        return {row.nct_id: row.version_id
+                for row in conn.execute(selected(selection, per_match=per_match))}
 
 
 def _first_day(value: str | None) -> str:
@@ -119,6 +121,7 @@ def test_each_filter_picks_what_the_records_say(
     expected = {n: vid for n, (vid, record) in current.items() if test(record)}
     assert 0 < len(expected) < len(current)  # the filter narrows, on real data
     assert picked(catalogue, selection) == expected
+    assert picked(catalogue, selection, per_match=True) == expected  # as a search tests it
     with catalogue.engine.connect() as conn:
         assert count_selected(conn, selection) == len(expected)
 

@@ -177,13 +177,19 @@ def versions_as_of(day: date) -> sa.Select[Any]:
         mine.c.effective_date <= day.isoformat(), mine.c.id.not_in(superseded), ~beaten)
 
 
-def selected(selection: Selection) -> sa.Select[Any]:
+def selected(selection: Selection, *, per_match: bool = False) -> sa.Select[Any]:
     """The statement of ``(nct_id, version_id)`` rows the selection picks, by NCT id.
 
     Each filter is a set of version ids answered from an index (``version_id IN (SELECT
     id FROM version WHERE …)``), never a read of the version rows themselves: on SQLite a
     version's columns after its record are reached through the record's overflow pages,
     which would cost more than the rest of a full-text search of thousands of matches.
+
+    ``per_match``: the caller joins the rows to a few matches (a search): the filters on
+    the narrow child tables (the website's filters, countries, places) are then tested
+    for each row through the version's own rows of that table (its primary key) rather
+    than as the whole catalogue's set of versions passing them, so that their cost follows
+    the matches, not the catalogue.  Same rows either way.
     """
     if selection.as_of is None:
         base = sa.select(T.c.nct_id, T.c.current_version_id.label("version_id")).subquery("base")
@@ -204,8 +210,7 @@ def selected(selection: Selection) -> sa.Select[Any]:
     if selection.study_types:
         own.append(V.c.study_type.in_(selection.study_types))
     if selection.phases:
-        padded = sa.literal("|") + sa.func.coalesce(V.c.phases, "") + sa.literal("|")
-        own.append(sa.or_(*(padded.like(f"%|{p}|%") for p in selection.phases)))
+        own.append(V.c.phases.in_(_phase_values(selection.phases)))
     if selection.has_results is not None:
         own.append(V.c.has_results == selection.has_results)
     started = [*([_on_or_after(V.c.start_date, selection.start_after)]
@@ -229,13 +234,35 @@ def selected(selection: Selection) -> sa.Select[Any]:
                 sa.or_(*(column.like(_contains(v)) for v in values)))))
     if selection.countries:
         wanted = sorted({places.country(c) for c in selection.countries})
-        where.append(picked.in_(sa.select(S.c.version_id).where(
-            sa.func.lower(S.c.country).in_(wanted))))
+        where.append(_among(picked, S.c.version_id, [sa.func.lower(S.c.country).in_(wanted)],
+                            per_match))
     if selection.areas:
         where.append(AreaMatch(picked, selection.areas))
-    where += _facet_filters(selection, picked)
-    where += _place_filters(selection, picked)
+    where += _facet_filters(selection, picked, per_match)
+    where += _place_filters(selection, picked, per_match)
     return sa.select(base.c.nct_id, picked).where(*where).order_by(base.c.nct_id)
+
+
+def _among(picked: Any, column: Any, test: list[Any], per_match: bool) -> Any:
+    """``picked`` is a version with a row of ``column``'s table passing ``test``: the set
+    of such versions, or (``per_match``) a look at the version's own rows."""
+    if per_match:
+        return sa.exists().where(column == picked, *test)
+    return picked.in_(sa.select(column).where(*test))
+
+
+def _phase_values(phases: Sequence[str]) -> sa.Select[Any]:
+    """The stored ``phases`` values (``PHASE1|PHASE2``…) holding any of ``phases``: the few
+    distinct values, found by skipping through the index on phases, then tested, so that
+    the filter is an equality on that index rather than a pattern over every version."""
+    other = V.alias("phase_next")
+    first = sa.select(sa.func.min(V.c.phases).label("value")).cte("phase_values",
+                                                                  recursive=True)
+    following = sa.select(sa.select(sa.func.min(other.c.phases)).where(
+        other.c.phases > first.c.value).scalar_subquery()).where(first.c.value.is_not(None))
+    values = first.union_all(following)
+    padded = sa.literal("|") + values.c.value + sa.literal("|")
+    return sa.select(values.c.value).where(sa.or_(*(padded.like(f"%|{p}|%") for p in phases)))
 
 
 class AreaMatch(sa.sql.expression.ColumnElement[bool]):
@@ -272,7 +299,7 @@ def _area_pg(element: AreaMatch, compiler: Any, **kw: Any) -> str:
             f"{compiler.process(sa.literal(expr), **kw)} AS tsquery))")
 
 
-def _facet_filters(selection: Selection, picked: Any) -> list[Any]:
+def _facet_filters(selection: Selection, picked: Any, per_match: bool) -> list[Any]:
     """The filters answered from ``version_facet`` (one narrow row per version)."""
     test: list[Any] = []
     if selection.age is not None:
@@ -304,10 +331,10 @@ def _facet_filters(selection: Selection, picked: Any) -> list[Any]:
             test.append(_on_or_after(column, after))
         if before is not None:
             test.append(_on_or_before(column, before))
-    return [picked.in_(sa.select(F.c.version_id).where(*test))] if test else []
+    return [_among(picked, F.c.version_id, test, per_match)] if test else []
 
 
-def _place_filters(selection: Selection, picked: Any) -> list[Any]:
+def _place_filters(selection: Selection, picked: Any, per_match: bool) -> list[Any]:
     """--state, --city and --near: one site must be in the place (and near the point)."""
     test: list[Any] = []
     if selection.states:
@@ -316,7 +343,7 @@ def _place_filters(selection: Selection, picked: Any) -> list[Any]:
         test.append(PL.c.city.in_(sorted({places.city(c) for c in selection.cities})))
     if selection.near is not None:
         test.append(near_test(selection.near, selection.within_km or DEFAULT_WITHIN_KM))
-    return [picked.in_(sa.select(PL.c.version_id).where(*test))] if test else []
+    return [_among(picked, PL.c.version_id, test, per_match)] if test else []
 
 
 def near_point(near: str) -> tuple[Any, Any, Any]:

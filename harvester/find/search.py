@@ -160,7 +160,8 @@ def _located(conn: Connection, selection: Selection) -> Selection:
 def _ranked(conn: Connection, query: Query | None,
             selection: Selection) -> tuple[sa.Select[Any], Any]:
     scoped = _scoped(query, selection)
-    picked = selected(replace(selection, areas=())).order_by(None).subquery("picked")
+    picked = selected(replace(selection, areas=()), per_match=scoped is not None
+                      ).order_by(None).subquery("picked")
     if scoped is None:
         return sa.select(picked.c.nct_id, picked.c.version_id,
                          sa.literal(0.0).label("score")), None
