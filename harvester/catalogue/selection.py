@@ -170,11 +170,26 @@ def versions_as_of(day: date) -> sa.Select[Any]:
             sa.and_(other.c.effective_date == mine.c.effective_date, sa.or_(
                 other.c.seen_at > mine.c.seen_at,
                 sa.and_(other.c.seen_at == mine.c.seen_at, other.c.id > mine.c.id))))))
-    beaten = sa.exists().where(other.c.nct_id == mine.c.nct_id, other.c.id != mine.c.id,
-                               other.c.effective_date <= day.isoformat(),
-                               other.c.id.not_in(superseded), preferred)
-    return sa.select(mine.c.nct_id, mine.c.id.label("version_id")).where(
+    # EXISTS (SELECT 1 …), not SELECT *: SQLite then answers it from the index alone.
+    beaten = sa.select(sa.literal(1)).where(other.c.nct_id == mine.c.nct_id,
+                                            other.c.id != mine.c.id,
+                                            other.c.effective_date <= day.isoformat(),
+                                            other.c.id.not_in(superseded), preferred
+                                            ).exists()
+    # Every column read comes from the index on (nct_id, effective_date, source, seen_at);
+    # the version id is given as ``id + 0`` so that a join on it does not look the version
+    # up by id, which on SQLite reads its row, through its record's overflow pages: a
+    # search joins on the NCT id as well (see the_nct_id), a range of that index.
+    return sa.select(mine.c.nct_id, (mine.c.id + 0).label("version_id")).where(
         mine.c.effective_date <= day.isoformat(), mine.c.id.not_in(superseded), ~beaten)
+
+
+def the_nct_id(version_id: Any) -> Any:
+    """The NCT id of the version ``version_id``: from ``trial`` when it is a current
+    version (a small table), else from the start of the version's row."""
+    return sa.func.coalesce(
+        sa.select(T.c.nct_id).where(T.c.current_version_id == version_id).scalar_subquery(),
+        sa.select(V.c.nct_id).where(V.c.id == version_id).scalar_subquery())
 
 
 def selected(selection: Selection, *, per_match: bool = False) -> sa.Select[Any]:
@@ -247,7 +262,7 @@ def _among(picked: Any, column: Any, test: list[Any], per_match: bool) -> Any:
     """``picked`` is a version with a row of ``column``'s table passing ``test``: the set
     of such versions, or (``per_match``) a look at the version's own rows."""
     if per_match:
-        return sa.exists().where(column == picked, *test)
+        return sa.select(sa.literal(1)).where(column == picked, *test).exists()
     return picked.in_(sa.select(column).where(*test))
 
 

@@ -28,6 +28,7 @@ from harvester.catalogue.selection import (
     near_point,
     near_test,
     selected,
+    the_nct_id,
 )
 from harvester.errors import UsageError
 from harvester.find.scoped import Scoped
@@ -178,8 +179,11 @@ def _ranked(conn: Connection, query: Query | None,
                 sa.table(areas.FTS_TABLE)).where(
                 sa.literal_column(areas.FTS_TABLE).op("MATCH")(strong))
             score = score + sa.case((fts.c.rowid.in_(boosted), BOOST), else_=0.0)
+        on = picked.c.version_id == fts.c.rowid
+        if selection.as_of is not None:  # found by NCT id (see versions_as_of)
+            on = sa.and_(on, picked.c.nct_id == the_nct_id(fts.c.rowid))
         stmt = (sa.select(picked.c.nct_id, picked.c.version_id, score.label("score"))
-                .select_from(fts).join(picked, picked.c.version_id == fts.c.rowid)
+                .select_from(fts).join(picked, on)
                 .where(sa.literal_column(areas.FTS_TABLE).op("MATCH")(match or "zzitemzz")))
         return stmt, snippet
     tsquery, strong = scoped.tsquery(), scoped.strong_tsquery()
