@@ -9,6 +9,7 @@ from datetime import date
 import pytest
 
 from harvester.catalogue import Catalogue
+from harvester.catalogue.places import haversine_km
 from harvester.catalogue.selection import Selection
 from harvester.errors import UsageError
 from harvester.find.search import iter_hits, search
@@ -103,3 +104,23 @@ def test_random_queries_run_on_the_database(corpus: Catalogue) -> None:
             continue
         searched += 1
     assert searched > 30
+
+
+@pytest.mark.parametrize("text", [None, "study"])
+def test_near_lists_the_nearest_site_first_with_its_distance(corpus: Catalogue,
+                                                            text: str | None) -> None:
+    boston = (42.3601, -71.0589)
+    results = search(corpus, text, Selection(near="42.3601,-71.0589", within_km=800),
+                     limit=100)
+    assert 1 < results.total == len(results.hits)
+    for hit in results.hits:
+        record = corpus.record(hit.version_id)
+        nearest = min(haversine_km(boston, (s.lat, s.lon)) for s in record.locations
+                      if s.lat is not None and s.lon is not None)
+        assert hit.distance_km == pytest.approx(nearest, abs=1e-6) and nearest <= 800
+    distances = [h.distance_km for h in results.hits]
+    assert distances == sorted(distances)  # type: ignore[type-var]
+    streamed = list(iter_hits(corpus, text, Selection(near="42.3601,-71.0589",
+                                                      within_km=800), page=3))
+    assert [(h.nct_id, h.distance_km) for h in streamed] == [
+        (h.nct_id, h.distance_km) for h in results.hits]

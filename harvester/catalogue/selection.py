@@ -382,7 +382,10 @@ def near_test(near: str, within_km: float) -> Any:
     if places.point(near) is None:  # a city's mean point lies inside the sphere: widen a bit
         reach += places.chord(1.0)
     dx, dy, dz = PL.c.x - x, PL.c.y - y, PL.c.z - z
-    return sa.and_(PL.c.z.between(z - reach, z + reach),
+    # The box first (plain comparisons of the index's own columns, which leave out most
+    # of the band of z), then the sphere.
+    return sa.and_(PL.c.z.between(z - reach, z + reach), PL.c.x.between(x - reach, x + reach),
+                   PL.c.y.between(y - reach, y + reach),
                    dx * dx + dy * dy + dz * dz <= reach * reach)
 
 

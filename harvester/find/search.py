@@ -10,6 +10,7 @@ the page it returns.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -131,7 +132,8 @@ def _matches(conn: Connection, query: Query | None,
     inner = stmt.subquery("ranked")
     reach = nearest_sites(selection.near, selection.within_km or DEFAULT_WITHIN_KM)
     return (sa.select(inner.c.nct_id, inner.c.version_id,
-                      (-reach.c.d2 * BOOST * BOOST + inner.c.score / BOOST).label("score"))
+                      (-reach.c.d2 * BOOST * BOOST + inner.c.score / BOOST).label("score"),
+                      reach.c.d2)
             .join(reach, reach.c.version_id == inner.c.version_id)), value
 
 
@@ -251,7 +253,7 @@ def search(catalogue: Catalogue, text: str | Query | None,
             # reads the whole table; the GIN index is always the better way in.
             conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
         if (selection.is_everything and conn.dialect.name == "sqlite") or (
-                query is None and not selection.areas):
+                query is None and not selection.areas and selection.near is None):
             # Matching the current versions is cheap: count, then rank the page.
             total = int(conn.execute(count).scalar_one())
             ranked = stmt.order_by(sa.desc("score"), sa.asc("nct_id"))
@@ -263,13 +265,13 @@ def search(catalogue: Catalogue, text: str | Query | None,
             every = sa.select(sa.func.count()).select_from(matched).scalar_subquery()
             found = conn.execute(
                 sa.select(matched.c.nct_id, matched.c.version_id, matched.c.score,
-                          every.label("total"))
+                          *([matched.c.d2] if selection.near else []), every.label("total"))
                 .order_by(matched.c.score.desc(), matched.c.nct_id)
                 .limit(limit).offset(offset)).all()
             total = int(found[0].total) if found else (
                 0 if offset == 0 else int(conn.execute(count).scalar_one()))
         rows = [(row.nct_id, row.version_id, float(row.score)) for row in found]
-        hits = _hits(conn, rows, value, offset, selection.near)
+        hits = _hits(conn, rows, value, offset, _distances(found, selection.near))
     return Results(query, selection, total, offset, hits)
 
 
@@ -290,12 +292,12 @@ def iter_hits(catalogue: Catalogue, text: str | Query | None,
         done = offset
         for chunk in result.partitions(page):
             rows = [(row.nct_id, row.version_id, float(row.score)) for row in chunk]
-            yield from _hits(details, rows, value, done, selection.near)
+            yield from _hits(details, rows, value, done, _distances(chunk, selection.near))
             done += len(rows)
 
 
 def _hits(conn: Connection, rows: Sequence[tuple[str, int, float]], value: Any,
-          offset: int, near: str | None = None) -> list[Hit]:
+          offset: int, distances: dict[int, float] | None = None) -> list[Hit]:
     """The page's hits: record fields, history numbers and highlighted extracts."""
     if not rows:
         return []
@@ -307,7 +309,7 @@ def _hits(conn: Connection, rows: Sequence[tuple[str, int, float]], value: Any,
     docs = [(version_id, _shown_texts(details[version_id].record)) for version_id in ids
             ] if value else []  # no words, no extracts: the texts are not decoded
     snippets = _snippets(conn, value, docs)
-    distances = _distances(conn, ids, near) if near else {}
+    distances = distances or {}
     hits = []
     for place, (nct_id, version_id, score) in enumerate(rows, start=offset + 1):
         row = details[version_id]
@@ -361,18 +363,13 @@ def _shown_texts(record: str) -> fulltext.Texts:
                           fulltext.SEPARATOR.join(x for x in (texts.criteria, extra) if x))
 
 
-def _distances(conn: Connection, ids: Sequence[int], near: str) -> dict[int, float]:
-    """Version id → km to its nearest site from ``near``."""
-    point = places.point(near) or facets.locate(conn, near)
-    if point is None:
+def _distances(rows: Sequence[Any], near: str | None) -> dict[int, float]:
+    """Version id → km to its nearest site from ``near``: the great-circle distance of
+    the shortest chord ``d2`` the ranking found (as the haversine of the coordinates)."""
+    if near is None:
         return {}
-    found: dict[int, float] = {}
-    for row in conn.execute(sa.select(facets.PLACE.c.version_id, facets.PLACE.c.lat,
-                                      facets.PLACE.c.lon).where(
-            facets.PLACE.c.version_id.in_(ids), facets.PLACE.c.lat.is_not(None))):
-        km = places.haversine_km(point, (row.lat, row.lon))
-        found[row.version_id] = min(km, found.get(row.version_id, km))
-    return found
+    return {row.version_id: 2 * places.EARTH_KM * math.asin(min(1.0, math.sqrt(row.d2) / 2))
+            for row in rows}
 
 
 def _snippets(conn: Connection, value: Any,
