@@ -177,11 +177,29 @@ def versions_as_of(day: date) -> sa.Select[Any]:
                                             other.c.id.not_in(superseded), preferred
                                             ).exists()
     # Every column read comes from the index on (nct_id, effective_date, source, seen_at);
-    # the version id is given as ``id + 0`` so that a join on it does not look the version
-    # up by id, which on SQLite reads its row, through its record's overflow pages: a
+    # on SQLite the version id is given as ``id + 0`` so that a join on it does not look
+    # the version up by id, which reads its row, through its record's overflow pages: a
     # search joins on the NCT id as well (see the_nct_id), a range of that index.
-    return sa.select(mine.c.nct_id, (mine.c.id + 0).label("version_id")).where(
+    return sa.select(mine.c.nct_id, Unindexed(mine.c.id).label("version_id")).where(
         mine.c.effective_date <= day.isoformat(), mine.c.id.not_in(superseded), ~beaten)
+
+
+class Unindexed(sa.sql.functions.FunctionElement[int]):
+    """An integer column that SQLite may not look rows up by (``column + 0``); the column
+    itself elsewhere."""
+
+    type = sa.Integer()
+    inherit_cache = True
+
+
+@compiles(Unindexed)
+def _unindexed(element: Unindexed, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))
+
+
+@compiles(Unindexed, "sqlite")
+def _unindexed_sqlite(element: Unindexed, compiler: Any, **kw: Any) -> str:
+    return f"({compiler.process(element.clauses, **kw)} + 0)"
 
 
 def the_nct_id(version_id: Any) -> Any:
