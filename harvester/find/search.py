@@ -163,7 +163,9 @@ def _located(conn: Connection, selection: Selection) -> Selection:
 def _ranked(conn: Connection, query: Query | None,
             selection: Selection) -> tuple[sa.Select[Any], Any]:
     scoped = _scoped(query, selection)
-    picked = selected(replace(selection, areas=()), per_match=scoped is not None
+    # A field-scoped search matches few trials: its filters are tested on each match; a
+    # bare word may match most of the catalogue: its filters are sets, built once.
+    picked = selected(replace(selection, areas=()), per_match=bool(selection.areas)
                       ).order_by(None).subquery("picked")
     if scoped is None:
         return sa.select(picked.c.nct_id, picked.c.version_id,
