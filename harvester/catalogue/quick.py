@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from harvester.catalogue.location import SCHEMA_VERSION, resolve_url, sqlite_file
+from harvester.catalogue.recordcodec import unpack
 from harvester.catalogue.versioninfo import INFO_COLUMNS, VersionInfo, listed, pick
 from harvester.errors import NotFoundError
 
@@ -91,4 +92,4 @@ class QuickReader:
                                 (version_id,)).fetchone()
         if row is None or row[0] is None:
             raise NotFoundError(f"no version with id {version_id}")
-        return TrialRecord.model_validate_json(row[0])
+        return TrialRecord.model_validate_json(unpack(row[0]))
