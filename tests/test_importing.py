@@ -296,7 +296,8 @@ def _stored_as(db_url: str, parser_version: str,
         for row in conn.execute(sa.select(version.c.id, version.c.record)).all():
             old = downgrade(json.loads(recordcodec.unpack(row.record)))
             conn.execute(sa.update(version).where(version.c.id == row.id).values(
-                record=json.dumps(old, separators=(",", ":"), ensure_ascii=False),
+                record=recordcodec.pack(json.dumps(old, separators=(",", ":"),
+                                                   ensure_ascii=False)),
                 content_hash=canonical.content_hash(TrialRecord.model_validate(old)),
                 parser_version=parser_version))
 
