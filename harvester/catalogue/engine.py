@@ -168,13 +168,16 @@ def _compress_records(conn: Connection) -> None:
     """Records are stored compressed (:mod:`harvester.catalogue.recordcodec`), as bytes.
     PostgreSQL's column becomes ``bytea`` (the plain JSON held so far, as its UTF-8 bytes);
     SQLite keeps its column, which holds either.  Records already stored stay as they are
-    and read as before; the step marks the catalogue as one older releases cannot read."""
+    (PostgreSQL kept them compressed in TOAST) and read as before; the step marks the
+    catalogue as one older releases cannot read."""
     if conn.dialect.name != "postgresql":
         return
     columns = {c["name"]: c["type"] for c in sa.inspect(conn).get_columns("version")}
     if isinstance(columns["record"], sa.Text):  # a catalogue made before this step
         conn.execute(sa.text("ALTER TABLE version ALTER COLUMN record TYPE bytea "
                              "USING convert_to(record, 'UTF8')"))
+    # Out of line without PostgreSQL's own compression: zlib's output does not shrink again.
+    conn.execute(sa.text("ALTER TABLE version ALTER COLUMN record SET STORAGE EXTERNAL"))
 
 
 #: Ordered schema steps; the schema version is the number of steps applied.
