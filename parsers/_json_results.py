@@ -131,9 +131,10 @@ def _unchecked(cls: type[Frozen], values: dict[str, Any]) -> dict[str, Any]:
 def results(raw: bytes | object, *, check: bool = False) -> r.Results | None:
     """The overview from the raw bytes of ``resultsSection`` (or plain JSON data).
 
-    Its thousands of small objects are built by :func:`~harvester.records.base.builder` from values msgspec and this
-    module have already checked; ``check=True`` builds the same overview as plain data
-    validated by pydantic instead (the reference the fast path is tested against).
+    Its thousands of small objects are built by :func:`~harvester.records.base.builder`
+    from values msgspec and this module have already checked; ``check=True`` builds the same
+    overview as plain data validated by pydantic instead (the reference the fast path is
+    tested against).
     """
     try:
         if isinstance(raw, (bytes, memoryview, msgspec.Raw)):
