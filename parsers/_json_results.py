@@ -136,18 +136,27 @@ def results(raw: bytes | object, *, check: bool = False) -> r.Results | None:
     overview as plain data validated by pydantic instead (the reference the fast path is
     tested against).
     """
+    return overview(decode(raw), check=check)
+
+
+def decode(raw: bytes | object) -> _Results | None:
+    """``resultsSection`` (raw bytes or plain JSON data) decoded into the structs above; a
+    wrong shape raises :class:`ParseError`."""
     try:
         if isinstance(raw, (bytes, memoryview, msgspec.Raw)):
             data = bytes(raw)
-            section = _DECODER.decode(data) if data.strip() else None
-        else:
-            section = msgspec.convert(raw, _Results | None)
+            return _DECODER.decode(data) if data.strip() else None
+        return msgspec.convert(raw, _Results | None)
     except msgspec.ValidationError as exc:
         at = _AT.search(str(exc))
         raise ParseError(f"wrong shape ({str(exc).split(' - at ')[0]})",
                          field="resultsSection" + (at.group(1) if at else "")) from None
     except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError):
         raise ParseError("wrong shape", field="resultsSection") from None
+
+
+def overview(section: _Results | None, *, check: bool = False) -> r.Results | None:
+    """The overview of a decoded section (see :func:`results`)."""
     if section is None:
         return None
     make: Make = _unchecked if check else _trusted

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from harvester import records as r
 from harvester.errors import ParseError
-from parsers import _json_results, _json_sections
+from parsers import _json_protocol, _json_results, _json_sections
 from parsers import _vocab as v
 from parsers._criteria import split_criteria
 from parsers._text import plain
@@ -40,6 +40,17 @@ class _Study(msgspec.Struct):
     """
 
     protocolSection: Any = msgspec.UNSET
+    hasResults: Any = None
+    resultsSection: msgspec.Raw = _ABSENT
+    derivedSection: msgspec.Raw = _ABSENT
+    documentSection: Any = None
+
+
+class _Fast(msgspec.Struct, gc=False):
+    """One study for the fast path (:mod:`parsers._json_protocol`): the protocol is cut out
+    raw, checked to be UTF-8 and decoded typed (msgspec does not check the text it skips)."""
+
+    protocolSection: msgspec.Raw = _ABSENT
     hasResults: Any = None
     resultsSection: msgspec.Raw = _ABSENT
     derivedSection: msgspec.Raw = _ABSENT
@@ -80,6 +91,9 @@ _STUDY = msgspec.json.Decoder(_Study)
 _PAYLOAD = msgspec.json.Decoder(_Payload)
 _EXPORT = msgspec.json.Decoder(list[msgspec.Raw])
 _DERIVED = msgspec.json.Decoder(_Derived)
+_FAST = msgspec.json.Decoder(_Fast)
+_PROTOCOL = msgspec.json.Decoder(_json_protocol.Protocol)
+_NOT_VOUCHED = (msgspec.MsgspecError, UnicodeDecodeError, RecursionError, ParseError)
 
 
 def _decode(decoder: msgspec.json.Decoder[Any], data: bytes) -> Any:
@@ -116,9 +130,50 @@ def split(data: bytes) -> list[tuple[str, bytes]]:
                      "(no 'protocolSection' or 'studies')")
 
 
-def parse(data: bytes) -> r.TrialRecord:
-    """One study's JSON bytes → record."""
+def parse(data: bytes, *, check: bool = False) -> r.TrialRecord:
+    """One study's JSON bytes → record.
+
+    Typed by msgspec and built without validating again where :mod:`parsers._json_protocol`
+    vouches for the study (real registry records); anything else — and everything with
+    ``check=True``, the reference the fast path is tested against — by :func:`parse_study`,
+    validated by pydantic, which names what is wrong.
+    """
+    if not check:
+        record = _fast(data)
+        if record is not None:
+            return record
     return parse_study(_decode(_STUDY, data))
+
+
+def _fast(data: bytes) -> r.TrialRecord | None:
+    """The record, by the fast path; None where it does not vouch for the study."""
+    try:
+        study = _FAST.decode(data)
+        raw = study.protocolSection
+        if not raw:
+            return None
+        text = bytes(raw)
+        if not text.isascii():
+            text.decode()  # UTF-8, or UnicodeDecodeError (the validated path refuses it)
+        protocol = _PROTOCOL.decode(text)
+        if not _json_protocol.vouched(protocol, study.documentSection):
+            return None
+        derived = _derived(study.derivedSection)
+        section = _json_results.decode(study.resultsSection)
+    except _NOT_VOUCHED:
+        return None
+    misc = derived.miscInfoModule
+    holder = misc.versionHolder if misc else None
+    if holder is not None and not holder.isascii():
+        return None
+    values = _json_protocol.fields(protocol)
+    values["results"] = results = _json_results.overview(section)
+    values["has_results"] = bool(study.hasResults) or results is not None
+    values["documents"] = _json_protocol.documents(study.documentSection, values["nct_id"])
+    values["version_holder"] = v.iso_date(holder, field="versionHolder")
+    for name, terms in _mesh_fields(derived).items():
+        values[name] = tuple(terms)
+    return _json_protocol.record(values)
 
 
 def parse_study(study: Any) -> r.TrialRecord:
