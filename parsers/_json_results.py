@@ -111,6 +111,7 @@ class _Results(msgspec.Struct, gc=False):
 
 
 _DECODER = msgspec.json.Decoder(_Results | None)
+Section = _Results
 _NO_MEASURES = _Measures()
 _NO_EVENTS = _Events()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from pydantic import ValidationError
@@ -135,18 +135,28 @@ def parse(data: bytes, *, check: bool = False) -> r.TrialRecord:
 
     Typed by msgspec and built without validating again where :mod:`parsers._json_protocol`
     vouches for the study (real registry records); anything else — and everything with
-    ``check=True``, the reference the fast path is tested against — by :func:`parse_study`,
-    validated by pydantic, which names what is wrong.
+    ``check=True``, the reference the fast path is tested against — validated by pydantic,
+    which names what is wrong.
     """
     if not check:
-        record = _fast(data)
-        if record is not None:
-            return record
+        vouched = _vouched(data)
+        if vouched is not None:
+            return parse_study(vouched)
     return parse_study(_decode(_STUDY, data))
 
 
-def _fast(data: bytes) -> r.TrialRecord | None:
-    """The record, by the fast path; None where it does not vouch for the study."""
+class _Vouched(NamedTuple):
+    """A study decoded for the fast path, every part of it checked (:func:`_vouched`)."""
+
+    protocol: _json_protocol.Protocol
+    has_results: Any
+    results: _json_results.Section | None
+    derived: _Derived
+    documents: Any
+
+
+def _vouched(data: bytes) -> _Vouched | None:
+    """The study decoded for the fast path; None where that path does not vouch for it."""
     try:
         study = _FAST.decode(data)
         raw = study.protocolSection
@@ -163,15 +173,20 @@ def _fast(data: bytes) -> r.TrialRecord | None:
     except _NOT_VOUCHED:
         return None
     misc = derived.miscInfoModule
-    holder = misc.versionHolder if misc else None
-    if holder is not None and not holder.isascii():
+    if misc is not None and misc.versionHolder is not None and not misc.versionHolder.isascii():
         return None
-    values = _json_protocol.fields(protocol)
-    values["results"] = results = _json_results.overview(section)
-    values["has_results"] = bool(study.hasResults) or results is not None
-    values["documents"] = _json_protocol.documents(study.documentSection, values["nct_id"])
-    values["version_holder"] = v.iso_date(holder, field="versionHolder")
-    for name, terms in _mesh_fields(derived).items():
+    return _Vouched(protocol, study.hasResults, section, derived, study.documentSection)
+
+
+def _fast(study: _Vouched) -> r.TrialRecord:
+    values = _json_protocol.fields(study.protocol)
+    values["results"] = results = _json_results.overview(study.results)
+    values["has_results"] = bool(study.has_results) or results is not None
+    values["documents"] = _json_protocol.documents(study.documents, values["nct_id"])
+    misc = study.derived.miscInfoModule
+    values["version_holder"] = v.iso_date(misc.versionHolder if misc else None,
+                                          field="versionHolder")
+    for name, terms in _mesh_fields(study.derived).items():
         values[name] = tuple(terms)
     return _json_protocol.record(values)
 
@@ -179,6 +194,8 @@ def _fast(data: bytes) -> r.TrialRecord | None:
 def parse_study(study: Any) -> r.TrialRecord:
     """One study (decoded, or as plain JSON data) → record; a wrong shape raises
     :class:`ParseError`."""
+    if isinstance(study, _Vouched):
+        return _fast(study)
     if isinstance(study, _Study):
         protocol = study.protocolSection
         raw_results: object = study.resultsSection
