@@ -82,8 +82,11 @@ def prepare(item: Incoming) -> Prepared:
 def _stored(item: Incoming) -> dict[str, Any]:
     if item.deflated is not None:  # a zip entry's stream: kept as is, no second compression
         return {"payload_codec": "deflate", "payload_stored": item.deflated}
-    # level 1: a third of level 6's time for 15% more bytes
-    return {"payload_codec": "zlib", "payload_stored": zlib.compress(item.payload, 1)}
+    # A zlib stream (read back by the standard zlib) made by ISA-L: a quarter of zlib's
+    # level-1 time, a little smaller.
+    from isal import isal_zlib
+
+    return {"payload_codec": "zlib", "payload_stored": isal_zlib.compress(item.payload, 1)}
 
 
 def unpack(codec: str, stored: bytes) -> bytes:

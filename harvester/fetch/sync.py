@@ -41,7 +41,7 @@ from harvester.fetch.backfill import backfill
 from harvester.fetch.ctgov import CtgovApi, Page, split_ids, updated_since
 from harvester.fetch.schema_watch import SchemaReport, watch_schema
 from harvester.ingest.importer import PreparedBatch, prepare_payloads
-from harvester.ingest.workers import process_pool
+from harvester.ingest.workers import process_pool, relaxed_gc
 from parsers import MAX_PAYLOAD_BYTES
 
 OVERLAP = timedelta(days=1)
@@ -265,25 +265,26 @@ class Syncer:
         pool: ProcessPoolExecutor | None = None
         ahead = Ahead(self._pages(params, current), name="sync-download")
         try:
-            try:
-                for number, (part, page, expected) in enumerate(ahead, start=1):
-                    studies = [bytes(raw) for raw in page.studies]
-                    todo, known = self._triage(studies)
-                    starting = (pool is None and bool(todo)
-                                and self._more_pages(expected, studies))
-                    if starting:
-                        pool = self._start_pool()
-                    pending.append(_Fetched(part, expected, len(studies),
-                                            self._prepare(pool, number, todo, starting),
-                                            known))
-                    while len(pending) > (1 if pool is not None else 0):
+            with relaxed_gc():
+                try:
+                    for number, (part, page, expected) in enumerate(ahead, start=1):
+                        studies = [bytes(raw) for raw in page.studies]
+                        todo, known = self._triage(studies)
+                        starting = (pool is None and bool(todo)
+                                    and self._more_pages(expected, studies))
+                        if starting:
+                            pool = self._start_pool()
+                        pending.append(_Fetched(part, expected, len(studies),
+                                                self._prepare(pool, number, todo, starting),
+                                                known))
+                        while len(pending) > (1 if pool is not None else 0):
+                            self._store(pending.popleft(), params, key, current, summary)
+                except FetchError:  # what was received before the failure is kept
+                    while pending:
                         self._store(pending.popleft(), params, key, current, summary)
-            except FetchError:  # what was received before the failure is kept
+                    raise
                 while pending:
                     self._store(pending.popleft(), params, key, current, summary)
-                raise
-            while pending:
-                self._store(pending.popleft(), params, key, current, summary)
         finally:
             ahead.close()
             if pool is not None:

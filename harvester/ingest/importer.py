@@ -26,7 +26,7 @@ from harvester.catalogue.lock import writer_lock
 from harvester.errors import ParseError
 from harvester.ingest.inputs import InputProblem, Inputs, Known, Skipped, ZipEntry
 from harvester.ingest.jsonstream import Piece, pieces
-from harvester.ingest.workers import process_pool
+from harvester.ingest.workers import process_pool, relaxed_gc
 from harvester.records import SourceKind
 from parsers import MAX_PAYLOAD_BYTES, iter_studies
 
@@ -208,7 +208,7 @@ class Importer:
         started = time.perf_counter()
         workers = self._worker_count(inputs)
         try:
-            with self._pool(workers) as pool:
+            with self._pool(workers) as pool, relaxed_gc():
                 queue: deque[_InFlight] = deque()
                 batch: list[Entry] = []
                 size = skipped = 0
