@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from harvester.catalogue import canonical
-from harvester.catalogue.fulltext import Texts, texts
 from harvester.records import TrialRecord
 
 if TYPE_CHECKING:  # writers only: `trials show` never imports the facet rows
@@ -52,7 +51,6 @@ class Prepared:
     payload_quick: str | None
     payload_codec: str  # "deflate": the zip entry's own stream; "zlib": compressed here
     payload_stored: bytes
-    texts: Texts | None = None  # the full-text index's fields
     facet: facets.FacetValues = ()  # the version_facet row, without the version id
     places: list[facets.PlaceValues] = field(default_factory=list)  # version_place rows
 
@@ -75,7 +73,7 @@ def prepare(item: Incoming) -> Prepared:
                 str(s.status) if s.status else None) for s in rec.locations],
         payload_sha256=item.payload_sha256, payload_size=len(item.payload),
         payload_name=item.name, payload_quick=item.quick, **_stored(item),
-        texts=texts(fp.record_json), facet=facet, places=places,
+        facet=facet, places=places,
     )
 
 

@@ -140,6 +140,9 @@ class Catalogue:
 
     def finish_run(self, run_id: int, status: str, message: str | None = None,
                    *, failed: int | None = None, stats: dict[str, Any] | None = None) -> None:
+        """Record how a run ended, once the full-text index has caught up with the versions
+        it stored (see :func:`fulltext.catch_up`): a command that returns leaves it whole."""
+        self.catch_up(quiet=status in ("failed", "interrupted"))
         values: dict[str, Any] = {"status": status, "message": message,
                                   "finished_at": self.clock(), "heartbeat_at": self.clock()}
         if failed is not None:
@@ -159,6 +162,18 @@ class Catalogue:
                      "%s run %s: %d new, %d changed, %d failed%s", row.kind, status, row.new,
                      row.changed, row.failed, f": {message}" if message else "",
                      extra={"run": run_id, "query": row.query_name})
+
+    def catch_up(self, *, quiet: bool = False) -> int:
+        """Index the versions stored since the full-text index last caught up; ``quiet``:
+        a failure is logged, not raised (a run that failed already: the next one catches
+        up)."""
+        try:
+            return fulltext.catch_up(self.engine)
+        except sa.exc.SQLAlchemyError as exc:
+            if not quiet:
+                raise
+            _LOG.warning("full-text index not caught up: %s", exc)
+            return 0
 
     def mark_interrupted(self, stale_before: datetime, *, keep: int | None = None) -> int:
         """Mark runs still 'running' whose last heartbeat is before ``stale_before`` as
@@ -380,7 +395,6 @@ class _Batch:
                 found[(hit.nct_id, hit.source, hit.content_hash)] = hit.id
         ids = [found[(item.nct_id, item.source, item.content_hash)] for item in fresh]
         self._children(list(zip(ids, fresh, strict=True)))
-        fulltext.add(self.conn, list(zip(ids, fresh, strict=True)))
         from harvester.catalogue import facets  # writers only: `trials show` never needs it
 
         facets.add(self.conn, list(zip(ids, fresh, strict=True)))

@@ -419,6 +419,8 @@ class Syncer:
                                      .distinct().order_by(V.c.nct_id)).scalars())
 
     def _finish(self, summary: SyncSummary, started: float) -> None:
+        # The full-text index catches up with the run's versions (within its time).
+        self.catalogue.catch_up(quiet=summary.status == "failed")
         summary.seconds = time.perf_counter() - started
         # This run's share of the client's counters (one client may serve several syncs).
         summary.stats = {k: v - self._stats_before.get(k, 0)

@@ -257,6 +257,7 @@ class Importer:
         except BaseException as exc:
             catalogue.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
             raise
+        catalogue.catch_up()  # the full-text index, within the import's time
         summary.seconds = time.perf_counter() - started
         catalogue.finish_run(run_id, summary.status,
                              f"{summary.failed} input(s) failed" if summary.failed else None)
