@@ -40,9 +40,8 @@ from harvester.fetch.ahead import Ahead
 from harvester.fetch.backfill import backfill
 from harvester.fetch.ctgov import CtgovApi, Page, split_ids, updated_since
 from harvester.fetch.schema_watch import SchemaReport, watch_schema
-from harvester.ingest.importer import PreparedBatch, prepare_payloads
+from harvester.ingest.preparing import PreparedBatch, prepare_page
 from harvester.ingest.workers import process_pool, relaxed_gc
-from parsers import MAX_PAYLOAD_BYTES
 
 OVERLAP = timedelta(days=1)
 
@@ -103,17 +102,6 @@ class _Pass:
 
 #: Studies per parsing task: a page is shared by every worker, so none idles at the end.
 CHUNK = 125
-
-
-def prepare_page(base: str, number: int,
-                 studies: list[tuple[int, bytes, str]]) -> tuple[PreparedBatch, float]:
-    """Parse and prepare studies of one page (their place on it, bytes and hash) — in a
-    worker process for a multi-page sync; with the seconds it took."""
-    started = time.perf_counter()
-    batch = prepare_payloads(
-        [(f"{base} page {number} study {i}", raw, sha, None, None)
-         for i, raw, sha in studies], "ctgov-json", MAX_PAYLOAD_BYTES)
-    return batch, time.perf_counter() - started
 
 
 def _parse_processes(workers: int | None) -> int:
