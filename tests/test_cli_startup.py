@@ -1,6 +1,6 @@
-"""cli.py starts at once: `trials --help` imports no subcommand, and `trials show` imports only
-what reading the catalogue needs (no database stack on SQLite, no HTTP stack, HTML or XML
-parser, exporters, search)."""
+"""cli.py starts at once: `trials --help` imports no subcommand, and `trials show` and
+`trials status` import only what reading the catalogue needs (no database stack on SQLite, no
+HTTP stack, HTML or XML parser, exporters, search)."""
 
 from __future__ import annotations
 
@@ -48,6 +48,18 @@ SHOW_MUST_NOT_IMPORT = ("sqlalchemy", "sqlmodel", "psycopg", "requests", "urllib
                         "starlette", "uvicorn", "jinja2")
 
 
+#: What `trials status` may import from the project: on a SQLite catalogue it reads through
+#: sqlite3 too (harvester.catalogue.quick), and needs no record classes.
+STATUS_MAY_IMPORT = {
+    "cli", "harvester", "harvester.errors", "harvester.commands",
+    "harvester.commands._common", "harvester.commands.config", "harvester.commands.operate",
+    "harvester.catalogue", "harvester.catalogue.location", "harvester.catalogue.lock",
+    "harvester.catalogue.quick", "harvester.catalogue.statusinfo",
+    "harvester.catalogue.versioninfo",
+}
+STATUS_MUST_NOT_IMPORT = (*SHOW_MUST_NOT_IMPORT, "pydantic")
+
+
 def _modules(*args: str) -> tuple[str, set[str]]:
     out = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(args)], cwd=ROOT,
                          capture_output=True, text=True, check=True)
@@ -80,3 +92,15 @@ def test_show_imports_only_what_reading_needs(tmp_path: Path) -> None:
     assert ours <= SHOW_MAY_IMPORT, sorted(ours - SHOW_MAY_IMPORT)
     heavy = {m for m in modules if m.split(".")[0] in SHOW_MUST_NOT_IMPORT}
     assert not heavy, sorted(heavy)
+
+
+def test_status_imports_only_what_reading_needs(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'catalogue.sqlite'}"
+    assert trials(db, "import", FIXTURES / "ctgov-v2-json" / "studies").exit_code == 0
+    for args in ((), ("--format", "json")):
+        shown, modules = _modules("status", "--db", db, *args)
+        assert "catalogue" in shown and str(tmp_path) in shown
+        ours = {m for m in modules if m.split(".")[0] in ("cli", "harvester", "parsers")}
+        assert ours <= STATUS_MAY_IMPORT, sorted(ours - STATUS_MAY_IMPORT)
+        heavy = {m for m in modules if m.split(".")[0] in STATUS_MUST_NOT_IMPORT}
+        assert not heavy, sorted(heavy)

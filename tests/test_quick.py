@@ -1,5 +1,5 @@
-"""The quick SQLite reader (`trials show` without SQLAlchemy) reads what the Catalogue reads,
-and steps aside whenever the usual path must run."""
+"""The quick SQLite reader (`trials show` and `trials status` without SQLAlchemy) reads what
+the Catalogue reads, and steps aside whenever the usual path must run."""
 
 from __future__ import annotations
 
@@ -11,9 +11,15 @@ import pytest
 
 from harvester.catalogue import Catalogue
 from harvester.catalogue.engine import MIGRATIONS
+from harvester.catalogue.health import catalogue_status
 from harvester.catalogue.location import SCHEMA_VERSION
-from harvester.catalogue.quick import QuickReader
+from harvester.catalogue.lock import set_command, writer_lock
+from harvester.catalogue.quick import FEATURES_VERSION, QuickReader
+from harvester.catalogue.statusinfo import Status
+from harvester.catalogue.syncstate import save_query
 from harvester.errors import NotFoundError
+from harvester.find.similar import features
+from harvester.serve import ReplicaServer, StudyStore
 from tests.conftest import FIXTURES, trials
 
 HISTORY = FIXTURES / "ctgov-history" / "api-v2-snapshots"
@@ -33,6 +39,10 @@ def catalogue_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_schema_version_is_the_number_of_migrations() -> None:
     assert len(MIGRATIONS) == SCHEMA_VERSION
+
+
+def test_features_version_is_the_similarity_index_s() -> None:
+    assert features.FEATURES_VERSION == FEATURES_VERSION
 
 
 def test_reads_what_the_catalogue_reads(catalogue_file: Path) -> None:
@@ -108,3 +118,46 @@ def test_steps_aside_for_what_it_cannot_read(tmp_path: Path) -> None:
     sqlite3.connect(empty).close()
     assert QuickReader.open(str(empty)) is None
     assert trials(str(missing), "show", "NCT00973089").exit_code == 3
+
+
+def _both(url: str) -> tuple[Status, Status]:
+    """The status as the quick reader and as the usual path read it (one clock)."""
+    quick = QuickReader.open(url)
+    assert quick is not None
+    with quick, Catalogue.open(url, create=False) as catalogue:
+        fast, usual = quick.status(), catalogue_status(catalogue)
+    fast.now = usual.now
+    return fast, usual
+
+
+def test_status_reads_what_the_catalogue_reads(tmp_path: Path) -> None:
+    """Saved queries (one never synced well), a sync batch with a failure, the writer lock
+    held, the similarity index behind and then built: the same status either way."""
+    url = f"sqlite:///{tmp_path / 'catalogue.sqlite'}"
+    store = StudyStore.from_folder(FIXTURES / "ctgov-v2-json" / "studies",
+                                   data_timestamp="2026-08-14T09:00:05")
+    with ReplicaServer(store) as srv:
+        for args in (("--cond", "allergy", "--save", "allergy"),
+                     ("--status", "RECRUITING", "--save", "recruiting")):
+            assert trials(url, "sync", "--base-url", srv.base_url, "--min-interval", "0",
+                          "--quiet", *args).exit_code == 0
+        fast, usual = _both(url)
+        assert fast == usual
+        assert [q.name for q in fast.queries] == ["allergy", "recruiting"]
+        assert fast.last_sync is not None and fast.last_sync.kind == "sync"
+        with Catalogue.open(url) as catalogue:
+            save_query(catalogue, "bad", {"filter.advanced": "AREA[Bogus]x"})
+        assert trials(url, "sync", "--all", "--quiet", "--base-url", srv.base_url,
+                      "--min-interval", "0").exit_code == 3
+    fast, usual = _both(url)
+    assert fast == usual
+    assert fast.last_sync is not None and fast.last_sync.kind == "batch"
+    assert fast.last_sync.failed and fast.queries[0].last_run is not None
+    assert fast.similarity_pending == fast.trials > 0
+    set_command(["sync", "--all"])
+    with Catalogue.open(url) as catalogue, writer_lock(catalogue.engine):
+        fast, usual = _both(url)
+        assert fast == usual and fast.lock is not None
+    assert trials(url, "index").exit_code == 0
+    fast, usual = _both(url)
+    assert fast == usual and fast.similarity_pending == 0 and fast.lock is None

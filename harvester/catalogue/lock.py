@@ -32,12 +32,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from typing import TYPE_CHECKING, Any
 
 from harvester.errors import CatalogueBusyError
+
+if TYPE_CHECKING:  # imported where used: `trials status` on SQLite reads without SQLAlchemy
+    from sqlalchemy.engine import Connection, Engine
 
 #: What this process says it is doing when it holds the lock: its command line (sys.argv),
 #: unless set_command gave another.
@@ -134,7 +134,14 @@ def writer_lock(engine: Engine, *, wait: float = 0.0, poll: float = 0.2,
     if not url.database or url.database == ":memory:":
         yield  # a private in-memory database has no other writer
         return
-    with _file_lock(Path(url.database + ".lock"), wait, poll):
+    with file_lock(url.database, wait=wait, poll=poll):
+        yield
+
+
+@contextmanager
+def file_lock(database: str, *, wait: float = 0.0, poll: float = 0.2) -> Iterator[None]:
+    """:func:`writer_lock` of the SQLite file ``database`` (its path), without an engine."""
+    with _file_lock(Path(database + ".lock"), wait, poll):
         yield
 
 
@@ -145,7 +152,12 @@ def lock_holder(engine: Engine) -> LockHolder | None:
         return _pg_holder(engine)
     if not url.database or url.database == ":memory:":
         return None
-    return _file_holder(Path(url.database + ".lock"))
+    return file_holder(url.database)
+
+
+def file_holder(database: str) -> LockHolder | None:
+    """:func:`lock_holder` of the SQLite file ``database`` (its path), without an engine."""
+    return _file_holder(Path(database + ".lock"))
 
 
 # --- SQLite: flock on a file beside the database ---------------------------------------------
@@ -202,17 +214,23 @@ def _file_holder(path: Path) -> LockHolder | None:
 # --- PostgreSQL: a session advisory lock, the holder in a table -------------------------------
 
 def _key(conn: Connection) -> int:
+    import sqlalchemy as sa
+
     # Advisory locks are per database; several catalogues may share one, a schema each.
     schema = conn.execute(sa.text("SELECT current_schema()")).scalar()
     return zlib.crc32(f"trial-harvester writer {schema}".encode())
 
 
 def _has_holder_table(conn: Connection) -> bool:
+    import sqlalchemy as sa
+
     return bool(sa.inspect(conn).has_table("lock_holder"))
 
 
 @contextmanager
 def _pg_lock(engine: Engine, wait: float, poll: float, shared: bool) -> Iterator[None]:
+    import sqlalchemy as sa
+
     take = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
     with engine.connect() as conn:
         key = _key(conn)
@@ -256,6 +274,8 @@ _HOLDING_PIDS = ("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND grant
 
 def _pg_holder(engine: Engine) -> LockHolder | None:
     """The longest holder of the writer lock (of several shared holders, the first)."""
+    import sqlalchemy as sa
+
     with engine.connect() as conn:
         key = _key(conn)
         holders = list(conn.execute(sa.text(_HOLDING_PIDS), {"k": key}).scalars())

@@ -3,13 +3,10 @@ last sync ended; renaming and deleting them (their trials stay in the catalogue)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
-
 import msgspec
 import sqlalchemy as sa
 
+from harvester.catalogue.statusinfo import QueryInfo
 from harvester.catalogue.store import Catalogue, R
 from harvester.catalogue.syncstate import (
     M,
@@ -21,28 +18,6 @@ from harvester.catalogue.syncstate import (
     saved_query,
 )
 from harvester.errors import UsageError
-
-
-@dataclass(frozen=True)
-class QueryInfo:
-    name: str
-    params: dict[str, str]
-    created_at: datetime | None
-    last_success_at: datetime | None  # the end of its last sync that completed
-    last_success_run: int | None
-    trials: int  # in its results, as of its last full pass
-    last_run: dict[str, Any] | None  # its latest sync run: id, status, message, times, batch
-
-    def age(self, now: datetime) -> timedelta | None:
-        return now - self.last_success_at if self.last_success_at else None
-
-    def to_json(self, now: datetime) -> dict[str, Any]:
-        age = self.age(now)
-        return {"name": self.name, "params": self.params, "created_at": self.created_at,
-                "last_success_at": self.last_success_at,
-                "last_success_run": self.last_success_run,
-                "age_seconds": round(age.total_seconds()) if age is not None else None,
-                "trials": self.trials, "last_run": self.last_run}
 
 
 def query_infos(catalogue: Catalogue) -> list[QueryInfo]:

@@ -4,7 +4,6 @@ members of each query's results, and the registry's schema as last seen."""
 from __future__ import annotations
 
 import difflib
-import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from harvester.catalogue import tables as t
+from harvester.catalogue.statusinfo import query_key as query_key  # its home, re-exported
 from harvester.catalogue.store import Catalogue
 from harvester.errors import NotFoundError, UsageError
 
@@ -28,11 +28,6 @@ E = t.TrialEvent.__table__  # type: ignore[attr-defined]
 
 def _json(value: Any) -> str:
     return msgspec.json.encode(value, order="sorted").decode()
-
-
-def query_key(params: Mapping[str, str]) -> str:
-    """The identity of a query: a hash of its parameters, whatever their order."""
-    return hashlib.sha256(_json(dict(params)).encode()).hexdigest()[:32]
 
 
 def _upsert(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]],

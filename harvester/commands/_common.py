@@ -41,6 +41,16 @@ def to_json(value: Any, *, pretty: bool = False) -> str:
     return (msgspec.json.format(data, indent=2) if pretty else data).decode()
 
 
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
+
+
 def say(kind: str, message: str) -> None:
     click.echo(f"trials: {kind}: {message}", err=True)
     logger = logging.getLogger("trials")

@@ -3,29 +3,24 @@ catalogue's health for a person or a monitoring check."""
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from datetime import datetime
 
 import click
 
-from harvester.catalogue.health import Status, catalogue_status, describe_age, parse_age
-from harvester.catalogue.queries import (
-    QueryInfo,
-    delete_query,
-    query_info,
-    query_infos,
-    rename_query,
-)
+from harvester.catalogue.quick import QuickReader
+from harvester.catalogue.statusinfo import QueryInfo, Status, describe_age, parse_age
 from harvester.commands._common import (
     EXIT_PARTIAL,
     db_option,
+    duration,
     format_option,
     handles_errors,
     open_catalogue,
     say,
     to_json,
 )
-from harvester.commands.views import duration
 from harvester.errors import UsageError
 
 ACTIONS = ("list", "show", "rename", "delete")
@@ -66,6 +61,8 @@ def queries(action: str, names: tuple[str, ...], db: str | None, fmt: str) -> No
       trials queries rename breast breast-recruiting
       trials queries delete bad
     """
+    from harvester.catalogue.queries import delete_query, query_info, query_infos, rename_query
+
     wanted = {"list": 0, "show": 1, "delete": 1, "rename": 2}[action]
     if len(names) != wanted:
         shape = {0: "no NAME", 1: "one NAME", 2: "OLD and NEW names"}[wanted]
@@ -131,7 +128,18 @@ def status(db: str | None, max_age: str | None, fmt: str) -> None:
       trials status --max-age 36h --format json    # from a monitoring system
     """
     limit = parse_age(max_age) if max_age else None
-    state = catalogue_status(open_catalogue(db))
+    state = None
+    quick = QuickReader.open(db)  # SQLite: read with sqlite3, no SQLAlchemy
+    if quick is not None:
+        try:
+            with quick:
+                state = quick.status()
+        except sqlite3.Error:  # locked, damaged …: the usual path says what is wrong
+            state = None
+    if state is None:
+        from harvester.catalogue.health import catalogue_status
+
+        state = catalogue_status(open_catalogue(db))
     stale = state.check(limit) if limit is not None else []
     if fmt == "json":
         click.echo(to_json(state.to_json()))

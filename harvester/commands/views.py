@@ -12,6 +12,7 @@ from rich.text import Text
 
 from harvester.catalogue.versioninfo import VersionInfo
 from harvester.commands import record_sections
+from harvester.commands._common import duration
 
 if TYPE_CHECKING:  # `trials show` imports this module: no database stack
     from harvester.catalogue.changes import ChangeReport
@@ -107,16 +108,6 @@ def history_table(rows: list[tuple[VersionInfo, str]]) -> Table:
 
 
 MESSAGE_SHOWN = 60  # characters of a run's message in the table (--format json has all)
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
 
 
 def runs_table(runs: list[dict[str, Any]]) -> Table:
