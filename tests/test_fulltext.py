@@ -128,6 +128,10 @@ def test_stored_pages_are_indexed_when_the_run_finishes(db_url: str) -> None:
         assert catalogue.add(items, run_id=killed) == ["new"] * 4
         with catalogue.engine.connect() as conn:
             assert fulltext.pending(conn) == 4 and fulltext.count(conn) == 0
+        # while a run waits for its workers: one batch of at most ``limit``
+        assert catalogue.catch_up(limit=3) == 3
+        with catalogue.engine.connect() as conn:
+            assert fulltext.pending(conn) == 1 and fulltext.count(conn) == 3
         catalogue.finish_run(catalogue.start_run("import", {}), "ok")
         with catalogue.engine.connect() as conn:
             assert fulltext.pending(conn) == 0

@@ -212,11 +212,14 @@ def pending(conn: Connection) -> int:
         V.c.id > indexed_up_to(conn))).scalar_one())
 
 
-def catch_up(engine: sa.Engine, progress: Callable[[int], None] | None = None) -> int:
+def catch_up(engine: sa.Engine, progress: Callable[[int], None] | None = None, *,
+             limit: int | None = None) -> int:
     """Index the versions stored since the last catch-up, a batch per transaction (a kill
-    loses at most a batch, redone next time); returns how many were indexed."""
+    loses at most a batch, redone next time); returns how many were indexed.  ``limit``:
+    one batch of at most that many (a run's idle moment, see ``Catalogue.catch_up``)."""
     done = 0
-    horizon = _horizon(engine)
+    batch = min(BATCH, limit) if limit else BATCH
+    horizon = _horizon(engine, wait=not limit)
     if horizon is None:
         return 0
     while True:
@@ -228,21 +231,24 @@ def catch_up(engine: sa.Engine, progress: Callable[[int], None] | None = None) -
             last = indexed_up_to(conn)
             rows = conn.execute(sa.select(V.c.id, V.c.record)
                                 .where(V.c.id > last, V.c.id <= horizon)
-                                .order_by(V.c.id).limit(BATCH)).all()
+                                .order_by(V.c.id).limit(batch)).all()
             if not rows:
                 return done
             _insert(conn, [(row.id, texts(row.record)) for row in rows])
         done += len(rows)
         if progress is not None:
             progress(len(rows))
+        if limit:
+            return done
 
 
-def _horizon(engine: sa.Engine) -> int | None:
+def _horizon(engine: sa.Engine, *, wait: bool = True) -> int | None:
     """The highest version id below which no version can still appear (None: nothing to
     index now).  PostgreSQL writers run side by side and commit ids out of order: a brief
     SHARE lock on ``version`` waits for the inserts under way, so every id up to the
     largest then seen is final (a later insert takes a higher id).  Behind a long
-    transaction the catch-up waits a few seconds at most, then leaves it to the next one."""
+    transaction the catch-up waits a few seconds at most (without ``wait``, not at all),
+    then leaves it to the next one."""
     top = sa.select(sa.func.coalesce(sa.func.max(V.c.id), 0))
     with engine.connect() as conn:
         try:
@@ -252,7 +258,8 @@ def _horizon(engine: sa.Engine) -> int | None:
                 return int(conn.execute(top).scalar_one())
             conn.exec_driver_sql("SET LOCAL lock_timeout = '5s'")
             try:
-                conn.exec_driver_sql("LOCK TABLE version IN SHARE MODE")
+                conn.exec_driver_sql("LOCK TABLE version IN SHARE MODE"
+                                     + ("" if wait else " NOWAIT"))
             except sa.exc.OperationalError:
                 return None
             return int(conn.execute(top).scalar_one())

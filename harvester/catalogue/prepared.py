@@ -80,11 +80,15 @@ def prepare(item: Incoming) -> Prepared:
 def _stored(item: Incoming) -> dict[str, Any]:
     if item.deflated is not None:  # a zip entry's stream: kept as is, no second compression
         return {"payload_codec": "deflate", "payload_stored": item.deflated}
-    # A zlib stream (read back by the standard zlib) made by ISA-L: a quarter of zlib's
-    # level-1 time, a little smaller.
-    from isal import isal_zlib
+    return {"payload_codec": "zlib", "payload_stored": _compress(item.payload, 1)}
 
-    return {"payload_codec": "zlib", "payload_stored": isal_zlib.compress(item.payload, 1)}
+
+try:  # A zlib stream (read back by the standard zlib) made by ISA-L: a quarter of zlib's
+    # level-1 time, a little smaller.  An environment made before it was a dependency
+    # compresses with zlib, into the same format.
+    from isal.isal_zlib import compress as _compress
+except ImportError:  # pragma: no cover
+    _compress = zlib.compress
 
 
 def unpack(codec: str, stored: bytes) -> bytes:

@@ -164,12 +164,13 @@ class Catalogue:
                      row.changed, row.failed, f": {message}" if message else "",
                      extra={"run": run_id, "query": row.query_name})
 
-    def catch_up(self, *, quiet: bool = False) -> int:
+    def catch_up(self, *, quiet: bool = False, limit: int | None = None) -> int:
         """Index the versions stored since the full-text index last caught up; ``quiet``:
         a failure is logged, not raised (a run that failed already: the next one catches
-        up)."""
+        up); ``limit``: one batch of at most that many — what a run does while it waits for
+        its parsing workers, so that little is left to index when it finishes."""
         try:
-            return fulltext.catch_up(self.engine)
+            return fulltext.catch_up(self.engine, limit=limit)
         except sa.exc.SQLAlchemyError as exc:
             if not quiet:
                 raise

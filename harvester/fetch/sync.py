@@ -40,6 +40,7 @@ from harvester.fetch.ahead import Ahead
 from harvester.fetch.backfill import backfill
 from harvester.fetch.ctgov import CtgovApi, Page, split_ids, updated_since
 from harvester.fetch.schema_watch import SchemaReport, watch_schema
+from harvester.ingest.importer import index_while_waiting
 from harvester.ingest.preparing import PreparedBatch, prepare_page
 from harvester.ingest.workers import process_pool, relaxed_gc
 
@@ -316,6 +317,7 @@ class Syncer:
     def _store(self, fetched: _Fetched, params: dict[str, str], key: str, current: _Pass,
                summary: SyncSummary) -> None:
         cat = self.catalogue
+        index_while_waiting(cat, fetched.jobs)
         batch, seconds = fetched.result()
         if fetched.part != current.part:  # the next request of split_ids: from the start
             current.part, current.after = fetched.part, current.since
