@@ -2,7 +2,7 @@
 
 The section is most of a large study's bytes.  It is decoded by msgspec straight into the few
 structs below (only the fields the overview keeps; everything else is skipped at C speed), and
-the record's models are built from them by :func:`~harvester.records.base.trusted`, without
+the record's models are built from them by :func:`~harvester.records.base.builder`, without
 validating again what msgspec has checked.
 """
 
@@ -17,7 +17,7 @@ import msgspec
 
 from harvester import records as r
 from harvester.errors import ParseError
-from harvester.records.base import Frozen, trusted
+from harvester.records.base import Frozen, builder
 from parsers import _vocab as v
 from parsers._text import plain as _plain
 
@@ -27,32 +27,32 @@ plain = functools.lru_cache(maxsize=1 << 12)(_plain)
 _AT = re.compile(r" - at `\$(.*)`$")
 
 
-class _Group(msgspec.Struct):
+class _Group(msgspec.Struct, gc=False):
     id: str | None = None
     title: str | None = None
     description: str | None = None
 
 
-class _Achievement(msgspec.Struct):
+class _Achievement(msgspec.Struct, gc=False):
     groupId: str | None = None
     numSubjects: str | int | None = None
 
 
-class _Milestone(msgspec.Struct):
+class _Milestone(msgspec.Struct, gc=False):
     type: str | None = None
     achievements: list[_Achievement] | None = None
 
 
-class _Period(msgspec.Struct):
+class _Period(msgspec.Struct, gc=False):
     milestones: list[_Milestone] | None = None
 
 
-class _Flow(msgspec.Struct):
+class _Flow(msgspec.Struct, gc=False):
     groups: list[_Group] | None = None
     periods: list[_Period] | None = None
 
 
-class _Measurement(msgspec.Struct):
+class _Measurement(msgspec.Struct, gc=False):
     groupId: str | None = None
     value: str | None = None
     spread: str | None = None
@@ -60,17 +60,17 @@ class _Measurement(msgspec.Struct):
     upperLimit: str | None = None
 
 
-class _Category(msgspec.Struct):
+class _Category(msgspec.Struct, gc=False):
     title: str | None = None
     measurements: list[_Measurement] | None = None
 
 
-class _Class(msgspec.Struct):
+class _Class(msgspec.Struct, gc=False):
     title: str | None = None
     categories: list[_Category] | None = None
 
 
-class _Measure(msgspec.Struct):
+class _Measure(msgspec.Struct, gc=False):
     type: str | None = None
     title: str | None = None
     description: str | None = None
@@ -83,11 +83,11 @@ class _Measure(msgspec.Struct):
     classes: list[_Class] | None = None
 
 
-class _Measures(msgspec.Struct):
+class _Measures(msgspec.Struct, gc=False):
     outcomeMeasures: list[_Measure] | None = None
 
 
-class _EventGroup(msgspec.Struct):
+class _EventGroup(msgspec.Struct, gc=False):
     id: str | None = None
     title: str | None = None
     description: str | None = None
@@ -99,22 +99,30 @@ class _EventGroup(msgspec.Struct):
     otherNumAtRisk: int | None = None
 
 
-class _Events(msgspec.Struct):
+class _Events(msgspec.Struct, gc=False):
     timeFrame: str | None = None
     eventGroups: list[_EventGroup] | None = None
 
 
-class _Results(msgspec.Struct):
+class _Results(msgspec.Struct, gc=False):
     participantFlowModule: _Flow | None = None
     outcomeMeasuresModule: _Measures | None = None
     adverseEventsModule: _Events | None = None
 
 
 _DECODER = msgspec.json.Decoder(_Results | None)
+Section = _Results
 _NO_MEASURES = _Measures()
 _NO_EVENTS = _Events()
 
 Make = Callable[[type[Frozen], dict[str, Any]], Any]
+_BUILDERS: dict[type[Frozen], Callable[[dict[str, Any]], Any]] = {
+    cls: builder(cls) for cls in (r.FlowGroup, r.ResultGroup, r.Measurement, r.OutcomeResult,
+                                  r.EventGroup, r.Results)}
+
+
+def _trusted(cls: type[Frozen], values: dict[str, Any]) -> Any:
+    return _BUILDERS[cls](values)
 
 
 def _unchecked(cls: type[Frozen], values: dict[str, Any]) -> dict[str, Any]:
@@ -124,25 +132,35 @@ def _unchecked(cls: type[Frozen], values: dict[str, Any]) -> dict[str, Any]:
 def results(raw: bytes | object, *, check: bool = False) -> r.Results | None:
     """The overview from the raw bytes of ``resultsSection`` (or plain JSON data).
 
-    Its thousands of small objects are built by :func:`trusted` from values msgspec and this
-    module have already checked; ``check=True`` builds the same overview as plain data
-    validated by pydantic instead (the reference the fast path is tested against).
+    Its thousands of small objects are built by :func:`~harvester.records.base.builder`
+    from values msgspec and this module have already checked; ``check=True`` builds the same
+    overview as plain data validated by pydantic instead (the reference the fast path is
+    tested against).
     """
+    return overview(decode(raw), check=check)
+
+
+def decode(raw: bytes | object) -> _Results | None:
+    """``resultsSection`` (raw bytes or plain JSON data) decoded into the structs above; a
+    wrong shape raises :class:`ParseError`."""
     try:
         if isinstance(raw, (bytes, memoryview, msgspec.Raw)):
             data = bytes(raw)
-            section = _DECODER.decode(data) if data.strip() else None
-        else:
-            section = msgspec.convert(raw, _Results | None)
+            return _DECODER.decode(data) if data.strip() else None
+        return msgspec.convert(raw, _Results | None)
     except msgspec.ValidationError as exc:
         at = _AT.search(str(exc))
         raise ParseError(f"wrong shape ({str(exc).split(' - at ')[0]})",
                          field="resultsSection" + (at.group(1) if at else "")) from None
     except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError):
         raise ParseError("wrong shape", field="resultsSection") from None
+
+
+def overview(section: _Results | None, *, check: bool = False) -> r.Results | None:
+    """The overview of a decoded section (see :func:`results`)."""
     if section is None:
         return None
-    make: Make = _unchecked if check else trusted
+    make: Make = _unchecked if check else _trusted
     events = section.adverseEventsModule
     values = {
         "participant_flow": tuple(_flow(section.participantFlowModule, make)),
@@ -153,7 +171,7 @@ def results(raw: bytes | object, *, check: bool = False) -> r.Results | None:
                                 (events or _NO_EVENTS).eventGroups or () if g.id),
         "adverse_events_time_frame": plain(events.timeFrame) if events else None,
     }
-    return r.Results.model_validate(values) if check else trusted(r.Results, values)
+    return r.Results.model_validate(values) if check else _trusted(r.Results, values)
 
 
 def _count(value: str | int | None) -> int | None:
@@ -189,11 +207,12 @@ def _flow(flow: _Flow | None, make: Make) -> list[Any]:
 
 def _measure(m: _Measure, make: Make) -> Any:  # an OutcomeResult, or its values
     measurements = []
+    build = _measurement_maker(make)
     for klass in m.classes or ():
         class_title = plain(klass.title)
         for category in klass.categories or ():
             title = plain(category.title)
-            measurements += [make(r.Measurement, {
+            measurements += [build({
                 "group_id": x.groupId, "value": x.value, "spread": x.spread,
                 "lower_limit": x.lowerLimit, "upper_limit": x.upperLimit,
                 "class_title": class_title, "category": title})
@@ -211,6 +230,13 @@ def _measure(m: _Measure, make: Make) -> Any:  # an OutcomeResult, or its values
                                              "description": plain(g.description)})
                         for g in m.groups or () if g.id),
         "measurements": tuple(measurements)})
+
+
+def _measurement_maker(make: Make) -> Callable[[dict[str, Any]], Any]:
+    # the one class with thousands of objects per study: its builder is looked up once
+    if make is _trusted:
+        return _BUILDERS[r.Measurement]
+    return functools.partial(make, r.Measurement)
 
 
 def _event_group(g: _EventGroup, make: Make) -> Any:  # an EventGroup, or its values

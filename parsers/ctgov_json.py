@@ -11,14 +11,14 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from pydantic import ValidationError
 
 from harvester import records as r
 from harvester.errors import ParseError
-from parsers import _json_results, _json_sections
+from parsers import _json_protocol, _json_results, _json_sections
 from parsers import _vocab as v
 from parsers._criteria import split_criteria
 from parsers._text import plain
@@ -40,6 +40,17 @@ class _Study(msgspec.Struct):
     """
 
     protocolSection: Any = msgspec.UNSET
+    hasResults: Any = None
+    resultsSection: msgspec.Raw = _ABSENT
+    derivedSection: msgspec.Raw = _ABSENT
+    documentSection: Any = None
+
+
+class _Fast(msgspec.Struct, gc=False):
+    """One study for the fast path (:mod:`parsers._json_protocol`): the protocol is cut out
+    raw, checked to be UTF-8 and decoded typed (msgspec does not check the text it skips)."""
+
+    protocolSection: msgspec.Raw = _ABSENT
     hasResults: Any = None
     resultsSection: msgspec.Raw = _ABSENT
     derivedSection: msgspec.Raw = _ABSENT
@@ -80,6 +91,9 @@ _STUDY = msgspec.json.Decoder(_Study)
 _PAYLOAD = msgspec.json.Decoder(_Payload)
 _EXPORT = msgspec.json.Decoder(list[msgspec.Raw])
 _DERIVED = msgspec.json.Decoder(_Derived)
+_FAST = msgspec.json.Decoder(_Fast)
+_PROTOCOL = msgspec.json.Decoder(_json_protocol.Protocol)
+_NOT_VOUCHED = (msgspec.MsgspecError, UnicodeDecodeError, RecursionError, ParseError)
 
 
 def _decode(decoder: msgspec.json.Decoder[Any], data: bytes) -> Any:
@@ -116,14 +130,72 @@ def split(data: bytes) -> list[tuple[str, bytes]]:
                      "(no 'protocolSection' or 'studies')")
 
 
-def parse(data: bytes) -> r.TrialRecord:
-    """One study's JSON bytes → record."""
+def parse(data: bytes, *, check: bool = False) -> r.TrialRecord:
+    """One study's JSON bytes → record.
+
+    Typed by msgspec and built without validating again where :mod:`parsers._json_protocol`
+    vouches for the study (real registry records); anything else — and everything with
+    ``check=True``, the reference the fast path is tested against — validated by pydantic,
+    which names what is wrong.
+    """
+    if not check:
+        vouched = _vouched(data)
+        if vouched is not None:
+            return parse_study(vouched)
     return parse_study(_decode(_STUDY, data))
+
+
+class _Vouched(NamedTuple):
+    """A study decoded for the fast path, every part of it checked (:func:`_vouched`)."""
+
+    protocol: _json_protocol.Protocol
+    has_results: Any
+    results: _json_results.Section | None
+    derived: _Derived
+    documents: Any
+
+
+def _vouched(data: bytes) -> _Vouched | None:
+    """The study decoded for the fast path; None where that path does not vouch for it."""
+    try:
+        study = _FAST.decode(data)
+        raw = study.protocolSection
+        if not raw:
+            return None
+        text = bytes(raw)
+        if not text.isascii():
+            text.decode()  # UTF-8, or UnicodeDecodeError (the validated path refuses it)
+        protocol = _PROTOCOL.decode(text)
+        if not _json_protocol.vouched(protocol, study.documentSection):
+            return None
+        derived = _derived(study.derivedSection)
+        section = _json_results.decode(study.resultsSection)
+    except _NOT_VOUCHED:
+        return None
+    misc = derived.miscInfoModule
+    if misc is not None and misc.versionHolder is not None and not misc.versionHolder.isascii():
+        return None
+    return _Vouched(protocol, study.hasResults, section, derived, study.documentSection)
+
+
+def _fast(study: _Vouched) -> r.TrialRecord:
+    values = _json_protocol.fields(study.protocol)
+    values["results"] = results = _json_results.overview(study.results)
+    values["has_results"] = bool(study.has_results) or results is not None
+    values["documents"] = _json_protocol.documents(study.documents, values["nct_id"])
+    misc = study.derived.miscInfoModule
+    values["version_holder"] = v.iso_date(misc.versionHolder if misc else None,
+                                          field="versionHolder")
+    for name, terms in _mesh_fields(study.derived).items():
+        values[name] = tuple(terms)
+    return _json_protocol.record(values)
 
 
 def parse_study(study: Any) -> r.TrialRecord:
     """One study (decoded, or as plain JSON data) → record; a wrong shape raises
     :class:`ParseError`."""
+    if isinstance(study, _Vouched):
+        return _fast(study)
     if isinstance(study, _Study):
         protocol = study.protocolSection
         raw_results: object = study.resultsSection

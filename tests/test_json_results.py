@@ -1,4 +1,4 @@
-"""The results overview's fast path (:func:`harvester.records.base.trusted`) builds exactly
+"""The results overview's fast path (:func:`harvester.records.base.builder`) builds exactly
 what pydantic builds when it validates the same values."""
 
 from __future__ import annotations
@@ -72,5 +72,8 @@ def test_a_large_overview_has_values_per_group() -> None:
     copy = values[0].model_copy(update={"value": "changed"})
     assert copy.value == "changed" and values[0].value == original
     assert "value" in copy.model_fields_set
+    # the values share one fields set (builder); a copy gets its own
+    assert values[0].model_fields_set is values[1].model_fields_set
+    assert copy.model_fields_set is not values[0].model_fields_set
     # what the fast path built is what validation accepts and rebuilds the same
     assert Results.model_validate(overview.model_dump()) == overview

@@ -3,6 +3,7 @@ parsers' fast way to build one from values they have already checked."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -38,3 +39,25 @@ def trusted(cls: type[M], values: dict[str, Any]) -> M:
     _set_extra(model, None)
     _set_private(model, None)
     return model
+
+
+def builder(cls: type[M]) -> Callable[[dict[str, Any]], M]:
+    """:func:`trusted` for one class, faster still: the models it builds share one set of
+    fields set (every field, as ``values`` must hold every field).
+
+    Sharing it is safe because the models are frozen: pydantic changes a model's fields set
+    only in ``model_copy(update=...)``, and only after copying it.  Building that set anew
+    for each of a results overview's thousands of values took as long as the rest.
+    """
+    fields_set = set(cls.model_fields)
+
+    def build(values: dict[str, Any]) -> M:
+        model = _new(cls)
+        _set_dict(model, values)
+        _set_fields_set(model, fields_set)
+        _set_extra(model, None)
+        _set_private(model, None)
+        return model
+
+    build.__qualname__ = f"builder({cls.__name__})"
+    return build
