@@ -36,13 +36,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import msgspec
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.ranking import TRIALSIM_METRICS, Ranked, expected_random, mean, scores  # noqa: E402
-from harvester.catalogue import Catalogue  # noqa: E402
+from harvester.catalogue import Catalogue, recordcodec  # noqa: E402
 from harvester.catalogue import tables as t  # noqa: E402
 from harvester.errors import HarvesterError  # noqa: E402
 
@@ -52,6 +53,13 @@ CANDIDATES = 10
 _NCT = re.compile(r"^NCT\d{8}$")
 V = t.Version.__table__  # type: ignore[attr-defined]
 T = t.Trial.__table__  # type: ignore[attr-defined]
+
+
+class _Aliased(msgspec.Struct):
+    nct_id_aliases: list[str] = []
+
+
+_ALIASES = msgspec.json.Decoder(_Aliased)
 
 #: Reported figures of the paper's setting (all 105 evaluable rows, every record at hand).
 REFERENCE = {"file_order": {"P@1": 0.448, "P@5": 0.339, "R@5": 0.555, "nDCG@5": 0.501},
@@ -111,15 +119,14 @@ def resolve(catalogue: Catalogue, ids: Iterable[str]) -> tuple[dict[str, str], d
                         .scalars())
         missing = [i for i in ids if i not in held]
         aliases: dict[str, str] = {}
-        for start in range(0, len(missing), 50):  # a text prefilter, then the record says
-            chunk = missing[start:start + 50]
-            found = conn.execute(
-                sa.select(V.c.nct_id, V.c.id).select_from(
-                    T.join(V, T.c.current_version_id == V.c.id))
-                .where(sa.or_(*(V.c.record.like(f'%"{i}"%') for i in chunk)))).all()
-            for nct_id, version_id in found:
-                for alias in catalogue.record(version_id).nct_id_aliases:
-                    if alias in chunk:
+        if missing:  # the current records' aliases (records are stored compressed: read here)
+            wanted = set(missing)
+            rows = conn.execution_options(stream_results=True, yield_per=500).execute(
+                sa.select(V.c.nct_id, V.c.record).select_from(
+                    T.join(V, T.c.current_version_id == V.c.id)))
+            for nct_id, stored in rows:
+                for alias in _ALIASES.decode(recordcodec.unpack(stored)).nct_id_aliases:
+                    if alias in wanted:
                         aliases[alias] = nct_id
     mapping = {i: i for i in held} | aliases
     return mapping, aliases

@@ -37,6 +37,7 @@ SHOW_MAY_IMPORT = {
     "harvester.commands.record_sections",  # the table view of outcomes, people, results
     "harvester.catalogue", "harvester.catalogue.diff", "harvester.catalogue.sources",
     "harvester.catalogue.location", "harvester.catalogue.quick",
+    "harvester.catalogue.recordcodec",  # the standard library's zlib
     "harvester.catalogue.versioninfo", "harvester.records",
     "harvester.records.base", "harvester.records.results", "harvester.records.sections",
     "harvester.records.vocabulary",

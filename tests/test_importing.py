@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from click.testing import Result
 
 import harvester.ingest.inputs
-from harvester.catalogue import Catalogue, canonical, store
+from harvester.catalogue import Catalogue, canonical, recordcodec, store
 from harvester.catalogue.diff import diff_records
 from harvester.catalogue.lock import writer_lock
 from harvester.errors import ParseError
@@ -294,9 +294,10 @@ def _stored_as(db_url: str, parser_version: str,
         version = sa.table("version", sa.column("id"), sa.column("record"),
                            sa.column("content_hash"), sa.column("parser_version"))
         for row in conn.execute(sa.select(version.c.id, version.c.record)).all():
-            old = downgrade(json.loads(row.record))
+            old = downgrade(json.loads(recordcodec.unpack(row.record)))
             conn.execute(sa.update(version).where(version.c.id == row.id).values(
-                record=json.dumps(old, separators=(",", ":"), ensure_ascii=False),
+                record=recordcodec.pack(json.dumps(old, separators=(",", ":"),
+                                                   ensure_ascii=False)),
                 content_hash=canonical.content_hash(TrialRecord.model_validate(old)),
                 parser_version=parser_version))
 

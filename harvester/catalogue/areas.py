@@ -52,6 +52,7 @@ import snowballstemmer  # type: ignore[import-untyped]
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from harvester.catalogue import recordcodec
 from harvester.catalogue import tables as t
 
 FTS_TABLE = "version_area"
@@ -321,7 +322,7 @@ def catch_up(engine: sa.Engine, progress: Callable[[int], None] | None = None) -
                                 .order_by(version.c.id).limit(BATCH)).all()
             if not rows:
                 return done
-            _insert(conn, [(row.id, row.record) for row in rows])
+            _insert(conn, [(row.id, recordcodec.unpack(row.record)) for row in rows])
         done += len(rows)
         if progress is not None:
             progress(len(rows))

@@ -164,12 +164,29 @@ def _add_work_queue(conn: Connection) -> None:
     workqueue.create(conn)
 
 
+def _compress_records(conn: Connection) -> None:
+    """Records are stored compressed (:mod:`harvester.catalogue.recordcodec`), as bytes.
+    PostgreSQL's column becomes ``bytea`` (the plain JSON held so far, as its UTF-8 bytes);
+    SQLite keeps its column, which holds either.  Records already stored stay as they are
+    (PostgreSQL kept them compressed in TOAST) and read as before; the step marks the
+    catalogue as one older releases cannot read."""
+    if conn.dialect.name != "postgresql":
+        return
+    columns = {c["name"]: c["type"] for c in sa.inspect(conn).get_columns("version")}
+    if isinstance(columns["record"], sa.Text):  # a catalogue made before this step
+        conn.execute(sa.text("ALTER TABLE version ALTER COLUMN record TYPE bytea "
+                             "USING convert_to(record, 'UTF8')"))
+    # Out of line without PostgreSQL's own compression: zlib's output does not shrink again.
+    conn.execute(sa.text("ALTER TABLE version ALTER COLUMN record SET STORAGE EXTERNAL"))
+
+
 #: Ordered schema steps; the schema version is the number of steps applied.
 MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _add_trial_events,
                                                   _add_sync_tables, _add_fulltext,
                                                   _add_similarity, _add_facets,
                                                   _add_operations, _add_areas,
-                                                  _add_work_queue, _add_near_index]
+                                                  _add_work_queue, _add_near_index,
+                                                  _compress_records]
 SCHEMA_VERSION = len(MIGRATIONS)  # = location.SCHEMA_VERSION (tests/test_quick.py checks)
 __all__ = ["ENV_VAR", "SCHEMA_VERSION", "default_url", "describe", "exists", "make_engine",
            "migrate", "resolve_url", "schema_version"]

@@ -19,7 +19,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from harvester.catalogue import places
+from harvester.catalogue import places, recordcodec
 from harvester.catalogue import tables as t
 
 FACET_TABLE = "version_facet"
@@ -205,7 +205,7 @@ def create(conn: Connection, progress: Callable[[int], None] | None = None) -> N
                              .limit(BATCH)).all()
         if not batch:
             break
-        _insert(conn, [(row.id, *values(row.record)) for row in batch])
+        _insert(conn, [(row.id, *values(recordcodec.unpack(row.record))) for row in batch])
         last = batch[-1].id
         if progress is not None:
             progress(len(batch))

@@ -32,6 +32,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from harvester.catalogue import recordcodec
 from harvester.catalogue import tables as t
 
 if TYPE_CHECKING:
@@ -236,7 +237,7 @@ def _fill(conn: Connection, progress: Callable[[int], None] | None = None) -> in
                             .order_by(V.c.id).limit(BATCH)).all()
         if not rows:
             return done
-        _insert(conn, [(row.id, texts(row.record)) for row in rows])
+        _insert(conn, [(row.id, texts(recordcodec.unpack(row.record))) for row in rows])
         last, done = rows[-1].id, done + len(rows)
         if progress is not None:
             progress(len(rows))

@@ -12,7 +12,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from harvester.catalogue import canonical
+from harvester.catalogue import canonical, recordcodec
 from harvester.catalogue.fulltext import Texts, texts
 from harvester.records import TrialRecord
 
@@ -40,6 +40,7 @@ class Prepared:
     source: str
     content_hash: str
     record_json: str
+    record_stored: bytes  # version.record: record_json compressed (recordcodec.pack)
     registry_date: str | None
     registry_version: str | None
     columns: dict[str, Any]  # the version table's filter columns
@@ -65,7 +66,8 @@ def prepare(item: Incoming) -> Prepared:
     facet, places = values(fp.record_json)
     return Prepared(
         nct_id=rec.nct_id, source=rec.source, content_hash=fp.content_hash,
-        record_json=fp.record_json, registry_date=canonical.registry_date(rec),
+        record_json=fp.record_json, record_stored=recordcodec.pack(fp.record_json),
+        registry_date=canonical.registry_date(rec),
         registry_version=item.registry_version or rec.version_holder,
         columns=_filter_columns(rec),
         conditions=[(c, c.lower()[:400]) for c in rec.conditions],

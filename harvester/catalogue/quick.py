@@ -103,13 +103,14 @@ class QuickReader:
         return pick(self.versions(nct_id), source, as_of.isoformat() if as_of else None)
 
     def record(self, version_id: int) -> TrialRecord:
+        from harvester.catalogue.recordcodec import unpack
         from harvester.records import TrialRecord
 
         row = self.conn.execute("SELECT record FROM version WHERE id = ?",
                                 (version_id,)).fetchone()
         if row is None or row[0] is None:
             raise NotFoundError(f"no version with id {version_id}")
-        return TrialRecord.model_validate_json(row[0])
+        return TrialRecord.model_validate_json(unpack(row[0]))
 
     # --- trials status ------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 
-from harvester.catalogue import areas, facets, places
+from harvester.catalogue import areas, facets, places, recordcodec
 from harvester.catalogue import tables as t
 from harvester.catalogue.syncstate import query_key, saved_query
 from harvester.errors import UsageError
@@ -393,7 +393,7 @@ class SelectedVersion:
     registry_date: str | None
     registry_version: str | None
     content_hash: str
-    record_json: str  # the record, as `trials show --format json` prints it (compact)
+    record_json: str | bytes  # the record, as `trials show --format json` prints it (compact)
 
 
 def iter_versions(conn: Connection, selection: Selection,
@@ -418,4 +418,4 @@ def iter_versions(conn: Connection, selection: Selection,
     for row in result:
         yield SelectedVersion(row.nct_id, row.id, row.number, row.source, row.seen_at,
                               row.registry_date, row.registry_version, row.content_hash,
-                              row.record)
+                              recordcodec.unpack(row.record))

@@ -20,7 +20,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
-from harvester.catalogue import canonical, fulltext
+from harvester.catalogue import canonical, fulltext, recordcodec
 from harvester.catalogue import tables as t
 from harvester.catalogue.engine import describe, exists, make_engine, migrate, resolve_url
 from harvester.catalogue.prepared import Incoming, Prepared, prepare, unpack
@@ -283,10 +283,10 @@ class Catalogue:
 
     def record(self, version_id: int) -> TrialRecord:
         with self._read() as conn:
-            text = conn.execute(sa.select(V.c.record).where(V.c.id == version_id)).scalar()
-        if text is None:
+            stored = conn.execute(sa.select(V.c.record).where(V.c.id == version_id)).scalar()
+        if stored is None:
             raise NotFoundError(f"no version with id {version_id}")
-        return TrialRecord.model_validate_json(text)
+        return TrialRecord.model_validate_json(recordcodec.unpack(stored))
 
     def payload(self, version_id: int) -> bytes:
         """The raw payload a version was parsed from."""
@@ -364,7 +364,7 @@ class _Batch:
 
         effective = self.now.date().isoformat()
         rows = [(
-            item.nct_id, item.source, item.content_hash, item.record_json,
+            item.nct_id, item.source, item.content_hash, item.record_stored,
             item.payload_sha256, PARSER_VERSION, self.now, self.run_id, item.registry_date,
             item.registry_version, item.registry_date or effective, supersedes_id,
             *(item.columns[name] for name in _FILTER_COLUMNS),

@@ -62,7 +62,8 @@ class Version(SQLModel, table=True):
     nct_id: str = Field(max_length=11)
     source: str = Field(max_length=20)
     content_hash: str = Field(max_length=64)
-    record: str = Field(sa_column=Column(Text, nullable=False))  # the record's JSON
+    # The record's JSON, compressed (harvester.catalogue.recordcodec; plain text before v11).
+    record: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     payload_sha256: str = Field(max_length=64)
     parser_version: str = Field(max_length=20)
     seen_at: datetime = Field(index=True)

@@ -31,6 +31,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from harvester.catalogue import recordcodec
 from harvester.catalogue.selection import Selection, V, selected
 from harvester.find.similar import duplicates as dup
 from harvester.find.similar import text as tx
@@ -127,7 +128,7 @@ def _stream(conn: Connection, selection: Selection,
     stmt = sa.select(V.c.record).join(sub, sub.c.version_id == V.c.id)
     result = conn.execution_options(stream_results=True, yield_per=_CHUNK).execute(stmt)
     for row in result:
-        yield _DECODE.decode(row.record)
+        yield _DECODE.decode(recordcodec.unpack(row.record))
 
 
 def find_duplicates(conn: Connection, selection: Selection) -> Deduplication:

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.engine import Connection
 
-from harvester.catalogue import Catalogue, areas, facets, fulltext, places
+from harvester.catalogue import Catalogue, areas, facets, fulltext, places, recordcodec
 from harvester.catalogue import tables as t
 from harvester.catalogue.selection import (
     DEFAULT_WITHIN_KM,
@@ -299,14 +299,15 @@ def _hits(conn: Connection, rows: Sequence[tuple[str, int, float]], value: Any,
         sa.select(V.c.id, V.c.nct_id, V.c.source, V.c.record, V.c.overall_status,
                   V.c.phases, V.c.study_type, V.c.start_date).where(V.c.id.in_(ids)))}
     numbers = _history_numbers(conn, [nct_id for nct_id, _, _ in rows])
-    docs = [(version_id, _shown_texts(details[version_id].record)) for version_id in ids
+    records = {version_id: recordcodec.unpack(row.record) for version_id, row in details.items()}
+    docs = [(version_id, _shown_texts(records[version_id])) for version_id in ids
             ] if value else []  # no words, no extracts: the texts are not decoded
     snippets = _snippets(conn, value, docs)
     distances = _distances(conn, ids, near) if near else {}
     hits = []
     for place, (nct_id, version_id, score) in enumerate(rows, start=offset + 1):
         row = details[version_id]
-        shown = _SHOWN.decode(row.record)
+        shown = _SHOWN.decode(records[version_id])
         hits.append(Hit(
             rank=place, nct_id=nct_id, version_id=version_id, version=numbers.get(version_id, 0),
             score=score, title=shown.brief_title or shown.official_title,
@@ -342,7 +343,7 @@ class _More(msgspec.Struct):
 _MORE = msgspec.json.Decoder(_More)
 
 
-def _shown_texts(record: str) -> fulltext.Texts:
+def _shown_texts(record: str | bytes) -> fulltext.Texts:
     """The text an extract is taken from: the full-text fields, then the other fields the
     search areas hold (sponsors, outcomes, sites, ids), so every hit shows why it matched."""
     texts, more = fulltext.texts(record), _MORE.decode(record)

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
+from harvester.catalogue import recordcodec
 from harvester.catalogue import tables as t
 from harvester.catalogue.selection import Selection, selected
 from harvester.catalogue.store import Catalogue
@@ -129,8 +130,10 @@ class SimilarityEngine:
             if found and found[0].version_id == version_id:
                 query = found[0].features
             else:  # not indexed yet (another process is writing)
-                text = conn.execute(sa.select(V.c.record).where(V.c.id == version_id)).scalar()
-                query = fx.features(TrialRecord.model_validate_json(text or "{}"))
+                stored = conn.execute(sa.select(V.c.record).where(V.c.id == version_id)
+                                      ).scalar()
+                query = fx.features(TrialRecord.model_validate_json(
+                    recordcodec.unpack(stored) if stored is not None else "{}"))
             own = self._mirror_duplicate(conn, nct_id, query.title)
             return self._similar(conn, nct_id, query, top, selection, among, notes, own)
 

@@ -29,6 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from harvester.catalogue import recordcodec
 from harvester.catalogue import tables as t
 from harvester.catalogue.lock import writer_lock
 from harvester.find.similar import features as fx
@@ -184,8 +185,9 @@ class Ready:
     counted: frozenset[str]
 
 
-def _load(engine: Engine, batch: Sequence[tuple[str, int]]) -> list[tuple[str, int, str]]:
-    """``(nct_id, version_id, record JSON)`` of these trials' versions."""
+def _load(engine: Engine, batch: Sequence[tuple[str, int]]) -> list[tuple[str, int, bytes]]:
+    """``(nct_id, version_id, stored record)`` of these trials' versions (decompressed by
+    :func:`prepare`, in the workers)."""
     wanted = {version_id: nct_id for nct_id, version_id in batch}
     with engine.connect() as conn:
         return [(wanted[row.id], row.id, row.record)
@@ -193,11 +195,11 @@ def _load(engine: Engine, batch: Sequence[tuple[str, int]]) -> list[tuple[str, i
                 for row in conn.execute(sa.select(V.c.id, V.c.record).where(V.c.id.in_(chunk)))]
 
 
-def prepare(records: Sequence[tuple[str, int, str]]) -> list[Ready]:
+def prepare(records: Sequence[tuple[str, int, str | bytes]]) -> list[Ready]:
     """Features and index terms of records (pure; runs in a worker process)."""
     ready = []
-    for nct_id, version_id, text in records:
-        features = fx.features(TrialRecord.model_validate_json(text))
+    for nct_id, version_id, stored in records:
+        features = fx.features(TrialRecord.model_validate_json(recordcodec.unpack(stored)))
         posted, counted = fx.index_terms(features)
         ready.append(Ready(nct_id, version_id, fx.encode(features), frozenset(posted),
                            frozenset(counted)))

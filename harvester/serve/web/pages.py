@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from harvester.catalogue import recordcodec
 from harvester.catalogue import tables as t
 from harvester.catalogue.changes import changes_since
 from harvester.catalogue.health import catalogue_status
@@ -93,7 +94,7 @@ def _rows(ctx: ServerContext, version_ids: list[int]) -> dict[int, dict[str, Any
             V.c.id.in_(version_ids)))
         out = {}
         for row in found:
-            listed = _LISTED.decode(row.record)
+            listed = _LISTED.decode(recordcodec.unpack(row.record))
             out[row.id] = {
                 "nct_id": row.nct_id, "title": listed.brief_title or listed.official_title,
                 "acronym": listed.acronym, "conditions": listed.conditions,
