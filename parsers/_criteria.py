@@ -32,9 +32,10 @@ _MARKER = re.compile(
 _HEADING = re.compile(r"\b(?P<kind>inclusion|exclusion|eligibility)\b", re.IGNORECASE)
 _ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>|&^~=])")
 _CONNECTIVES = {"or", "and", "and/or", "-", ""}
+_LONGEST_CONNECTIVE = max(map(len, _CONNECTIVES))  # lower() never shortens a text
 
 
-@dataclass
+@dataclass(slots=True)
 class _Item:
     indent: int
     lines: list[str]
@@ -46,7 +47,7 @@ class _Item:
         return "\n".join([head, *subs]) if subs else head
 
 
-@dataclass
+@dataclass(slots=True)
 class _Section:
     kind: str
     items: list[_Item] = field(default_factory=list)
@@ -58,7 +59,13 @@ class _Section:
         else:
             found = [_clean(" ".join(p)) for p in self.paragraphs]
             found = [t for t in found if not t.endswith(":")]
-        return [t for t in found if t.lower().strip(".;,") not in _CONNECTIVES]
+        return [t for t in found if not _connective(t)]
+
+
+def _connective(text: str) -> bool:
+    # stripped first: a connective is short, and most criteria are long (lower() costs)
+    bare = text.strip(".;,")
+    return len(bare) <= _LONGEST_CONNECTIVE and bare.lower() in _CONNECTIVES
 
 
 def _clean(text: str) -> str:
@@ -104,7 +111,7 @@ def split_criteria(text: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
     paragraph: list[str] | None = None
     blank_before = True
     for raw in text.replace("\r\n", "\n").split("\n"):
-        if not raw.strip():
+        if not raw or raw.isspace():
             blank_before, paragraph = True, None
             continue
         section = sections[-1]

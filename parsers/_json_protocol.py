@@ -336,7 +336,16 @@ def _documents(section: object) -> bool:
 
 # --- building (only what :func:`vouched` accepted) -----------------------------------------
 
-_enum = v.enum_value
+_table = v._table  # cached per kind
+
+
+def _enum(kind: Any, raw: str | None, *, field: str) -> Any:
+    """:func:`v.enum_value`, the value in API v2's own spelling looked up first (the table
+    :func:`v.known` reads first)."""
+    if raw is None:
+        return None
+    member = _table(kind).get(raw)
+    return member if member is not None else v.enum_value(kind, raw, field=field)
 
 
 def _tuple(items: list[str] | None) -> tuple[str, ...]:

@@ -29,10 +29,14 @@ _UNESCAPED = operator.itemgetter(1)  # a match's group 1: faster than the templa
 # Patterns start with a literal where they can: one beginning ``[ \t]*`` is tried at every
 # character of the text, which made these substitutions most of a long text's cost.
 _LINE_ENDS = re.compile(r"[ \t]+\n")
-_NEWLINES = re.compile(r"\n+")
 _BLANK_RUNS = re.compile(r"\n\n\n+")
-_BULLET = re.compile(r"^([ \t]*)[*+•-][ \t]+", re.M)
-_BULLET_MARKS = frozenset("*+•-")
+# A bullet at a line's start: the text's own start (stripped: no indent), or after a break.
+_BULLET_FIRST = re.compile(r"[*+•-][ \t]+")
+_BULLET = re.compile(r"(\n[ \t]*)[*+•-][ \t]+")
+
+
+def _bullet(match: re.Match[str]) -> str:
+    return match[1] + "- "  # a function: faster than the template r"\1- " (Python 3.11)
 
 
 def plain(text: object, *, lines: bool = False) -> str | None:
@@ -59,9 +63,14 @@ def plain(text: object, *, lines: bool = False) -> str | None:
             text = _LINE_ENDS.sub("\n", text)
         if lines:  # … then a run of blank lines is one
             return _BLANK_RUNS.sub("\n\n", text) or None
-        text = _NEWLINES.sub("\n\n", text)  # … or every break is a paragraph break
-    if not _BULLET_MARKS.isdisjoint(text):
-        text = _BULLET.sub(r"\1- ", text)
+        # … or every break is a paragraph break: the text's lines but empty ones, joined by
+        # blank lines (str methods: several times faster than a regex on a long text)
+        text = "\n\n".join(filter(None, text.split("\n")))
+    if "-" in text or "*" in text or "+" in text or "•" in text:
+        if text[0] in "*+•-" and (first := _BULLET_FIRST.match(text)):
+            text = "- " + text[first.end():]
+        if "\n" in text:
+            text = _BULLET.sub(_bullet, text)
     return text or None
 
 

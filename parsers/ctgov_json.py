@@ -57,6 +57,18 @@ class _Fast(msgspec.Struct, gc=False):
     documentSection: Any = None
 
 
+class _FastAscii(msgspec.Struct, gc=False):
+    """One study in ASCII bytes for the fast path: no text can be invalid UTF-8, so the
+    protocol, results and derived data are decoded typed in one pass.  (A derived section
+    of null is refused, as :func:`_derived` refuses it.)"""
+
+    protocolSection: _json_protocol.Protocol | None = None
+    hasResults: Any = None
+    resultsSection: _json_results.Section | None = None
+    derivedSection: _Derived | msgspec.UnsetType = msgspec.UNSET
+    documentSection: Any = None
+
+
 class _Payload(_Study):
     studies: list[msgspec.Raw] | msgspec.UnsetType = msgspec.UNSET
 
@@ -92,6 +104,7 @@ _PAYLOAD = msgspec.json.Decoder(_Payload)
 _EXPORT = msgspec.json.Decoder(list[msgspec.Raw])
 _DERIVED = msgspec.json.Decoder(_Derived)
 _FAST = msgspec.json.Decoder(_Fast)
+_FAST_ASCII = msgspec.json.Decoder(_FastAscii)
 _PROTOCOL = msgspec.json.Decoder(_json_protocol.Protocol)
 _NOT_VOUCHED = (msgspec.MsgspecError, UnicodeDecodeError, RecursionError, ParseError)
 
@@ -158,6 +171,15 @@ class _Vouched(NamedTuple):
 def _vouched(data: bytes) -> _Vouched | None:
     """The study decoded for the fast path; None where that path does not vouch for it."""
     try:
+        if data.isascii():
+            whole = _FAST_ASCII.decode(data)
+            protocol, section = whole.protocolSection, whole.resultsSection
+            derived = (_NO_DERIVED if whole.derivedSection is msgspec.UNSET
+                       else whole.derivedSection)
+            if protocol is None or not _json_protocol.vouched(protocol, whole.documentSection):
+                return None
+            return _checked_holder(_Vouched(protocol, whole.hasResults, section, derived,
+                                            whole.documentSection))
         study = _FAST.decode(data)
         raw = study.protocolSection
         if not raw:
@@ -172,10 +194,16 @@ def _vouched(data: bytes) -> _Vouched | None:
         section = _json_results.decode(study.resultsSection)
     except _NOT_VOUCHED:
         return None
-    misc = derived.miscInfoModule
+    return _checked_holder(_Vouched(protocol, study.hasResults, section, derived,
+                                    study.documentSection))
+
+
+def _checked_holder(study: _Vouched) -> _Vouched | None:
+    """The study, unless its data version is a date outside ASCII (left to validation)."""
+    misc = study.derived.miscInfoModule
     if misc is not None and misc.versionHolder is not None and not misc.versionHolder.isascii():
         return None
-    return _Vouched(protocol, study.hasResults, section, derived, study.documentSection)
+    return study
 
 
 def _fast(study: _Vouched) -> r.TrialRecord:
