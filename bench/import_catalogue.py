@@ -54,14 +54,16 @@ def build_zip(path: Path, records: int) -> float:
     return total / records
 
 
-def json_floor(path: Path) -> float:
-    """Records per second of ``json.loads`` alone, on one core, over the zip's payloads."""
+def json_floor(path: Path) -> tuple[float, float]:
+    """Records per second of ``json.loads`` alone, on one core, over the zip's payloads: by
+    the clock and by CPU time (the second steadier on a busy machine)."""
     with zipfile.ZipFile(path) as zf:
         payloads = [zf.read(info) for info in zf.infolist()]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for data in payloads:
         json.loads(data)
-    return len(payloads) / (time.perf_counter() - started)
+    return (len(payloads) / (time.perf_counter() - started),
+            len(payloads) / (time.process_time() - cpu))
 
 
 def child(url: str, archive: str, workers: str) -> None:
@@ -73,11 +75,13 @@ def child(url: str, archive: str, workers: str) -> None:
         start = time.perf_counter()
         summary = Importer(catalogue, workers=int(workers) or None).run([archive])
         seconds = time.perf_counter() - start
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    worker_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the largest worker
+    own, workers_used = (resource.getrusage(resource.RUSAGE_SELF),
+                         resource.getrusage(resource.RUSAGE_CHILDREN))
+    peak_kb, worker_kb = own.ru_maxrss, workers_used.ru_maxrss  # worker: the largest
+    cpu = sum(u.ru_utime + u.ru_stime for u in (own, workers_used))  # process and workers
     print(json.dumps({"seconds": seconds, "new": summary.new, "unchanged": summary.unchanged,
                       "failed": summary.failed, "peak_mb": peak_kb / 1024,
-                      "worker_mb": worker_kb / 1024}))
+                      "worker_mb": worker_kb / 1024, "cpu": cpu}))
 
 
 def measure(url: str, archive: Path, workers: int) -> dict[str, float]:
@@ -117,14 +121,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         sizes = sorted({max(args.records // 5, 1), args.records})
-        archives, floors = {}, {}
+        archives, floors, cpu_floors = {}, {}, {}
         for size in sizes:
             archives[size] = folder / f"ctg-studies-{size}.json.zip"
             mean = build_zip(archives[size], size)
-            floors[size] = json_floor(archives[size])
+            floors[size], cpu_floors[size] = json_floor(archives[size])
             print(f"built {archives[size].name}: {size:,} studies, mean {mean / 1e3:.1f} kB, "
                   f"zip {archives[size].stat().st_size / 1e6:,.0f} MB; json.loads floor "
-                  f"{floors[size]:,.0f}/s on one core")
+                  f"{floors[size]:,.0f}/s on one core ({cpu_floors[size]:,.0f}/s of CPU "
+                  f"time; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
         for kind in args.db.split(","):
             for size in sizes:
                 url, engine, schema = fresh_url(kind, folder)
@@ -140,10 +145,14 @@ def main() -> None:
                 workers = (f", each worker ≤ {first['worker_mb']:.0f} MB"
                            if first["worker_mb"] else ", one process")
                 rate = size / first["seconds"]
+                per_cpu = size / first["cpu"]
                 print(f"{kind:10} {size:>7,} records: new {rate:8,.0f}/s "
                       f"({rate / floors[size]:.2f}× the floor) "
                       f"(peak {first['peak_mb']:.0f} MB{workers}) · unchanged "
-                      f"{size / again['seconds']:8,.0f}/s (peak {again['peak_mb']:.0f} MB)")
+                      f"{size / again['seconds']:8,.0f}/s (peak {again['peak_mb']:.0f} MB) · "
+                      f"CPU {first['cpu']:.1f} s for the new, this side of the database "
+                      f"({per_cpu:,.0f}/CPU-s, "
+                      f"{per_cpu / cpu_floors[size]:.2f}× the floor's)")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -47,10 +48,18 @@ def pull(base: str, page_size: int) -> None:
     print(json.dumps({"seconds": time.perf_counter() - started, "studies": count}))
 
 
+def children_cpu() -> float:
+    """CPU seconds (user + system) of the child processes waited for so far (with theirs)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def floor(base: str, page_size: int) -> dict[str, float]:
+    before = children_cpu()
     out = subprocess.run([sys.executable, __file__, "--pull", base, str(page_size)],
                          check=True, capture_output=True, text=True)
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    result["cpu"] = children_cpu() - before
     return result
 
 
@@ -99,7 +108,7 @@ def tap(python: str, base: str, folder: Path) -> dict[str, float]:
 
 def sync(url: str, base: str, workers: int | None) -> dict[str, float]:
     extra = ["--workers", str(workers)] if workers is not None else []
-    started = time.perf_counter()
+    started, before = time.perf_counter(), children_cpu()
     out = subprocess.run([sys.executable, str(ROOT / "cli.py"), "sync", "--db", url,
                           "--base-url", base, "--min-interval", "0", "--format", "json",
                           "--no-progress", *extra], capture_output=True, text=True)
@@ -107,6 +116,7 @@ def sync(url: str, base: str, workers: int | None) -> dict[str, float]:
         raise SystemExit(f"sync failed ({out.returncode}): {out.stderr}")
     result: dict[str, float] = json.loads(out.stdout)
     result["wall"] = time.perf_counter() - started
+    result["cpu"] = children_cpu() - before  # its parsing workers included
     return result
 
 
@@ -130,8 +140,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, ReplicaServer(store) as server:
         base = floor(server.base_url, args.page_size)
         assert base["studies"] == args.studies, base
+        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         print(f"floor: {args.studies:,} studies pulled, nothing parsed: "
-              f"{base['seconds']:.2f} s ({args.studies / base['seconds']:,.0f}/s)")
+              f"{base['seconds']:.2f} s ({args.studies / base['seconds']:,.0f}/s; "
+              f"{base['cpu']:.2f} s CPU as a whole process)")
         syncs: dict[str, float] = {}
         for kind in args.db.split(","):
             url, engine, schema = fresh_url(kind, Path(tmp))
@@ -150,7 +162,8 @@ def main() -> None:
                   f"floor ({wall:.2f} s, {wall / base['seconds']:.1f}×, as a whole process); "
                   f"busy: HTTP {result['http_seconds']:.1f} s, parsing "
                   f"{result['parse_seconds']:.1f} s (in workers, overlapped), storing "
-                  f"{result['store_seconds']:.1f} s")
+                  f"{result['store_seconds']:.1f} s; CPU {result['cpu']:.2f} s with its workers "
+                  f"= {result['cpu'] / base['cpu']:.1f}× the floor's")
             syncs[kind] = own
         if args.no_tap:
             return

@@ -108,3 +108,46 @@ def test_rebuild_indexes_everything_again(db_url: str) -> None:
             assert fulltext.count(conn) == done
         after = [(h.nct_id, h.score) for h in search(catalogue, "lung cancer").hits]
     assert [n for n, _ in after] == [n for n, _ in before] and before
+
+
+def test_stored_pages_are_indexed_when_the_run_finishes(db_url: str) -> None:
+    """Storing a batch does not pay for the index: it catches up as the run finishes, and
+    a run killed before that (the run never finished) leaves it behind, never wrong — the
+    next run to finish fills it, with the very text a rebuild makes."""
+    import hashlib
+
+    from harvester.catalogue import Incoming
+
+    items = []
+    for path in STUDIES[:4]:
+        data = path.read_bytes()
+        (record,) = parse_bytes(data)
+        items.append(Incoming(record, data, hashlib.sha256(data).hexdigest()))
+    with Catalogue.open(db_url) as catalogue:
+        killed = catalogue.start_run("import", {})
+        assert catalogue.add(items, run_id=killed) == ["new"] * 4
+        with catalogue.engine.connect() as conn:
+            assert fulltext.pending(conn) == 4 and fulltext.count(conn) == 0
+        # while a run waits for its workers: one batch of at most ``limit``
+        assert catalogue.catch_up(limit=3) == 3
+        with catalogue.engine.connect() as conn:
+            assert fulltext.pending(conn) == 1 and fulltext.count(conn) == 3
+        catalogue.finish_run(catalogue.start_run("import", {}), "ok")
+        with catalogue.engine.connect() as conn:
+            assert fulltext.pending(conn) == 0
+            assert fulltext.count(conn) == _versions(catalogue) == 4
+            caught_up = _documents(conn)
+        assert fulltext.rebuild(catalogue) == 4
+        with catalogue.engine.connect() as conn:
+            assert _documents(conn) == caught_up
+        assert catalogue.catch_up() == 0  # nothing left to do
+
+
+def _documents(conn: sa.Connection) -> list[tuple[int, str]]:
+    """What the index holds per version: PostgreSQL's vectors, SQLite's token counts."""
+    if conn.dialect.name == "sqlite":
+        return [tuple(r) for r in conn.execute(sa.text(
+            f"SELECT id, sz FROM {fulltext.FTS_TABLE}_docsize ORDER BY id"))]
+    return [tuple(r) for r in conn.execute(sa.text(
+        f"SELECT version_id, CAST(document AS TEXT) FROM {fulltext.PG_TABLE} "
+        "ORDER BY version_id"))]

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 import harvester.ingest.importer
 import harvester.ingest.inputs
+import harvester.ingest.preparing
 from harvester.catalogue import Catalogue
 from harvester.catalogue.lock import writer_lock
 from harvester.errors import CatalogueBusyError
@@ -87,7 +88,7 @@ def test_reimport_is_unchanged_without_parsing(db_url: str, tmp_path: Path,
         def no_parsing(*args: object, **kwargs: object) -> None:
             raise AssertionError("an unchanged payload was parsed")
 
-        monkeypatch.setattr(harvester.ingest.importer, "iter_studies", no_parsing)
+        monkeypatch.setattr(harvester.ingest.preparing, "iter_studies", no_parsing)
         again = Importer(cat, batch_size=50).run([tmp_path / "in"])
         assert (again.new, again.changed, again.unchanged, again.failed) == (0, 0, 120, 0)
     assert counts(db_url)["version"] == 120

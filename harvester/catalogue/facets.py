@@ -20,7 +20,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from harvester.catalogue import places, recordcodec
-from harvester.catalogue import tables as t
 
 FACET_TABLE = "version_facet"
 PLACE_TABLE = "version_place"
@@ -195,6 +194,8 @@ def _insert(conn: Connection,
 def create(conn: Connection, progress: Callable[[int], None] | None = None) -> None:
     """Schema step: create the tables and fill them from the versions already held (those
     without facets: the step may run again over a catalogue that has them)."""
+    from harvester.catalogue import tables as t  # the table classes: not in parsing workers
+
     _metadata.create_all(conn, tables=[FACET, PLACE], checkfirst=True)
     version = t.Version.__table__  # type: ignore[attr-defined]
     last = conn.execute(sa.select(sa.func.coalesce(sa.func.max(FACET.c.version_id), 0))

@@ -16,8 +16,12 @@ the record already holds it) with the Porter stemmer over ``unicode61`` without 
 ranked with ``bm25`` and the column weights :data:`WEIGHTS`.  PostgreSQL: a table
 ``version_text(version_id, document)`` holding ``setweight(to_tsvector('english', …))`` of the
 four fields as weights A–D, with a GIN index; ranked with ``ts_rank_cd``.  Both stem English
-and ignore case.  Versions are indexed in the transaction that inserts them (:func:`add`); the
-schema step (:func:`create`) and :func:`rebuild` index what the catalogue already holds,
+and ignore case.  Storing a page of versions does not pay for the index: :func:`catch_up`
+indexes the versions with a higher id than any indexed, a batch per transaction, and every
+run calls it as it finishes (:meth:`harvester.catalogue.store.Catalogue.finish_run`), so the
+index is whole when a command returns; a run killed before that leaves the index behind by
+its last versions, never wrong, and the next run's catch-up (or :func:`rebuild`) fills it.
+The schema step (:func:`create`) and :func:`rebuild` index what the catalogue already holds,
 streamed in batches by version id.
 """
 
@@ -36,7 +40,6 @@ from harvester.catalogue import recordcodec
 from harvester.catalogue import tables as t
 
 if TYPE_CHECKING:
-    from harvester.catalogue.prepared import Prepared
     from harvester.catalogue.store import Catalogue
 
 V = t.Version.__table__  # type: ignore[attr-defined]
@@ -196,11 +199,73 @@ def create(conn: Connection) -> None:
                          f"ON {PG_TABLE} USING GIN (document)")
 
 
-def add(conn: Connection, versions: Sequence[tuple[int, Prepared]]) -> None:
-    """Index freshly inserted versions, inside the inserting transaction (their texts were
-    made where they were prepared, in a worker process when there are several)."""
-    _insert(conn, [(version_id, item.texts or texts(item.record_json))
-                   for version_id, item in versions])
+def indexed_up_to(conn: Connection) -> int:
+    """The highest version id indexed (0: none)."""
+    table, column = ((f"{FTS_TABLE}_docsize", "id") if _is_sqlite(conn)
+                     else (PG_TABLE, "version_id"))
+    return int(conn.exec_driver_sql(
+        f"SELECT coalesce(max({column}), 0) FROM {table}").scalar_one())
+
+
+def pending(conn: Connection) -> int:
+    """Versions stored but not indexed yet."""
+    return int(conn.execute(sa.select(sa.func.count()).where(
+        V.c.id > indexed_up_to(conn))).scalar_one())
+
+
+def catch_up(engine: sa.Engine, progress: Callable[[int], None] | None = None, *,
+             limit: int | None = None) -> int:
+    """Index the versions stored since the last catch-up, a batch per transaction (a kill
+    loses at most a batch, redone next time); returns how many were indexed.  ``limit``:
+    one batch of at most that many (a run's idle moment, see ``Catalogue.catch_up``)."""
+    done = 0
+    batch = min(BATCH, limit) if limit else BATCH
+    horizon = _horizon(engine, wait=not limit)
+    if horizon is None:
+        return 0
+    while True:
+        with engine.begin() as conn:
+            if _is_sqlite(conn):  # take the write lock first: two catch-ups never race
+                conn.exec_driver_sql("DELETE FROM schema_info WHERE 0")
+            else:
+                conn.exec_driver_sql(f"LOCK TABLE {PG_TABLE} IN SHARE ROW EXCLUSIVE MODE")
+            last = indexed_up_to(conn)
+            rows = conn.execute(sa.select(V.c.id, V.c.record)
+                                .where(V.c.id > last, V.c.id <= horizon)
+                                .order_by(V.c.id).limit(batch)).all()
+            if not rows:
+                return done
+            _insert(conn, [(row.id, texts(recordcodec.unpack(row.record))) for row in rows])
+        done += len(rows)
+        if progress is not None:
+            progress(len(rows))
+        if limit:
+            return done
+
+
+def _horizon(engine: sa.Engine, *, wait: bool = True) -> int | None:
+    """The highest version id below which no version can still appear (None: nothing to
+    index now).  PostgreSQL writers run side by side and commit ids out of order: a brief
+    SHARE lock on ``version`` waits for the inserts under way, so every id up to the
+    largest then seen is final (a later insert takes a higher id).  Behind a long
+    transaction the catch-up waits a few seconds at most (without ``wait``, not at all),
+    then leaves it to the next one."""
+    top = sa.select(sa.func.coalesce(sa.func.max(V.c.id), 0))
+    with engine.connect() as conn:
+        try:
+            if int(conn.execute(top).scalar_one()) <= indexed_up_to(conn):
+                return None
+            if _is_sqlite(conn):
+                return int(conn.execute(top).scalar_one())
+            conn.exec_driver_sql("SET LOCAL lock_timeout = '5s'")
+            try:
+                conn.exec_driver_sql("LOCK TABLE version IN SHARE MODE"
+                                     + ("" if wait else " NOWAIT"))
+            except sa.exc.OperationalError:
+                return None
+            return int(conn.execute(top).scalar_one())
+        finally:
+            conn.rollback()  # reads only: the lock goes with the transaction
 
 
 def _insert(conn: Connection, rows: Sequence[tuple[int, Texts]]) -> None:

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from harvester.catalogue import canonical, recordcodec
-from harvester.catalogue.fulltext import Texts, texts
 from harvester.records import TrialRecord
 
 if TYPE_CHECKING:  # writers only: `trials show` never imports the facet rows
@@ -53,7 +52,6 @@ class Prepared:
     payload_quick: str | None
     payload_codec: str  # "deflate": the zip entry's own stream; "zlib": compressed here
     payload_stored: bytes
-    texts: Texts | None = None  # the full-text index's fields
     facet: facets.FacetValues = ()  # the version_facet row, without the version id
     places: list[facets.PlaceValues] = field(default_factory=list)  # version_place rows
 
@@ -77,15 +75,22 @@ def prepare(item: Incoming) -> Prepared:
                 str(s.status) if s.status else None) for s in rec.locations],
         payload_sha256=item.payload_sha256, payload_size=len(item.payload),
         payload_name=item.name, payload_quick=item.quick, **_stored(item),
-        texts=texts(fp.record_json), facet=facet, places=places,
+        facet=facet, places=places,
     )
 
 
 def _stored(item: Incoming) -> dict[str, Any]:
     if item.deflated is not None:  # a zip entry's stream: kept as is, no second compression
         return {"payload_codec": "deflate", "payload_stored": item.deflated}
-    # level 1: a third of level 6's time for 15% more bytes
-    return {"payload_codec": "zlib", "payload_stored": zlib.compress(item.payload, 1)}
+    return {"payload_codec": "zlib", "payload_stored": _compress(item.payload, 1)}
+
+
+try:  # A zlib stream (read back by the standard zlib) made by ISA-L: a quarter of zlib's
+    # level-1 time, a little smaller.  An environment made before it was a dependency
+    # compresses with zlib, into the same format.
+    from isal.isal_zlib import compress as _compress
+except ImportError:  # pragma: no cover
+    _compress = zlib.compress
 
 
 def unpack(codec: str, stored: bytes) -> bytes:

@@ -7,10 +7,12 @@ the sheet the workbook opens on), one sheet per child table (``arms``, ``interve
 and ``versions`` (one row per exported record: which version of it, from where, with its
 content hash).
 
-The sheet XML is written directly (:mod:`harvester.export.xlsxml`): rows spool to temporary
-files and are zipped at the end, so memory stays flat however many trials are exported.  From
-:data:`PARALLEL_FROM` trials on, the rows of each batch of trials are rendered in worker
-processes (one per core) while this process writes the previous ones.  A sheet that would pass
+The sheet XML is written directly (:mod:`harvester.export.xlsxml`): rows are deflated into
+temporary files as they come (in a second thread) and zipped at the end, so memory stays flat
+however many trials are exported.  A thread reads the next batch of trials from the catalogue
+while this one renders.  From :data:`PARALLEL_FROM` trials on, the rows of each batch of
+trials are rendered in worker processes (one per core) while this process writes the previous
+ones.  A sheet that would pass
 Excel's 1,048,576 rows goes on in ``sites (2)``, ``sites (3)``, …
 
 Cells keep the record's types: whole numbers, decimals and booleans as such; full dates
@@ -39,6 +41,7 @@ from harvester.export.base import ExportItem
 from harvester.export.log import VERSION_FIELDS, summary_rows, version_fields
 from harvester.export.rows import CHILD_TABLES, TRIAL_COLUMNS, Kind, trial_row
 from harvester.export.xlsxcells import UNSAFE, Layout, fit_excel
+from harvester.fetch.ahead import Ahead
 from harvester.ingest.workers import process_pool
 
 if TYPE_CHECKING:
@@ -53,6 +56,8 @@ TRIALS_SHEET = "trials"
 #: (Starting a worker costs about a second of CPU; one process renders ~2,000 trials/s.)
 PARALLEL_FROM = 10_000
 BATCH = 250
+#: Seconds to wait for the reading thread to finish the batch under way when the export stops.
+_READER_PATIENCE = 30.0
 
 # Column widths (in characters).
 _WIDTH_BY_NAME = {
@@ -87,42 +92,39 @@ VERSIONS = _layout(VERSIONS_SHEET, [(n, _VERSION_KINDS.get(n, "str")) for n in V
 LAYOUTS = [TRIALS, *CHILDREN, VERSIONS]
 
 #: What a trial renders to: (index in LAYOUTS, its rows there) per sheet with rows, in sheet
-#: order; a row is its cells and its links (joined into chunks by :func:`render_batch`).
-Rendered = list[tuple[int, list[tuple[bytes, list[tuple[str, str]]]]]]
+#: order; its rows as :meth:`Layout.render_rows` makes them.
+Rendered = list[tuple[int, x.Chunk]]
 
 
 def render_item(item: ExportItem) -> Rendered:
     record = item.view
-    out: Rendered = [(0, [TRIALS.render(trial_row(record))])]
+    out: Rendered = [(0, TRIALS.render_rows([trial_row(record)]))]
     nct_cell = CHILDREN[0].first_cell(record.nct_id)  # column A of every child table
     for n, (table, layout) in enumerate(zip(CHILD_TABLES, CHILDREN, strict=True), 1):
-        rows = [layout.render(row, nct_cell) for row in table.rows(record)]
-        if rows:
+        rows = layout.render_rows(table.rows(record), nct_cell)
+        if rows[1]:
             out.append((n, rows))
     fields = version_fields(item)
-    out.append((len(LAYOUTS) - 1, [VERSIONS.render(fields.get(n) for n in VERSION_FIELDS)]))
+    out.append((len(LAYOUTS) - 1,
+                VERSIONS.render_rows([[fields.get(n) for n in VERSION_FIELDS]])))
     return out
 
 
 def render_batch(versions: list[SelectedVersion]) -> list[x.Chunk | None]:
     """The rows of a batch of trials (run in a worker process): one chunk per sheet (None:
     no rows), so that few objects cross to the writing process."""
-    rows: list[list[bytes]] = [[] for _ in LAYOUTS]
-    counts: list[list[int]] = [[] for _ in LAYOUTS]
+    bodies: list[list[bytes]] = [[] for _ in LAYOUTS]
+    counts = [0] * len(LAYOUTS)
     links: list[list[tuple[int, str, str]]] = [[] for _ in LAYOUTS]
     for version in versions:
-        for index, rendered in render_item(ExportItem(version)):
-            these, numbers = rows[index], counts[index]
-            for body, row_links in rendered:
-                for letter, url in row_links:
-                    links[index].append((len(numbers), letter, url))
-                numbers.append(body.count(x.ROW) + 1)
-                these.append(_ROW_START + body + b"</row>")
-    return [(b"".join(r), c, k) if c else None for r, c, k in zip(rows, counts, links,
-                                                                     strict=True)]
-
-
-_ROW_START = b'<row r="' + x.ROW + b'">'
+        for index, (body, count, row_links) in render_item(ExportItem(version)):
+            bodies[index].append(body)
+            if row_links:
+                before = counts[index]
+                links[index] += [(before + i, letter, url) for i, letter, url in row_links]
+            counts[index] += count
+    return [(b"".join(b), c, k) if c else None for b, c, k in zip(bodies, counts, links,
+                                                                   strict=True)]
 
 
 class _Book:
@@ -144,7 +146,7 @@ class _Book:
             if chunk is None:
                 continue
             parts = self.parts[index]
-            if parts[-1].rows + len(chunk[1]) <= EXCEL_MAX_ROWS:
+            if parts[-1].rows + chunk[1] <= EXCEL_MAX_ROWS:
                 parts[-1].add_chunk(chunk)
                 continue
             for row in _rows_of(chunk):  # the sheet fills up: row by row
@@ -155,8 +157,8 @@ class _Book:
     def finish(self, log: SearchLog, out: IO[bytes]) -> None:
         self.log.add(x.header_row(["item", "value"]))
         for label, value in summary_rows(log.summary()):
-            self.log.add(x.text_cell(b"A", label, x.LABEL)
-                         + (x.text_cell(b"B", fit_excel(UNSAFE.sub("", value)), x.WRAPPED)
+            self.log.add(x.text_cell(label, x.LABEL)
+                         + (x.text_cell(fit_excel(UNSAFE.sub("", value)), x.WRAPPED)
                             if value else b""))
         order = [self.log.title] + [s.title for parts in self.parts for s in parts]
         self.wb.save(out, active=TRIALS_SHEET, order=order)
@@ -186,7 +188,11 @@ class XlsxExporter:
                 pool: ProcessPoolExecutor | None = None
                 queue: deque[Future[list[x.Chunk | None]] | list[x.Chunk | None]] = deque()
                 workers = _workers(self.workers)
-                for batch in _batches(items, log):
+                # The next batch is read (the database releases the GIL) while this one
+                # renders; on the way out, the reader ends before the connection is closed.
+                ahead = Ahead(_batches(items, log), depth=1, name="xlsx-read")
+                stack.callback(ahead.close, _READER_PATIENCE)
+                for batch in ahead:
                     count += len(batch)
                     if pool is None and workers > 1 and count > self.parallel_from:
                         # Spawned workers that end with this process (kill -9 included).
@@ -206,9 +212,9 @@ class XlsxExporter:
 
 def _rows_of(chunk: x.Chunk) -> Iterator[x.Chunk]:
     """A chunk's rows, each as a chunk of its own."""
-    body, counts, links = chunk
-    for n, (xml, count) in enumerate(zip(body.split(b"</row>"), counts, strict=False)):
-        yield xml + b"</row>", [count], [(0, c, u) for i, c, u in links if i == n]
+    body, count, links = chunk
+    for n, xml in enumerate(body.split(b"</row>")[:count]):
+        yield xml + b"</row>", 1, [(0, c, u) for i, c, u in links if i == n]
 
 
 def _batches(items: Iterable[ExportItem], log: SearchLog) -> Iterator[list[ExportItem]]:

@@ -1,9 +1,10 @@
 """The cells of the Excel export: a row of values as sheet XML, made safe, as fast as Python
 allows (the export's hot loop: a trial is a few hundred cells).
 
-Each :class:`Layout` column has its cell openings made once (``<c r="B\\0" t="inlineStr">…``,
-with :data:`~harvester.export.xlsxml.ROW` for the row number); a row is one loop over its
-values that dispatches on the value's type, builds ``str`` pieces and encodes the row once.
+Each :class:`Layout` column has its cell openings made once (``<c t="inlineStr"><is><t>``,
+``<c s="2"><v>``…: cells carry no reference, an empty ``<c/>`` stands for a skipped column);
+a row is one loop over its values that dispatches on the value's type, builds ``str`` pieces
+and encodes the row once.
 Numbers, booleans and dates need no escaping; text is checked with ``str.isprintable`` (the
 common case: nothing to remove) before any regex, cut only when it may pass Excel's limit, and
 escaped only for the characters it holds.
@@ -35,7 +36,7 @@ _ERROR_CODES = frozenset(("#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#N
 LINK_COLUMNS = frozenset(("url", "version_url"))
 _EPOCH = date(1899, 12, 30)
 _EPOCH_MOMENT = datetime(1899, 12, 30)
-_ROW = x.ROW.decode()
+_EMPTY = x.EMPTY.decode()
 #: Text up to this length cannot pass Excel's limit, even in UTF-16 units.
 _SHORT = EXCEL_CELL_LIMIT // 2
 #: First characters that make printable text a special case (formula, error code, space).
@@ -82,7 +83,7 @@ class _Column:
     def __init__(self, letter: str, kind: Kind, link: bool) -> None:
         def opening(style: int, extra: str) -> str:
             s = f' s="{style}"' if style else ""
-            return f'<c r="{letter}{_ROW}"{s}{extra}'
+            return f"<c{s}{extra}"
 
         def text(style: int, preserve: bool) -> str:
             space = ' xml:space="preserve"' if preserve else ""
@@ -149,20 +150,44 @@ class Layout:
     def first_cell(self, text: str) -> str:
         """The cell of the first column for ``text`` (to be given to :meth:`render` as
         ``first``: a child table's NCT id, the same on each of a trial's rows)."""
-        return _text(self.columns[0], text) or ""
+        return _text(self.columns[0], text) or _EMPTY
 
     def render(self, values: Iterable[object],
                first: str | None = None) -> tuple[bytes, list[tuple[str, str]]]:
-        """A row's cells (:data:`xlsxml.ROW` for its number) and its links; with ``first``
-        (from :meth:`first_cell`), ``values`` start at the second column."""
+        """A row's cells and its links; with ``first`` (from :meth:`first_cell`), ``values``
+        start at the second column.  A column without a value is an empty cell (none
+        after the last value)."""
         cells: list[str] = []
-        links: list[tuple[str, str]] = []
+        links: list[tuple[int, str, str]] = []
+        self._cells(cells, links, 0, values, first)
+        return "".join(cells).encode(), [(letter, url) for _, letter, url in links]
+
+    def render_rows(self, rows: Iterable[Iterable[object]], first: str | None = None
+                    ) -> tuple[bytes, int, list[tuple[int, str, str]]]:
+        """Rows as sheet XML (``<row>…</row>`` each, as :meth:`render` makes their cells),
+        how many, and their links as (row index, column letter, url)."""
+        cells: list[str] = []
+        links: list[tuple[int, str, str]] = []
         add = cells.append
+        count = 0
+        for values in rows:
+            add("<row>")
+            self._cells(cells, links, count, values, first)
+            add("</row>")
+            count += 1
+        return "".join(cells).encode(), count, links
+
+    def _cells(self, cells: list[str], links: list[tuple[int, str, str]], index: int,
+               values: Iterable[object], first: str | None) -> None:
+        """Append a row's cells to ``cells`` and its links (as row ``index``) to ``links``."""
+        add = cells.append
+        extend = cells.extend
         if first is not None:
             add(first)
         for col, value in zip(self.rest if first is not None else self.columns, values,
                               strict=False):
             if value is None:
+                add(_EMPTY)
                 continue
             kind = type(value)
             cell: str | None
@@ -175,7 +200,7 @@ class Layout:
                     clean = UNSAFE.sub("", text)
                     kept = clean[0].isspace() or clean[-1].isspace()
                     add((col.link_kept if kept else col.link_open) + x.escape(clean) + _TEXT_END)
-                    links.append((col.letter, text))
+                    links.append((index, col.letter, text))
                     continue
                 # The common case inline: short printable text that starts no formula, with
                 # no space to keep at either end (printable: no other whitespace).
@@ -183,17 +208,18 @@ class Layout:
                         and text[0] not in _SPECIAL_START and text[-1] != " "):
                     if "&" in text or "<" in text or ">" in text:
                         text = x.escape(text)
-                    add(col.text + text + _TEXT_END)
+                    extend((col.text, text, _TEXT_END))
                     continue
                 cell = _text(col, text)
             elif kind is int or kind is float:
-                add(col.number + repr(value) + _VALUE_END)
+                extend((col.number, repr(value), _VALUE_END))
                 continue
             elif kind is bool:
                 add(col.true if value else col.false)
                 continue
             elif kind is tuple or kind is list:
                 if not value:
+                    add(_EMPTY)
                     continue
                 cell = _text(col, SEPARATOR.join(map(str, value)))  # type: ignore[call-overload]
             elif isinstance(value, bool):
@@ -204,6 +230,7 @@ class Layout:
                 continue
             elif isinstance(value, tuple | list):
                 if not value:
+                    add(_EMPTY)
                     continue
                 cell = _text(col, SEPARATOR.join(str(v) for v in value))
             elif isinstance(value, datetime):
@@ -218,6 +245,6 @@ class Layout:
                     add(cell)
                     continue
                 cell = _text(col, text)
-            if cell is not None:
-                add(cell)
-        return "".join(cells).encode(), links
+            add(_EMPTY if cell is None else cell)
+        while cells and cells[-1] is _EMPTY:
+            cells.pop()

@@ -2,37 +2,37 @@
 needs, written as the sheet XML itself, so memory stays flat and a row costs a few string
 operations.
 
-Each worksheet's rows go to a temporary file as they come (``<row>`` elements; cells as
-*inline strings*, so no shared-string table has to be held in memory); :meth:`Workbook.save`
-zips the parts at the end.  Every sheet is set up to be read and printed: a bold header row,
-frozen and filtered, repeated on every printed page (``_xlnm.Print_Titles``), landscape,
-fit to one page wide, grid lines and "sheet — page n of m" in the footer.  Cells are
-text, numbers, booleans, dates (``yyyy-mm-dd``), date-times (``yyyy-mm-dd hh:mm:ss``) and
+Each worksheet's rows are deflated into a temporary file as they come (``<row>`` elements;
+cells as *inline strings*, so no shared-string table has to be held in memory), in a
+background thread (:mod:`harvester.export.xlsxzip`); :meth:`Workbook.save` writes the package
+at the end from the deflated parts.  Every sheet is set up to be read and printed: a bold
+header row, frozen and filtered, repeated on every printed page (``_xlnm.Print_Titles``),
+landscape, fit to one page wide, grid lines and "sheet — page n of m" in the footer.  Cells
+are text, numbers, booleans, dates (``yyyy-mm-dd``), date-times (``yyyy-mm-dd hh:mm:ss``) and
 links (a ``<hyperlink>`` to an external relationship; Excel allows 65,530 per sheet, later
 URLs stay text).  Nothing is ever a formula.
 
-Rows are rendered as bytes (:func:`text_cell`, …) with :data:`ROW` in place of the row number,
-so that they can be made in worker processes and numbered where they are written.
+Rows and cells carry no reference (``r``, optional in the format): a row follows the one before
+and a cell the one before it, an empty ``<c/>`` standing for each skipped column (none after
+the last value) — so rows rendered as bytes (:func:`text_cell`, …) in worker processes are
+written as they are, without numbering, and the sheet XML is a third smaller.
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import IO
 from xml.sax.saxutils import quoteattr
 
-#: Stands for the row number in a rendered row; replaced when the row is written.
-ROW = b"\x00"
-#: Rows rendered together, numbered where they are written: their XML (each
-#: ``<row r="ROW">…</row>``, with :data:`ROW` for the row number in the row and each of its
-#: cells), how many :data:`ROW` each row holds, and their links as (row index in the chunk,
-#: column letter, url).
-Chunk = tuple[bytes, list[int], list[tuple[int, str, str]]]
+from harvester.export.xlsxzip import Compressor, DeflatedPart, ZipWriter
+
+#: A skipped column: an empty cell, so that the next cell falls in its own column.
+EMPTY = b"<c/>"
+#: Rows rendered together: their XML (each ``<row>…</row>``), how many rows, and their links
+#: as (row index in the chunk, column letter, url).
+Chunk = tuple[bytes, int, list[tuple[int, str, str]]]
 #: Hyperlinks Excel accepts in one worksheet.
 MAX_LINKS = 65_530
 _EPOCH = date(1899, 12, 30)
@@ -60,81 +60,66 @@ def escape(text: str) -> str:
     return text
 
 
-def text_cell(ref: bytes, text: str, style: int = PLAIN) -> bytes:
+def text_cell(text: str, style: int = PLAIN) -> bytes:
     """An inline-string cell (``text`` already cleaned and cut to Excel's limit)."""
     space = ' xml:space="preserve"' if text[:1].isspace() or text[-1:].isspace() else ""
     s = f' s="{style}"' if style else ""
-    return (b'<c r="' + ref + ROW + f'"{s} t="inlineStr"><is><t{space}>{escape(text)}'
-            f"</t></is></c>".encode())
+    return f'<c{s} t="inlineStr"><is><t{space}>{escape(text)}</t></is></c>'.encode()
 
 
-def number_cell(ref: bytes, value: int | float, style: int = PLAIN) -> bytes:
+def number_cell(value: int | float, style: int = PLAIN) -> bytes:
     s = f' s="{style}"' if style else ""
-    return b'<c r="' + ref + ROW + f'"{s}><v>{value!r}</v></c>'.encode()
+    return f"<c{s}><v>{value!r}</v></c>".encode()
 
 
-def bool_cell(ref: bytes, value: bool) -> bytes:
-    return b'<c r="' + ref + ROW + (b'" t="b"><v>1</v></c>' if value else
-                                     b'" t="b"><v>0</v></c>')
+def bool_cell(value: bool) -> bytes:
+    return b'<c t="b"><v>1</v></c>' if value else b'<c t="b"><v>0</v></c>'
 
 
-def day_cell(ref: bytes, day: date) -> bytes:
-    return number_cell(ref, (day - _EPOCH).days, DAY)
+def day_cell(day: date) -> bytes:
+    return number_cell((day - _EPOCH).days, DAY)
 
 
-def moment_cell(ref: bytes, moment: datetime) -> bytes:
+def moment_cell(moment: datetime) -> bytes:
     """A date-time (naive, or converted to UTC by the caller) as an Excel serial number."""
     delta = moment.replace(tzinfo=None) - datetime(1899, 12, 30)
     serial = delta.days + (delta.seconds + delta.microseconds / 1e6) / 86400
-    return number_cell(ref, round(serial, 10), MOMENT)
+    return number_cell(round(serial, 10), MOMENT)
 
 
 def header_row(names: Sequence[str]) -> bytes:
-    return b"".join(text_cell(column_letter(n).encode(), name, HEADER)
-                    for n, name in enumerate(names, 1))
+    return b"".join(text_cell(name, HEADER) for name in names)
 
 
 @dataclass
 class Sheet:
-    """One worksheet being written: its rows spool to a temporary file."""
+    """One worksheet being written: its rows are deflated into a temporary file."""
 
     title: str
     widths: Sequence[float]
     header: bool = True  # a header row: frozen, filtered, repeated on printed pages
     rows: int = 0
-    spool: IO[bytes] = field(default_factory=tempfile.TemporaryFile)
+    body: DeflatedPart = field(default_factory=DeflatedPart)
     links: list[tuple[str, str]] = field(default_factory=list)  # (cell, url)
 
     def add(self, body: bytes, link_cells: Iterable[tuple[str, str]] = ()) -> int:
-        """Write one rendered row (cells with :data:`ROW`); ``link_cells`` are (column
-        letter, url) of this row's links.  Returns the row's number."""
+        """Write one rendered row (its cells); ``link_cells`` are (column letter, url) of
+        this row's links.  Returns the row's number."""
         self.rows += 1
-        number = str(self.rows).encode()
-        self.spool.write(b'<row r="' + number + b'">' + body.replace(ROW, number) + b"</row>")
+        self.body.write(b"<row>" + body + b"</row>")
         for column, url in link_cells:
             if len(self.links) < MAX_LINKS:
                 self.links.append((f"{column}{self.rows}", url))
         return self.rows
 
     def add_chunk(self, chunk: Chunk) -> None:
-        """Write rows rendered together (see :data:`Chunk`), numbered from the next row."""
-        body, counts, link_cells = chunk
-        pieces = body.split(ROW)
-        numbers: list[bytes] = []
-        n = self.rows
-        for count in counts:
-            n += 1
-            numbers += [str(n).encode()] * count
-        if len(pieces) != len(numbers) + 1:
-            raise ValueError("a chunk's row counts do not match its rows")
-        out = [b""] * (len(pieces) + len(numbers))
-        out[0::2] = pieces
-        out[1::2] = numbers
-        self.spool.write(b"".join(out))
+        """Write rows rendered together (see :data:`Chunk`), after the rows written."""
+        body, count, link_cells = chunk
+        self.body.write(body)
         for offset, column, url in link_cells:
             if len(self.links) < MAX_LINKS:
                 self.links.append((f"{column}{self.rows + offset + 1}", url))
-        self.rows = n
+        self.rows += count
 
     @property
     def last_column(self) -> str:
@@ -192,9 +177,10 @@ class Workbook:
 
     def __init__(self) -> None:
         self.sheets: list[Sheet] = []
+        self.compressor = Compressor()
 
     def add_sheet(self, title: str, widths: Sequence[float], *, header: bool = True) -> Sheet:
-        sheet = Sheet(title, widths, header)
+        sheet = Sheet(title, widths, header, body=DeflatedPart(self.compressor))
         self.sheets.append(sheet)
         return sheet
 
@@ -202,26 +188,25 @@ class Workbook:
         """Zip the workbook into ``out`` (seekable or not), sheets in ``order`` (titles)."""
         sheets = ([next(s for s in self.sheets if s.title == t) for t in order]
                   if order else self.sheets)
-        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
-            zf.writestr("[Content_Types].xml", _content_types(len(sheets)))
-            zf.writestr("_rels/.rels", _ROOT_RELS)
-            zf.writestr("docProps/app.xml", _APP)
-            zf.writestr("xl/workbook.xml", _workbook(sheets, active))
-            zf.writestr("xl/_rels/workbook.xml.rels", _workbook_rels(len(sheets)))
-            zf.writestr("xl/styles.xml", _STYLES)
-            for n, sheet in enumerate(sheets, 1):
-                with zf.open(f"xl/worksheets/sheet{n}.xml", "w", force_zip64=True) as part:
-                    part.write(sheet.head(sheet.title == active))
-                    sheet.spool.seek(0)
-                    shutil.copyfileobj(sheet.spool, part, 1 << 20)
-                    part.write(sheet.tail())
-                rels = sheet.rels()
-                if rels is not None:
-                    zf.writestr(f"xl/worksheets/_rels/sheet{n}.xml.rels", rels)
+        zf = ZipWriter(out)
+        zf.add("[Content_Types].xml", _content_types(len(sheets)))
+        zf.add("_rels/.rels", _ROOT_RELS)
+        zf.add("docProps/app.xml", _APP)
+        zf.add("xl/workbook.xml", _workbook(sheets, active))
+        zf.add("xl/_rels/workbook.xml.rels", _workbook_rels(len(sheets)))
+        zf.add("xl/styles.xml", _STYLES)
+        for n, sheet in enumerate(sheets, 1):
+            zf.add_part(f"xl/worksheets/sheet{n}.xml", sheet.head(sheet.title == active),
+                        sheet.body, sheet.tail())
+            rels = sheet.rels()
+            if rels is not None:
+                zf.add(f"xl/worksheets/_rels/sheet{n}.xml.rels", rels)
+        zf.close()
 
     def close(self) -> None:
+        self.compressor.close()
         for sheet in self.sheets:
-            sheet.spool.close()
+            sheet.body.close()
 
 
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"

@@ -40,9 +40,9 @@ from harvester.fetch.ahead import Ahead
 from harvester.fetch.backfill import backfill
 from harvester.fetch.ctgov import CtgovApi, Page, split_ids, updated_since
 from harvester.fetch.schema_watch import SchemaReport, watch_schema
-from harvester.ingest.importer import PreparedBatch, prepare_payloads
-from harvester.ingest.workers import process_pool
-from parsers import MAX_PAYLOAD_BYTES
+from harvester.ingest.importer import index_while_waiting
+from harvester.ingest.preparing import PreparedBatch, prepare_page
+from harvester.ingest.workers import process_pool, relaxed_gc
 
 OVERLAP = timedelta(days=1)
 
@@ -103,17 +103,6 @@ class _Pass:
 
 #: Studies per parsing task: a page is shared by every worker, so none idles at the end.
 CHUNK = 125
-
-
-def prepare_page(base: str, number: int,
-                 studies: list[tuple[int, bytes, str]]) -> tuple[PreparedBatch, float]:
-    """Parse and prepare studies of one page (their place on it, bytes and hash) — in a
-    worker process for a multi-page sync; with the seconds it took."""
-    started = time.perf_counter()
-    batch = prepare_payloads(
-        [(f"{base} page {number} study {i}", raw, sha, None, None)
-         for i, raw, sha in studies], "ctgov-json", MAX_PAYLOAD_BYTES)
-    return batch, time.perf_counter() - started
 
 
 def _parse_processes(workers: int | None) -> int:
@@ -265,25 +254,26 @@ class Syncer:
         pool: ProcessPoolExecutor | None = None
         ahead = Ahead(self._pages(params, current), name="sync-download")
         try:
-            try:
-                for number, (part, page, expected) in enumerate(ahead, start=1):
-                    studies = [bytes(raw) for raw in page.studies]
-                    todo, known = self._triage(studies)
-                    starting = (pool is None and bool(todo)
-                                and self._more_pages(expected, studies))
-                    if starting:
-                        pool = self._start_pool()
-                    pending.append(_Fetched(part, expected, len(studies),
-                                            self._prepare(pool, number, todo, starting),
-                                            known))
-                    while len(pending) > (1 if pool is not None else 0):
+            with relaxed_gc():
+                try:
+                    for number, (part, page, expected) in enumerate(ahead, start=1):
+                        studies = [bytes(raw) for raw in page.studies]
+                        todo, known = self._triage(studies)
+                        starting = (pool is None and bool(todo)
+                                    and self._more_pages(expected, studies))
+                        if starting:
+                            pool = self._start_pool()
+                        pending.append(_Fetched(part, expected, len(studies),
+                                                self._prepare(pool, number, todo, starting),
+                                                known))
+                        while len(pending) > (1 if pool is not None else 0):
+                            self._store(pending.popleft(), params, key, current, summary)
+                except FetchError:  # what was received before the failure is kept
+                    while pending:
                         self._store(pending.popleft(), params, key, current, summary)
-            except FetchError:  # what was received before the failure is kept
+                    raise
                 while pending:
                     self._store(pending.popleft(), params, key, current, summary)
-                raise
-            while pending:
-                self._store(pending.popleft(), params, key, current, summary)
         finally:
             ahead.close()
             if pool is not None:
@@ -327,6 +317,7 @@ class Syncer:
     def _store(self, fetched: _Fetched, params: dict[str, str], key: str, current: _Pass,
                summary: SyncSummary) -> None:
         cat = self.catalogue
+        index_while_waiting(cat, fetched.jobs)
         batch, seconds = fetched.result()
         if fetched.part != current.part:  # the next request of split_ids: from the start
             current.part, current.after = fetched.part, current.since
@@ -418,6 +409,8 @@ class Syncer:
                                      .distinct().order_by(V.c.nct_id)).scalars())
 
     def _finish(self, summary: SyncSummary, started: float) -> None:
+        # The full-text index catches up with the run's versions (within its time).
+        self.catalogue.catch_up(quiet=summary.status == "failed")
         summary.seconds = time.perf_counter() - started
         # This run's share of the client's counters (one client may serve several syncs).
         summary.stats = {k: v - self._stats_before.get(k, 0)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-import warnings
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -21,14 +20,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from harvester.catalogue import Catalogue, Incoming, Prepared, prepare
+from harvester.catalogue import Catalogue
 from harvester.catalogue.lock import writer_lock
-from harvester.errors import ParseError
 from harvester.ingest.inputs import InputProblem, Inputs, Known, Skipped, ZipEntry
 from harvester.ingest.jsonstream import Piece, pieces
-from harvester.ingest.workers import process_pool
+from harvester.ingest.preparing import Entry, PreparedBatch, prepare_payloads
+from harvester.ingest.workers import process_pool, relaxed_gc
 from harvester.records import SourceKind
-from parsers import MAX_PAYLOAD_BYTES, iter_studies
+from parsers import MAX_PAYLOAD_BYTES
 
 
 @dataclass
@@ -52,84 +51,11 @@ class ImportSummary:
                 "seconds": round(self.seconds, 3)}
 
 
-@dataclass(frozen=True)
-class PreparedBatch:
-    """What preparing one batch of payloads gave: versions ready to store, and messages."""
-
-    versions: list[Prepared]
-    problems: list[str]  # inputs that could not be parsed (counted as failed)
-    warnings: list[str]
-
-
-# A payload read here (name, data, sha256, quick identity, raw deflate stream), a zip
-# entry to read there, or one study cut out of a file of many.
-Entry = tuple[str, bytes, str, str | None, bytes | None] | ZipEntry | Piece
-
-
-def prepare_payloads(payloads: list[Entry], source: SourceKind | None,
-                     max_bytes: int) -> PreparedBatch:
-    """Read zip entries, then parse and prepare every payload: the CPU work of an import,
-    run in worker processes when the import is large."""
-    versions: list[Prepared] = []
-    problems: list[str] = []
-    notes: list[str] = []
-    for entry in payloads:
-        if isinstance(entry, Piece):
-            _prepare_piece(entry, source, max_bytes, versions, problems, notes)
-            continue
-        if isinstance(entry, ZipEntry):
-            read = entry.read(max_bytes)
-            if isinstance(read, InputProblem):
-                problems.append(f"{read.name}: {read.message}")
-                continue
-            entry = (read.name, read.data, hashlib.sha256(read.data).hexdigest(), read.quick,
-                     read.deflated)
-        name, data, sha, quick, deflated = entry
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            results = list(iter_studies(data, source, max_bytes=max_bytes))
-            for raw, result in results:
-                if isinstance(result, ParseError):
-                    problems.append(str(result.located(name)))
-                    continue
-                raw_sha = sha if raw is data else hashlib.sha256(raw).hexdigest()
-                whole = raw is data  # not one study cut out of a page
-                versions.append(prepare(Incoming(
-                    result, raw, raw_sha, name, quick=quick if whole else None,
-                    deflated=deflated if whole else None)))
-        # A ResourceWarning is the garbage collector finding something unclosed elsewhere
-        # while this payload was parsed: not the payload's doing.
-        notes += [f"{name}: {w.message}" for w in caught
-                  if not issubclass(w.category, ResourceWarning)]
-    return PreparedBatch(versions, problems, notes)
-
-
-_WHOLE_PIECE = {"line 1", "[0]", "studies[0]"}
-
-
 def _sha(entry: Entry) -> str | None:
     """The payload hash of an entry read here (None for a zip entry: not read yet)."""
     if isinstance(entry, ZipEntry):
         return None
     return entry.sha256 if isinstance(entry, Piece) else entry[2]
-
-
-def _prepare_piece(piece: Piece, source: SourceKind | None, max_bytes: int,
-                   versions: list[Prepared], problems: list[str], notes: list[str]) -> None:
-    """One study cut out of a larger file: parsed on its own, named by file and place."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        for raw, result in iter_studies(piece.data, source, max_bytes=max_bytes):
-            if isinstance(result, ParseError):
-                # A piece is one study: the parser's own "line 1" of it says nothing more.
-                inner = None if result.record in _WHOLE_PIECE else result.record
-                result.record = ", ".join(p for p in (piece.locator, inner) if p)
-                problems.append(str(result.located(piece.name)))
-                continue
-            sha = piece.sha256 if raw is piece.data else hashlib.sha256(raw).hexdigest()
-            versions.append(prepare(Incoming(result, raw, sha, piece.name)))
-    notes += [f"{piece.name}: {w.message}" for w in caught
-              if not issubclass(w.category, ResourceWarning)]
 
 
 @dataclass
@@ -208,7 +134,7 @@ class Importer:
         started = time.perf_counter()
         workers = self._worker_count(inputs)
         try:
-            with self._pool(workers) as pool:
+            with self._pool(workers) as pool, relaxed_gc():
                 queue: deque[_InFlight] = deque()
                 batch: list[Entry] = []
                 size = skipped = 0
@@ -257,6 +183,7 @@ class Importer:
         except BaseException as exc:
             catalogue.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
             raise
+        catalogue.catch_up()  # the full-text index, within the import's time
         summary.seconds = time.perf_counter() - started
         catalogue.finish_run(run_id, summary.status,
                              f"{summary.failed} input(s) failed" if summary.failed else None)
@@ -298,6 +225,7 @@ class Importer:
             self._store(queue.popleft(), summary)
 
     def _store(self, done: _InFlight, summary: ImportSummary) -> None:
+        index_while_waiting(self.catalogue, [done.result])
         result = done.result.result() if isinstance(done.result, Future) else done.result
         for note in result.warnings:
             self.on_problem(f"warning: {note}")
@@ -309,3 +237,16 @@ class Importer:
         for outcome in outcomes:
             setattr(summary, outcome, getattr(summary, outcome) + 1)
         self.on_progress(done.size)
+
+
+#: Versions indexed at a time while the storing process waits for its parsing workers.
+INDEX_WHILE_WAITING = 200
+
+
+def index_while_waiting(catalogue: Catalogue, jobs: Sequence[object]) -> None:
+    """While the workers still prepare what is to be stored next, bring the full-text index
+    up to date with what was stored before (a batch at a time): the waiting process's core
+    does the work that would otherwise wait for the end of the run."""
+    while any(isinstance(job, Future) and not job.done() for job in jobs):
+        if not catalogue.catch_up(limit=INDEX_WHILE_WAITING):
+            return
