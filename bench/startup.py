@@ -7,12 +7,16 @@ fresh SQLite catalogue, then times each command as a new process (the ``trials``
 script next to this Python, else ``python cli.py``): ``trials --help``, ``trials show NCT…``,
 ``trials status`` (when the command exists), and a nightly ``trials sync`` that finds nothing
 new.  Prints the median and the best wall time of each (target: under 0.3 s each) and the
-floor, a Python that only starts and exits.
+floor, a Python that only starts and exits; beside them the median CPU time (user + system)
+of each process, which a loaded machine inflates less than the wall time, and the load
+average.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -33,15 +37,22 @@ def command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, str(ROOT / "cli.py")]
 
 
-def wall(args: list[str], repeat: int) -> list[float]:
-    times = []
+def _children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def wall(args: list[str], repeat: int) -> tuple[list[float], list[float]]:
+    """The wall and the CPU seconds of each run."""
+    times, cpu = [], []
     for _ in range(repeat):
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), _children_cpu()
         out = subprocess.run(args, capture_output=True, text=True)
         times.append(time.perf_counter() - started)
+        cpu.append(_children_cpu() - cpu_before)
         if out.returncode:
             raise SystemExit(f"{' '.join(args)} failed ({out.returncode}): {out.stderr}")
-    return times
+    return times, cpu
 
 
 def main() -> None:
@@ -65,10 +76,14 @@ def main() -> None:
         cases["trials sync (nothing new)"] = [
             *trials, "sync", "--db", db, "--base-url", server.base_url, "--min-interval", "0",
             "--no-progress", "--quiet"]
-        print(f"{'command':<34} {'median':>8} {'best':>8}   (wall seconds, {args.repeat} runs)")
+        print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} on "
+              f"{os.cpu_count()} cores")
+        print(f"{'command':<34} {'median':>8} {'best':>8} {'CPU':>8}   (seconds, "
+              f"{args.repeat} runs: wall median and best, CPU median)")
         for label, argv in cases.items():
-            times = wall(argv, args.repeat)
-            print(f"{label:<34} {statistics.median(times):8.3f} {min(times):8.3f}")
+            times, cpu = wall(argv, args.repeat)
+            print(f"{label:<34} {statistics.median(times):8.3f} {min(times):8.3f} "
+                  f"{statistics.median(cpu):8.3f}")
 
 
 if __name__ == "__main__":

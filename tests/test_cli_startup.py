@@ -1,6 +1,7 @@
 """cli.py starts at once: `trials --help` imports no subcommand, and `trials show` and
 `trials status` import only what reading the catalogue needs (no database stack on SQLite, no
-HTTP stack, HTML or XML parser, exporters, search)."""
+HTTP stack, HTML or XML parser, exporters, search); a nightly `trials sync` that finds nothing
+new imports neither the database stack nor the HTTP stack (harvester.fetch.quicksync)."""
 
 from __future__ import annotations
 
@@ -61,6 +62,21 @@ STATUS_MAY_IMPORT = {
 STATUS_MUST_NOT_IMPORT = (*SHOW_MUST_NOT_IMPORT, "pydantic")
 
 
+#: What a no-change `trials sync` may import from the project: on a SQLite catalogue it
+#: checks and records with sqlite3 and asks the API with http.client
+#: (harvester.fetch.quicksync); no record classes, no parsers, no store.
+SYNC_MAY_IMPORT = {
+    "cli", "harvester", "harvester.errors", "harvester.commands",
+    "harvester.commands._common", "harvester.commands.config", "harvester.commands.syncing",
+    "harvester.catalogue", "harvester.catalogue.location", "harvester.catalogue.lock",
+    "harvester.catalogue.statusinfo", "harvester.fetch", "harvester.fetch.params",
+    "harvester.fetch.quickhttp", "harvester.fetch.quicksync", "harvester.fetch.summary",
+}
+#: The database stack, the HTTP stack (requests, urllib3, tenacity), the record classes
+#: (pydantic) and the terminal toolkit (rich: no progress bar is drawn off a terminal).
+SYNC_MUST_NOT_IMPORT = (*STATUS_MUST_NOT_IMPORT, "rich")
+
+
 def _modules(*args: str) -> tuple[str, set[str]]:
     out = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(args)], cwd=ROOT,
                          capture_output=True, text=True, check=True)
@@ -105,3 +121,20 @@ def test_status_imports_only_what_reading_needs(tmp_path: Path) -> None:
         assert ours <= STATUS_MAY_IMPORT, sorted(ours - STATUS_MAY_IMPORT)
         heavy = {m for m in modules if m.split(".")[0] in STATUS_MUST_NOT_IMPORT}
         assert not heavy, sorted(heavy)
+
+
+def test_a_no_change_sync_imports_neither_database_nor_http_stack(tmp_path: Path) -> None:
+    from harvester.serve import ReplicaServer, StudyStore
+
+    db = f"sqlite:///{tmp_path / 'catalogue.sqlite'}"
+    store = StudyStore.from_folder(FIXTURES / "ctgov-v2-json" / "studies")
+    with ReplicaServer(store) as server:
+        sync = ("sync", "--db", db, "--base-url", server.base_url, "--min-interval", "0",
+                "--no-progress")
+        assert trials(None, *sync).exit_code == 0  # the first pass: the full path
+        shown, modules = _modules(*sync)
+    assert "0 new, 0 changed" in shown and "0 failed" in shown
+    ours = {m for m in modules if m.split(".")[0] in ("cli", "harvester", "parsers")}
+    assert ours <= SYNC_MAY_IMPORT, sorted(ours - SYNC_MAY_IMPORT)
+    heavy = {m for m in modules if m.split(".")[0] in SYNC_MUST_NOT_IMPORT}
+    assert not heavy, sorted(heavy)

@@ -432,7 +432,7 @@ def test_fetch_of_a_mirror_page_refused_by_robots_txt(db: str) -> None:
 @pytest.fixture
 def five_ids_a_request(monkeypatch: pytest.MonkeyPatch) -> None:
     """Split NCT ids into requests of 5 (100 in real use), so the 28 fixtures need several."""
-    monkeypatch.setattr("harvester.fetch.ctgov.MAX_IDS_PER_REQUEST", 5)
+    monkeypatch.setattr("harvester.fetch.params.MAX_IDS_PER_REQUEST", 5)
 
 
 def ids_file(tmp_path: Path, ids: list[str]) -> Path:

@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 import msgspec
-from rich.console import Console
 
 from harvester.catalogue.location import ENV_VAR
 from harvester.errors import CatalogueError, HarvesterError, NotFoundError, UsageError
 
 if TYPE_CHECKING:  # imported where used: `trials show` needs no HTTP and no SQLAlchemy
+    from rich.console import Console
+
     from harvester.catalogue import Catalogue
     from harvester.fetch.http import HttpClient
 
@@ -271,6 +272,8 @@ def parse_moment(value: str, what: str) -> datetime:
 
 def stdout_console() -> Console:
     """Tables on stdout: the terminal's width, or a wide page when piped to a file."""
+    from rich.console import Console
+
     console = Console(file=sys.stdout, soft_wrap=False)
     if not console.is_terminal:
         console.width = 160
@@ -282,6 +285,7 @@ def progress_bar(total: int | None, label: str, *,
                  enabled: bool) -> Iterator[Callable[[int, int | None], None]]:
     """A progress bar on stderr when it is a terminal and ``enabled``; yields
     ``advance(n, total=None)`` (a total learnt on the way, like a search's count, is set)."""
+    from rich.console import Console
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,

@@ -1,4 +1,9 @@
-"""``trials sync`` and ``trials fetch``: harvesting from ClinicalTrials.gov and mirrors."""
+"""``trials sync`` and ``trials fetch``: harvesting from ClinicalTrials.gov and mirrors.
+
+Light to import: a nightly sync that finds nothing new on a SQLite catalogue runs without the
+database stack or the HTTP stack (:mod:`harvester.fetch.quicksync`); they are imported where
+the work needs them.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +11,15 @@ import re
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TextIO, cast
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 import click
 
-from harvester.catalogue import Catalogue
-from harvester.catalogue.lock import writer_lock
-from harvester.catalogue.syncstate import save_query, saved_queries, saved_query
 from harvester.commands._common import (
     EXIT_FAILED,
     EXIT_NOT_FOUND,
     EXIT_PARTIAL,
+    ParamTypeBase,
     db_option,
     format_option,
     handles_errors,
@@ -31,12 +34,15 @@ from harvester.commands._common import (
     wait_option,
     workers_option,
 )
-from harvester.commands._selection import STATUS, filter_option
 from harvester.errors import CatalogueError, HarvesterError, HttpStatusError, UsageError
-from harvester.fetch.backfill import fetch as fetch_targets
-from harvester.fetch.ctgov import BASE_URL_ENV, DEFAULT_BASE_URL, CtgovApi, search_params
-from harvester.fetch.http import LocalPace
-from harvester.fetch.sync import Syncer, SyncSummary
+from harvester.fetch import BASE_URL_ENV, DEFAULT_BASE_URL, DEFAULT_USER_AGENT
+from harvester.fetch.params import search_params
+from harvester.fetch.summary import SyncSummary
+
+if TYPE_CHECKING:
+    from harvester.catalogue import Catalogue
+    from harvester.fetch.ctgov import CtgovApi
+    from harvester.fetch.quicksync import Head
 
 _NCT_ID = re.compile(r"^[Nn][Cc][Tt]\d{8}$")
 
@@ -58,7 +64,40 @@ def rate_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _api(base_url: str, **network: Any) -> CtgovApi:
+    from harvester.fetch.ctgov import CtgovApi
+
     return CtgovApi(http_client(**network), base_url)
+
+
+class Values(ParamTypeBase):
+    """``--status`` as every filter option takes it: :class:`harvester.commands._selection.
+    Values`, imported only when the option is given (it needs the record classes)."""
+
+    name = "status"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        from harvester.commands._selection import STATUS
+        from harvester.commands._selection import Values as Checked
+
+        return Checked(STATUS).convert(value, param, ctx)
+
+
+def _flat_statuses(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if not value:
+        return value
+    from harvester.commands._selection import _flatten
+
+    return _flatten(ctx, param, value)
+
+
+#: ``filter_option(STATUS)`` of :mod:`harvester.commands._selection`, made without importing
+#: it (tests/test_quicksync.py checks that they agree).
+STATUS_HELP = ("Overall status, e.g. RECRUITING or 'not yet recruiting' (commas or repeats "
+               "for several).")
+status_option = click.option("--status", "status", multiple=True, metavar="STATUS",
+                             default=(), type=Values(), callback=_flat_statuses,
+                             help=STATUS_HELP)
 
 
 @click.command()
@@ -72,7 +111,7 @@ def _api(base_url: str, **network: Any) -> CtgovApi:
 @click.option("--outc", help="Outcome measures (query.outc).")
 @click.option("--id", "id_", metavar="TEXT",
               help="NCT id, aliases, org study id, secondary ids (query.id).")
-@filter_option(STATUS)
+@status_option
 @click.option("--ids", multiple=True, metavar="NCT…",
               help="NCT ids (repeatable, or comma-separated).")
 @click.option("--ids-file", metavar="FILE",
@@ -139,13 +178,34 @@ def sync(names: tuple[str, ...], cond: str | None, term: str | None, intr: str |
                 ids = tuple(dict.fromkeys([*ids, *read_ids(cast(TextIO, file))]))
         except OSError as exc:
             raise UsageError(f"--ids-file: cannot read {ids_file}: {exc.strerror}") from None
-    catalogue = open_catalogue(db, create=True)
     given = search_params(cond=cond, term=term, intr=intr, locn=locn, spons=spons,
                           titles=titles, outc=outc, id_=id_, status=status or (), ids=ids,
                           advanced=advanced)
-    jobs = _jobs(catalogue, names, given, save_as, every, replace)
     network = {"min_interval": min_interval, "retries": retries, "timeout": timeout,
                "budget": budget, "user_agent": user_agent}
+    head: Head | None = None
+    if (not every and len(names) <= 1 and not (names and given) and not save_as
+            and not full and not with_history and budget is None and retries > 0
+            and not (progress and not quiet and sys.stderr.isatty())):
+        from harvester.fetch.quicksync import Done, quick_sync
+
+        quick = quick_sync(db, names[0] if names else None, given, base_url=base_url,
+                           min_interval=min_interval, timeout=timeout,
+                           user_agent=user_agent or DEFAULT_USER_AGENT, wait=wait,
+                           page_size=page_size)
+        if isinstance(quick, Done):
+            name = names[0] if names else None
+            _print(quick.summary, name, fmt, quiet)
+            if not quiet:
+                _say_unfound(quick.lacking, quick.summary.query, name)
+            sys.exit(0)
+        head = quick
+    from harvester.catalogue.syncstate import save_query
+    from harvester.fetch.http import LocalPace
+    from harvester.fetch.sync import Syncer
+
+    catalogue = open_catalogue(db, create=True)
+    jobs = _jobs(catalogue, names, given, save_as, every, replace)
     api = _api(base_url, **network)
     if parallel > 1 and catalogue.engine.dialect.name != "postgresql":
         if not quiet:
@@ -165,7 +225,8 @@ def sync(names: tuple[str, ...], cond: str | None, term: str | None, intr: str |
                             wait=wait, workers=workers or None, on_problem=reporter(quiet),
                             on_progress=advance)
             try:
-                summary = syncer.run(params, full=full, name=name, batch_id=batch_id)
+                summary = syncer.run(params, full=full, name=name, batch_id=batch_id,
+                                     head=head if batch_id is None else None)
             except HttpStatusError as exc:
                 if save_as and 400 <= exc.status < 500:
                     raise CatalogueError(f"sync {save_as}: the API rejected this query "
@@ -199,6 +260,8 @@ def run_batch(catalogue: Catalogue, jobs: list[tuple[str | None, dict[str, str]]
     kind ``batch`` that each query's sync run points to, every query tried even when some
     fail, ``parallel`` of them at once (threads); the exit status is the worst outcome (1
     some incomplete, 3 some could not run)."""
+    from harvester.catalogue.lock import writer_lock
+
     with writer_lock(catalogue.engine, wait=wait, shared=True):
         catalogue.mark_interrupted(catalogue.clock())
         batch_id = catalogue.start_run("batch", {"queries": [n for n, _ in jobs],
@@ -253,7 +316,11 @@ def _note_unfound(catalogue: Catalogue, params: dict[str, str], name: str | None
     """Say which of the NCT ids asked for the catalogue still lacks (the registry has no
     such study, or holds the id only as an alias of another)."""
     asked = [i for i in params.get("filter.ids", "").split(",") if i]
-    lacking = [i for i in asked if not catalogue.has_trial(i)]
+    _say_unfound([i for i in asked if not catalogue.has_trial(i)], params, name)
+
+
+def _say_unfound(lacking: list[str], params: dict[str, str], name: str | None) -> None:
+    asked = [i for i in params.get("filter.ids", "").split(",") if i]
     if lacking:
         shown = ", ".join(lacking[:10]) + (f" (+{len(lacking) - 10} more)"
                                            if len(lacking) > 10 else "")
@@ -265,6 +332,8 @@ def _note_unfound(catalogue: Catalogue, params: dict[str, str], name: str | None
 def _jobs(catalogue: Catalogue, names: tuple[str, ...], given: dict[str, str],
           save_as: str | None, every: bool,
           replace: bool) -> list[tuple[str | None, dict[str, str]]]:
+    from harvester.catalogue.syncstate import saved_queries, saved_query
+
     if every and (names or given):
         raise UsageError("--all syncs the saved queries; give no NAME and no search option")
     if names and given:
@@ -344,6 +413,9 @@ def fetch(targets: tuple[str, ...], with_history: bool, db: str | None, wait: fl
       trials fetch NCT00557986 NCT06203210
       trials fetch https://ctv.veeva.com/study/local-surgery-for-metastatic-breast-cancer
     """
+    from harvester.catalogue.lock import writer_lock
+    from harvester.fetch.backfill import fetch as fetch_targets
+
     catalogue = open_catalogue(db, create=True)
     api = _api(base_url, min_interval=min_interval, retries=retries, timeout=timeout,
                budget=budget, user_agent=user_agent)

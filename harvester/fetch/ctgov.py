@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import msgspec
 
-from harvester.errors import FetchError, HttpStatusError, UsageError
+from harvester.errors import FetchError, HttpStatusError
 from harvester.fetch import BASE_URL_ENV, DEFAULT_BASE_URL
 from harvester.fetch.http import HttpClient, Incomplete, Response
-from harvester.records import Status
+from harvester.fetch.params import (
+    MAX_IDS_PER_REQUEST as MAX_IDS_PER_REQUEST,
+)
+from harvester.fetch.params import (
+    MAX_PAGE_SIZE,
+    search_params,
+    split_ids,
+    updated_since,
+)
 
-MAX_PAGE_SIZE = 1000  # the API silently caps larger pages at this
-#: NCT ids per request: ``filter.ids`` travels in the URL, and servers and proxies refuse
-#: long ones (the API documents no limit; 8 KB is a common one).  100 ids are ~1.4 KB.
-MAX_IDS_PER_REQUEST = 100
-_NCT = re.compile(r"^NCT\d{8}$")
 T = TypeVar("T")
 
 
@@ -74,54 +76,6 @@ class HistoryEntry:
     status: str | None
 
 
-def search_params(*, cond: str | None = None, term: str | None = None,
-                  intr: str | None = None, locn: str | None = None,
-                  spons: str | None = None, titles: str | None = None,
-                  status: tuple[str, ...] = (), ids: tuple[str, ...] = (),
-                  advanced: str | None = None, outc: str | None = None,
-                  id_: str | None = None) -> dict[str, str]:
-    """The API's own search parameters, checked: statuses and NCT ids must be valid."""
-    params = {f"query.{k}": v for k, v in (("cond", cond), ("term", term), ("intr", intr),
-                                          ("locn", locn), ("spons", spons),
-                                          ("titles", titles), ("outc", outc),
-                                          ("id", id_)) if v}
-    bad = [s for s in status if s.upper() not in Status.__members__]
-    if bad:
-        raise UsageError(f"--status {', '.join(bad)}: not a status; use "
-                         f"{', '.join(Status.__members__)}")
-    if status:
-        params["filter.overallStatus"] = ",".join(s.upper() for s in status)
-    wrong = [i for i in ids if not _NCT.match(i.upper())]
-    if wrong:
-        raise UsageError(f"--ids {', '.join(wrong)}: not an NCT id (NCT and 8 digits)")
-    if ids:
-        params["filter.ids"] = ",".join(i.upper() for i in ids)
-    if advanced:
-        params["filter.advanced"] = advanced
-    return params
-
-
-def split_ids(params: Mapping[str, str], size: int | None = None) -> list[dict[str, str]]:
-    """``params`` as the requests that together ask for all its ``filter.ids``, at most
-    ``size`` (default :data:`MAX_IDS_PER_REQUEST`) ids each, in the ids' order: the same
-    request when there are no more."""
-    size = size or MAX_IDS_PER_REQUEST
-    ids = [i for i in params.get("filter.ids", "").split(",") if i]
-    if len(ids) <= size:
-        return [dict(params)]
-    return [{**params, "filter.ids": ",".join(ids[start:start + size])}
-            for start in range(0, len(ids), size)]
-
-
-def updated_since(params: Mapping[str, str], since: str) -> dict[str, str]:
-    """``params`` narrowed to studies whose last update was posted on or after ``since``."""
-    window = f"AREA[LastUpdatePostDate]RANGE[{since},MAX]"
-    out = dict(params)
-    prior = out.get("filter.advanced")
-    out["filter.advanced"] = f"({prior}) AND {window}" if prior else window
-    return out
-
-
 class CtgovApi:
     """The endpoints the harvester uses, over one :class:`HttpClient`."""
 
@@ -161,20 +115,27 @@ class CtgovApi:
         return self._get(f"{self.base}/api/v2/{path}", None, "a JSON document", _whole)
 
     def pages(self, params: Mapping[str, str], *, page_size: int = MAX_PAGE_SIZE,
-              sort: str | None = "LastUpdatePostDate:asc") -> Iterator[Page]:
-        """Every page of a search, following ``nextPageToken``; the first counts the total."""
+              sort: str | None = "LastUpdatePostDate:asc",
+              first: Page | None = None) -> Iterator[Page]:
+        """Every page of a search, following ``nextPageToken``; the first counts the total.
+        ``first``: the first page, fetched already (by :mod:`harvester.fetch.quicksync`)."""
         query = {**params, "pageSize": str(min(page_size, MAX_PAGE_SIZE)),
                  "countTotal": "true", "format": "json"}
         if sort:
             query["sort"] = sort
         while True:
-            page = self._get(f"{self.base}/api/v2/studies", query, "a page of studies",
-                             lambda r: _PAGE.decode(r.content))
-            yield Page([bytes(s) for s in page.studies], page.totalCount, page.nextPageToken)
-            if not page.nextPageToken:
+            if first is not None:
+                page, first = first, None
+            else:
+                got = self._get(f"{self.base}/api/v2/studies", query, "a page of studies",
+                                lambda r: _PAGE.decode(r.content))
+                page = Page([bytes(s) for s in got.studies], got.totalCount,
+                            got.nextPageToken)
+            yield page
+            if not page.next_token:
                 return
             query = {k: v for k, v in query.items() if k != "countTotal"}
-            query["pageToken"] = page.nextPageToken
+            query["pageToken"] = page.next_token
 
     def study(self, nct_id: str) -> bytes | None:
         """One study's JSON; None when the registry has no such study."""

@@ -18,11 +18,10 @@ standard variables (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``), as ``request
 
 from __future__ import annotations
 
-import os
 import time
 import urllib.robotparser
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from email.utils import mktime_tz, parsedate_tz
 from types import TracebackType
 from typing import Any, TypeVar
@@ -35,15 +34,11 @@ from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_ty
 from tenacity.stop import stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
-from harvester import __version__
 from harvester.errors import FetchError, HttpStatusError, RefusedError
+from harvester.fetch import DEFAULT_USER_AGENT as DEFAULT_USER_AGENT  # re-exported
 from harvester.fetch.body import DeadlineExceeded, read_body
+from harvester.fetch.summary import FetchStats as FetchStats  # re-exported
 
-# Says who is asking and why; a deployment should add a contact with --user-agent / the
-# TRIALS_USER_AGENT environment variable (the project has no public home page to point to).
-DEFAULT_USER_AGENT = os.environ.get("TRIALS_USER_AGENT") or (
-    f"trial-harvester/{__version__} (clinical-trial registry harvester; python-requests)"
-)
 _MESSAGE_CHARS = 500
 #: The overall deadline of one request, in seconds, unless told otherwise (--timeout).
 DEFAULT_TIMEOUT = 60.0
@@ -62,17 +57,6 @@ _TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     requests.exceptions.ChunkedEncodingError,
     requests.exceptions.ContentDecodingError,
 )
-
-
-@dataclass
-class FetchStats:
-    requests: int = 0  # HTTP requests sent (each attempt counts)
-    retries: int = 0  # attempts after a retryable failure
-    give_ups: int = 0  # requests that failed after the last attempt
-    deadlines: int = 0  # attempts ended by their overall deadline
-    throttle_seconds: float = 0.0  # time spent waiting for the politeness limit
-    backoff_seconds: float = 0.0  # time spent waiting between retries
-    http_seconds: float = 0.0  # time inside HTTP calls
 
 
 @dataclass(frozen=True)
@@ -244,17 +228,19 @@ class HttpClient:
 
         return self.fetch(url, decode, params, probe=probe)
 
-    def robots_allows(self, url: str) -> bool:
-        """Whether robots.txt lets our user agent fetch ``url`` (fetched once per origin)."""
+    def robots_allows(self, url: str, *, lines: list[str] | None = None) -> bool:
+        """Whether robots.txt lets our user agent fetch ``url`` (fetched once per origin;
+        ``lines``: its lines as fetched already, by :mod:`harvester.fetch.quickhttp`)."""
         origin = _origin(url)
         parser = self._robots.get(origin)
         if parser is None:
             parser = urllib.robotparser.RobotFileParser()
             robots_url = f"{origin}/robots.txt"
             try:
-                lines = self._run(
-                    self._attempt, robots_url, None, False, "text/plain", probe=True
-                ).text.splitlines()
+                if lines is None:
+                    lines = self._run(
+                        self._attempt, robots_url, None, False, "text/plain", probe=True
+                    ).text.splitlines()
             except HttpStatusError:
                 lines = []  # RFC 9309 §2.3.1.3: a 4xx robots.txt is "unavailable": allow all
             parser.parse(lines)  # no lines, no rules: everything is allowed
@@ -266,6 +252,13 @@ class HttpClient:
                 self._interval[origin] = max(self.min_interval, raised)
             self._robots[origin] = parser  # failures above raise and are not cached
         return parser.can_fetch(self.user_agent, url)
+
+    def took_over(self, stats: FetchStats, last_start: Mapping[str, float]) -> None:
+        """Count the requests another client made for this one (the light path of a sync,
+        :mod:`harvester.fetch.quicksync`), and keep the pace from its last request."""
+        for name, value in asdict(stats).items():
+            setattr(self.stats, name, getattr(self.stats, name) + value)
+        self._last_start.update(last_start)
 
     def close(self) -> None:
         if self._owns_session:  # an injected session belongs to whoever injected it

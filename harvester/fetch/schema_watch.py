@@ -7,7 +7,6 @@ appeared or vanished since the last snapshot.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -15,29 +14,7 @@ import msgspec
 from harvester.catalogue import Catalogue
 from harvester.catalogue.syncstate import latest_snapshot, save_snapshot
 from harvester.fetch.ctgov import CtgovApi
-
-
-@dataclass
-class SchemaReport:
-    api_version: str
-    data_timestamp: str
-    previous_timestamp: str | None
-    fields_added: list[str] = field(default_factory=list)
-    fields_removed: list[str] = field(default_factory=list)
-    enum_values_added: list[str] = field(default_factory=list)
-    enum_values_removed: list[str] = field(default_factory=list)
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.fields_added or self.fields_removed or self.enum_values_added
-                    or self.enum_values_removed)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"api_version": self.api_version, "data_timestamp": self.data_timestamp,
-                "previous_timestamp": self.previous_timestamp,
-                "fields_added": self.fields_added, "fields_removed": self.fields_removed,
-                "enum_values_added": self.enum_values_added,
-                "enum_values_removed": self.enum_values_removed}
+from harvester.fetch.summary import SchemaReport as SchemaReport  # re-exported
 
 
 def field_paths(metadata: Any, prefix: str = "") -> set[str]:
@@ -59,8 +36,12 @@ def enum_values(enums: Any) -> set[str]:
         enums, list) else set()
 
 
-def watch_schema(catalogue: Catalogue, api: CtgovApi) -> SchemaReport:
-    version = api.version()
+def watch_schema(catalogue: Catalogue, api: CtgovApi,
+                 version: dict[str, Any] | None = None) -> SchemaReport:
+    """Save the registry's version (``version``: its answer, fetched already) and report
+    what changed in its schema."""
+    if version is None:
+        version = api.version()
     stamp = str(version.get("dataTimestamp") or version["apiVersion"])
     previous = latest_snapshot(catalogue, "version")
     report = SchemaReport(str(version["apiVersion"]), stamp,

@@ -18,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -39,50 +39,15 @@ from harvester.errors import FetchError
 from harvester.fetch.ahead import Ahead
 from harvester.fetch.backfill import backfill
 from harvester.fetch.ctgov import CtgovApi, Page, split_ids, updated_since
+from harvester.fetch.params import MAX_PAGE_SIZE
+from harvester.fetch.quicksync import Head
 from harvester.fetch.schema_watch import SchemaReport, watch_schema
+from harvester.fetch.summary import SyncSummary as SyncSummary  # re-exported
 from harvester.ingest.importer import index_while_waiting
 from harvester.ingest.preparing import PreparedBatch, prepare_page
 from harvester.ingest.workers import process_pool, relaxed_gc
 
 OVERLAP = timedelta(days=1)
-
-
-@dataclass
-class SyncSummary:
-    run_id: int
-    query: dict[str, str]
-    mode: str = "full"  # full or incremental
-    since: str | None = None
-    resumed: bool = False
-    pages: int = 0
-    received: int = 0
-    expected: int | None = None  # the API's totalCount
-    new: int = 0
-    changed: int = 0
-    unchanged: int = 0
-    failed: int = 0
-    disappeared: list[str] = field(default_factory=list)
-    history_versions: int = 0
-    schema: SchemaReport | None = None
-    status: str = "ok"  # ok, incomplete (received ≠ expected, or cut short), partial
-    message: str | None = None
-    seconds: float = 0.0
-    parse_seconds: float = 0.0
-    store_seconds: float = 0.0
-    stats: dict[str, Any] = field(default_factory=dict)  # the HTTP client's counters
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "run": self.run_id, "status": self.status, "message": self.message,
-            "query": self.query, "mode": self.mode, "since": self.since,
-            "resumed": self.resumed, "pages": self.pages, "received": self.received,
-            "expected": self.expected, "new": self.new, "changed": self.changed,
-            "unchanged": self.unchanged, "failed": self.failed,
-            "disappeared": self.disappeared, "history_versions": self.history_versions,
-            "schema": self.schema.to_json() if self.schema else None,
-            "seconds": round(self.seconds, 3), "parse_seconds": round(self.parse_seconds, 3),
-            "store_seconds": round(self.store_seconds, 3), **self.stats,
-        }
 
 
 @dataclass
@@ -157,12 +122,18 @@ class Syncer:
         self.on_problem = on_problem
         self.on_progress = on_progress
         self._stats_before: dict[str, Any] = {}
+        self._head: Head | None = None
 
     def run(self, params: Mapping[str, str], *, full: bool = False,
-            name: str | None = None, batch_id: int | None = None) -> SyncSummary:
+            name: str | None = None, batch_id: int | None = None,
+            head: Head | None = None) -> SyncSummary:
         """One sync run.  Within a batch (``batch_id``), the caller holds the writer lock.
         On PostgreSQL the writer lock is shared: syncs of other queries and imports run
-        beside this one; a second sync of the same query waits (``wait``) or is refused."""
+        beside this one; a second sync of the same query waits (``wait``) or is refused.
+        ``head``: what the light path (:mod:`harvester.fetch.quicksync`) fetched before it
+        found work to do — robots.txt, the API's version, the first page — used instead of
+        asking again (the first page only if the pass asks for the same one)."""
+        self._head = head
         engine = self.catalogue.engine
         label = f"the query {name!r}" if name else "this query"
         query_lock = self.catalogue.session.query_lock
@@ -180,7 +151,8 @@ class Syncer:
         client = self.api.client
         if client.min_interval < 1.0:
             try:
-                client.robots_allows(f"{self.api.base}/api/v2/studies")
+                client.robots_allows(f"{self.api.base}/api/v2/studies",
+                                     lines=self._head.robots if self._head else None)
             except FetchError as exc:  # no answer: be as polite as the site would ask
                 client.min_interval = 1.0
                 self.on_problem(f"warning: robots.txt unreachable ({exc}); one request a "
@@ -190,7 +162,8 @@ class Syncer:
         """The registry's schema check: a probe, so a failure is a warning and the harvest
         goes on (the search itself says soon enough whether the server answers)."""
         try:
-            return watch_schema(self.catalogue, self.api)
+            return watch_schema(self.catalogue, self.api,
+                                self._head.version if self._head else None)
         except FetchError as exc:
             self.on_problem(f"warning: registry schema not checked ({exc})")
             return None
@@ -204,6 +177,8 @@ class Syncer:
         summary = SyncSummary(run_id, params)
         started = time.perf_counter()
         self._stats_before = asdict(self.api.client.stats)
+        if self._head is not None:  # its requests are this run's
+            self.api.client.took_over(self._head.stats, self._head.last_start)
         try:
             self._respect_crawl_delay()
             summary.schema = self._watch_schema()
@@ -370,7 +345,13 @@ class Syncer:
                 continue
             after = first_after if part == first_part else current.since
             query = updated_since(asked, after) if after else asked
-            for number, page in enumerate(self.api.pages(query, page_size=self.page_size)):
+            first = None
+            head, self._head = self._head, None
+            if head is not None and head.studies is not None and head.query == query \
+                    and head.page_size == min(self.page_size, MAX_PAGE_SIZE):
+                first = Page(head.studies, head.total_count, head.next_token)
+            for number, page in enumerate(self.api.pages(query, page_size=self.page_size,
+                                                         first=first)):
                 if number == 0:
                     counts.append(page.total_count)
                     known = [c for c in counts if c is not None]
