@@ -178,9 +178,6 @@ class _QuickSync:
         if state is None or state[0] is None or state[1] is not None:
             return None  # a first pass, or an unfinished one to resume
         high_water: str = state[0]
-        if self._one("SELECT coalesce(max(id), 0) FROM version") > self._one(
-                "SELECT coalesce(max(id), 0) FROM version_fts_docsize"):
-            return None  # the full-text index has versions to catch up with
         previous = self.conn.execute(
             "SELECT data_timestamp FROM schema_snapshot WHERE kind = 'version' "
             "ORDER BY id DESC LIMIT 1").fetchone()
