@@ -6,19 +6,57 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
 import zipfile
 import zlib
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from harvester.export import xlsxzip as z
 
+ROOT = Path(__file__).resolve().parent.parent
 
-def test_crc32_combine_is_the_crc_of_the_whole() -> None:
+
+@pytest.mark.parametrize("combine", [z.crc32_combine, z._crc32_combine])
+def test_crc32_combine_is_the_crc_of_the_whole(combine: Callable[[int, int, int], int]) -> None:
+    """ISA-L's (the one used) and the pure-Python fallback (without ISA-L)."""
     for first, second in ((b"", b"x"), (b"abc", b""), (os.urandom(1000), os.urandom(12345)),
                           (b"<head>", b"<row/>" * 50_000)):
-        assert z.crc32_combine(zlib.crc32(first), zlib.crc32(second),
-                               len(second)) == zlib.crc32(first + second)
+        assert combine(zlib.crc32(first), zlib.crc32(second),
+                       len(second)) == zlib.crc32(first + second)
+
+
+def test_isal_deflates_when_it_imports() -> None:
+    from isal import isal_zlib
+
+    assert z.crc32_combine is isal_zlib.crc32_combine and z.crc32 is isal_zlib.crc32
+    assert z.crc32(b"<row/>" * 1000) == zlib.crc32(b"<row/>" * 1000)
+
+
+#: Writes parts with isal made unimportable: the zlib fallback.
+_WITHOUT_ISAL = """
+import io, sys, zipfile
+sys.modules["isal"] = None
+from harvester.export import xlsxzip as z
+assert z._zlib.__name__ == "zlib" and z.crc32_combine is z._crc32_combine
+from tests.test_export_xlsxzip import _written
+for threaded in (True, False):
+    data, expected = _written(threaded=threaded, rows=20_000)
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        assert zf.testzip() is None
+        assert zf.read("xl/worksheets/sheet1.xml") == expected
+print("read back")
+"""
+
+
+def test_without_isal_zlib_writes_parts_that_read_back() -> None:
+    done = subprocess.run([sys.executable, "-c", _WITHOUT_ISAL], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "read back"
 
 
 def _written(*, threaded: bool, rows: int) -> tuple[bytes, bytes]:
