@@ -54,20 +54,23 @@ class Prepared:
     payload_stored: bytes
     facet: facets.FacetValues = ()  # the version_facet row, without the version id
     places: list[facets.PlaceValues] = field(default_factory=list)  # version_place rows
+    summary: str = ""  # version_summary.summary (harvester.catalogue.summary)
 
 
 def prepare(item: Incoming) -> Prepared:
     rec = item.record
+    from harvester.catalogue import summary
     from harvester.catalogue.facets import values
 
     fp = canonical.fingerprint(rec)
     facet, places = values(fp.record_json)
+    columns = _filter_columns(rec)
     return Prepared(
         nct_id=rec.nct_id, source=rec.source, content_hash=fp.content_hash,
         record_json=fp.record_json, record_stored=recordcodec.pack(fp.record_json),
         registry_date=canonical.registry_date(rec),
         registry_version=item.registry_version or rec.version_holder,
-        columns=_filter_columns(rec),
+        columns=columns,
         conditions=[(c, c.lower()[:400]) for c in rec.conditions],
         interventions=[(str(x.type) if x.type else None, x.name, x.name.lower()[:400])
                        for x in rec.interventions if x.name],
@@ -75,7 +78,7 @@ def prepare(item: Incoming) -> Prepared:
                 str(s.status) if s.status else None) for s in rec.locations],
         payload_sha256=item.payload_sha256, payload_size=len(item.payload),
         payload_name=item.name, payload_quick=item.quick, **_stored(item),
-        facet=facet, places=places,
+        facet=facet, places=places, summary=summary.row(fp.record_json, columns),
     )
 
 
