@@ -150,7 +150,7 @@ def backfill(engine: Engine, progress: Callable[[int], None] | None = None) -> i
             rows = conn.execute(
                 sa.select(V.c.id, V.c.record, *(V.c[name] for name in _COLUMNS))
                 .where(V.c.id > last,
-                       ~sa.exists().where(sa.literal_column(f"{TABLE}.version_id") == V.c.id))
+                       ~sa.exists().where(_table().c.version_id == V.c.id))
                 .order_by(V.c.id).limit(BATCH)).all()
             if not rows:
                 _set_progress(conn, None)
