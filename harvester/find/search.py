@@ -404,14 +404,17 @@ def _clean(text: str) -> str:
 def _history_numbers(conn: Connection, nct_ids: Sequence[str]) -> dict[int, int]:
     """Version id → 1-based place in its trial's history (registry date, then when seen,
     superseded re-derivations not counted), as ``trials history`` numbers it."""
-    rows = conn.execute(sa.select(V.c.id, V.c.nct_id, V.c.effective_date, V.c.seen_at,
-                                  V.c.supersedes_id).where(V.c.nct_id.in_(sorted(set(nct_ids)))))
+    # Both from indexes (nct_id, effective_date, source, seen_at) and (supersedes_id): on
+    # SQLite a version's later columns are read through its record's overflow pages.
+    rows = conn.execute(sa.select(V.c.id, V.c.nct_id, V.c.effective_date, V.c.seen_at)
+                        .where(V.c.nct_id.in_(sorted(set(nct_ids))))).all()
+    replaced = set(conn.execute(sa.select(V.c.supersedes_id).where(
+        V.c.supersedes_id.in_([row.id for row in rows]))).scalars())
     trials: dict[str, list[Any]] = {}
     for row in rows:
         trials.setdefault(row.nct_id, []).append(row)
     numbers: dict[int, int] = {}
     for versions in trials.values():
-        replaced = {v.supersedes_id for v in versions if v.supersedes_id is not None}
         kept = sorted((v for v in versions if v.id not in replaced),
                       key=lambda v: (v.effective_date, v.seen_at, v.id))
         numbers.update({v.id: n for n, v in enumerate(kept, start=1)})
