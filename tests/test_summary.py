@@ -35,10 +35,10 @@ def _summaries(catalogue: Catalogue) -> dict[int, str]:
 
 
 def _as_before_summaries(catalogue: Catalogue) -> None:
-    """Make the catalogue what schema 11 was: no summaries."""
+    """Make the catalogue what schema 12 was: no summaries."""
     with catalogue.engine.begin() as conn:
         conn.exec_driver_sql(f"DROP TABLE {summary.TABLE}")
-        conn.exec_driver_sql("UPDATE schema_info SET value = '11' "
+        conn.exec_driver_sql("UPDATE schema_info SET value = '12' "
                              "WHERE key = 'schema_version'")
 
 

@@ -11,15 +11,22 @@ tables they are written with the version (:func:`add`) and never updated; the sc
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from harvester.catalogue import places, recordcodec
+
+# The values are made where records are prepared (in workers, without SQLAlchemy).
+from harvester.catalogue.facetvalues import (  # noqa: F401 (re-exported)
+    FacetValues,
+    PlaceValues,
+    age_years,
+    values,
+    values_of,
+)
 
 FACET_TABLE = "version_facet"
 PLACE_TABLE = "version_place"
@@ -65,87 +72,6 @@ NEAR_INDEX = sa.Index("ix_version_place_near", PLACE.c.z, PLACE.c.x, PLACE.c.y,
                       PLACE.c.version_id)
 
 
-class _Eligibility(msgspec.Struct):
-    sex: str | None = None
-    minimum_age: str | None = None
-    maximum_age: str | None = None
-    healthy_volunteers: bool | None = None
-    std_ages: list[str] = []
-
-
-class _Sponsor(msgspec.Struct):
-    name: str | None = None
-    agency_class: str | None = msgspec.field(default=None, name="class")
-
-
-class _Document(msgspec.Struct):
-    has_protocol: bool = False
-    has_sap: bool = False
-    has_icf: bool = False
-
-
-class _Location(msgspec.Struct):
-    city: str | None = None
-    state: str | None = None
-    country: str | None = None
-    lat: float | None = None
-    lon: float | None = None
-
-
-class _Record(msgspec.Struct):
-    eligibility: _Eligibility | None = None
-    lead_sponsor: _Sponsor | None = None
-    documents: list[_Document] = []
-    locations: list[_Location] = []
-    primary_completion_date: str | None = None
-    completion_date: str | None = None
-    first_posted: str | None = None
-
-
-_DECODER = msgspec.json.Decoder(_Record)
-_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]+)?", re.IGNORECASE)
-_AGE_UNITS = {"year": 1.0, "month": 1 / 12, "week": 7 / 365.25, "day": 1 / 365.25,
-              "hour": 1 / 8766, "minute": 1 / 525960}
-
-
-def age_years(text: str | None) -> float | None:
-    """``"18 Years"``, ``"6 Months"`` → years; None for no limit (``N/A``, empty)."""
-    m = _AGE.match(text or "")
-    if not m:
-        return None
-    factor = _AGE_UNITS.get((m.group(2) or "years").casefold().rstrip("s"))
-    return None if factor is None else round(float(m.group(1)) * factor, 4)
-
-
-def _norm(text: str | None, size: int) -> str | None:
-    return " ".join(text.split()).lower()[:size] if text and text.strip() else None
-
-
-#: A facet row without its version id, and a place row without version id and position,
-#: in the tables' column order (computed where a record is prepared: plain, picklable).
-FacetValues = tuple[Any, ...]
-PlaceValues = tuple[Any, ...]
-
-
-def values(record_json: str | bytes) -> tuple[FacetValues, list[PlaceValues]]:
-    """The facet values and place values of one record (its stored JSON)."""
-    r = _DECODER.decode(record_json)
-    elig = r.eligibility or _Eligibility()
-    docs = [name for name in ("protocol", "sap", "icf")
-            if any(getattr(d, f"has_{name}") for d in r.documents)]
-    facet = (
-        age_years(elig.minimum_age), age_years(elig.maximum_age),
-        "|" + "|".join(elig.std_ages) + "|" if elig.std_ages else None,
-        elig.sex, elig.healthy_volunteers,
-        r.lead_sponsor.agency_class if r.lead_sponsor else None,
-        "|" + "|".join(docs) + "|" if docs else None,
-        r.primary_completion_date, r.completion_date, r.first_posted,
-    )
-    found = [(_norm(s.country, 100), _norm(s.state, 200), _norm(s.city, 200),
-              s.lat, s.lon, *_xyz(s.lat, s.lon)) for s in r.locations]
-    return facet, found
-
-
 def rows(version_id: int, record_json: str | bytes) -> tuple[dict[str, Any],
                                                              list[dict[str, Any]]]:
     """The facet row and place rows of one version, by column name."""
@@ -155,12 +81,6 @@ def rows(version_id: int, record_json: str | bytes) -> tuple[dict[str, Any],
     return (dict(zip(names, (version_id, *facet), strict=True)),
             [dict(zip(place_names, (version_id, i, *place), strict=True))
              for i, place in enumerate(found)])
-
-
-def _xyz(lat: float | None, lon: float | None) -> tuple[float | None, ...]:
-    if lat is None or lon is None:
-        return (None, None, None)
-    return places.unit_vector(lat, lon)
 
 
 def locate(conn: Connection, where: str) -> tuple[float, float] | None:
@@ -178,8 +98,7 @@ def locate(conn: Connection, where: str) -> tuple[float, float] | None:
 def add(conn: Connection, versions: Sequence[tuple[int, Any]]) -> None:
     """Write the facets of freshly inserted versions (``(id, Prepared)``, their values made
     where they were prepared), in the inserting transaction."""
-    _insert(conn, [(version_id, item.facet, item.places) if item.facet else
-                   (version_id, *values(item.record_json)) for version_id, item in versions])
+    _insert(conn, [(version_id, item.facet, item.places) for version_id, item in versions])
 
 
 def _insert(conn: Connection,

@@ -9,14 +9,13 @@ picklable: plain strings, numbers and tuples.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from harvester.catalogue import canonical, recordcodec
+from harvester.catalogue.facetvalues import FacetValues, PlaceValues, values_of
+from harvester.catalogue.summaryvalues import row as summary_row
 from harvester.records import TrialRecord
-
-if TYPE_CHECKING:  # writers only: `trials show` never imports the facet rows
-    from harvester.catalogue import facets
 
 
 @dataclass(frozen=True)
@@ -38,8 +37,7 @@ class Prepared:
     nct_id: str
     source: str
     content_hash: str
-    record_json: str
-    record_stored: bytes  # version.record: record_json compressed (recordcodec.pack)
+    record_stored: bytes  # version.record: the record's JSON compressed (recordcodec.pack)
     registry_date: str | None
     registry_version: str | None
     columns: dict[str, Any]  # the version table's filter columns
@@ -52,22 +50,24 @@ class Prepared:
     payload_quick: str | None
     payload_codec: str  # "deflate": the zip entry's own stream; "zlib": compressed here
     payload_stored: bytes
-    facet: facets.FacetValues = ()  # the version_facet row, without the version id
-    places: list[facets.PlaceValues] = field(default_factory=list)  # version_place rows
-    summary: str = ""  # version_summary.summary (harvester.catalogue.summary)
+    facet: FacetValues  # the version_facet row, without the version id
+    places: list[PlaceValues]  # version_place rows, without version id and position
+    summary: str  # version_summary.summary (harvester.catalogue.summary)
 
 
 def prepare(item: Incoming) -> Prepared:
     rec = item.record
-    from harvester.catalogue import summary
-    from harvester.catalogue.facets import values
 
-    fp = canonical.fingerprint(rec)
-    facet, places = values(fp.record_json)
+    # One dump of the record: encoded as the stored JSON, read for the facet rows, then
+    # trimmed to the canonical form and hashed.
+    data, record_json = canonical.dump(rec)
+    facet, places = values_of(data)
     columns = _filter_columns(rec)
+    summary = summary_row(data, columns)
+    content_hash = canonical.hash_dump(data)
     return Prepared(
-        nct_id=rec.nct_id, source=rec.source, content_hash=fp.content_hash,
-        record_json=fp.record_json, record_stored=recordcodec.pack(fp.record_json),
+        nct_id=rec.nct_id, source=rec.source, content_hash=content_hash,
+        record_stored=recordcodec.pack(record_json),
         registry_date=canonical.registry_date(rec),
         registry_version=item.registry_version or rec.version_holder,
         columns=columns,
@@ -78,7 +78,7 @@ def prepare(item: Incoming) -> Prepared:
                 str(s.status) if s.status else None) for s in rec.locations],
         payload_sha256=item.payload_sha256, payload_size=len(item.payload),
         payload_name=item.name, payload_quick=item.quick, **_stored(item),
-        facet=facet, places=places, summary=summary.row(fp.record_json, columns),
+        facet=facet, places=places, summary=summary,
     )
 
 

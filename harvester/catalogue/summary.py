@@ -3,10 +3,10 @@ its record so that a page of results never decompresses and decodes whole record
 
 ``version_summary(version_id, summary)`` holds one row per version (append-only, like the
 versions): the JSON of :class:`Summary` — titles, acronym, conditions, status, phases, study
-type, dates, enrollment and lead sponsor — made from the version's record JSON (the same
-fields readers took from it before) and its filter columns when the version is stored
-(:func:`row`, in the workers that prepare records).  A summary is a few hundred bytes where a
-record is tens of kilobytes.
+type, dates, enrollment and lead sponsor — made from the version's record (the same fields
+readers took from its JSON before) and its filter columns when the version is prepared
+(:mod:`harvester.catalogue.summaryvalues`, in the parsing workers).  A summary is a few
+hundred bytes where a record is tens of kilobytes.
 
 Catalogues made before schema version 12 get theirs from :func:`backfill`, which the
 migration starts and every later opening resumes until it is done: a batch of versions per
@@ -17,82 +17,22 @@ record for a version without a summary.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable
 
-import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from harvester.catalogue import recordcodec
 from harvester.catalogue import tables as t
+from harvester.catalogue.summaryvalues import _DECODE, Summary, encode, make, row
+
+__all__ = ["Summary", "backfill", "create", "encode", "insert", "make", "read", "row"]
 
 TABLE = "version_summary"
 #: ``schema_info`` key: the highest version id a backfill has done, while one is unfinished.
 PROGRESS = "summary_backfill"
 BATCH = 2000
 V = t.Version.__table__  # type: ignore[attr-defined]
-
-
-class Summary(msgspec.Struct, omit_defaults=True):
-    """What a result line shows of a version."""
-
-    brief_title: str | None = None
-    official_title: str | None = None
-    acronym: str | None = None
-    conditions: list[str] = []
-    primary_completion_date: str | None = None
-    completion_date: str | None = None
-    overall_status: str | None = None
-    phases: list[str] = []
-    study_type: str | None = None
-    start_date: str | None = None
-    enrollment_count: int | None = None
-    last_update_posted: str | None = None
-    lead_sponsor: str | None = None
-
-    @property
-    def title(self) -> str | None:
-        return self.brief_title or self.official_title
-
-
-class _FromRecord(msgspec.Struct):
-    """The summary's fields that only the record holds (unknown fields ignored)."""
-
-    brief_title: str | None = None
-    official_title: str | None = None
-    acronym: str | None = None
-    conditions: list[str] = []
-    primary_completion_date: str | None = None
-    completion_date: str | None = None
-
-
-_FROM_RECORD = msgspec.json.Decoder(_FromRecord)
-_DECODE = msgspec.json.Decoder(Summary)
-_ENCODE = msgspec.json.Encoder()
-
-
-def make(record_json: str | bytes, columns: Mapping[str, Any]) -> Summary:
-    """The summary of a record (its JSON) with the version's filter columns."""
-    r = _FROM_RECORD.decode(record_json)
-    phases = columns.get("phases")
-    return Summary(
-        brief_title=r.brief_title, official_title=r.official_title, acronym=r.acronym,
-        conditions=r.conditions, primary_completion_date=r.primary_completion_date,
-        completion_date=r.completion_date, overall_status=columns.get("overall_status"),
-        phases=phases.split("|") if phases else [], study_type=columns.get("study_type"),
-        start_date=columns.get("start_date"), enrollment_count=columns.get("enrollment_count"),
-        last_update_posted=columns.get("last_update_posted"),
-        lead_sponsor=columns.get("lead_sponsor"))
-
-
-def encode(summary: Summary) -> str:
-    return _ENCODE.encode(summary).decode()
-
-
-def row(record_json: str | bytes, columns: Mapping[str, Any]) -> str:
-    """What ``version_summary.summary`` stores for a version."""
-    return encode(make(record_json, columns))
 
 
 # --- schema and writes ---------------------------------------------------------------------

@@ -40,7 +40,6 @@ from harvester.fetch.ahead import Ahead
 from harvester.fetch.backfill import backfill
 from harvester.fetch.ctgov import CtgovApi, Page, split_ids, updated_since
 from harvester.fetch.schema_watch import SchemaReport, watch_schema
-from harvester.ingest.importer import index_while_waiting
 from harvester.ingest.preparing import PreparedBatch, prepare_page
 from harvester.ingest.workers import process_pool, relaxed_gc
 
@@ -251,7 +250,10 @@ class Syncer:
         page before them is stored — each page in its own transaction with the resume
         point, strictly in order."""
         pending: deque[_Fetched] = deque()
-        pool: ProcessPoolExecutor | None = None
+        # A full pass over a search usually has many pages: the workers start now, while
+        # the first page downloads (spawning one and importing the parsers takes longer
+        # than that request).  Otherwise they start with a first page that says more follow.
+        pool = self._start_pool() if self._expect_many(params, current) else None
         ahead = Ahead(self._pages(params, current), name="sync-download")
         try:
             with relaxed_gc():
@@ -279,6 +281,14 @@ class Syncer:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
         self._close_pass(params, key, current, state, summary)
+
+    def _expect_many(self, params: Mapping[str, str], current: _Pass) -> bool:
+        """A full pass of a search (not of a short list of NCT ids), with pages big enough
+        to share among the workers: many pages are likely."""
+        ids = [i for i in params.get("filter.ids", "").split(",") if i]
+        return (self._workers > 0 and current.mode == "full"
+                and self.page_size >= CHUNK * self._workers
+                and (not ids or len(ids) > self.page_size))
 
     def _more_pages(self, expected: int | None, studies: list[bytes]) -> bool:
         return self._workers > 0 and expected is not None and expected > len(studies)
@@ -317,7 +327,6 @@ class Syncer:
     def _store(self, fetched: _Fetched, params: dict[str, str], key: str, current: _Pass,
                summary: SyncSummary) -> None:
         cat = self.catalogue
-        index_while_waiting(cat, fetched.jobs)
         batch, seconds = fetched.result()
         if fetched.part != current.part:  # the next request of split_ids: from the start
             current.part, current.after = fetched.part, current.since
@@ -409,8 +418,6 @@ class Syncer:
                                      .distinct().order_by(V.c.nct_id)).scalars())
 
     def _finish(self, summary: SyncSummary, started: float) -> None:
-        # The full-text index catches up with the run's versions (within its time).
-        self.catalogue.catch_up(quiet=summary.status == "failed")
         summary.seconds = time.perf_counter() - started
         # This run's share of the client's counters (one client may serve several syncs).
         summary.stats = {k: v - self._stats_before.get(k, 0)
