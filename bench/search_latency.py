@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.import_catalogue import build_zip  # noqa: E402
-from harvester.catalogue import Catalogue, areas, fulltext  # noqa: E402
+from harvester.catalogue import Catalogue, areas  # noqa: E402
 from harvester.catalogue.selection import Selection  # noqa: E402
 from harvester.find.search import search  # noqa: E402
 from harvester.ingest.importer import Importer  # noqa: E402
@@ -156,7 +156,7 @@ def main() -> None:
     if caught:
         print(f"area index: {caught:,} versions indexed in {time.perf_counter() - start:.0f} s")
     with catalogue.engine.connect() as conn:
-        index_bytes, indexed = fulltext.size(conn), fulltext.count(conn)
+        index_bytes, indexed = areas.size(conn), areas.count(conn)
     whole = database_size(catalogue)
     print(f"index: {index_bytes / 1e6:,.1f} MB for {indexed:,} versions "
           f"({index_bytes / max(indexed, 1) / 1e3:.1f} kB each); whole database "

@@ -83,7 +83,7 @@ def test_plain_records_of_an_older_release_read_as_before(db_url: str) -> None:
     before = _outputs(db_url)
     _store_plain(db_url)
     with Catalogue.open(db_url) as catalogue, catalogue.engine.connect() as conn:
-        assert schema_version(conn) == SCHEMA_VERSION == 11
+        assert schema_version(conn) == SCHEMA_VERSION >= 11
         stored = conn.execute(sa.select(V.c.record).limit(1)).scalar_one()
         assert stored[:1] in ("{", b"{")  # the migration left the old rows as they were
     assert _outputs(db_url) == before

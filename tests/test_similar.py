@@ -271,7 +271,7 @@ def test_the_index_follows_new_versions_and_rebuilds_the_same(db_url: str,
     rebuilt = trials(db_url, "index", "--rebuild")
     assert rebuilt.exit_code == 0
     assert rebuilt.stdout.splitlines() == ["rebuilt: 29 trials indexed",
-                                           "full-text index rebuilt: 31 versions"]
+                                           "search index rebuilt: 31 versions"]
     assert similar(db_url, "NCT06203210") == after
     held = records(db_url)
     completed = similar(db_url, "NCT06203210", "--status", "COMPLETED", "--limit", "5")

@@ -313,7 +313,7 @@ def test_pages_parsed_in_workers_store_what_one_process_stores(tmp_path: Path) -
                     conn.execute(sa.text("SELECT nct_id, content_hash, run_id FROM version "
                                          "ORDER BY id")).all(),
                     conn.execute(sa.text("SELECT high_water, resume FROM sync_state")).all(),
-                    conn.execute(sa.text("SELECT count(*) FROM version_fts_docsize")).all()))
+                    conn.execute(sa.text("SELECT count(*) FROM version_facet")).all()))
             engine.dispose()
     assert contents[0] == contents[1]
 

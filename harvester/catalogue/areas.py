@@ -35,8 +35,9 @@ Storage: SQLite, a contentless FTS5 table (rowid = version id) with one column p
 group and the plain ``unicode61`` tokenizer over the pre-made tokens; PostgreSQL, one
 ``tsvector`` per version whose lexemes are tagged with their column (``c:lung``), weighted
 A–D, under one GIN index — not one index per field.  The index is kept up by
-:func:`catch_up` (versions with a higher id than any indexed), called by the searches and at
-the end of an import or sync, so storing a page of versions does not pay for it.
+:func:`catch_up` (versions with a higher id than any indexed), called by the searches before
+they match, so storing a page of versions does not pay for it; ``trials index --rebuild``
+builds it again (:func:`rebuild`).
 """
 
 from __future__ import annotations
@@ -295,6 +296,28 @@ def indexed_up_to(conn: Connection) -> int:
         f"SELECT coalesce(max({column}), 0) FROM {table}").scalar_one())
 
 
+def count(conn: Connection) -> int:
+    """The number of versions indexed."""
+    table = f"{FTS_TABLE}_docsize" if _is_sqlite(conn) else PG_TABLE
+    return int(conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one())
+
+
+def size(conn: Connection) -> int:
+    """Bytes the index takes on disk (tables and indexes)."""
+    if _is_sqlite(conn):
+        try:
+            return int(conn.exec_driver_sql(
+                "SELECT coalesce(sum(pgsize), 0) FROM dbstat "
+                f"WHERE name LIKE '{FTS_TABLE}%'").scalar_one())
+        except sa.exc.OperationalError:  # SQLite built without dbstat: approximate
+            page = int(conn.exec_driver_sql("PRAGMA page_size").scalar_one())
+            rows = conn.exec_driver_sql(
+                f"SELECT sum(length(block)) FROM {FTS_TABLE}_data").scalar_one()
+            return int(rows or 0) + page
+    return int(conn.exec_driver_sql(
+        f"SELECT pg_total_relation_size('{PG_TABLE}')").scalar_one())
+
+
 def pending(conn: Connection) -> int:
     """Versions not indexed yet."""
     version = t.Version.__table__  # type: ignore[attr-defined]
@@ -326,6 +349,30 @@ def catch_up(engine: sa.Engine, progress: Callable[[int], None] | None = None) -
         done += len(rows)
         if progress is not None:
             progress(len(rows))
+
+
+def rebuild(engine: sa.Engine, progress: Callable[[int], None] | None = None) -> int:
+    """Index every version again (after a change in what is indexed, or to repair), in one
+    transaction: searches see the old index until the new one is whole.  Returns the number
+    of versions indexed; ``progress(n)`` after each batch of ``n``."""
+    version = t.Version.__table__  # type: ignore[attr-defined]
+    done, last = 0, 0
+    with engine.begin() as conn:
+        if _is_sqlite(conn):
+            conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('delete-all')")
+        else:
+            conn.exec_driver_sql(f"LOCK TABLE {PG_TABLE} IN SHARE ROW EXCLUSIVE MODE")
+            conn.exec_driver_sql(f"DELETE FROM {PG_TABLE}")
+        while True:
+            rows = conn.execute(sa.select(version.c.id, version.c.record)
+                                .where(version.c.id > last)
+                                .order_by(version.c.id).limit(BATCH)).all()
+            if not rows:
+                return done
+            _insert(conn, [(row.id, recordcodec.unpack(row.record)) for row in rows])
+            last, done = rows[-1].id, done + len(rows)
+            if progress is not None:
+                progress(len(rows))
 
 
 def _horizon(engine: sa.Engine) -> int | None:

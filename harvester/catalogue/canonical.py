@@ -49,10 +49,21 @@ class Fingerprint:
     content_hash: str  # sha256 of the canonical form, hex
 
 
-def fingerprint(record: TrialRecord) -> Fingerprint:
+#: One encoder for the stored JSON and one for the canonical form (keys sorted).
+_ENCODER = msgspec.json.Encoder()
+_SORTED = msgspec.json.Encoder(order="sorted")
+
+
+def dump(record: TrialRecord) -> tuple[dict[str, Any], bytes]:
+    """The record as plain data and as the JSON the catalogue stores (compact, UTF-8): one
+    dump serves the stored JSON, the content hash (:func:`hash_dump`) and the facet rows."""
     data = record.to_json_dict()
-    record_json = msgspec.json.encode(data).decode()
-    # ``data`` is ours (a fresh dump): trimmed to the canonical form in place.
+    return data, _ENCODER.encode(data)
+
+
+def hash_dump(data: dict[str, Any]) -> str:
+    """The content hash of a record from its :func:`dump` — which is trimmed to the
+    canonical form in place (take anything else from it first)."""
     for key in NOT_CONTENT:
         data.pop(key, None)
     for key in OMIT_WHEN_EMPTY:
@@ -62,8 +73,12 @@ def fingerprint(record: TrialRecord) -> Fingerprint:
     for loc in locations:  # a site's contacts: also added later
         if not loc.get("contacts"):
             loc.pop("contacts", None)
-    canonical = squeeze(msgspec.json.encode(data, order="sorted"))
-    return Fingerprint(record_json, hashlib.sha256(canonical).hexdigest())
+    return hashlib.sha256(squeeze(_SORTED.encode(data))).hexdigest()
+
+
+def fingerprint(record: TrialRecord) -> Fingerprint:
+    data, record_json = dump(record)
+    return Fingerprint(record_json.decode(), hash_dump(data))
 
 
 def squeeze(canonical: bytes) -> bytes:

@@ -68,6 +68,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # Checkpoint the WAL every 64 MiB rather than 4 MiB: an import batch writes several MiB,
     # and each checkpoint costs an fsync.
     cursor.execute("PRAGMA wal_autocheckpoint=16384")
+    cursor.execute("PRAGMA cache_size=-65536")
     cursor.close()
 
 
@@ -112,9 +113,12 @@ def _add_sync_tables(conn: Connection) -> None:
 
 
 def _add_fulltext(conn: Connection) -> None:
+    """The indexes a search needs on the catalogue's tables (this step also made a full-text
+    index of every version until step 12 dropped it: a catalogue older than that no longer
+    builds it only to drop it)."""
     from harvester.catalogue import fulltext
 
-    fulltext.create(conn)
+    fulltext.create_support_indexes(conn)
 
 
 def _add_similarity(conn: Connection) -> None:
@@ -180,13 +184,22 @@ def _compress_records(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE version ALTER COLUMN record SET STORAGE EXTERNAL"))
 
 
+def _drop_fulltext(conn: Connection) -> None:
+    """The full-text index of versions (``version_fts``, ``version_text``) goes: searches
+    match with the area index, and nothing read it — every run paid for keeping it up.  One
+    statement in the step's transaction: a crash leaves the catalogue at step 11 or 12."""
+    from harvester.catalogue import fulltext
+
+    fulltext.drop_index(conn)
+
+
 #: Ordered schema steps; the schema version is the number of steps applied.
 MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _add_trial_events,
                                                   _add_sync_tables, _add_fulltext,
                                                   _add_similarity, _add_facets,
                                                   _add_operations, _add_areas,
                                                   _add_work_queue, _add_near_index,
-                                                  _compress_records]
+                                                  _compress_records, _drop_fulltext]
 SCHEMA_VERSION = len(MIGRATIONS)  # = location.SCHEMA_VERSION (tests/test_quick.py checks)
 __all__ = ["ENV_VAR", "SCHEMA_VERSION", "default_url", "describe", "exists", "make_engine",
            "migrate", "resolve_url", "schema_version"]

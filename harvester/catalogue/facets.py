@@ -65,44 +65,6 @@ NEAR_INDEX = sa.Index("ix_version_place_near", PLACE.c.z, PLACE.c.x, PLACE.c.y,
                       PLACE.c.version_id)
 
 
-class _Eligibility(msgspec.Struct):
-    sex: str | None = None
-    minimum_age: str | None = None
-    maximum_age: str | None = None
-    healthy_volunteers: bool | None = None
-    std_ages: list[str] = []
-
-
-class _Sponsor(msgspec.Struct):
-    name: str | None = None
-    agency_class: str | None = msgspec.field(default=None, name="class")
-
-
-class _Document(msgspec.Struct):
-    has_protocol: bool = False
-    has_sap: bool = False
-    has_icf: bool = False
-
-
-class _Location(msgspec.Struct):
-    city: str | None = None
-    state: str | None = None
-    country: str | None = None
-    lat: float | None = None
-    lon: float | None = None
-
-
-class _Record(msgspec.Struct):
-    eligibility: _Eligibility | None = None
-    lead_sponsor: _Sponsor | None = None
-    documents: list[_Document] = []
-    locations: list[_Location] = []
-    primary_completion_date: str | None = None
-    completion_date: str | None = None
-    first_posted: str | None = None
-
-
-_DECODER = msgspec.json.Decoder(_Record)
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]+)?", re.IGNORECASE)
 _AGE_UNITS = {"year": 1.0, "month": 1 / 12, "week": 7 / 365.25, "day": 1 / 365.25,
               "hour": 1 / 8766, "minute": 1 / 525960}
@@ -129,21 +91,37 @@ PlaceValues = tuple[Any, ...]
 
 def values(record_json: str | bytes) -> tuple[FacetValues, list[PlaceValues]]:
     """The facet values and place values of one record (its stored JSON)."""
-    r = _DECODER.decode(record_json)
-    elig = r.eligibility or _Eligibility()
+    return values_of(msgspec.json.decode(record_json))
+
+
+def values_of(data: dict[str, Any]) -> tuple[FacetValues, list[PlaceValues]]:
+    """The facet values and place values of one record as plain data (its JSON decoded, or
+    :func:`harvester.catalogue.canonical.dump`'s) — read from it, not parsed again."""
+    elig = data.get("eligibility") or {}
+    std_ages = elig.get("std_ages") or ()
+    sponsor = data.get("lead_sponsor")
+    documents = data.get("documents") or ()
     docs = [name for name in ("protocol", "sap", "icf")
-            if any(getattr(d, f"has_{name}") for d in r.documents)]
+            if any(d.get(f"has_{name}") for d in documents)]
     facet = (
-        age_years(elig.minimum_age), age_years(elig.maximum_age),
-        "|" + "|".join(elig.std_ages) + "|" if elig.std_ages else None,
-        elig.sex, elig.healthy_volunteers,
-        r.lead_sponsor.agency_class if r.lead_sponsor else None,
+        age_years(elig.get("minimum_age")), age_years(elig.get("maximum_age")),
+        "|" + "|".join(std_ages) + "|" if std_ages else None,
+        elig.get("sex"), elig.get("healthy_volunteers"),
+        sponsor.get("class") if sponsor else None,
         "|" + "|".join(docs) + "|" if docs else None,
-        r.primary_completion_date, r.completion_date, r.first_posted,
+        data.get("primary_completion_date"), data.get("completion_date"),
+        data.get("first_posted"),
     )
-    found = [(_norm(s.country, 100), _norm(s.state, 200), _norm(s.city, 200),
-              s.lat, s.lon, *_xyz(s.lat, s.lon)) for s in r.locations]
+    found = []
+    for site in data.get("locations") or ():
+        lat, lon = _float(site.get("lat")), _float(site.get("lon"))
+        found.append((_norm(site.get("country"), 100), _norm(site.get("state"), 200),
+                      _norm(site.get("city"), 200), lat, lon, *_xyz(lat, lon)))
     return facet, found
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def rows(version_id: int, record_json: str | bytes) -> tuple[dict[str, Any],
@@ -178,8 +156,7 @@ def locate(conn: Connection, where: str) -> tuple[float, float] | None:
 def add(conn: Connection, versions: Sequence[tuple[int, Any]]) -> None:
     """Write the facets of freshly inserted versions (``(id, Prepared)``, their values made
     where they were prepared), in the inserting transaction."""
-    _insert(conn, [(version_id, item.facet, item.places) if item.facet else
-                   (version_id, *values(item.record_json)) for version_id, item in versions])
+    _insert(conn, [(version_id, item.facet, item.places) for version_id, item in versions])
 
 
 def _insert(conn: Connection,

@@ -1,9 +1,7 @@
-"""The full-text index of versions: SQLite FTS5 or a PostgreSQL ``tsvector`` with a GIN index.
+"""The text of a version in four fields, for highlighted extracts of search results.
 
-Every version is indexed (one row per version id, never updated: versions are append-only), so
-a search can ask for the versions current today or on any past date and join the matches with
-:func:`harvester.catalogue.selection.selected` on the version id.  The text of a version comes
-from its record, in four fields weighted for ranking, most telling first:
+Searches match with the area index (:mod:`harvester.catalogue.areas`); what a result shows is
+an extract of its text, taken here from the record, in four fields, most telling first:
 
 ``title``     brief and official title, acronym
 ``focus``     conditions, keywords, intervention names and other names, MeSH terms
@@ -11,50 +9,34 @@ from its record, in four fields weighted for ranking, most telling first:
               descriptions, MeSH ancestors
 ``criteria``  the eligibility criteria
 
-SQLite: a contentless FTS5 table ``version_fts`` (rowid = version id; no copy of the text, as
-the record already holds it) with the Porter stemmer over ``unicode61`` without diacritics;
-ranked with ``bm25`` and the column weights :data:`WEIGHTS`.  PostgreSQL: a table
-``version_text(version_id, document)`` holding ``setweight(to_tsvector('english', …))`` of the
-four fields as weights A–D, with a GIN index; ranked with ``ts_rank_cd``.  Both stem English
-and ignore case.  Storing a page of versions does not pay for the index: :func:`catch_up`
-indexes the versions with a higher id than any indexed, a batch per transaction, and every
-run calls it as it finishes (:meth:`harvester.catalogue.store.Catalogue.finish_run`), so the
-index is whole when a command returns; a run killed before that leaves the index behind by
-its last versions, never wrong, and the next run's catch-up (or :func:`rebuild`) fills it.
-The schema step (:func:`create`) and :func:`rebuild` index what the catalogue already holds,
-streamed in batches by version id.
+SQLite takes the extract with FTS5's ``snippet()`` over a private in-memory table of the few
+documents shown (:func:`sqlite_snippets`, Porter stemmer over ``unicode61`` without
+diacritics); PostgreSQL with ``ts_headline`` in the ``english`` configuration.
+
+Catalogues before schema version 12 also kept a full-text index of every version here
+(``version_fts`` on SQLite, ``version_text`` on PostgreSQL), written after each run; since the
+searches moved to the area index nothing read it, and schema step 12 drops it.  The indexes
+on the catalogue's own tables that a search needs (:data:`SUPPORT_INDEXES`) stay.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import msgspec
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from harvester.catalogue import recordcodec
-from harvester.catalogue import tables as t
-
-if TYPE_CHECKING:
-    from harvester.catalogue.store import Catalogue
-
-V = t.Version.__table__  # type: ignore[attr-defined]
-
-#: The indexed fields, most telling first.
+#: The fields of a version's text, most telling first.
 COLUMNS = ("title", "focus", "summary", "criteria")
-#: bm25 column weights of the fields on SQLite (PostgreSQL: weights A, B, C, D).
-WEIGHTS = (10.0, 4.0, 1.5, 1.0)
+#: The full-text index of versions that catalogues before schema version 12 kept.
 FTS_TABLE = "version_fts"
 PG_TABLE = "version_text"
 PG_CONFIG = "english"
 TOKENIZE = "porter unicode61 remove_diacritics 2"
-#: Text kept per field: far beyond any real record, short of PostgreSQL's 1 MB tsvector limit.
+#: Text kept per field: far beyond any real record.
 MAX_FIELD = 200_000
-BATCH = 1000
 SEPARATOR = " · "  # between items of a list: no token, reads well in a snippet
 
 
@@ -106,7 +88,7 @@ _DECODER = msgspec.json.Decoder(_Record)
 
 @dataclass(frozen=True, slots=True)
 class Texts:
-    """A version's indexed text, one string per field of :data:`COLUMNS`."""
+    """A version's text, one string per field of :data:`COLUMNS`."""
 
     title: str
     focus: str
@@ -132,7 +114,7 @@ def _join(items: Iterator[str | None] | Sequence[str | None]) -> str:
 
 
 def texts(record_json: str | bytes) -> Texts:
-    """The indexed text of a record (its JSON, as the catalogue stores it)."""
+    """The text of a record (its JSON, as the catalogue stores it)."""
     r = _DECODER.decode(record_json)
     elig = r.eligibility or _Eligibility()
     criteria = elig.criteria or "\n".join([*elig.inclusion, *elig.exclusion])
@@ -152,11 +134,7 @@ def texts(record_json: str | bytes) -> Texts:
     )
 
 
-# --- schema and writes ---------------------------------------------------------------------
-
-def _is_sqlite(conn: Connection) -> bool:
-    return conn.dialect.name == "sqlite"
-
+# --- schema -------------------------------------------------------------------------------
 
 #: Indexes on the catalogue's own tables that a search needs: a search joins its matches
 #: with a selection (see harvester.catalogue.selection), whose filters are answered from
@@ -175,184 +153,17 @@ SUPPORT_INDEXES = (
 )
 
 
-def create(conn: Connection) -> None:
-    """Schema step: create the full-text index and fill it from the versions held."""
+def create_support_indexes(conn: Connection) -> None:
+    """Schema step 4 (which also made the full-text index, until step 12 dropped it)."""
     for statement, sqlite_only in SUPPORT_INDEXES:
-        if _is_sqlite(conn) or not sqlite_only:
+        if conn.dialect.name == "sqlite" or not sqlite_only:
             conn.exec_driver_sql(statement)
-    if _is_sqlite(conn):
-        conn.exec_driver_sql(
-            f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5("
-            f"{', '.join(COLUMNS)}, content='', tokenize='{TOKENIZE}')")
-        _fill(conn)
-        conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('optimize')")
-        return
-    conn.exec_driver_sql(
-        f"CREATE TABLE IF NOT EXISTS {PG_TABLE} ("
-        f"version_id INTEGER PRIMARY KEY, "  # a version's id, as the child tables
-        f"document TSVECTOR NOT NULL)")
-    # Compressed but kept in the row where it fits: ranking reads every match's vector, and
-    # fetching each from the TOAST table costs more than the matching itself.
-    conn.exec_driver_sql(f"ALTER TABLE {PG_TABLE} ALTER COLUMN document SET STORAGE MAIN")
-    _fill(conn)  # before the GIN index: one build beats 100,000 inserts into it
-    conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS ix_{PG_TABLE}_document "
-                         f"ON {PG_TABLE} USING GIN (document)")
 
 
-def indexed_up_to(conn: Connection) -> int:
-    """The highest version id indexed (0: none)."""
-    table, column = ((f"{FTS_TABLE}_docsize", "id") if _is_sqlite(conn)
-                     else (PG_TABLE, "version_id"))
-    return int(conn.exec_driver_sql(
-        f"SELECT coalesce(max({column}), 0) FROM {table}").scalar_one())
-
-
-def pending(conn: Connection) -> int:
-    """Versions stored but not indexed yet."""
-    return int(conn.execute(sa.select(sa.func.count()).where(
-        V.c.id > indexed_up_to(conn))).scalar_one())
-
-
-def catch_up(engine: sa.Engine, progress: Callable[[int], None] | None = None, *,
-             limit: int | None = None) -> int:
-    """Index the versions stored since the last catch-up, a batch per transaction (a kill
-    loses at most a batch, redone next time); returns how many were indexed.  ``limit``:
-    one batch of at most that many (a run's idle moment, see ``Catalogue.catch_up``)."""
-    done = 0
-    batch = min(BATCH, limit) if limit else BATCH
-    horizon = _horizon(engine, wait=not limit)
-    if horizon is None:
-        return 0
-    while True:
-        with engine.begin() as conn:
-            if _is_sqlite(conn):  # take the write lock first: two catch-ups never race
-                conn.exec_driver_sql("DELETE FROM schema_info WHERE 0")
-            else:
-                conn.exec_driver_sql(f"LOCK TABLE {PG_TABLE} IN SHARE ROW EXCLUSIVE MODE")
-            last = indexed_up_to(conn)
-            rows = conn.execute(sa.select(V.c.id, V.c.record)
-                                .where(V.c.id > last, V.c.id <= horizon)
-                                .order_by(V.c.id).limit(batch)).all()
-            if not rows:
-                return done
-            _insert(conn, [(row.id, texts(recordcodec.unpack(row.record))) for row in rows])
-        done += len(rows)
-        if progress is not None:
-            progress(len(rows))
-        if limit:
-            return done
-
-
-def _horizon(engine: sa.Engine, *, wait: bool = True) -> int | None:
-    """The highest version id below which no version can still appear (None: nothing to
-    index now).  PostgreSQL writers run side by side and commit ids out of order: a brief
-    SHARE lock on ``version`` waits for the inserts under way, so every id up to the
-    largest then seen is final (a later insert takes a higher id).  Behind a long
-    transaction the catch-up waits a few seconds at most (without ``wait``, not at all),
-    then leaves it to the next one."""
-    top = sa.select(sa.func.coalesce(sa.func.max(V.c.id), 0))
-    with engine.connect() as conn:
-        try:
-            if int(conn.execute(top).scalar_one()) <= indexed_up_to(conn):
-                return None
-            if _is_sqlite(conn):
-                return int(conn.execute(top).scalar_one())
-            conn.exec_driver_sql("SET LOCAL lock_timeout = '5s'")
-            try:
-                conn.exec_driver_sql("LOCK TABLE version IN SHARE MODE"
-                                     + ("" if wait else " NOWAIT"))
-            except sa.exc.OperationalError:
-                return None
-            return int(conn.execute(top).scalar_one())
-        finally:
-            conn.rollback()  # reads only: the lock goes with the transaction
-
-
-def _insert(conn: Connection, rows: Sequence[tuple[int, Texts]]) -> None:
-    if not rows:
-        return
-    if _is_sqlite(conn):
-        conn.exec_driver_sql(
-            f"INSERT INTO {FTS_TABLE} (rowid, {', '.join(COLUMNS)}) VALUES (?, ?, ?, ?, ?)",
-            [(version_id, *text.fields()) for version_id, text in rows])
-        return
-    # One statement per batch: the texts travel as arrays and the server makes the vectors.
-    weighted = " || ".join(
-        f"setweight(to_tsvector('{PG_CONFIG}', x.{name}), '{weight}')"
-        for name, weight in zip(COLUMNS, "ABCD", strict=True))
-    conn.execute(sa.text(
-        f"INSERT INTO {PG_TABLE} (version_id, document) "
-        f"SELECT x.id, {weighted} FROM unnest("
-        f"CAST(:ids AS INTEGER[]), {', '.join(f'CAST(:{c} AS TEXT[])' for c in COLUMNS)}"
-        f") AS x(id, {', '.join(COLUMNS)})"),
-        {"ids": [version_id for version_id, _ in rows],
-         **{name: [_pg_text(text.fields()[i]) for _, text in rows]
-            for i, name in enumerate(COLUMNS)}})
-
-
-def _pg_text(text: str) -> str:
-    return text.replace("\x00", "")  # PostgreSQL text cannot hold NUL
-
-
-def _fill(conn: Connection, progress: Callable[[int], None] | None = None) -> int:
-    """Index every version the catalogue holds, a batch at a time (flat memory)."""
-    last, done = 0, 0
-    while True:
-        rows = conn.execute(sa.select(V.c.id, V.c.record).where(V.c.id > last)
-                            .order_by(V.c.id).limit(BATCH)).all()
-        if not rows:
-            return done
-        _insert(conn, [(row.id, texts(recordcodec.unpack(row.record))) for row in rows])
-        last, done = rows[-1].id, done + len(rows)
-        if progress is not None:
-            progress(len(rows))
-
-
-def rebuild(catalogue: Catalogue, progress: Callable[[int], None] | None = None, *,
-            lock: bool = True) -> int:
-    """Index every version again from its record (after a change in what is indexed, or to
-    repair); returns the number of versions indexed.
-
-    Takes the catalogue's writer lock (CatalogueBusyError while an import or sync runs) and
-    works in one transaction, so searches see the old index until the new one is complete.
-    ``progress(n)`` is called after each batch of ``n`` versions.
-    """
-    from contextlib import nullcontext
-
-    from harvester.catalogue.lock import writer_lock
-
-    held = writer_lock(catalogue.engine) if lock else nullcontext()
-    with held, catalogue.engine.begin() as conn:
-        if _is_sqlite(conn):
-            conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('delete-all')")
-        else:
-            conn.exec_driver_sql(f"DELETE FROM {PG_TABLE}")
-        done = _fill(conn, progress)
-        if _is_sqlite(conn):
-            conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('optimize')")
-    return done
-
-
-def count(conn: Connection) -> int:
-    """The number of versions indexed."""
-    table = f"{FTS_TABLE}_docsize" if _is_sqlite(conn) else PG_TABLE
-    return int(conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one())
-
-
-def size(conn: Connection) -> int:
-    """Bytes the index takes on disk (tables and indexes)."""
-    if _is_sqlite(conn):
-        page = int(conn.exec_driver_sql("PRAGMA page_size").scalar_one())
-        try:
-            return int(conn.exec_driver_sql(
-                "SELECT coalesce(sum(pgsize), 0) FROM dbstat "
-                f"WHERE name LIKE '{FTS_TABLE}%'").scalar_one())
-        except sa.exc.OperationalError:  # SQLite built without dbstat: approximate
-            rows = conn.exec_driver_sql(
-                f"SELECT sum(length(block)) FROM {FTS_TABLE}_data").scalar_one()
-            return int(rows or 0) + page
-    return int(conn.exec_driver_sql(
-        f"SELECT pg_total_relation_size('{PG_TABLE}')").scalar_one())
+def drop_index(conn: Connection) -> None:
+    """Schema step 12: the full-text index of versions goes (nothing reads it)."""
+    table = FTS_TABLE if conn.dialect.name == "sqlite" else PG_TABLE
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
 
 
 # --- highlighted extracts ------------------------------------------------------------------
@@ -361,8 +172,8 @@ def sqlite_snippets(match: str, docs: Sequence[tuple[int, Texts]], start: str, s
                     tokens: int = 16) -> dict[int, str]:
     """FTS5 ``snippet()`` extracts of ``docs`` for the FTS5 expression ``match``.
 
-    The index holds no copy of the text, so the few documents shown are indexed again in a
-    private in-memory FTS5 table with the same tokenizer, and their extracts taken there.
+    The few documents shown are indexed in a private in-memory FTS5 table, and their
+    extracts taken there.
     """
     db = sqlite3.connect(":memory:")
     try:

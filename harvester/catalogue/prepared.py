@@ -9,7 +9,7 @@ picklable: plain strings, numbers and tuples.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from harvester.catalogue import canonical, recordcodec
@@ -38,8 +38,7 @@ class Prepared:
     nct_id: str
     source: str
     content_hash: str
-    record_json: str
-    record_stored: bytes  # version.record: record_json compressed (recordcodec.pack)
+    record_stored: bytes  # version.record: the record's JSON compressed (recordcodec.pack)
     registry_date: str | None
     registry_version: str | None
     columns: dict[str, Any]  # the version table's filter columns
@@ -52,19 +51,22 @@ class Prepared:
     payload_quick: str | None
     payload_codec: str  # "deflate": the zip entry's own stream; "zlib": compressed here
     payload_stored: bytes
-    facet: facets.FacetValues = ()  # the version_facet row, without the version id
-    places: list[facets.PlaceValues] = field(default_factory=list)  # version_place rows
+    facet: facets.FacetValues  # the version_facet row, without the version id
+    places: list[facets.PlaceValues]  # version_place rows, without version id and position
 
 
 def prepare(item: Incoming) -> Prepared:
     rec = item.record
-    from harvester.catalogue.facets import values
+    from harvester.catalogue.facets import values_of
 
-    fp = canonical.fingerprint(rec)
-    facet, places = values(fp.record_json)
+    # One dump of the record: encoded as the stored JSON, read for the facet rows, then
+    # trimmed to the canonical form and hashed.
+    data, record_json = canonical.dump(rec)
+    facet, places = values_of(data)
+    content_hash = canonical.hash_dump(data)
     return Prepared(
-        nct_id=rec.nct_id, source=rec.source, content_hash=fp.content_hash,
-        record_json=fp.record_json, record_stored=recordcodec.pack(fp.record_json),
+        nct_id=rec.nct_id, source=rec.source, content_hash=content_hash,
+        record_stored=recordcodec.pack(record_json),
         registry_date=canonical.registry_date(rec),
         registry_version=item.registry_version or rec.version_holder,
         columns=_filter_columns(rec),

@@ -20,7 +20,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
-from harvester.catalogue import canonical, fulltext, recordcodec
+from harvester.catalogue import canonical, recordcodec
 from harvester.catalogue import tables as t
 from harvester.catalogue.engine import describe, exists, make_engine, migrate, resolve_url
 from harvester.catalogue.prepared import Incoming, Prepared, prepare, unpack
@@ -141,9 +141,8 @@ class Catalogue:
 
     def finish_run(self, run_id: int, status: str, message: str | None = None,
                    *, failed: int | None = None, stats: dict[str, Any] | None = None) -> None:
-        """Record how a run ended, once the full-text index has caught up with the versions
-        it stored (see :func:`fulltext.catch_up`): a command that returns leaves it whole."""
-        self.catch_up(quiet=status in ("failed", "interrupted"))
+        """Record how a run ended.  (The area index that searches use catches up when a
+        search next needs it: :func:`harvester.catalogue.areas.catch_up`.)"""
         values: dict[str, Any] = {"status": status, "message": message,
                                   "finished_at": self.clock(), "heartbeat_at": self.clock()}
         if failed is not None:
@@ -163,19 +162,6 @@ class Catalogue:
                      "%s run %s: %d new, %d changed, %d failed%s", row.kind, status, row.new,
                      row.changed, row.failed, f": {message}" if message else "",
                      extra={"run": run_id, "query": row.query_name})
-
-    def catch_up(self, *, quiet: bool = False, limit: int | None = None) -> int:
-        """Index the versions stored since the full-text index last caught up; ``quiet``:
-        a failure is logged, not raised (a run that failed already: the next one catches
-        up); ``limit``: one batch of at most that many — what a run does while it waits for
-        its parsing workers, so that little is left to index when it finishes."""
-        try:
-            return fulltext.catch_up(self.engine, limit=limit)
-        except sa.exc.SQLAlchemyError as exc:
-            if not quiet:
-                raise
-            _LOG.warning("full-text index not caught up: %s", exc)
-            return 0
 
     def mark_interrupted(self, stale_before: datetime, *, keep: int | None = None) -> int:
         """Mark runs still 'running' whose last heartbeat is before ``stale_before`` as

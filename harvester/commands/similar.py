@@ -12,7 +12,6 @@ from typing import Any
 import click
 from rich.table import Table
 
-from harvester.catalogue import fulltext
 from harvester.catalogue.lock import writer_lock
 from harvester.commands._common import (
     db_option,
@@ -250,7 +249,7 @@ def index(db: str | None, rebuild: bool, progress: bool, wait: float, quiet: boo
     (from cron, say) so that the first query is quick.  The index lives in the catalogue's
     database and follows each trial's current version; only trials that changed are
     indexed again.  --rebuild drops it and builds it again from every trial, and also
-    rebuilds the full-text index of `trials search`.
+    rebuilds the search index of `trials search` (its area index).
 
     \b
     Examples:
@@ -268,8 +267,10 @@ def index(db: str | None, rebuild: bool, progress: bool, wait: float, quiet: boo
         what = "rebuilt: " if rebuild else ""
         click.echo(f"{what}{done} trial{'s' if done != 1 else ''} indexed")
         if rebuild:
-            with progress_bar(None, "full-text index", enabled=progress) as advance:
-                versions = fulltext.rebuild(catalogue, progress=lambda n: advance(n, None),
-                                            lock=False)
-            click.echo(f"full-text index rebuilt: {versions} "
+            from harvester.catalogue import areas
+
+            with progress_bar(None, "search index", enabled=progress) as advance:
+                versions = areas.rebuild(catalogue.engine,
+                                         progress=lambda n: advance(n, None))
+            click.echo(f"search index rebuilt: {versions} "
                        f"version{'s' if versions != 1 else ''}")

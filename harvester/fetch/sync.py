@@ -40,7 +40,6 @@ from harvester.fetch.ahead import Ahead
 from harvester.fetch.backfill import backfill
 from harvester.fetch.ctgov import CtgovApi, Page, split_ids, updated_since
 from harvester.fetch.schema_watch import SchemaReport, watch_schema
-from harvester.ingest.importer import index_while_waiting
 from harvester.ingest.preparing import PreparedBatch, prepare_page
 from harvester.ingest.workers import process_pool, relaxed_gc
 
@@ -317,7 +316,6 @@ class Syncer:
     def _store(self, fetched: _Fetched, params: dict[str, str], key: str, current: _Pass,
                summary: SyncSummary) -> None:
         cat = self.catalogue
-        index_while_waiting(cat, fetched.jobs)
         batch, seconds = fetched.result()
         if fetched.part != current.part:  # the next request of split_ids: from the start
             current.part, current.after = fetched.part, current.since
@@ -409,8 +407,6 @@ class Syncer:
                                      .distinct().order_by(V.c.nct_id)).scalars())
 
     def _finish(self, summary: SyncSummary, started: float) -> None:
-        # The full-text index catches up with the run's versions (within its time).
-        self.catalogue.catch_up(quiet=summary.status == "failed")
         summary.seconds = time.perf_counter() - started
         # This run's share of the client's counters (one client may serve several syncs).
         summary.stats = {k: v - self._stats_before.get(k, 0)

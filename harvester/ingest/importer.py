@@ -183,7 +183,6 @@ class Importer:
         except BaseException as exc:
             catalogue.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
             raise
-        catalogue.catch_up()  # the full-text index, within the import's time
         summary.seconds = time.perf_counter() - started
         catalogue.finish_run(run_id, summary.status,
                              f"{summary.failed} input(s) failed" if summary.failed else None)
@@ -225,7 +224,6 @@ class Importer:
             self._store(queue.popleft(), summary)
 
     def _store(self, done: _InFlight, summary: ImportSummary) -> None:
-        index_while_waiting(self.catalogue, [done.result])
         result = done.result.result() if isinstance(done.result, Future) else done.result
         for note in result.warnings:
             self.on_problem(f"warning: {note}")
@@ -237,16 +235,3 @@ class Importer:
         for outcome in outcomes:
             setattr(summary, outcome, getattr(summary, outcome) + 1)
         self.on_progress(done.size)
-
-
-#: Versions indexed at a time while the storing process waits for its parsing workers.
-INDEX_WHILE_WAITING = 200
-
-
-def index_while_waiting(catalogue: Catalogue, jobs: Sequence[object]) -> None:
-    """While the workers still prepare what is to be stored next, bring the full-text index
-    up to date with what was stored before (a batch at a time): the waiting process's core
-    does the work that would otherwise wait for the end of the run."""
-    while any(isinstance(job, Future) and not job.done() for job in jobs):
-        if not catalogue.catch_up(limit=INDEX_WHILE_WAITING):
-            return
