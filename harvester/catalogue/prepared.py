@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from harvester.catalogue import canonical, recordcodec
+from harvester.catalogue.facetvalues import FacetValues, PlaceValues, values_of
 from harvester.records import TrialRecord
-
-if TYPE_CHECKING:  # writers only: `trials show` never imports the facet rows
-    from harvester.catalogue import facets
 
 
 @dataclass(frozen=True)
@@ -51,13 +49,12 @@ class Prepared:
     payload_quick: str | None
     payload_codec: str  # "deflate": the zip entry's own stream; "zlib": compressed here
     payload_stored: bytes
-    facet: facets.FacetValues  # the version_facet row, without the version id
-    places: list[facets.PlaceValues]  # version_place rows, without version id and position
+    facet: FacetValues  # the version_facet row, without the version id
+    places: list[PlaceValues]  # version_place rows, without version id and position
 
 
 def prepare(item: Incoming) -> Prepared:
     rec = item.record
-    from harvester.catalogue.facets import values_of
 
     # One dump of the record: encoded as the stored JSON, read for the facet rows, then
     # trimmed to the canonical form and hashed.

@@ -250,7 +250,10 @@ class Syncer:
         page before them is stored — each page in its own transaction with the resume
         point, strictly in order."""
         pending: deque[_Fetched] = deque()
-        pool: ProcessPoolExecutor | None = None
+        # A full pass over a search usually has many pages: the workers start now, while
+        # the first page downloads (spawning one and importing the parsers takes longer
+        # than that request).  Otherwise they start with a first page that says more follow.
+        pool = self._start_pool() if self._expect_many(params, current) else None
         ahead = Ahead(self._pages(params, current), name="sync-download")
         try:
             with relaxed_gc():
@@ -278,6 +281,14 @@ class Syncer:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
         self._close_pass(params, key, current, state, summary)
+
+    def _expect_many(self, params: Mapping[str, str], current: _Pass) -> bool:
+        """A full pass of a search (not of a short list of NCT ids), with pages big enough
+        to share among the workers: many pages are likely."""
+        ids = [i for i in params.get("filter.ids", "").split(",") if i]
+        return (self._workers > 0 and current.mode == "full"
+                and self.page_size >= CHUNK * self._workers
+                and (not ids or len(ids) > self.page_size))
 
     def _more_pages(self, expected: int | None, studies: list[bytes]) -> bool:
         return self._workers > 0 and expected is not None and expected > len(studies)
