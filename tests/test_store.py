@@ -60,8 +60,8 @@ def test_history_is_the_same_whatever_the_import_order(db_url: str) -> None:
         with Catalogue.open(db_url) as cat:
             with cat.engine.begin() as conn:  # start each order from an empty catalogue
                 for table in ("version_condition", "version_intervention", "version_site",
-                              "version_facet", "version_place", "payload", "trial",
-                              "version"):
+                              "version_facet", "version_place", "version_summary", "payload",
+                              "trial", "version"):
                     conn.execute(sa.text(f"DELETE FROM {table}"))
             for item in order:
                 cat.add([item])

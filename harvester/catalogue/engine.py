@@ -193,13 +193,22 @@ def _drop_fulltext(conn: Connection) -> None:
     fulltext.drop_index(conn)
 
 
+def _add_summaries(conn: Connection) -> None:
+    """Each version's summary (what a result line shows), apart from its record; the
+    versions already held are summarised by ``summary.backfill`` after the step."""
+    from harvester.catalogue import summary
+
+    summary.create(conn)
+
+
 #: Ordered schema steps; the schema version is the number of steps applied.
 MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _add_trial_events,
                                                   _add_sync_tables, _add_fulltext,
                                                   _add_similarity, _add_facets,
                                                   _add_operations, _add_areas,
                                                   _add_work_queue, _add_near_index,
-                                                  _compress_records, _drop_fulltext]
+                                                  _compress_records, _drop_fulltext,
+                                                  _add_summaries]
 SCHEMA_VERSION = len(MIGRATIONS)  # = location.SCHEMA_VERSION (tests/test_quick.py checks)
 __all__ = ["ENV_VAR", "SCHEMA_VERSION", "default_url", "describe", "exists", "make_engine",
            "migrate", "resolve_url", "schema_version"]
@@ -232,10 +241,24 @@ def migrate(engine: Engine) -> int:
                     continue
                 MIGRATIONS[number](conn)
                 _set_version(conn, number + 1)
+        _finish_backfills(engine)
     except sa.exc.OperationalError as exc:
         raise CatalogueError(f"cannot open the catalogue at {describe(engine.url)}: "
                              f"{_first_line(exc)}") from None
     return found
+
+
+def _finish_backfills(engine: Engine) -> None:
+    """Data that a schema step leaves to be filled a batch per transaction (so that a kill
+    loses one batch): done, or resumed where a killed one stopped, before the catalogue is
+    used.  A single read when there is nothing to do."""
+    with engine.connect() as conn:
+        pending = conn.exec_driver_sql(
+            "SELECT count(*) FROM schema_info WHERE key = 'summary_backfill'").scalar_one()
+    if pending:
+        from harvester.catalogue import summary
+
+        summary.backfill(engine)
 
 
 def _one_migrator(conn: Connection) -> None:

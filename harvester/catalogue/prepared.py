@@ -14,6 +14,7 @@ from typing import Any
 
 from harvester.catalogue import canonical, recordcodec
 from harvester.catalogue.facetvalues import FacetValues, PlaceValues, values_of
+from harvester.catalogue.summaryvalues import row as summary_row
 from harvester.records import TrialRecord
 
 
@@ -51,6 +52,7 @@ class Prepared:
     payload_stored: bytes
     facet: FacetValues  # the version_facet row, without the version id
     places: list[PlaceValues]  # version_place rows, without version id and position
+    summary: str  # version_summary.summary (harvester.catalogue.summary)
 
 
 def prepare(item: Incoming) -> Prepared:
@@ -60,13 +62,15 @@ def prepare(item: Incoming) -> Prepared:
     # trimmed to the canonical form and hashed.
     data, record_json = canonical.dump(rec)
     facet, places = values_of(data)
+    columns = _filter_columns(rec)
+    summary = summary_row(data, columns)
     content_hash = canonical.hash_dump(data)
     return Prepared(
         nct_id=rec.nct_id, source=rec.source, content_hash=content_hash,
         record_stored=recordcodec.pack(record_json),
         registry_date=canonical.registry_date(rec),
         registry_version=item.registry_version or rec.version_holder,
-        columns=_filter_columns(rec),
+        columns=columns,
         conditions=[(c, c.lower()[:400]) for c in rec.conditions],
         interventions=[(str(x.type) if x.type else None, x.name, x.name.lower()[:400])
                        for x in rec.interventions if x.name],
@@ -74,7 +78,7 @@ def prepare(item: Incoming) -> Prepared:
                 str(s.status) if s.status else None) for s in rec.locations],
         payload_sha256=item.payload_sha256, payload_size=len(item.payload),
         payload_name=item.name, payload_quick=item.quick, **_stored(item),
-        facet=facet, places=places,
+        facet=facet, places=places, summary=summary,
     )
 
 

@@ -402,6 +402,10 @@ class _Batch:
         from harvester.catalogue import facets  # writers only: `trials show` never needs it
 
         facets.add(self.conn, list(zip(ids, fresh, strict=True)))
+        from harvester.catalogue import summary
+
+        summary.insert(self.conn, [(version_id, item.summary)
+                                   for version_id, item in zip(ids, fresh, strict=True)])
         self._point_current({item.nct_id: [] for item in fresh}, [
             {"nct_id": item.nct_id, "id": version_id, "source": item.source,
              "effective_date": item.registry_date or effective, "seen_at": self.now}

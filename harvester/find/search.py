@@ -21,7 +21,15 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.engine import Connection
 
-from harvester.catalogue import Catalogue, areas, facets, fulltext, places, recordcodec
+from harvester.catalogue import (
+    Catalogue,
+    areas,
+    facets,
+    fulltext,
+    places,
+    recordcodec,
+    summary,
+)
 from harvester.catalogue import tables as t
 from harvester.catalogue.selection import (
     DEFAULT_WITHIN_KM,
@@ -96,15 +104,6 @@ class Results:
     total: int  # every match in the selection
     offset: int
     hits: list[Hit]
-
-
-class _Shown(msgspec.Struct):
-    brief_title: str | None = None
-    official_title: str | None = None
-    conditions: list[str] = []
-
-
-_SHOWN = msgspec.json.Decoder(_Shown)
 
 
 # --- searching -----------------------------------------------------------------------------
@@ -304,26 +303,22 @@ def _hits(conn: Connection, rows: Sequence[tuple[str, int, float]], value: Any,
     if not rows:
         return []
     ids = [version_id for _, version_id, _ in rows]
-    details = {row.id: row for row in conn.execute(
-        sa.select(V.c.id, V.c.nct_id, V.c.source, V.c.record, V.c.overall_status,
-                  V.c.phases, V.c.study_type, V.c.start_date).where(V.c.id.in_(ids)))}
+    sources: dict[int, str] = dict(conn.execute(
+        sa.select(V.c.id, V.c.source).where(V.c.id.in_(ids))).all())
+    shown = summary.read(conn, ids)  # never the records: those only for extracts
     numbers = _history_numbers(conn, [nct_id for nct_id, _, _ in rows])
-    records = {version_id: recordcodec.unpack(row.record) for version_id, row in details.items()}
-    docs = [(version_id, _shown_texts(records[version_id])) for version_id in ids
-            ] if value else []  # no words, no extracts: the texts are not decoded
+    docs = _extract_texts(conn, ids) if value else []  # no words, no extracts
     snippets = _snippets(conn, value, docs)
     distances = distances or {}
     hits = []
     for place, (nct_id, version_id, score) in enumerate(rows, start=offset + 1):
-        row = details[version_id]
-        shown = _SHOWN.decode(records[version_id])
+        line = shown[version_id]
         hits.append(Hit(
             rank=place, nct_id=nct_id, version_id=version_id, version=numbers.get(version_id, 0),
-            score=score, title=shown.brief_title or shown.official_title,
-            status=row.overall_status, phases=tuple((row.phases or "").split("|")) if
-            row.phases else (), study_type=row.study_type, start_date=row.start_date,
-            conditions=tuple(shown.conditions), snippet=snippets.get(version_id, ""),
-            source=row.source, distance_km=distances.get(version_id)))
+            score=score, title=line.title, status=line.overall_status,
+            phases=tuple(line.phases), study_type=line.study_type, start_date=line.start_date,
+            conditions=tuple(line.conditions), snippet=snippets.get(version_id, ""),
+            source=sources[version_id], distance_km=distances.get(version_id)))
     return hits
 
 
@@ -350,6 +345,14 @@ class _More(msgspec.Struct):
 
 
 _MORE = msgspec.json.Decoder(_More)
+
+
+def _extract_texts(conn: Connection, ids: Sequence[int]) -> list[tuple[int, fulltext.Texts]]:
+    """The texts the page's extracts are taken from, in the order of ``ids``."""
+    records: dict[int, bytes] = dict(conn.execute(
+        sa.select(V.c.id, V.c.record).where(V.c.id.in_(ids))).all())
+    return [(version_id, _shown_texts(recordcodec.unpack(records[version_id])))
+            for version_id in ids]
 
 
 def _shown_texts(record: str | bytes) -> fulltext.Texts:
@@ -401,14 +404,17 @@ def _clean(text: str) -> str:
 def _history_numbers(conn: Connection, nct_ids: Sequence[str]) -> dict[int, int]:
     """Version id → 1-based place in its trial's history (registry date, then when seen,
     superseded re-derivations not counted), as ``trials history`` numbers it."""
-    rows = conn.execute(sa.select(V.c.id, V.c.nct_id, V.c.effective_date, V.c.seen_at,
-                                  V.c.supersedes_id).where(V.c.nct_id.in_(sorted(set(nct_ids)))))
+    # Both from indexes (nct_id, effective_date, source, seen_at) and (supersedes_id): on
+    # SQLite a version's later columns are read through its record's overflow pages.
+    rows = conn.execute(sa.select(V.c.id, V.c.nct_id, V.c.effective_date, V.c.seen_at)
+                        .where(V.c.nct_id.in_(sorted(set(nct_ids))))).all()
+    replaced = set(conn.execute(sa.select(V.c.supersedes_id).where(
+        V.c.supersedes_id.in_([row.id for row in rows]))).scalars())
     trials: dict[str, list[Any]] = {}
     for row in rows:
         trials.setdefault(row.nct_id, []).append(row)
     numbers: dict[int, int] = {}
     for versions in trials.values():
-        replaced = {v.supersedes_id for v in versions if v.supersedes_id is not None}
         kept = sorted((v for v in versions if v.id not in replaced),
                       key=lambda v: (v.effective_date, v.seen_at, v.id))
         numbers.update({v.id: n for n, v in enumerate(kept, start=1)})

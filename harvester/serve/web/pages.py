@@ -15,14 +15,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import msgspec
 import sqlalchemy as sa
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from harvester.catalogue import recordcodec
+from harvester.catalogue import summary
 from harvester.catalogue import tables as t
 from harvester.catalogue.changes import changes_since
 from harvester.catalogue.health import catalogue_status
@@ -45,18 +44,6 @@ V = t.Version.__table__  # type: ignore[attr-defined]
 T = t.Trial.__table__  # type: ignore[attr-defined]
 PAGE_SIZE = 20
 REGISTRY = "https://clinicaltrials.gov/study/"
-
-
-class _Listed(msgspec.Struct):
-    brief_title: str | None = None
-    official_title: str | None = None
-    acronym: str | None = None
-    conditions: list[str] = []
-    completion_date: str | None = None
-    primary_completion_date: str | None = None
-
-
-_LISTED = msgspec.json.Decoder(_Listed)
 
 
 def _form(request: Request) -> dict[str, list[str]]:
@@ -88,21 +75,19 @@ def _rows(ctx: ServerContext, version_ids: list[int]) -> dict[int, dict[str, Any
     if not version_ids:
         return {}
     with ctx.catalogue.engine.connect() as conn:
-        found = conn.execute(sa.select(
-            V.c.id, V.c.nct_id, V.c.record, V.c.overall_status, V.c.phases, V.c.study_type,
-            V.c.start_date, V.c.enrollment_count, V.c.last_update_posted).where(
-            V.c.id.in_(version_ids)))
-        out = {}
-        for row in found:
-            listed = _LISTED.decode(recordcodec.unpack(row.record))
-            out[row.id] = {
-                "nct_id": row.nct_id, "title": listed.brief_title or listed.official_title,
-                "acronym": listed.acronym, "conditions": listed.conditions,
-                "status": row.overall_status, "phases": (row.phases or "").split("|")
-                if row.phases else [], "study_type": row.study_type,
-                "start_date": row.start_date, "enrollment": row.enrollment_count,
-                "completion": listed.primary_completion_date or listed.completion_date,
-                "updated": row.last_update_posted}
+        nct_ids: dict[int, str] = dict(conn.execute(sa.select(V.c.id, V.c.nct_id).where(
+            V.c.id.in_(version_ids))).all())
+        shown = summary.read(conn, nct_ids)  # a few fields, never the whole records
+    out = {}
+    for version_id, nct_id in nct_ids.items():
+        line = shown[version_id]
+        out[version_id] = {
+            "nct_id": nct_id, "title": line.title, "acronym": line.acronym,
+            "conditions": line.conditions, "status": line.overall_status,
+            "phases": line.phases, "study_type": line.study_type,
+            "start_date": line.start_date, "enrollment": line.enrollment_count,
+            "completion": line.primary_completion_date or line.completion_date,
+            "updated": line.last_update_posted}
     return out
 
 
