@@ -74,6 +74,11 @@ def _clean(text: str) -> str:
         text = _ESCAPE.sub(r"\1", text)
     if "**" in text:
         text = text.replace("**", "")
+    # Already clean, checked in C: a printable text has no whitespace but the plain space
+    # (every other character str.split() splits at is unprintable), so single spaces inside
+    # and none at the ends is what splitting and joining would give.
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text
     return " ".join(text.split())
 
 

@@ -16,6 +16,7 @@ model, and the same warnings.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -31,12 +32,13 @@ from parsers._text import plain
 
 Dict = dict[str, Any]
 _Obj = Dict | None
-_Strs = list[str] | None
+_Strs = tuple[str, ...] | None
 
 
 class _S(msgspec.Struct, gc=False):
-    """Decoded structs hold only strings, numbers and lists of them: no reference cycles, so
-    the garbage collector need not track them."""
+    """Decoded structs hold only strings, numbers and tuples of them: no reference cycles, so
+    the garbage collector need not track them (arrays are decoded as tuples, which it stops
+    tracking too, and which the record can keep as they are)."""
 
 
 class _Id(_S):
@@ -46,7 +48,7 @@ class _Id(_S):
 class _Ident(_S):
     nctId: str | None = None
     orgStudyIdInfo: _Id | None = None
-    secondaryIdInfos: list[_Id] | None = None
+    secondaryIdInfos: tuple[_Id, ...] | None = None
     nctIdAliases: _Strs = None
     briefTitle: str | None = None
     officialTitle: str | None = None
@@ -109,7 +111,7 @@ class _Description(_S):
 
 class _Sponsors(_S):
     leadSponsor: _Obj = None
-    collaborators: list[Dict] | None = None
+    collaborators: tuple[Dict, ...] | None = None
 
 
 class _Contact(_S):
@@ -136,7 +138,7 @@ class _Location(_S):
     country: str | None = None
     status: str | None = None
     geoPoint: _Geo | None = None
-    contacts: list[_Contact] | None = None
+    contacts: tuple[_Contact, ...] | None = None
 
 
 class _Official(_S):
@@ -146,9 +148,9 @@ class _Official(_S):
 
 
 class _Contacts(_S):
-    locations: list[_Location] | None = None
-    overallOfficials: list[_Official] | None = None
-    centralContacts: list[_Contact] | None = None
+    locations: tuple[_Location, ...] | None = None
+    overallOfficials: tuple[_Official, ...] | None = None
+    centralContacts: tuple[_Contact, ...] | None = None
 
 
 class _Arm(_S):
@@ -167,8 +169,8 @@ class _Intervention(_S):
 
 
 class _Arms(_S):
-    armGroups: list[_Arm] | None = None
-    interventions: list[_Intervention] | None = None
+    armGroups: tuple[_Arm, ...] | None = None
+    interventions: tuple[_Intervention, ...] | None = None
 
 
 class _Eligibility(_S):
@@ -187,9 +189,9 @@ class _Outcome(_S):
 
 
 class _Outcomes(_S):
-    primaryOutcomes: list[_Outcome] | None = None
-    secondaryOutcomes: list[_Outcome] | None = None
-    otherOutcomes: list[_Outcome] | None = None
+    primaryOutcomes: tuple[_Outcome, ...] | None = None
+    secondaryOutcomes: tuple[_Outcome, ...] | None = None
+    otherOutcomes: tuple[_Outcome, ...] | None = None
 
 
 class _Reference(_S):
@@ -204,8 +206,8 @@ class _Link(_S):
 
 
 class _References(_S):
-    references: list[_Reference] | None = None
-    seeAlsoLinks: list[_Link] | None = None
+    references: tuple[_Reference, ...] | None = None
+    seeAlsoLinks: tuple[_Link, ...] | None = None
 
 
 class Protocol(_S):
@@ -251,7 +253,7 @@ def _int(value: object) -> bool:
     return value is None or value.__class__ is int
 
 
-def _enums(items: list[str] | None) -> bool:
+def _enums(items: tuple[str, ...] | None) -> bool:
     """Each item names a value (a blank one would be a null in a list of values)."""
     return all(item.strip() for item in items or ())
 
@@ -348,8 +350,8 @@ def _enum(kind: Any, raw: str | None, *, field: str) -> Any:
     return member if member is not None else v.enum_value(kind, raw, field=field)
 
 
-def _tuple(items: list[str] | None) -> tuple[str, ...]:
-    return tuple(items) if items else ()
+def _tuple(items: tuple[str, ...] | None) -> tuple[str, ...]:
+    return items or ()
 
 
 def fields(p: Protocol) -> Dict:
@@ -457,9 +459,18 @@ def _intervention(item: _Intervention) -> Any:
         "other_names": _tuple(item.otherNames)})
 
 
+@functools.lru_cache(maxsize=256)
+def _criteria(text: str | None) -> tuple[str | None, tuple[str, ...], tuple[str, ...]]:
+    """Eligibility criteria as plain text, and split (:func:`split_criteria`): a pure
+    function of the text, cached, as the same text recurs across the versions of a trial
+    (``trials reparse``, a history import) and splitting a long one was a sixth of the parse.
+    Strings and tuples of strings: nothing a caller could change."""
+    criteria = plain(text, lines=True)
+    return (criteria, *split_criteria(criteria))
+
+
 def _eligibility(module: _Eligibility) -> Any:
-    criteria = plain(module.eligibilityCriteria, lines=True)
-    inclusion, exclusion = split_criteria(criteria)
+    criteria, inclusion, exclusion = _criteria(module.eligibilityCriteria)
     return _BUILD[r.Eligibility]({
         "criteria": criteria,
         "inclusion": inclusion,
@@ -472,7 +483,7 @@ def _eligibility(module: _Eligibility) -> Any:
                           for a in module.stdAges or ())})
 
 
-def _locations(items: list[_Location] | None) -> tuple[Any, ...]:
+def _locations(items: tuple[_Location, ...] | None) -> tuple[Any, ...]:
     build = _BUILD[r.Location]
     out = []
     for loc in items or ():

@@ -17,7 +17,7 @@ import msgspec
 
 from harvester import records as r
 from harvester.errors import ParseError
-from harvester.records.base import Frozen, builder
+from harvester.records.base import Frozen, builder, many
 from parsers import _vocab as v
 from parsers._text import plain as _plain
 
@@ -40,16 +40,16 @@ class _Achievement(msgspec.Struct, gc=False):
 
 class _Milestone(msgspec.Struct, gc=False):
     type: str | None = None
-    achievements: list[_Achievement] | None = None
+    achievements: tuple[_Achievement, ...] | None = None
 
 
 class _Period(msgspec.Struct, gc=False):
-    milestones: list[_Milestone] | None = None
+    milestones: tuple[_Milestone, ...] | None = None
 
 
 class _Flow(msgspec.Struct, gc=False):
-    groups: list[_Group] | None = None
-    periods: list[_Period] | None = None
+    groups: tuple[_Group, ...] | None = None
+    periods: tuple[_Period, ...] | None = None
 
 
 class _Measurement(msgspec.Struct, gc=False):
@@ -62,12 +62,12 @@ class _Measurement(msgspec.Struct, gc=False):
 
 class _Category(msgspec.Struct, gc=False):
     title: str | None = None
-    measurements: list[_Measurement] | None = None
+    measurements: tuple[_Measurement, ...] | None = None
 
 
 class _Class(msgspec.Struct, gc=False):
     title: str | None = None
-    categories: list[_Category] | None = None
+    categories: tuple[_Category, ...] | None = None
 
 
 class _Measure(msgspec.Struct, gc=False):
@@ -79,12 +79,12 @@ class _Measure(msgspec.Struct, gc=False):
     dispersionType: str | None = None
     unitOfMeasure: str | None = None
     timeFrame: str | None = None
-    groups: list[_Group] | None = None
-    classes: list[_Class] | None = None
+    groups: tuple[_Group, ...] | None = None
+    classes: tuple[_Class, ...] | None = None
 
 
 class _Measures(msgspec.Struct, gc=False):
-    outcomeMeasures: list[_Measure] | None = None
+    outcomeMeasures: tuple[_Measure, ...] | None = None
 
 
 class _EventGroup(msgspec.Struct, gc=False):
@@ -101,7 +101,7 @@ class _EventGroup(msgspec.Struct, gc=False):
 
 class _Events(msgspec.Struct, gc=False):
     timeFrame: str | None = None
-    eventGroups: list[_EventGroup] | None = None
+    eventGroups: tuple[_EventGroup, ...] | None = None
 
 
 class _Results(msgspec.Struct, gc=False):
@@ -119,6 +119,9 @@ Make = Callable[[type[Frozen], dict[str, Any]], Any]
 _BUILDERS: dict[type[Frozen], Callable[[dict[str, Any]], Any]] = {
     cls: builder(cls) for cls in (r.FlowGroup, r.ResultGroup, r.Measurement, r.OutcomeResult,
                                   r.EventGroup, r.Results)}
+
+
+_MEASUREMENTS = many(r.Measurement)
 
 
 def _trusted(cls: type[Frozen], values: dict[str, Any]) -> Any:
@@ -196,7 +199,7 @@ def _milestone(period: _Period | None, kind: str) -> dict[str, int | None]:
 def _flow(flow: _Flow | None, make: Make) -> list[Any]:
     if flow is None:
         return []
-    periods = flow.periods or []
+    periods = flow.periods or ()
     started = _milestone(periods[0] if periods else None, "STARTED")
     completed = _milestone(periods[-1] if periods else None, "COMPLETED")
     return [make(r.FlowGroup, {
@@ -206,17 +209,17 @@ def _flow(flow: _Flow | None, make: Make) -> list[Any]:
 
 
 def _measure(m: _Measure, make: Make) -> Any:  # an OutcomeResult, or its values
-    measurements = []
-    build = _measurement_maker(make)
+    values: list[dict[str, Any]] = []
+    add = values.append  # a loop, not a list comprehension per category (a call each)
     for klass in m.classes or ():
         class_title = plain(klass.title)
         for category in klass.categories or ():
             title = plain(category.title)
-            measurements += [build({
-                "group_id": x.groupId, "value": x.value, "spread": x.spread,
-                "lower_limit": x.lowerLimit, "upper_limit": x.upperLimit,
-                "class_title": class_title, "category": title})
-                for x in category.measurements or () if x.groupId]
+            for x in category.measurements or ():
+                if x.groupId:
+                    add({"group_id": x.groupId, "value": x.value, "spread": x.spread,
+                         "lower_limit": x.lowerLimit, "upper_limit": x.upperLimit,
+                         "class_title": class_title, "category": title})
     return make(r.OutcomeResult, {
         "type": v.enum_value(r.OutcomeMeasureType, m.type, field="outcomeMeasures.type"),
         "title": plain(m.title), "description": plain(m.description),
@@ -229,14 +232,8 @@ def _measure(m: _Measure, make: Make) -> Any:  # an OutcomeResult, or its values
         "groups": tuple(make(r.ResultGroup, {"id": g.id, "title": plain(g.title),
                                              "description": plain(g.description)})
                         for g in m.groups or () if g.id),
-        "measurements": tuple(measurements)})
-
-
-def _measurement_maker(make: Make) -> Callable[[dict[str, Any]], Any]:
-    # the one class with thousands of objects per study: its builder is looked up once
-    if make is _trusted:
-        return _BUILDERS[r.Measurement]
-    return functools.partial(make, r.Measurement)
+        # the one class with thousands of objects per study: built all at once
+        "measurements": tuple(values) if make is _unchecked else _MEASUREMENTS(values)})
 
 
 def _event_group(g: _EventGroup, make: Make) -> Any:  # an EventGroup, or its values

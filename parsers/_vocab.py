@@ -14,7 +14,7 @@ import re
 import warnings
 from datetime import date
 from enum import StrEnum
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import TypeVar
 
@@ -155,6 +155,18 @@ def iso_date(raw: object, *, field: str) -> str | None:
     text = str(raw).strip()
     if not text:
         return None
+    out = _read_date(text)
+    if out is None:
+        warnings.warn(f"{field}: unreadable date {text!r} dropped", UnknownVocabularyWarning,
+                      stacklevel=2)
+    return out
+
+
+@lru_cache(maxsize=1 << 12)
+def _read_date(text: str) -> str | None:
+    """:func:`iso_date` of a stripped, non-empty text, without the warning: a pure function
+    of the text, cached (a few thousand dates recur across every study; checking one costs
+    a regex and a ``date``)."""
     iso = _ISO.match(text)
     if iso and _valid(*iso.groups()):
         return text
@@ -167,8 +179,6 @@ def iso_date(raw: object, *, field: str) -> str | None:
             dd = f"{int(day):02d}" if day else None
             if _valid(year, mm, dd):
                 return f"{year}-{mm}-{dd}" if dd else f"{year}-{mm}"
-    warnings.warn(f"{field}: unreadable date {text!r} dropped", UnknownVocabularyWarning,
-                  stacklevel=2)
     return None
 
 

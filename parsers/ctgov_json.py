@@ -73,24 +73,24 @@ class _Payload(_Study):
     studies: list[msgspec.Raw] | msgspec.UnsetType = msgspec.UNSET
 
 
-class _MiscInfo(msgspec.Struct):
+class _MiscInfo(msgspec.Struct, gc=False):
     versionHolder: str | None = None
 
 
-class _Mesh(msgspec.Struct):
+class _Mesh(msgspec.Struct, gc=False):
     id: str | None = None
     term: str | None = None
 
 
-class _Browse(msgspec.Struct):
+class _Browse(msgspec.Struct, gc=False):
     """``conditionBrowseModule`` / ``interventionBrowseModule``; their ``browseLeaves`` and
     ``browseBranches`` (the bulk of them) are skipped."""
 
-    meshes: list[_Mesh] | None = None
-    ancestors: list[_Mesh] | None = None
+    meshes: tuple[_Mesh, ...] | None = None
+    ancestors: tuple[_Mesh, ...] | None = None
 
 
-class _Derived(msgspec.Struct):
+class _Derived(msgspec.Struct, gc=False):
     miscInfoModule: _MiscInfo | None = None
     conditionBrowseModule: _Browse | None = None
     interventionBrowseModule: _Browse | None = None
@@ -285,7 +285,7 @@ def _mesh_fields(derived: _Derived) -> dict[str, list[r.MeshTerm]]:
             "intervention_ancestors": _meshes(interventions.ancestors if interventions else None)}
 
 
-def _meshes(items: list[_Mesh] | None) -> list[r.MeshTerm]:
+def _meshes(items: tuple[_Mesh, ...] | None) -> list[r.MeshTerm]:
     # An entry without a term names nothing a reader could use: it is left out.
     return [_mesh_term(m.id or None, m.term) for m in items or () if m.term]
 

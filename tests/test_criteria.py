@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import textwrap
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from parsers import _criteria
 from parsers._criteria import split_criteria
 
 
@@ -75,3 +79,12 @@ def test_text_before_the_first_heading_is_a_preamble() -> None:
             "www.BMSStudyConnect.com\n\nInclusion Criteria:\n\n- Adults\n\n"
             "Exclusion Criteria:\n\n- Children")
     assert split_criteria(text) == (("Adults",), ("Children",))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(" \t\n\r\x0b\x0c\x85\xa0\u2003\u3000ab*\\."))
+       | st.text())
+def test_cleaning_a_line_skips_no_whitespace(text: str) -> None:
+    # the fast path (a clean text returned as it is) gives what splitting and joining give
+    expected = " ".join(_criteria._ESCAPE.sub(r"\1", text).replace("**", "").split())
+    assert _criteria._clean(text) == expected

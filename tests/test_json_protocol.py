@@ -16,7 +16,9 @@ from pydantic import BaseModel
 
 from harvester.errors import ParseError
 from harvester.records import TrialRecord
-from parsers import ctgov_json
+from parsers import _json_protocol, ctgov_json
+from parsers._criteria import split_criteria
+from parsers._text import plain
 from tests.conftest import FIXTURES
 
 FILES = sorted(p for p in FIXTURES.rglob("*.json") if b'"protocolSection"' in p.read_bytes())
@@ -180,3 +182,17 @@ def test_unknown_fields_of_a_study_in_another_alphabet() -> None:
     assert not data.isascii() and ctgov_json._vouched(data) is not None
     _assert_same(data)
     _assert_same(data.replace("Ünïcode".encode(), b"\xff\xfe"))
+
+
+def test_cached_criteria_give_what_splitting_anew_gives() -> None:
+    # every real study, parsed twice: the second parse reads its criteria from the cache,
+    # and both give the validated record; the cache holds what plain + split give afresh
+    for name, raw in STUDIES:
+        checked, _ = _parsed(raw, check=True)
+        for _ in range(2):
+            fast, _ = _parsed(raw, check=False)
+            assert fast == checked, name
+        text = json.loads(raw)["protocolSection"].get("eligibilityModule", {}).get(
+            "eligibilityCriteria")
+        fresh = plain(text, lines=True)
+        assert _json_protocol._criteria(text) == (fresh, *split_criteria(fresh))

@@ -11,6 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 from harvester.records import Measurement, Results
+from harvester.records.base import builder, many
 from parsers import _json_results
 from tests.conftest import FIXTURES
 
@@ -77,3 +78,22 @@ def test_a_large_overview_has_values_per_group() -> None:
     assert copy.model_fields_set is not values[0].model_fields_set
     # what the fast path built is what validation accepts and rebuilds the same
     assert Results.model_validate(overview.model_dump()) == overview
+
+
+@pytest.mark.parametrize("path", WITH_RESULTS, ids=lambda p: p.name)
+def test_measurements_built_at_once_equal_those_built_one_by_one(path: Path) -> None:
+    for section in _sections(path):
+        checked = _json_results.results(json.dumps(section).encode(), check=True)
+        assert checked is not None
+        values = [m.model_dump() for o in checked.outcome_measures for m in o.measurements]
+        at_once = many(Measurement)(values)
+        one_by_one = tuple(map(builder(Measurement), values))
+        validated = tuple(map(Measurement.model_validate, values))
+        assert at_once == one_by_one == validated
+        for one, other in zip(at_once, validated, strict=True):
+            assert type(one) is Measurement
+            assert list(one.__dict__) == list(other.__dict__)
+            assert one.model_fields_set == other.model_fields_set
+            assert one.__pydantic_extra__ is None and one.__pydantic_private__ is None
+            assert one.model_dump_json() == other.model_dump_json()
+    assert many(Measurement)([]) == ()
