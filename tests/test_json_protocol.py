@@ -5,6 +5,7 @@ validated path, never give something else)."""
 
 from __future__ import annotations
 
+import copy
 import json
 import warnings
 from typing import Any
@@ -158,7 +159,9 @@ def test_mutated_studies_give_what_the_validated_path_gives(
             if delete and isinstance(parent, dict):
                 parent.pop(path[-1], None)
             else:
-                parent[path[-1]] = value
+                # a copy: st.just() hands out one shared object, which a later edit could
+                # otherwise change in place or put inside itself (a circular structure)
+                parent[path[-1]] = copy.deepcopy(value)
         except (KeyError, IndexError, TypeError):
             continue  # an earlier edit removed or replaced this path
     _assert_same(json.dumps(study).encode())
