@@ -70,7 +70,8 @@ SYNC_MAY_IMPORT = {
     "harvester.commands._common", "harvester.commands.config", "harvester.commands.syncing",
     "harvester.catalogue", "harvester.catalogue.location", "harvester.catalogue.lock",
     "harvester.catalogue.statusinfo", "harvester.fetch", "harvester.fetch.params",
-    "harvester.fetch.quickhttp", "harvester.fetch.quicksync", "harvester.fetch.summary",
+    "harvester.fetch.pace", "harvester.fetch.quickhttp", "harvester.fetch.quicksync",
+    "harvester.fetch.summary",
 }
 #: The database stack, the HTTP stack (requests, urllib3, tenacity), the record classes
 #: (pydantic) and the terminal toolkit (rich: no progress bar is drawn off a terminal).

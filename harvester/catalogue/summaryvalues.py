@@ -11,8 +11,9 @@ from typing import Any
 import msgspec
 
 
-class Summary(msgspec.Struct, omit_defaults=True):
-    """What a result line shows of a version."""
+class _FromRecord(msgspec.Struct, omit_defaults=True):
+    """The summary's fields that only the record holds (unknown fields ignored when decoding
+    a record)."""
 
     brief_title: str | None = None
     official_title: str | None = None
@@ -20,6 +21,12 @@ class Summary(msgspec.Struct, omit_defaults=True):
     conditions: list[str] = []
     primary_completion_date: str | None = None
     completion_date: str | None = None
+
+
+class Summary(_FromRecord, omit_defaults=True):
+    """What a result line shows of a version: the record's fields above, then the version's
+    filter columns."""
+
     overall_status: str | None = None
     phases: list[str] = []
     study_type: str | None = None
@@ -31,17 +38,6 @@ class Summary(msgspec.Struct, omit_defaults=True):
     @property
     def title(self) -> str | None:
         return self.brief_title or self.official_title
-
-
-class _FromRecord(msgspec.Struct):
-    """The summary's fields that only the record holds (unknown fields ignored)."""
-
-    brief_title: str | None = None
-    official_title: str | None = None
-    acronym: str | None = None
-    conditions: list[str] = []
-    primary_completion_date: str | None = None
-    completion_date: str | None = None
 
 
 _FROM_RECORD = msgspec.json.Decoder(_FromRecord)

@@ -37,6 +37,7 @@ from tenacity.wait import wait_random_exponential
 from harvester.errors import FetchError, HttpStatusError, RefusedError
 from harvester.fetch import DEFAULT_USER_AGENT as DEFAULT_USER_AGENT  # re-exported
 from harvester.fetch.body import DeadlineExceeded, read_body
+from harvester.fetch.pace import take_turn
 from harvester.fetch.summary import FetchStats as FetchStats  # re-exported
 
 _MESSAGE_CHARS = 500
@@ -353,13 +354,8 @@ class HttpClient:
                 self._sleep(wait)
             self._last_start[origin] = self._clock()
             return
-        last = self._last_start.get(origin)
-        if last is not None and interval > 0:
-            wait = last + interval - self._clock()
-            if wait > 0:
-                self.stats.throttle_seconds += wait
-                self._sleep(wait)
-        self._last_start[origin] = self._clock()
+        take_turn(self._last_start, origin, interval, clock=self._clock, sleep=self._sleep,
+                  stats=self.stats)
 
     def _budget_left(self, url: str) -> float:
         """Seconds left of the budget (infinite without one); FetchError when spent."""

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit
 
+from harvester.fetch.pace import take_turn
 from harvester.fetch.summary import FetchStats
 
 if TYPE_CHECKING:
@@ -117,14 +118,8 @@ class QuickClient:
         return conn
 
     def _throttle(self, origin: str) -> None:
-        interval = self.interval.get(origin, self.min_interval)
-        last = self.last_start.get(origin)
-        if last is not None and interval > 0:
-            wait = last + interval - time.monotonic()
-            if wait > 0:
-                self.stats.throttle_seconds += wait
-                time.sleep(wait)
-        self.last_start[origin] = time.monotonic()
+        take_turn(self.last_start, origin, self.interval.get(origin, self.min_interval),
+                  clock=time.monotonic, sleep=time.sleep, stats=self.stats)
 
     def crawl_delay(self, origin: str, lines: list[str]) -> None:
         """Let robots.txt's ``Crawl-delay`` for our user agent raise the origin's interval,
