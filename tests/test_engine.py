@@ -10,13 +10,17 @@ import sqlalchemy as sa
 from harvester.catalogue import Catalogue
 from harvester.catalogue.engine import (
     SCHEMA_VERSION,
+    UNREAD_INDEXES,
     default_url,
     make_engine,
     migrate,
     resolve_url,
 )
+from harvester.catalogue.selection import Selection
 from harvester.errors import CatalogueError
 from tests.conftest import trials
+from tests.corpusdb import CORPUS
+from tests.test_selection import picked
 
 
 def test_default_url_is_a_sqlite_file_in_the_user_data_dir(
@@ -104,3 +108,56 @@ def test_read_commands_on_an_empty_postgresql_schema(db_url: str) -> None:
     assert "secret" not in result.stderr
     Catalogue.open(db_url, create=True).close()
     assert trials(db_url, "runs").exit_code == 0
+
+
+def _site_indexes(conn: sa.Connection) -> set[str]:
+    """The indexes of version, version_site and version_place, expression indexes
+    included."""
+    if conn.dialect.name == "sqlite":
+        query = ("SELECT name FROM sqlite_master WHERE type = 'index' "
+                 "AND tbl_name IN ('version', 'version_site', 'version_place')")
+    else:
+        query = ("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() "
+                 "AND tablename IN ('version', 'version_site', 'version_place')")
+    return set(conn.execute(sa.text(query)).scalars())
+
+
+PLACE_FILTERS = (Selection(countries=("United States",)), Selection(countries=("France",)),
+                 Selection(cities=("Boston",)), Selection(states=("California",)),
+                 Selection(near="Boston, USA", within_km=100),
+                 Selection(near="42.3601,-71.0589", within_km=500))
+
+
+def test_schema_step_14_drops_the_indexes_no_query_reads(db_url: str) -> None:
+    """Schema 13 kept an index on version_site (country), on version_place (country,
+    state, city) and on version (nct_id, effective_date) that no query read: a new
+    catalogue never has them, opening an older one drops them, and the place filters and
+    a trial's history answer as before."""
+    assert trials(db_url, "import", *CORPUS).exit_code == 0
+    with Catalogue.open(db_url) as catalogue:
+        with catalogue.engine.connect() as conn:
+            fresh = _site_indexes(conn)
+        assert not fresh & set(UNREAD_INDEXES)
+        before = [picked(catalogue, s) for s in PLACE_FILTERS]
+        assert all(before[:3]) and len(before[0]) > len(before[2])
+        history = catalogue.versions("NCT06203210")
+        assert len(history) > 1
+        with catalogue.engine.begin() as conn:  # as schema 13 left it
+            conn.execute(sa.text("CREATE INDEX ix_version_site_country "
+                                 "ON version_site (country)"))
+            conn.execute(sa.text("CREATE INDEX ix_version_place_where "
+                                 "ON version_place (country, state, city)"))
+            conn.execute(sa.text("CREATE INDEX ix_version_nct_effective "
+                                 "ON version (nct_id, effective_date)"))
+            conn.execute(sa.text("UPDATE schema_info SET value = '13' "
+                                 "WHERE key = 'schema_version'"))
+    engine = make_engine(db_url)
+    assert migrate(engine) == 13
+    with engine.connect() as conn:
+        assert _site_indexes(conn) == fresh
+        assert conn.execute(sa.text("SELECT value FROM schema_info WHERE key = "
+                                    "'schema_version'")).scalar() == str(SCHEMA_VERSION) == "14"
+    engine.dispose()
+    with Catalogue.open(db_url) as catalogue:
+        assert [picked(catalogue, s) for s in PLACE_FILTERS] == before
+        assert catalogue.versions("NCT06203210") == history

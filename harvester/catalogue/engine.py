@@ -201,6 +201,20 @@ def _add_summaries(conn: Connection) -> None:
     summary.create(conn)
 
 
+def _drop_unread_indexes(conn: Connection) -> None:
+    """Indexes that no query reads go — every stored version and site paid for them:
+    ``version_site (country)`` (``--country`` reads ``lower(country)``'s index),
+    ``version_place (country, state, city)`` (``--city`` and a ``--near`` city read the index
+    on city; ``--state`` scans) and ``version (nct_id, effective_date)`` (the leading columns
+    of ``ix_version_as_of``, which answers the same)."""
+    for name in UNREAD_INDEXES:
+        conn.execute(sa.text(f"DROP INDEX IF EXISTS {name}"))
+
+
+#: Indexes dropped by schema step 14 (nothing reads them).
+UNREAD_INDEXES = ("ix_version_site_country", "ix_version_place_where",
+                  "ix_version_nct_effective")
+
 #: Ordered schema steps; the schema version is the number of steps applied.
 MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _add_trial_events,
                                                   _add_sync_tables, _add_fulltext,
@@ -208,7 +222,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _add_trial_events,
                                                   _add_operations, _add_areas,
                                                   _add_work_queue, _add_near_index,
                                                   _compress_records, _drop_fulltext,
-                                                  _add_summaries]
+                                                  _add_summaries, _drop_unread_indexes]
 SCHEMA_VERSION = len(MIGRATIONS)  # = location.SCHEMA_VERSION (tests/test_quick.py checks)
 __all__ = ["ENV_VAR", "SCHEMA_VERSION", "default_url", "describe", "exists", "make_engine",
            "migrate", "resolve_url", "schema_version"]

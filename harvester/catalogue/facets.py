@@ -62,8 +62,7 @@ PLACE = sa.Table(
     sa.Column("y", sa.Float),
     sa.Column("z", sa.Float),
 )
-INDEXES = (
-    sa.Index("ix_version_place_where", PLACE.c.country, PLACE.c.state, PLACE.c.city),
+INDEXES = (  # (country, state, city) too until schema step 14 dropped it: nothing read it
     sa.Index("ix_version_place_city", PLACE.c.city),
     sa.Index("ix_version_place_z", PLACE.c.z),  # until schema step 10 (NEAR_INDEX)
 )

@@ -56,7 +56,8 @@ class Version(SQLModel, table=True):
     __tablename__ = "version"
     __table_args__ = (
         UniqueConstraint("nct_id", "source", "content_hash", name="uq_version_content"),
-        Index("ix_version_nct_effective", "nct_id", "effective_date"),
+        # (nct_id, effective_date) went in schema step 14: the leading columns of
+        # ix_version_as_of (harvester.catalogue.fulltext.SUPPORT_INDEXES) answer the same.
     )
     id: int | None = Field(default=None, primary_key=True)
     nct_id: str = Field(max_length=11)
@@ -122,7 +123,9 @@ class VersionSite(SQLModel, table=True):
     position: int = Field(primary_key=True)
     facility: str | None = Field(default=None, sa_column=Column(Text))
     city: str | None = Field(default=None, max_length=200)
-    country: str | None = Field(default=None, max_length=100, index=True)
+    # Indexed as lower(country) (harvester.catalogue.fulltext.SUPPORT_INDEXES); its plain
+    # index, which nothing read, went in schema step 14.
+    country: str | None = Field(default=None, max_length=100)
     status: str | None = Field(default=None, max_length=40)
 
 
