@@ -1,7 +1,8 @@
 """cli.py starts at once: `trials --help` imports no subcommand, and `trials show` and
 `trials status` import only what reading the catalogue needs (no database stack on SQLite, no
 HTTP stack, HTML or XML parser, exporters, search); a nightly `trials sync` that finds nothing
-new imports neither the database stack nor the HTTP stack (harvester.fetch.quicksync)."""
+new, alone or as the nightly `trials sync --all`, imports neither the database stack nor the
+HTTP stack (harvester.fetch.quicksync, harvester.fetch.quickbatch)."""
 
 from __future__ import annotations
 
@@ -73,6 +74,8 @@ SYNC_MAY_IMPORT = {
     "harvester.fetch.pace", "harvester.fetch.quickhttp", "harvester.fetch.quicksync",
     "harvester.fetch.summary",
 }
+#: ``sync --all``: the same, and the batch around the queries.
+SYNC_ALL_MAY_IMPORT = {*SYNC_MAY_IMPORT, "harvester.fetch.quickbatch"}
 #: The database stack, the HTTP stack (requests, urllib3, tenacity), the record classes
 #: (pydantic) and the terminal toolkit (rich: no progress bar is drawn off a terminal).
 SYNC_MUST_NOT_IMPORT = (*STATUS_MUST_NOT_IMPORT, "rich")
@@ -133,9 +136,14 @@ def test_a_no_change_sync_imports_neither_database_nor_http_stack(tmp_path: Path
         sync = ("sync", "--db", db, "--base-url", server.base_url, "--min-interval", "0",
                 "--no-progress")
         assert trials(None, *sync).exit_code == 0  # the first pass: the full path
+        for name, search in (("done", "COMPLETED"), ("open", "RECRUITING")):
+            assert trials(None, *sync, "--status", search, "--save", name).exit_code == 0
         shown, modules = _modules(*sync)
+        shown_all, modules_all = _modules(*sync, "--all")
     assert "0 new, 0 changed" in shown and "0 failed" in shown
-    ours = {m for m in modules if m.split(".")[0] in ("cli", "harvester", "parsers")}
-    assert ours <= SYNC_MAY_IMPORT, sorted(ours - SYNC_MAY_IMPORT)
-    heavy = {m for m in modules if m.split(".")[0] in SYNC_MUST_NOT_IMPORT}
-    assert not heavy, sorted(heavy)
+    assert "(done): incremental" in shown_all and "(open): incremental" in shown_all
+    for may, imported in ((SYNC_MAY_IMPORT, modules), (SYNC_ALL_MAY_IMPORT, modules_all)):
+        ours = {m for m in imported if m.split(".")[0] in ("cli", "harvester", "parsers")}
+        assert ours <= may, sorted(ours - may)
+        heavy = {m for m in imported if m.split(".")[0] in SYNC_MUST_NOT_IMPORT}
+        assert not heavy, sorted(heavy)

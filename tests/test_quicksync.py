@@ -16,6 +16,7 @@ import msgspec
 import pytest
 from click.testing import Result
 
+import harvester.fetch.quickbatch as quickbatch
 import harvester.fetch.quicksync as quicksync
 from harvester.commands import syncing
 from harvester.fetch import http, quickhttp
@@ -110,6 +111,7 @@ def twins(tmp_path: Path, server: ReplicaServer, *args: str) -> tuple[str, str]:
     (("--ids", "NCT00189228,NCT00276445,NCT09999999", "--save", "ids"),
      ("ids", "--format", "json")),
     (("--cond", "cancer"), ("--cond", "cancer", "--quiet")),
+    (("--cond", "cancer", "--save", "c"), ("--cond", "cancer", "--save", "c")),
 ])
 def test_a_no_change_sync_records_and_prints_what_the_full_path_does(
         srv: ReplicaServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -229,3 +231,115 @@ def test_the_page_request_is_the_full_path_s(srv: ReplicaServer, tmp_path: Path)
     asked = dict(urllib.parse.parse_qsl(light[0]))
     assert asked.pop("filter.advanced").startswith("AREA[LastUpdatePostDate]RANGE[")
     assert asked == dict(urllib.parse.parse_qsl(full[0]))
+
+
+#: Saved queries of a batch, by name: one the change below touches (``c``), three it does not.
+BATCH = {"a": ("--ids", "NCT00189228,NCT00276445"), "b": ("--status", "RECRUITING"),
+         "c": ("--ids", "NCT07011550,NCT06692738"), "d": ("--status", "COMPLETED")}
+
+
+class _BatchSpy:
+    """Records what the light path of ``sync --all`` made of each query (off: not tried)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *, off: bool = False) -> None:
+        self.outcomes: list[Any] = []
+        self.handed: list[quickbatch.HandOver] = []
+        one, hand = quickbatch._Batch._one, quickbatch.quick_batch
+
+        def spy_one(batch: Any, *args: Any) -> Any:
+            self.outcomes.append(one(batch, *args))
+            return self.outcomes[-1]
+
+        def spy_batch(*args: Any, hand_over: Any, **kwargs: Any) -> Any:
+            def handing(batch: quickbatch.HandOver) -> int:
+                self.handed.append(batch)
+                return int(hand_over(batch))
+
+            return None if off else hand(*args, hand_over=handing, **kwargs)
+
+        monkeypatch.setattr(quickbatch._Batch, "_one", spy_one)
+        monkeypatch.setattr(quickbatch, "quick_batch", spy_batch)
+
+
+def _reject(url: str) -> None:
+    """Save a query the API answers with 400 (as no ``--save`` would: it was never synced)."""
+    conn = sqlite3.connect(url.removeprefix("sqlite:///"))
+    with conn:
+        conn.execute("INSERT INTO saved_query (name, params, created_at, updated_at) VALUES "
+                     "('e-rejected', '{\"bogus\":\"1\"}', '2026-01-01', '2026-01-01')")
+    conn.close()
+
+
+def _kinds(outcomes: list[Any]) -> list[str]:
+    return [type(o).__name__ if not isinstance(o, quicksync.Head) or o.studies is not None
+            else "Head (nothing fetched)" for o in outcomes]
+
+
+@pytest.mark.parametrize(("case", "light_path"), [
+    ("nothing new", ["Done"] * 4),
+    ("changes and a query the API rejects", ["Done", "Done", "Head"]),
+    ("a query the API rejects", ["Done"] * 4 + ["Head (nothing fetched)"]),
+    ("a failed request", ["Head (nothing fetched)"]),
+])
+def test_a_batch_records_prints_and_exits_as_the_full_path_does(
+        srv: ReplicaServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str,
+        light_path: list[str]) -> None:
+    """``sync --all``: each saved query in turn on the light path while it finds nothing new;
+    from the first one with work (or a failure), the full path, in the same batch."""
+    light, full = (f"sqlite:///{tmp_path / name}.sqlite" for name in ("light", "full"))
+    for url in (light, full):
+        for name, search in BATCH.items():
+            assert sync(url, srv, *search, "--save", name).exit_code == 0
+    rejected = "rejects" in case
+    if case.startswith("changes"):
+        _changed(srv)
+    if rejected:
+        for url in (light, full):
+            _reject(url)
+    results, requests = [], []
+    for url, off in ((light, False), (full, True)):
+        if case == "a failed request":
+            srv.faults.unavailable(1, retry_after=0, path="/api/v2/studies")
+        srv.faults.reset_counts()
+        with monkeypatch.context() as patch:
+            spy = _BatchSpy(patch, off=off)
+            results.append(sync(url, srv, "--all", "--format", "json"))
+        requests.append(srv.faults.log)
+        if not off:
+            assert _kinds(spy.outcomes) == light_path
+            assert len(spy.handed) == (light_path != ["Done"] * 4)
+    fast, slow = results
+    assert (fast.exit_code, _printed(fast.stdout), fast.stderr) == (
+        slow.exit_code, _printed(slow.stdout), slow.stderr)
+    assert requests[0] == requests[1]
+    assert state(light) == state(full)
+    runs = state(light)["run"]
+    batch = dict(runs[-6 if rejected else -5])
+    assert batch["kind"] == "batch"
+    if rejected:
+        assert fast.exit_code == 3
+        assert "sync e-rejected: could not run: HTTP 400" in fast.stderr
+        assert (batch["status"], batch["message"]) == (
+            "failed", "4 of 5 queries ok; could not run: e-rejected")
+        changed = [msgspec.json.decode(line) for line in fast.stdout.splitlines()]
+        assert [(s["name"], s["changed"]) for s in changed] == [
+            ("a", 0), ("b", 0), ("c", int(case.startswith("changes"))), ("d", 0)]
+    else:
+        assert fast.exit_code == 0 and fast.stderr == ""
+        assert (batch["status"], batch["message"]) == ("ok", "4 of 4 queries ok")
+    syncs = [dict(r) for r in runs if dict(r)["batch_id"] == batch["id"]]
+    assert [r["query_name"] for r in syncs] == sorted(BATCH) + ["e-rejected"] * rejected
+
+
+def test_a_batch_asks_robots_txt_once_and_each_run_counts_its_own_requests(
+        srv: ReplicaServer, tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'catalogue.sqlite'}"
+    for name, search in BATCH.items():
+        assert sync(db, srv, *search, "--save", name).exit_code == 0
+    srv.faults.reset_counts()
+    result = sync(db, srv, "--all", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert _requests(srv) == ["/robots.txt"] + [
+        "/api/v2/version", "/api/v2/studies"] * 4
+    printed = [msgspec.json.decode(line) for line in result.stdout.splitlines()]
+    assert [s["requests"] for s in printed] == [3, 2, 2, 2]

@@ -7,6 +7,7 @@ the work needs them.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 from collections.abc import Callable
@@ -42,7 +43,8 @@ from harvester.fetch.summary import SyncSummary
 if TYPE_CHECKING:
     from harvester.catalogue import Catalogue
     from harvester.fetch.ctgov import CtgovApi
-    from harvester.fetch.quicksync import Head
+    from harvester.fetch.quickbatch import HandOver
+    from harvester.fetch.quicksync import Done, Head
 
 _NCT_ID = re.compile(r"^[Nn][Cc][Tt]\d{8}$")
 
@@ -183,98 +185,136 @@ def sync(names: tuple[str, ...], cond: str | None, term: str | None, intr: str |
                           advanced=advanced)
     network = {"min_interval": min_interval, "retries": retries, "timeout": timeout,
                "budget": budget, "user_agent": user_agent}
-    head: Head | None = None
-    if (not every and len(names) <= 1 and not (names and given) and not save_as
-            and not full and not with_history and budget is None and retries > 0
-            and not (progress and not quiet and sys.stderr.isatty())):
+    begun: HandOver | None = None  # a batch the light path began
+    heads: list[Head | None] = []  # what the light path fetched, for the next query run
+
+    def full_path() -> int:
+        """The sync as the full stack runs it (from where the light path handed over)."""
+        from harvester.catalogue.syncstate import save_query
+        from harvester.fetch.http import LocalPace
+        from harvester.fetch.sync import Syncer
+
+        catalogue = open_catalogue(db, create=True)
+        jobs = (begun.jobs if begun else
+                _jobs(catalogue, names, given, save_as, every, replace))
+        api = _api(base_url, **network)
+        lanes = parallel
+        if lanes > 1 and catalogue.engine.dialect.name != "postgresql":
+            if not quiet:
+                say("warning", "--parallel: a SQLite catalogue has one writer; the queries "
+                               "sync one at a time")
+            lanes = 1
+        pace = LocalPace() if lanes > 1 else None
+
+        def one(name: str | None, params: dict[str, str], batch_id: int | None) -> int:
+            show = progress and not quiet and pace is None
+            own = api
+            if pace is not None:  # a client per thread, one pace between them all
+                own = _api(base_url, **network)
+                own.client.pacer = pace
+            with progress_bar(None, f"sync {name or ''}".strip(), enabled=show) as advance:
+                syncer = Syncer(catalogue, own, page_size=page_size,
+                                with_history=with_history, wait=wait,
+                                workers=workers or None, on_problem=reporter(quiet),
+                                on_progress=advance)
+                try:
+                    summary = syncer.run(params, full=full, name=name, batch_id=batch_id,
+                                         head=heads.pop() if heads else None)
+                except HttpStatusError as exc:
+                    if save_as and 400 <= exc.status < 500:
+                        raise CatalogueError(f"sync {save_as}: the API rejected this query "
+                                             f"({exc}); it was not saved") from None
+                    if batch_id is None:
+                        raise
+                    say("error", f"sync {name}: could not run: {exc}")
+                    return EXIT_FAILED
+                except HarvesterError as exc:
+                    if batch_id is None or isinstance(exc, UsageError):
+                        raise
+                    say("error", f"sync {name}: could not run: {exc}")
+                    return EXIT_FAILED
+            if save_as:
+                save_query(catalogue, save_as, params, replace=True)
+            _print(summary, name, fmt, quiet)
+            if not quiet:
+                _note_unfound(catalogue, params, name)
+            return 0 if summary.status == "ok" else EXIT_PARTIAL
+
+        if not (every or len(jobs) > 1):
+            ((name, params),) = jobs
+            return one(name, params, None)
+        return run_batch(catalogue, jobs, one, wait=wait, full=full, parallel=lanes,
+                         begun=(begun.batch_id, begun.outcomes) if begun else None)
+
+    light = (len(names) <= 1 and not (names and given) and not full and not with_history
+             and budget is None and retries > 0
+             and not (progress and not quiet and sys.stderr.isatty()))
+    quick_args: dict[str, Any] = {
+        "base_url": base_url, "min_interval": min_interval, "timeout": timeout,
+        "user_agent": user_agent or DEFAULT_USER_AGENT, "wait": wait, "page_size": page_size}
+    if light and every and not names and not given and not save_as and parallel == 1:
+        from harvester.fetch.quickbatch import quick_batch
+
+        def done(name: str, quick: Done) -> None:
+            _print(quick.summary, name, fmt, quiet)
+            if not quiet:
+                _say_unfound(quick.lacking, quick.summary.query, name)
+
+        def hand_over(batch: HandOver) -> int:
+            nonlocal begun
+            begun = batch
+            heads.append(batch.head)
+            return full_path()
+
+        code = quick_batch(db, on_done=done, hand_over=hand_over, **quick_args)
+        if code is not None:
+            sys.exit(code)
+    elif light and not every and not (save_as and (names or not given)):
         from harvester.fetch.quicksync import Done, quick_sync
 
-        quick = quick_sync(db, names[0] if names else None, given, base_url=base_url,
-                           min_interval=min_interval, timeout=timeout,
-                           user_agent=user_agent or DEFAULT_USER_AGENT, wait=wait,
-                           page_size=page_size)
+        name = save_as or (names[0] if names else None)
+        quick = quick_sync(db, name, given, save=bool(save_as), replace=replace,
+                           **quick_args)
         if isinstance(quick, Done):
-            name = names[0] if names else None
             _print(quick.summary, name, fmt, quiet)
             if not quiet:
                 _say_unfound(quick.lacking, quick.summary.query, name)
             sys.exit(0)
-        head = quick
-    from harvester.catalogue.syncstate import save_query
-    from harvester.fetch.http import LocalPace
-    from harvester.fetch.sync import Syncer
-
-    catalogue = open_catalogue(db, create=True)
-    jobs = _jobs(catalogue, names, given, save_as, every, replace)
-    api = _api(base_url, **network)
-    if parallel > 1 and catalogue.engine.dialect.name != "postgresql":
-        if not quiet:
-            say("warning", "--parallel: a SQLite catalogue has one writer; the queries "
-                           "sync one at a time")
-        parallel = 1
-    pace = LocalPace() if parallel > 1 else None
-
-    def one(name: str | None, params: dict[str, str], batch_id: int | None) -> int:
-        show = progress and not quiet and pace is None
-        own = api
-        if pace is not None:  # a client per thread, one pace between them all
-            own = _api(base_url, **network)
-            own.client.pacer = pace
-        with progress_bar(None, f"sync {name or ''}".strip(), enabled=show) as advance:
-            syncer = Syncer(catalogue, own, page_size=page_size, with_history=with_history,
-                            wait=wait, workers=workers or None, on_problem=reporter(quiet),
-                            on_progress=advance)
-            try:
-                summary = syncer.run(params, full=full, name=name, batch_id=batch_id,
-                                     head=head if batch_id is None else None)
-            except HttpStatusError as exc:
-                if save_as and 400 <= exc.status < 500:
-                    raise CatalogueError(f"sync {save_as}: the API rejected this query "
-                                         f"({exc}); it was not saved") from None
-                if batch_id is None:
-                    raise
-                say("error", f"sync {name}: could not run: {exc}")
-                return EXIT_FAILED
-            except HarvesterError as exc:
-                if batch_id is None or isinstance(exc, UsageError):
-                    raise
-                say("error", f"sync {name}: could not run: {exc}")
-                return EXIT_FAILED
-        if save_as:
-            save_query(catalogue, save_as, params, replace=True)
-        _print(summary, name, fmt, quiet)
-        if not quiet:
-            _note_unfound(catalogue, params, name)
-        return 0 if summary.status == "ok" else EXIT_PARTIAL
-
-    if not (every or len(jobs) > 1):
-        ((name, params),) = jobs
-        sys.exit(one(name, params, None))
-    sys.exit(run_batch(catalogue, jobs, one, wait=wait, full=full, parallel=parallel))
+        heads.append(quick)
+    sys.exit(full_path())
 
 
 def run_batch(catalogue: Catalogue, jobs: list[tuple[str | None, dict[str, str]]],
               one: Callable[[str | None, dict[str, str], int], int], *, wait: float,
-              full: bool, parallel: int = 1) -> int:
+              full: bool, parallel: int = 1,
+              begun: tuple[int, dict[str, int]] | None = None) -> int:
     """Several saved queries as one batch: one writer lock (shared on PostgreSQL), a run of
     kind ``batch`` that each query's sync run points to, every query tried even when some
     fail, ``parallel`` of them at once (threads); the exit status is the worst outcome (1
-    some incomplete, 3 some could not run)."""
+    some incomplete, 3 some could not run).  ``begun``: the batch's run and the outcomes
+    of its first queries, where the light path (:mod:`harvester.fetch.quickbatch`) began
+    it and holds the writer lock; the batch goes on from the first query without one."""
     from harvester.catalogue.lock import writer_lock
 
-    with writer_lock(catalogue.engine, wait=wait, shared=True):
-        catalogue.mark_interrupted(catalogue.clock())
-        batch_id = catalogue.start_run("batch", {"queries": [n for n, _ in jobs],
-                                                 "full": full, "parallel": parallel})
-        outcomes: dict[str, int] = {}
+    with (writer_lock(catalogue.engine, wait=wait, shared=True) if begun is None
+          else contextlib.nullcontext()):
+        if begun is None:
+            catalogue.mark_interrupted(catalogue.clock())
+            batch_id = catalogue.start_run("batch", {"queries": [n for n, _ in jobs],
+                                                     "full": full, "parallel": parallel})
+            outcomes: dict[str, int] = {}
+        else:
+            batch_id, outcomes = begun[0], dict(begun[1])
+        todo = [(name, params) for name, params in jobs if (name or "") not in outcomes]
         try:
             if parallel > 1:
                 with ThreadPoolExecutor(parallel, thread_name_prefix="sync") as threads:
                     futures = {name or "": threads.submit(one, name, params, batch_id)
-                               for name, params in jobs}
-                    outcomes = {name: future.result() for name, future in futures.items()}
+                               for name, params in todo}
+                    outcomes.update({name: future.result()
+                                     for name, future in futures.items()})
             else:
-                for name, params in jobs:
+                for name, params in todo:
                     outcomes[name or ""] = one(name, params, batch_id)
         except BaseException as exc:
             catalogue.finish_run(batch_id, "failed", f"{type(exc).__name__}: {exc}")

@@ -52,6 +52,7 @@ class QuickClient:
         self.stats = FetchStats()
         self.last_start: dict[str, float] = {}  # origin -> time.monotonic() of the last start
         self.interval: dict[str, float] = {}  # origin -> interval raised by Crawl-delay
+        self.robots: dict[str, list[str]] = {}  # origin -> robots.txt's lines, once asked
         self._connections: dict[str, http.client.HTTPConnection] = {}
 
     def get(self, url: str, params: Mapping[str, str] | None = None, *,

@@ -110,12 +110,35 @@ def _eligible_environment(base_url: str) -> bool:
 
 def quick_sync(db: str | None, name: str | None, given: Mapping[str, str], *,
                base_url: str, min_interval: float, timeout: float, user_agent: str,
-               wait: float, page_size: int) -> Done | Head | None:
+               wait: float, page_size: int, save: bool = False,
+               replace: bool = False) -> Done | Head | None:
     """A no-change incremental sync of the saved query ``name`` (or of the search
-    ``given``), recorded; a :class:`Head` for the full sync when there is work; None when the
-    light path does not apply (see the module docstring)."""
-    base = base_url.rstrip("/")
-    if not _eligible_environment(base):
+    ``given``; with ``save``, saved as ``name`` once synced, as ``--save`` does), recorded; a
+    :class:`Head` for the full sync when there is work; None when the light path does not
+    apply (see the module docstring)."""
+    opened = connect(db, base_url)
+    if opened is None:
+        return None
+    conn, database = opened
+    client = QuickClient(user_agent=user_agent, timeout=timeout, min_interval=min_interval)
+    try:
+        quick = QuickSync(conn, base_url.rstrip("/"), client, page_size)
+        params = quick.params(name, given, save=save, replace=replace)
+        if params is None or len(split_ids(params)) != 1:
+            return None
+        with file_lock(database, wait=wait):
+            return quick.sync(name, params, save=save)
+    except (sqlite3.Error, Unsure):
+        return None
+    finally:
+        client.close()
+        conn.close()
+
+
+def connect(db: str | None, base_url: str) -> tuple[sqlite3.Connection, str] | None:
+    """The SQLite catalogue ``db`` names, opened as ``engine.py`` opens it, and its path;
+    None when the light path does not apply to it or to this environment."""
+    if not _eligible_environment(base_url.rstrip("/")):
         return None
     path = sqlite_file(resolve_url(db))
     if path is None or not path.expanduser().is_file():
@@ -125,53 +148,64 @@ def quick_sync(db: str | None, name: str | None, given: Mapping[str, str], *,
     except sqlite3.Error:
         return None
     try:
-        return _QuickSync(conn, str(path), base, min_interval, timeout, user_agent,
-                          page_size).run(name, given, wait)
-    except (sqlite3.Error, Unsure):
-        return None
-    finally:
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON",
+                       "busy_timeout=30000", "wal_autocheckpoint=16384"):  # as engine.py
+            conn.execute(f"PRAGMA {pragma}")
+        version = conn.execute("SELECT value FROM schema_info "
+                               "WHERE key = 'schema_version'").fetchone()
+    except sqlite3.Error:
         conn.close()
+        return None
+    if version is None or str(version[0]) != str(SCHEMA_VERSION):
+        conn.close()
+        return None
+    return conn, str(path)
 
 
-class _QuickSync:
-    def __init__(self, conn: sqlite3.Connection, database: str, base: str,
-                 min_interval: float, timeout: float, user_agent: str,
+class QuickSync:
+    """The no-change syncs of one catalogue (an open connection of :func:`connect`) through
+    one client, one query at a time: the caller holds the writer lock.  In a batch
+    (``sync --all``) the client serves every query, as the full path's does: robots.txt is
+    asked once, each run counts its own requests."""
+
+    def __init__(self, conn: sqlite3.Connection, base: str, client: QuickClient,
                  page_size: int) -> None:
         self.conn = conn
-        self.database = database
         self.base = base
-        self.client = QuickClient(user_agent=user_agent, timeout=timeout,
-                                  min_interval=min_interval)
+        self.client = client
         self.page_size = min(page_size, MAX_PAGE_SIZE)
+        self._before: dict[str, Any] = {}
 
     def _one(self, sql: str, *args: Any) -> Any:
         row = self.conn.execute(sql, args).fetchone()
         return row[0] if row is not None else None
 
-    def _params(self, name: str | None, given: Mapping[str, str]) -> dict[str, str] | None:
-        if str(self._one("SELECT value FROM schema_info WHERE key = 'schema_version'")) \
-                != str(SCHEMA_VERSION):
-            return None
-        if name is None:
+    def params(self, name: str | None, given: Mapping[str, str], *, save: bool = False,
+               replace: bool = False) -> dict[str, str] | None:
+        """The query to sync: the saved query ``name``, else ``given`` (with ``save``: when
+        ``name`` is free, holds ``given`` already, or is to be replaced — else None, and the
+        full path refuses)."""
+        if name is None or save:
+            if save:
+                held = self._one("SELECT params FROM saved_query WHERE name = ?", name)
+                if held is not None and msgspec.json.decode(held) != dict(given) \
+                        and not replace:
+                    return None
             return dict(given)
         saved = self._one("SELECT params FROM saved_query WHERE name = ?", name)
         return msgspec.json.decode(saved) if saved is not None else None
 
-    def run(self, name: str | None, given: Mapping[str, str],
-            wait: float) -> Done | Head | None:
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON",
-                       "busy_timeout=30000", "wal_autocheckpoint=16384"):  # as engine.py
-            self.conn.execute(f"PRAGMA {pragma}")
-        params = self._params(name, given)
-        if params is None or len(split_ids(params)) != 1:
-            return None
-        with file_lock(self.database, wait=wait):
-            try:
-                return self._locked(name, params)
-            finally:
-                self.client.close()
+    def stats(self) -> FetchStats:
+        """The client's counters since this query's sync started (the full path's
+        ``Syncer._finish`` takes the same difference)."""
+        return FetchStats(**{k: v - self._before.get(k, 0)
+                             for k, v in asdict(self.client.stats).items()})
 
-    def _locked(self, name: str | None, params: dict[str, str]) -> Done | Head | None:
+    def sync(self, name: str | None, params: dict[str, str], *, save: bool = False,
+             batch_id: int | None = None) -> Done | Head | None:
+        """Sync ``params`` (the query ``name``; ``batch_id``: the ``sync --all`` run it is
+        part of) if it finds nothing new; see the module docstring."""
+        self._before = asdict(self.client.stats)
         key = query_key(params)
         state = self.conn.execute("SELECT high_water, resume FROM sync_state "
                                   "WHERE query_key = ?", (key,)).fetchone()
@@ -201,7 +235,7 @@ class _QuickSync:
                               schema=SchemaReport(str(head.version["apiVersion"]), stamp,
                                                   previous[0]))
         self._record(summary, name, key, since, known, head, started_at, started,
-                     high_water)
+                     high_water, save=save, batch_id=batch_id)
         asked = [i for i in params.get("filter.ids", "").split(",") if i]
         lacking = [i for i in asked
                    if self._one("SELECT 1 FROM trial WHERE nct_id = ?", i) is None]
@@ -222,20 +256,29 @@ class _QuickSync:
             else:
                 self.client.stats.requests -= 1
         page = got.get("page")
-        return Head(got.get("robots"), got.get("version"), query, self.page_size,
-                    [bytes(s) for s in page.studies] if page else None,
+        return Head(self.client.robots.get(self._origin()), got.get("version"), query,
+                    self.page_size, [bytes(s) for s in page.studies] if page else None,
                     page.totalCount if page else None, page.nextPageToken if page else None,
-                    self.client.stats, dict(self.client.last_start))
+                    self.stats(), dict(self.client.last_start))
+
+    def _origin(self) -> str:
+        return self.base.split("://", 1)[0].lower() + "://" + \
+            self.base.split("://", 1)[-1].split("/", 1)[0].lower()
+
+    def handing_over(self) -> Head:
+        """What the full path needs to go on from this client when this query was not
+        fetched: robots.txt as asked already, the pace (nothing of this query's)."""
+        return Head(self.client.robots.get(self._origin()), None, {}, self.page_size, None,
+                    None, None, self.stats(), dict(self.client.last_start))
 
     def _requests(self, query: dict[str, str], got: dict[str, Any]) -> None:
         client = self.client
-        origin = self.base.split("://", 1)[0].lower() + "://" + \
-            self.base.split("://", 1)[-1].split("/", 1)[0].lower()
-        if client.min_interval < 1.0:
+        origin = self._origin()
+        if client.min_interval < 1.0 and origin not in client.robots:  # once per origin
             status, body = client.get(f"{origin}/robots.txt", accept="text/plain",
                                       probe=True, allow_4xx=True)
-            got["robots"] = robots = (body.decode("utf-8", "replace").splitlines()
-                                      if status == 200 else [])
+            client.robots[origin] = robots = (body.decode("utf-8", "replace").splitlines()
+                                              if status == 200 else [])
             client.crawl_delay(origin, robots)
         _, body = client.get(f"{self.base}/api/v2/version", probe=True)
         try:
@@ -270,23 +313,20 @@ class _QuickSync:
 
     def _record(self, summary: SyncSummary, name: str | None, key: str, since: str,
                 known: list[tuple[str, str | None]], head: Head, started_at: datetime,
-                started: float, high_water: str) -> None:
+                started: float, high_water: str, *, save: bool,
+                batch_id: int | None) -> None:
         """What ``Syncer.run`` records of a pass that found nothing new, in one
-        transaction: the run, the version snapshot, the query's members and sync state."""
+        transaction: the run, the version snapshot, the query's members and sync state (and
+        with ``save``, the saved query, as ``--save`` saves it after the sync)."""
         conn, params = self.conn, summary.query
         params_json = _json(params, order="sorted")
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute("UPDATE run SET status = 'interrupted', message = ? WHERE status = "
-                         "'running' AND heartbeat_at <= ? AND id != -1",
-                         (_INTERRUPTED, _stamp(started_at)))
-            arguments = _json({"name": name, "query": params, "full": False,
-                               "base_url": self.base})
-            run_id = int(conn.execute(
-                "INSERT INTO run (kind, arguments, started_at, heartbeat_at, status, new, "
-                "changed, unchanged, failed, query_name, batch_id) VALUES ('sync', ?, ?, ?, "
-                "'running', 0, 0, 0, 0, ?, NULL)",
-                (arguments, _stamp(started_at), _stamp(started_at), name)).lastrowid or 0)
+            if batch_id is None:  # a batch marked them when it started
+                mark_interrupted(conn, started_at)
+            run_id = start_run(conn, "sync", {"name": name, "query": params, "full": False,
+                                              "base_url": self.base}, started_at,
+                               query_name=name, batch_id=batch_id)
             summary.run_id = run_id
             conn.execute("INSERT INTO schema_snapshot (kind, data_timestamp, fetched_at, body) "
                          "VALUES ('version', ?, ?, ?)",
@@ -307,13 +347,16 @@ class _QuickSync:
             conn.execute(_SAVE_SUCCESS, (key, params_json, max(filter(None, [
                 high_water, latest])), run_id, now, now))
             summary.seconds = time.perf_counter() - started
-            summary.stats = asdict(self.client.stats)
+            summary.stats = asdict(self.stats())
             now = _stamp(_now())
             conn.execute("UPDATE run SET heartbeat_at = ?, finished_at = ?, status = 'ok', "
                          "message = NULL, stats = ? WHERE id = ?",
                          (now, now, _json({k: v for k, v in summary.to_json().items()
                                            if k not in ("run", "status", "message")}),
                           run_id))
+            if save:
+                now = _stamp(_now())
+                conn.execute(_SAVE_QUERY, (name, params_json, now, now))
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -338,6 +381,29 @@ class _QuickSync:
             "changed_at = excluded.changed_at", [(key, n, run_id, now) for n in ids])
 
 
+def mark_interrupted(conn: sqlite3.Connection, stale_before: datetime) -> None:
+    """As ``Catalogue.mark_interrupted``: under the writer lock, every run still running
+    has died."""
+    conn.execute("UPDATE run SET status = 'interrupted', message = ? WHERE status = "
+                 "'running' AND heartbeat_at <= ? AND id != -1",
+                 (_INTERRUPTED, _stamp(stale_before)))
+
+
+def start_run(conn: sqlite3.Connection, kind: str, arguments: dict[str, Any],
+              started_at: datetime, *, query_name: str | None = None,
+              batch_id: int | None = None) -> int:
+    """As ``Catalogue.start_run``."""
+    return int(conn.execute(
+        "INSERT INTO run (kind, arguments, started_at, heartbeat_at, status, new, changed, "
+        "unchanged, failed, query_name, batch_id) VALUES (?, ?, ?, ?, 'running', 0, 0, 0, 0, "
+        "?, ?)", (kind, _json(arguments), _stamp(started_at), _stamp(started_at), query_name,
+                  batch_id)).lastrowid or 0)
+
+
+_SAVE_QUERY = (  # as syncstate.save_query
+    "INSERT INTO saved_query (name, params, created_at, updated_at) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (name) DO UPDATE SET params = excluded.params, "
+    "created_at = excluded.created_at, updated_at = excluded.updated_at")
 _SAVE_RESUME = (
     "INSERT INTO sync_state (query_key, params, resume, updated_at) VALUES (?, ?, ?, ?) "
     "ON CONFLICT (query_key) DO UPDATE SET params = excluded.params, "
