@@ -148,11 +148,19 @@ def test_filter_columns_and_child_rows_are_indexed(catalogue: Catalogue) -> None
     assert sites == 42 and hits == ["NCT02210780"]
     with warnings.catch_warnings():  # SQLite's expression index (lower(country)) is not reflected
         warnings.filterwarnings("ignore", "Skipped unsupported reflection", sa.exc.SAWarning)
-        indexed = {tuple(ix["column_names"]) for table in (
+        found = [ix for table in (
             "version_condition", "version_intervention", "version_site", "version")
-            for ix in sa.inspect(catalogue.engine).get_indexes(table)}
-    assert {("term_norm",), ("name_norm",), ("country",), ("overall_status",),
-            ("phases",), ("start_date",)} <= indexed
+            for ix in sa.inspect(catalogue.engine).get_indexes(table)]
+    indexed = {tuple(ix["column_names"]) for ix in found}
+    assert {("term_norm",), ("name_norm",), ("overall_status",), ("phases",),
+            ("start_date",)} <= indexed
+    with catalogue.engine.connect() as conn:  # --country reads the index on lower(country)
+        site_indexes = set(conn.execute(sa.text(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'version_site'"
+            if conn.dialect.name == "sqlite" else
+            "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() "
+            "AND tablename = 'version_site'")).scalars())
+    assert "ix_version_site_country_lower" in site_indexes
 
 
 def test_reparse_supersedes_without_deleting(catalogue: Catalogue, clock: Clock) -> None:
