@@ -112,7 +112,9 @@ def test_dumps_as_the_tuple_of_models() -> None:
         assert outcome.model_dump()["measurements"] == tuple(dicts)
         assert outcome.model_dump(mode="json")["measurements"] == dicts
         assert OutcomeResult(measurements=models).model_dump_json() == outcome.model_dump_json()
+        assert values.dicts() == dicts
         assert not values.built
+        assert Measurements(models).dicts() == dicts
         # options that change a value's dump go through the models
         assert outcome.model_dump(exclude_none=True)["measurements"] == tuple(
             m.model_dump(exclude_none=True) for m in models)

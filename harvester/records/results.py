@@ -170,6 +170,13 @@ class Measurements(Sequence[Measurement]):
     def __deepcopy__(self, memo: dict[int, Any]) -> Measurements:
         return self
 
+    def dicts(self) -> list[dict[str, Any]]:
+        """Each value's fields, in field order, as its model dumps them (JSON-ready text):
+        from the rows when there are, without building a model (for encoders)."""
+        if self._blocks is None:
+            return [dict(m.__dict__) for m in self._all()]
+        return _dicts(self._blocks)
+
     def _dump(self, info: core_schema.SerializationInfo) -> Any:
         """The values as a tuple of models dumps them: from the rows when there are."""
         if self._blocks is None or info.exclude_none or info.exclude_defaults:
