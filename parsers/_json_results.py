@@ -3,7 +3,9 @@
 The section is most of a large study's bytes.  It is decoded by msgspec straight into the few
 structs below (only the fields the overview keeps; everything else is skipped at C speed), and
 the record's models are built from them by :func:`~harvester.records.base.builder`, without
-validating again what msgspec has checked.
+validating again what msgspec has checked — except the outcome values, thousands per study:
+they stay the rows msgspec decoded, in a :class:`~harvester.records.results.Measurements`
+that builds their models when read.
 """
 
 from __future__ import annotations
