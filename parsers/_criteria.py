@@ -22,44 +22,61 @@ Rules, chosen so that a criterion is one condition a patient meets or fails:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from itertools import repeat
 
-_MARKER = re.compile(
-    r"^(?P<indent>[ \t]*)"
-    r"(?:[*•·▪◦+]\s*|-\s*(?=\S)|o\s+|\(?\d{1,3}[.)]\s+|\(?[a-zA-Z][.)]\s+|\(?[ivx]{1,4}[.)]\s+)"
-    r"(?P<text>\S.*)$"
+# One match per non-blank line of the whole text (``re.M``: ``^`` and ``$`` at each line), in
+# C: a list item (``indent``, marker, ``text``) or any other line (``line``).  The marker is
+# tried first, as the rules read a line; ``[^\S\n]`` is ``\s`` within one line.
+_LINE = re.compile(
+    r"^(?:(?P<indent>[ \t]*)"
+    r"(?:[*•·▪◦+][^\S\n]*|-[^\S\n]*(?=\S)|o[^\S\n]+|\(?\d{1,3}[.)][^\S\n]+"
+    r"|\(?[a-zA-Z][.)][^\S\n]+|\(?[ivx]{1,4}[.)][^\S\n]+)"
+    r"(?P<text>\S.*)|(?P<line>[^\S\n]*\S.*))$",
+    re.MULTILINE,
 )
 _HEADING = re.compile(r"\b(?P<kind>inclusion|exclusion|eligibility)\b", re.IGNORECASE)
+_CRITERIA_WORD = re.compile(r"\bcriteri(a|on)\b", re.IGNORECASE)
 _ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>|&^~=])")
 _CONNECTIVES = {"or", "and", "and/or", "-", ""}
 _LONGEST_CONNECTIVE = max(map(len, _CONNECTIVES))  # lower() never shortens a text
 
 
-@dataclass(slots=True)
-class _Item:
-    indent: int
-    lines: list[str]
-    children: list[str] = field(default_factory=list)
+def _item_text(head: str, more: tuple[list[str], list[str]] | None) -> str:
+    """One item's criterion: its first line and wrapped lines (stripped, joined by spaces),
+    then its nested items' texts."""
+    if more is None:
+        return _clean(head)
+    lines, children = more
+    head = _clean(" ".join([head, *lines]))
+    subs = [f"- {c}" for c in children if c]
+    return "\n".join([head, *subs]) if subs else head
 
-    def text(self) -> str:
-        head = _clean(" ".join(self.lines))
-        subs = [f"- {c}" for c in self.children if c]
-        return "\n".join([head, *subs]) if subs else head
+
+def _clean_all(texts: list[str]) -> list[str]:
+    """:func:`_clean` of each text; checked at once (in C) where all are clean already, as
+    most are: joined by a printable separator that makes no false "clean"."""
+    joined = "|".join(texts)
+    if (joined.isprintable() and "\\" not in joined and "**" not in joined
+            and "  " not in joined and " |" not in joined and "| " not in joined
+            and joined[:1] != " " and joined[-1:] != " "):
+        return texts
+    return list(map(_clean, texts))
 
 
-@dataclass(slots=True)
-class _Section:
-    kind: str
-    items: list[_Item] = field(default_factory=list)
-    paragraphs: list[list[str]] = field(default_factory=list)
-
-    def criteria(self) -> list[str]:
-        if self.items:
-            found = [item.text() for item in self.items]
+def _criteria(section: _Section) -> list[str]:
+    heads, more = section.heads, section.more
+    if heads:
+        if more:
+            found = [_item_text(head, more.get(i)) for i, head in enumerate(heads)]
         else:
-            found = [_clean(" ".join(p)) for p in self.paragraphs]
-            found = [t for t in found if not t.endswith(":")]
-        return [t for t in found if not _connective(t)]
+            found = _clean_all(heads)
+    else:
+        found = [_clean(" ".join(p)) for p in section.paragraphs]
+        found = [t for t in found if not t.endswith(":")]
+    # none is short enough to be a connective (the common case), measured in C
+    if not found or min(map(len, map(str.strip, found, repeat(".;,")))) > _LONGEST_CONNECTIVE:
+        return found
+    return [t for t in found if not _connective(t)]
 
 
 def _connective(text: str) -> bool:
@@ -94,7 +111,7 @@ def _heading_kind(line: str) -> str | None:
     match = _HEADING.search(text)
     if match is None:
         return None
-    if not (text.endswith(":") or re.search(r"\bcriteri(a|on)\b", text, re.IGNORECASE)):
+    if not (text.endswith(":") or _CRITERIA_WORD.search(text)):
         return None
     kind = match.group("kind").lower()
     return "exclusion" if kind == "exclusion" else "inclusion"
@@ -107,51 +124,71 @@ def _indent(line: str) -> int:
     return len(wide) - len(wide.lstrip())
 
 
+class _Section:
+    """A section's items, as parallel lists (cheaper to grow than an object per item): each
+    item's first line and indent; its wrapped lines and nested items' texts, for the few
+    items that have them, in ``more`` by index; and the paragraphs that are not items."""
+
+    __slots__ = ("heads", "indents", "kind", "more", "paragraphs")
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.heads: list[str] = []
+        self.indents: list[int] = []
+        self.more: dict[int, tuple[list[str], list[str]]] = {}
+        self.paragraphs: list[list[str]] = []
+
+
 def split_criteria(text: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The (inclusion, exclusion) criteria of an eligibility text, one criterion each."""
     if not text or not text.strip():
         return (), ()
-    sections = [_Section("preamble")]
-    current_item: _Item | None = None
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+    section = _Section("preamble")
+    sections = [section]
+    heads, indents = section.heads, section.indents
+    current = -1  # the index of the item a line may continue (none: -1)
     paragraph: list[str] | None = None
-    blank_before = True
-    for raw in text.replace("\r\n", "\n").split("\n"):
-        if not raw or raw.isspace():
-            blank_before, paragraph = True, None
-            continue
-        section = sections[-1]
-        marker = _MARKER.match(raw)
-        kind = None if marker else _heading_kind(raw)
-        if kind is not None:
-            sections.append(_Section(kind))
-            current_item, paragraph = None, None
-        elif marker:
-            indent = _indent(raw)
-            top = section.items[0].indent if section.items else indent
-            if section.items and indent > top and current_item is not None:
-                current_item.children.append(_clean(marker.group("text")))
+    end = -2  # where the last non-blank line ended: a line starting just after is adjacent
+    for match in _LINE.finditer(text):
+        start, stop = match.span()
+        blank_before = start != end + 1
+        end = stop
+        indent, item_text, raw = match.groups()
+        if item_text is not None:
+            # the marker is no whitespace: the indent is the line's, as _indent measures it
+            width = len(indent.expandtabs(4)) if indent else 0
+            if current >= 0 and width > indents[0]:
+                more = section.more.get(current) or section.more.setdefault(current, ([], []))
+                more[1].append(_clean(item_text))
             else:
-                current_item = _Item(indent, [marker.group("text")])
-                section.items.append(current_item)
+                current = len(heads)
+                heads.append(item_text)
+                indents.append(width)
             paragraph = None
-        elif current_item is not None and (not blank_before or _indent(raw) > current_item.indent):
-            _continue(current_item, raw)
+            continue
+        kind = _heading_kind(raw)
+        if kind is not None:
+            section = _Section(kind)
+            sections.append(section)
+            heads, indents = section.heads, section.indents
+            current, paragraph = -1, None
+        elif current >= 0 and (not blank_before or _indent(raw) > indents[current]):
+            more = section.more.get(current) or section.more.setdefault(current, ([], []))
+            children = more[1]
+            if children:
+                children[-1] = f"{children[-1]} {_clean(raw)}"
+            else:
+                more[0].append(raw.strip())
         else:
-            current_item = None
-            if paragraph is None:
+            current = -1
+            if paragraph is None or blank_before:
                 paragraph = []
                 section.paragraphs.append(paragraph)
             paragraph.append(raw.strip())
-        blank_before = False
     if len(sections) == 1:
         sections[0].kind = "inclusion"
-    inclusion = [c for s in sections if s.kind == "inclusion" for c in s.criteria()]
-    exclusion = [c for s in sections if s.kind == "exclusion" for c in s.criteria()]
+    inclusion = [c for s in sections if s.kind == "inclusion" for c in _criteria(s)]
+    exclusion = [c for s in sections if s.kind == "exclusion" for c in _criteria(s)]
     return tuple(inclusion), tuple(exclusion)
-
-
-def _continue(item: _Item, line: str) -> None:
-    if item.children:
-        item.children[-1] = f"{item.children[-1]} {_clean(line)}"
-    else:
-        item.lines.append(line.strip())
