@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harvester.catalogue import canonical
+from harvester.errors import ParseError
 from harvester.records import TrialRecord
 from parsers import parse_bytes
 from tests.conftest import FIXTURES
@@ -127,3 +128,70 @@ def test_squeeze_is_the_three_replace_passes_byte_for_byte(data: bytes) -> None:
     for escape in (b"\\n", b"\\r", b"\\t"):
         expected = expected.replace(escape, b"")
     assert canonical.squeeze(data) == expected.translate(None, b" \t\n\r\x0b\x0c")
+
+
+# --- one encoding for the stored JSON and the hash --------------------------------------------
+
+ALL_FIXTURES = [path for folder in ("ctgov-v2-json", "ctgov-xml", "ctgov-history")
+                for path in sorted((FIXTURES / folder).rglob("*")) if path.suffix in (".json",
+                                                                                     ".xml")]
+
+
+def _hash_of_dump(record: TrialRecord) -> str:
+    """The content hash as it was taken before the models were encoded directly: the
+    record's plain-data dump trimmed, encoded with sorted keys, the escapes of newline,
+    return and tab removed one after the other, then every raw whitespace byte."""
+    data = record.to_json_dict()
+    for key in canonical.NOT_CONTENT:
+        data.pop(key, None)
+    for key in canonical.OMIT_WHEN_EMPTY:
+        if key in data and not data[key]:
+            del data[key]
+    for loc in data.get("locations") or []:
+        if not loc.get("contacts"):
+            loc.pop("contacts", None)
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    for escape in (b"\\n", b"\\r", b"\\t"):
+        text = text.replace(escape, b"")
+    return hashlib.sha256(text.translate(None, b" \t\n\r\x0b\x0c")).hexdigest()
+
+
+def _records() -> list[TrialRecord]:
+    found = []
+    for path in ALL_FIXTURES:
+        try:
+            found += parse_bytes(path.read_bytes())
+        except ParseError:  # not a study (capture notes, diff logs)
+            continue
+    return found
+
+
+RECORDS = _records()
+
+
+def test_every_fixture_hashes_as_its_dump_and_stores_what_it_is() -> None:
+    assert len(RECORDS) > 100
+    for record in RECORDS:
+        encoded = canonical.serialise(record)
+        assert encoded.content_hash == canonical.content_hash(record) == _hash_of_dump(record)
+        assert TrialRecord.model_validate_json(encoded.record_json) == record
+        # the same members as the dump, a site's empty contacts aside
+        stored = json.loads(encoded.record_json)
+        dumped = record.to_json_dict()
+        for loc in dumped["locations"]:
+            if not loc["contacts"]:
+                del loc["contacts"]
+        assert stored == dumped
+
+
+TEXT = st.text(alphabet=[" ", "\n", "\r", "\t", "\x0b", "\x0c", "\\", "n", "r", "t", "a",
+                         "é", '"', "/", "\u00a0", "\u2028"], max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(summary=TEXT, title=TEXT)
+def test_text_with_backslashes_and_whitespace_hashes_as_its_dump(summary: str,
+                                                                  title: str) -> None:
+    record = RECORD.model_copy(update={"brief_summary": summary, "brief_title": title})
+    assert canonical.content_hash(record) == _hash_of_dump(record)
+    assert TrialRecord.model_validate_json(canonical.serialise(record).record_json) == record

@@ -139,3 +139,17 @@ def _step() -> object:
     from harvester.catalogue import engine
 
     return next(step for step in engine.MIGRATIONS if step.__name__ == "_add_facets")
+
+
+def test_values_read_from_the_models_are_those_of_the_stored_json() -> None:
+    from harvester.catalogue.canonical import serialise
+    from harvester.catalogue.facetvalues import values, values_of_record
+    from tests.test_canonical import RECORDS
+
+    assert any(r.locations for r in RECORDS) and any(r.documents for r in RECORDS)
+    for record in RECORDS:
+        made = values_of_record(record)
+        assert made == values(serialise(record).record_json)
+        facet, found = made  # plain values, as the database drivers and pickle take them
+        assert {type(v) for v in (*facet, *(v for p in found for v in p))} <= {
+            str, float, bool, type(None)}

@@ -43,7 +43,7 @@ def test_records_are_stored_compressed(db_url: str) -> None:
         rows = conn.execute(sa.select(V.c.id, V.c.record)).all()
         assert len(rows) >= 25
         for row in rows:
-            plain = fingerprint(catalogue.record(row.id)).record_json.encode()
+            plain = fingerprint(catalogue.record(row.id)).record_json
             assert isinstance(row.record, bytes) and row.record[:1] == b"\x78"
             assert recordcodec.unpack(row.record) == plain
             assert len(row.record) < len(plain) / 2

@@ -114,3 +114,14 @@ def test_a_version_without_a_summary_reads_from_its_record(filled: str) -> None:
         with catalogue.engine.begin() as conn:
             conn.exec_driver_sql(f"DELETE FROM {summary.TABLE}")
         assert _pages(catalogue) == before
+
+
+def test_the_summary_read_from_the_models_is_that_of_the_stored_json() -> None:
+    from harvester.catalogue.canonical import serialise
+    from harvester.catalogue.prepared import _filter_columns
+    from harvester.catalogue.summaryvalues import row, row_of_record
+    from tests.test_canonical import RECORDS
+
+    for record in RECORDS:
+        columns = _filter_columns(record)
+        assert row_of_record(record, columns) == row(serialise(record).record_json, columns)

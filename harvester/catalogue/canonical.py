@@ -12,10 +12,17 @@ they existed, and the catalogue's stored hashes stay valid; a record that has so
 them hashes anew (it holds more content).  ``trials reparse`` re-derives stored versions.
 
 The canonical form only needs to be stable, never read back, so whitespace is *deleted* from
-the serialised bytes (a C-speed ``translate``) rather than collapsed string by string, which
+the serialised bytes (C-speed passes) rather than collapsed string by string, which
 cost more than parsing.  The price: an edit that only inserts or removes whitespace between
 two characters ("non small" → "non-small" still counts; "nonsmall" → "non small" does not) is
 not a new version.
+
+The canonical form is encoded straight from the record's models by msgspec: each model is
+handed over as its own field dict (its ``__dict__``, aliases applied), so the plain-data copy
+that ``model_dump`` builds is never made; the bytes are those of ``record.to_json_dict()``'s
+canonical form (tests/test_canonical.py checks them against the dump on every fixture).  The
+JSON the catalogue stores is that same encoding with the left-out fields added
+(:func:`serialise`): one encoding of a record serves its storage and its hash.
 """
 
 from __future__ import annotations
@@ -24,11 +31,12 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import msgspec
+from pydantic import BaseModel
 
-from harvester.records import TrialRecord
+from harvester.records import Location, TrialRecord
 
 NOT_CONTENT = frozenset({"source", "version_holder"})
 # Left out of the canonical form when empty (fields added after hashes were stored).
@@ -43,42 +51,76 @@ _WHITESPACE = b" \t\n\r\x0b\x0c"
 _ESCAPES = tuple(re.compile(re.escape(e)) for e in (b"\\n", b"\\r", b"\\t"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Fingerprint:
-    record_json: str  # the record as stored: its JSON, as `trials parse` prints it, compact
+    record_json: bytes  # the record as stored: compact JSON (see :func:`serialise`)
     content_hash: str  # sha256 of the canonical form, hex
 
 
-#: One encoder for the stored JSON and one for the canonical form (keys sorted).
-_ENCODER = msgspec.json.Encoder()
-_SORTED = msgspec.json.Encoder(order="sorted")
+#: Per model class, its fields serialised under another name (``Sponsor.agency_class`` as
+#: ``class``), or None when there are none: what ``model_dump(by_alias=True)`` renames.
+_ALIASES: dict[type, dict[str, str] | None] = {}
 
 
-def dump(record: TrialRecord) -> tuple[dict[str, Any], bytes]:
-    """The record as plain data and as the JSON the catalogue stores (compact, UTF-8): one
-    dump serves the stored JSON, the content hash (:func:`hash_dump`) and the facet rows."""
-    data = record.to_json_dict()
-    return data, _ENCODER.encode(data)
+def _aliases(cls: type[BaseModel]) -> dict[str, str] | None:
+    found: dict[str, str] = {}
+    for name, field in cls.model_fields.items():
+        alias = field.serialization_alias or field.alias
+        if alias is not None and alias != name:
+            found[name] = alias
+    _ALIASES[cls] = renamed = found or None
+    return renamed
 
 
-def hash_dump(data: dict[str, Any]) -> str:
-    """The content hash of a record from its :func:`dump` — which is trimmed to the
-    canonical form in place (take anything else from it first)."""
-    for key in NOT_CONTENT:
-        data.pop(key, None)
-    for key in OMIT_WHEN_EMPTY:
-        if key in data and not data[key]:
-            del data[key]
-    locations = cast(list[dict[str, Any]], data.get("locations") or [])
-    for loc in locations:  # a site's contacts: also added later
-        if not loc.get("contacts"):
-            loc.pop("contacts", None)
-    return hashlib.sha256(squeeze(_SORTED.encode(data))).hexdigest()
+def _fields(obj: Any) -> dict[str, Any]:
+    """msgspec's hook for a record's models: the model's fields as they are (``__dict__``:
+    every field, in field order, as ``model_dump`` lists them), under their aliases."""
+    if not isinstance(obj, BaseModel):
+        raise TypeError(f"cannot encode {type(obj).__name__}")
+    cls = type(obj)
+    renamed = _ALIASES[cls] if cls in _ALIASES else _aliases(cls)
+    if renamed is None:
+        return obj.__dict__
+    return {renamed.get(name, name): value for name, value in obj.__dict__.items()}
+
+
+def _content(obj: Any) -> dict[str, Any]:
+    """The hook of the canonical form: as :func:`_fields`, the record without what is not
+    content (:data:`NOT_CONTENT`, :data:`OMIT_WHEN_EMPTY` while empty) and a site without
+    its contacts while it has none (they were added later too)."""
+    cls = type(obj)
+    if cls is TrialRecord:
+        return {name: value for name, value in obj.__dict__.items()
+                if name not in NOT_CONTENT and (value or name not in OMIT_WHEN_EMPTY)}
+    if cls is Location and not obj.contacts:
+        return {name: value for name, value in obj.__dict__.items() if name != "contacts"}
+    return _fields(obj)
+
+
+#: The canonical form (keys sorted) straight from the models; the fields it leaves out.
+_CANONICAL = msgspec.json.Encoder(enc_hook=_content, order="sorted")
+_FIELDS = msgspec.json.Encoder(enc_hook=_fields, order="sorted")
+_LEFT_OUT = tuple(sorted(NOT_CONTENT | OMIT_WHEN_EMPTY))
+
+
+def serialise(record: TrialRecord) -> Fingerprint:
+    """The JSON the catalogue stores of ``record`` and its content hash, from one encoding.
+
+    The stored JSON *is* the canonical form before whitespace is squeezed out — keys sorted,
+    sites without contacts while they have none — with the record's fields that the form
+    leaves out (the source, the data version, the later fields while empty) after it, as
+    more members of the same object.  Decoded, it is the record, as ``to_json_dict()``'s
+    JSON is (key order and absent empty contacts mean nothing to a reader)."""
+    content = _CANONICAL.encode(record)
+    fields = record.__dict__
+    rest = _FIELDS.encode({name: fields[name] for name in _LEFT_OUT
+                           if name in NOT_CONTENT or not fields[name]})
+    stored = b"".join((content[:-1], b",", rest[1:])) if len(content) > 2 else rest
+    return Fingerprint(stored, hashlib.sha256(_squeeze_encoded(content)).hexdigest())
 
 
 def fingerprint(record: TrialRecord) -> Fingerprint:
-    data, record_json = dump(record)
-    return Fingerprint(record_json.decode(), hash_dump(data))
+    return serialise(record)
 
 
 def squeeze(canonical: bytes) -> bytes:
@@ -88,8 +130,24 @@ def squeeze(canonical: bytes) -> bytes:
     return canonical.translate(None, _WHITESPACE)
 
 
+#: The three escapes in one pass.  Without an escaped backslash (``\\``, a backslash in
+#: the text) removing one escape never brings a backslash next to a letter, so one pass
+#: removes what the three passes of :func:`squeeze` do.
+_ANY_ESCAPE = re.compile(rb"\\[nrt]")
+
+
+def _squeeze_encoded(canonical: bytes) -> bytes:
+    """:func:`squeeze` of msgspec's compact JSON, in two passes where it can: that JSON
+    holds no raw whitespace but spaces (control characters in strings are escaped, and
+    nothing is put between tokens), so deleting spaces is the whole ``translate``."""
+    if b"\\\\" in canonical:  # a backslash in some text: the passes one after the other
+        return squeeze(canonical)
+    return _ANY_ESCAPE.sub(b"", canonical).replace(b" ", b"")
+
+
 def content_hash(record: TrialRecord) -> str:
-    return fingerprint(record).content_hash
+    """sha256 of the record's canonical form."""
+    return hashlib.sha256(_squeeze_encoded(_CANONICAL.encode(record))).hexdigest()
 
 
 def registry_date(record: TrialRecord) -> str | None:

@@ -6,11 +6,15 @@ SQLAlchemy nor the tables: standard library, msgspec and :mod:`harvester.catalog
 from __future__ import annotations
 
 import re
-from typing import Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from harvester.catalogue import places
+
+if TYPE_CHECKING:
+    from harvester.records import TrialRecord
 
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]+)?", re.IGNORECASE)
 _AGE_UNITS = {"year": 1.0, "month": 1 / 12, "week": 7 / 365.25, "day": 1 / 365.25,
@@ -65,6 +69,40 @@ def values_of(data: dict[str, Any]) -> tuple[FacetValues, list[PlaceValues]]:
         found.append((_norm(site.get("country"), 100), _norm(site.get("state"), 200),
                       _norm(site.get("city"), 200), lat, lon, *_xyz(lat, lon)))
     return facet, found
+
+
+def values_of_record(record: TrialRecord) -> tuple[FacetValues, list[PlaceValues]]:
+    """:func:`values_of` read from the record's models (where a record is prepared: its
+    plain data is never built), the same values: enums as their plain strings."""
+    elig = record.eligibility
+    std_ages = elig.std_ages if elig else ()
+    sponsor = record.lead_sponsor
+    docs = [name for name in ("protocol", "sap", "icf")
+            if any(getattr(d, f"has_{name}") for d in record.documents)]
+    facet = (
+        age_years(elig.minimum_age) if elig else None,
+        age_years(elig.maximum_age) if elig else None,
+        "|" + "|".join(std_ages) + "|" if std_ages else None,
+        _text(elig.sex) if elig else None, elig.healthy_volunteers if elig else None,
+        _text(sponsor.agency_class) if sponsor else None,
+        "|" + "|".join(docs) + "|" if docs else None,
+        record.primary_completion_date, record.completion_date, record.first_posted,
+    )
+    return facet, [_place(site.country, site.state, site.city, site.lat, site.lon)
+                   for site in record.locations]
+
+
+@lru_cache(maxsize=16384)  # the registry's coordinates are a city's: sites share places
+def _place(country: str | None, state: str | None, city: str | None, lat: float | None,
+           lon: float | None) -> PlaceValues:
+    lat, lon = _float(lat), _float(lon)
+    return (_norm(country, 100), _norm(state, 200), _norm(city, 200), lat, lon,
+            *_xyz(lat, lon))
+
+
+def _text(value: str | None) -> str | None:
+    """An enum's value (or a plain string) as a plain ``str``: what its JSON holds."""
+    return None if value is None else str(value)
 
 
 def _float(value: Any) -> float | None:

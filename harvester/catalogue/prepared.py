@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from harvester.catalogue import canonical, recordcodec
-from harvester.catalogue.facetvalues import FacetValues, PlaceValues, values_of
-from harvester.catalogue.summaryvalues import row as summary_row
+from harvester.catalogue.facetvalues import FacetValues, PlaceValues, values_of_record
+from harvester.catalogue.summaryvalues import row_of_record as summary_row
 from harvester.records import TrialRecord
 
 
@@ -58,16 +58,15 @@ class Prepared:
 def prepare(item: Incoming) -> Prepared:
     rec = item.record
 
-    # One dump of the record: encoded as the stored JSON, read for the facet rows, then
-    # trimmed to the canonical form and hashed.
-    data, record_json = canonical.dump(rec)
-    facet, places = values_of(data)
+    # One encoding of the record, straight from its models, is stored and hashed; the facet,
+    # place and summary values are read from the models: no plain-data dump.
+    encoded = canonical.serialise(rec)
+    facet, places = values_of_record(rec)
     columns = _filter_columns(rec)
-    summary = summary_row(data, columns)
-    content_hash = canonical.hash_dump(data)
+    summary = summary_row(rec, columns)
     return Prepared(
-        nct_id=rec.nct_id, source=rec.source, content_hash=content_hash,
-        record_stored=recordcodec.pack(record_json),
+        nct_id=rec.nct_id, source=rec.source, content_hash=encoded.content_hash,
+        record_stored=recordcodec.pack(encoded.record_json),
         registry_date=canonical.registry_date(rec),
         registry_version=item.registry_version or rec.version_holder,
         columns=columns,

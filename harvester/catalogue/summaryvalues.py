@@ -6,9 +6,12 @@ nor the tables: standard library and msgspec only.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
+
+if TYPE_CHECKING:
+    from harvester.records import TrialRecord
 
 
 class _FromRecord(msgspec.Struct, omit_defaults=True):
@@ -50,6 +53,10 @@ def make(record: str | bytes | Mapping[str, Any], columns: Mapping[str, Any]) ->
     (``TrialRecord.to_json_dict()``) — with the version's filter columns."""
     r = (msgspec.convert(record, _FromRecord) if isinstance(record, Mapping)
          else _FROM_RECORD.decode(record))
+    return _with_columns(r, columns)
+
+
+def _with_columns(r: _FromRecord, columns: Mapping[str, Any]) -> Summary:
     phases = columns.get("phases")
     return Summary(
         brief_title=r.brief_title, official_title=r.official_title, acronym=r.acronym,
@@ -68,3 +75,12 @@ def encode(summary: Summary) -> str:
 def row(record: str | bytes | Mapping[str, Any], columns: Mapping[str, Any]) -> str:
     """What ``version_summary.summary`` stores for a version."""
     return encode(make(record, columns))
+
+
+def row_of_record(record: TrialRecord, columns: Mapping[str, Any]) -> str:
+    """:func:`row` read from the record's models (where a record is prepared)."""
+    return encode(_with_columns(_FromRecord(
+        brief_title=record.brief_title, official_title=record.official_title,
+        acronym=record.acronym, conditions=list(record.conditions),
+        primary_completion_date=record.primary_completion_date,
+        completion_date=record.completion_date), columns))
