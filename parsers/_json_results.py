@@ -3,12 +3,15 @@
 The section is most of a large study's bytes.  It is decoded by msgspec straight into the few
 structs below (only the fields the overview keeps; everything else is skipped at C speed), and
 the record's models are built from them by :func:`~harvester.records.base.builder`, without
-validating again what msgspec has checked.
+validating again what msgspec has checked — except the outcome values, thousands per study:
+they stay the rows msgspec decoded, in a :class:`~harvester.records.results.Measurements`
+that builds their models when read.
 """
 
 from __future__ import annotations
 
 import functools
+import operator
 import re
 from collections.abc import Callable
 from typing import Any
@@ -17,7 +20,8 @@ import msgspec
 
 from harvester import records as r
 from harvester.errors import ParseError
-from harvester.records.base import Frozen, builder, many
+from harvester.records.base import Frozen, builder
+from harvester.records.results import Block, Measurements, Row
 from parsers import _vocab as v
 from parsers._text import plain as _plain
 
@@ -52,17 +56,10 @@ class _Flow(msgspec.Struct, gc=False):
     periods: tuple[_Period, ...] | None = None
 
 
-class _Measurement(msgspec.Struct, gc=False):
-    groupId: str | None = None
-    value: str | None = None
-    spread: str | None = None
-    lowerLimit: str | None = None
-    upperLimit: str | None = None
-
-
 class _Category(msgspec.Struct, gc=False):
     title: str | None = None
-    measurements: tuple[_Measurement, ...] | None = None
+    # decoded straight into the rows the record's Measurements holds (API v2 names)
+    measurements: tuple[Row, ...] | None = None
 
 
 class _Class(msgspec.Struct, gc=False):
@@ -119,9 +116,7 @@ Make = Callable[[type[Frozen], dict[str, Any]], Any]
 _BUILDERS: dict[type[Frozen], Callable[[dict[str, Any]], Any]] = {
     cls: builder(cls) for cls in (r.FlowGroup, r.ResultGroup, r.Measurement, r.OutcomeResult,
                                   r.EventGroup, r.Results)}
-
-
-_MEASUREMENTS = many(r.Measurement)
+_GROUP_ID = operator.attrgetter("group_id")
 
 
 def _trusted(cls: type[Frozen], values: dict[str, Any]) -> Any:
@@ -209,17 +204,15 @@ def _flow(flow: _Flow | None, make: Make) -> list[Any]:
 
 
 def _measure(m: _Measure, make: Make) -> Any:  # an OutcomeResult, or its values
-    values: list[dict[str, Any]] = []
-    add = values.append  # a loop, not a list comprehension per category (a call each)
+    blocks: list[Block] = []
     for klass in m.classes or ():
         class_title = plain(klass.title)
         for category in klass.categories or ():
-            title = plain(category.title)
-            for x in category.measurements or ():
-                if x.groupId:
-                    add({"group_id": x.groupId, "value": x.value, "spread": x.spread,
-                         "lower_limit": x.lowerLimit, "upper_limit": x.upperLimit,
-                         "class_title": class_title, "category": title})
+            rows = category.measurements
+            if rows:
+                if not all(map(_GROUP_ID, rows)):  # values without a group are dropped
+                    rows = tuple(x for x in rows if x.group_id)
+                blocks.append((class_title, plain(category.title), rows))
     return make(r.OutcomeResult, {
         "type": v.enum_value(r.OutcomeMeasureType, m.type, field="outcomeMeasures.type"),
         "title": plain(m.title), "description": plain(m.description),
@@ -232,8 +225,16 @@ def _measure(m: _Measure, make: Make) -> Any:  # an OutcomeResult, or its values
         "groups": tuple(make(r.ResultGroup, {"id": g.id, "title": plain(g.title),
                                              "description": plain(g.description)})
                         for g in m.groups or () if g.id),
-        # the one class with thousands of objects per study: built all at once
-        "measurements": tuple(values) if make is _unchecked else _MEASUREMENTS(values)})
+        # thousands per study: kept as the decoded rows, models built when read
+        "measurements": _values(blocks) if make is _unchecked else Measurements.of_rows(blocks)})
+
+
+def _values(blocks: list[Block]) -> tuple[dict[str, Any], ...]:
+    """The values as plain data, for pydantic to validate (``check=True``)."""
+    return tuple({"group_id": x.group_id, "value": x.value, "spread": x.spread,
+                  "lower_limit": x.lower_limit, "upper_limit": x.upper_limit,
+                  "class_title": class_title, "category": category}
+                 for class_title, category, rows in blocks for x in rows)
 
 
 def _event_group(g: _EventGroup, make: Make) -> Any:  # an EventGroup, or its values

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from harvester.records import Measurement, Results
+from harvester.records import Measurement, Measurements, Results
 from harvester.records.base import builder, many
 from parsers import _json_results
 from tests.conftest import FIXTURES
@@ -29,7 +29,7 @@ def _models(model: BaseModel) -> list[BaseModel]:
     out = [model]
     for name in type(model).model_fields:
         value = getattr(model, name)
-        for item in value if isinstance(value, tuple) else (value,):
+        for item in value if isinstance(value, (tuple, Measurements)) else (value,):
             if isinstance(item, BaseModel):
                 out += _models(item)
     return out

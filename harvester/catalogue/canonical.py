@@ -36,7 +36,7 @@ from typing import Any
 import msgspec
 from pydantic import BaseModel
 
-from harvester.records import Location, TrialRecord
+from harvester.records import Location, Measurements, TrialRecord
 
 NOT_CONTENT = frozenset({"source", "version_holder"})
 # Left out of the canonical form when empty (fields added after hashes were stored).
@@ -72,10 +72,13 @@ def _aliases(cls: type[BaseModel]) -> dict[str, str] | None:
     return renamed
 
 
-def _fields(obj: Any) -> dict[str, Any]:
+def _fields(obj: Any) -> Any:
     """msgspec's hook for a record's models: the model's fields as they are (``__dict__``:
-    every field, in field order, as ``model_dump`` lists them), under their aliases."""
+    every field, in field order, as ``model_dump`` lists them), under their aliases; an
+    outcome's values as their fields, from the rows they are kept as (no model built)."""
     if not isinstance(obj, BaseModel):
+        if isinstance(obj, Measurements):
+            return obj.dicts()
         raise TypeError(f"cannot encode {type(obj).__name__}")
     cls = type(obj)
     renamed = _ALIASES[cls] if cls in _ALIASES else _aliases(cls)
@@ -84,7 +87,7 @@ def _fields(obj: Any) -> dict[str, Any]:
     return {renamed.get(name, name): value for name, value in obj.__dict__.items()}
 
 
-def _content(obj: Any) -> dict[str, Any]:
+def _content(obj: Any) -> Any:
     """The hook of the canonical form: as :func:`_fields`, the record without what is not
     content (:data:`NOT_CONTENT`, :data:`OMIT_WHEN_EMPTY` while empty) and a site without
     its contacts while it has none (they were added later too)."""
