@@ -1,16 +1,26 @@
 """The Excel export's cells (``harvester/export/xlsxcells.py``): each value makes the cell
 that :mod:`harvester.export.xlsxml`'s cell functions write for it, a skipped column is an
-empty cell, and chunks of rows follow the rows written before."""
+empty cell, chunks of rows follow the rows written before, and a repeated column's kept cells
+are those made anew."""
 
 from __future__ import annotations
 
 import io
 import zipfile
 from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from harvester.export import xlsxml as x
 from harvester.export.base import EXCEL_CELL_LIMIT, TRUNCATION_MARKER
-from harvester.export.xlsxcells import Layout
+from harvester.export.log import VERSION_FIELDS, version_fields
+from harvester.export.rows import CHILD_TABLES, trial_row
+from harvester.export.xlsx import CHILDREN, LAYOUTS, TRIALS, VERSIONS
+from harvester.export.xlsxcells import CACHED_VALUES, Layout
+from tests.exportdata import selected_items, shared
 
 
 def _one(kind: str, value: object, name: str = "field") -> bytes:
@@ -100,3 +110,73 @@ def test_chunks_are_written_after_the_rows_before() -> None:
     assert (b'<row><c t="inlineStr"><is><t>one</t></is></c><c><v>1</v></c></row>'
             b'<row><c t="inlineStr"><is><t>two</t></is></c></row></sheetData>') in written
     assert b'<dimension ref="A1:B3"/>' in written
+
+
+# --- cells kept for repeated values -------------------------------------------------------
+
+
+def _uncached(layout: Layout) -> Layout:
+    """The same layout, every cell made anew."""
+    twin = Layout(layout.title, list(zip(layout.names, layout.kinds, strict=True)),
+                  layout.widths)
+    for col in twin.columns:
+        col.cache = None
+    return twin
+
+
+def test_kept_cells_are_those_made_anew_for_every_fixture_record(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    items = selected_items(shared(tmp_path_factory))
+    fresh = {layout.title: _uncached(layout) for layout in LAYOUTS}
+    assert any(col.cache is not None for col in TRIALS.columns)
+    for _ in range(2):  # the second time, every repeated value's cell is a kept one
+        for item in items:
+            view = item.view
+            rows: list[Any] = [trial_row(view)]
+            assert TRIALS.render_rows(rows) == fresh[TRIALS.title].render_rows(rows)
+            first = CHILDREN[0].first_cell(view.nct_id)
+            for table, layout in zip(CHILD_TABLES, CHILDREN, strict=True):
+                rows = list(table.rows(view))
+                assert layout.render_rows(rows, first) == fresh[layout.title].render_rows(
+                    rows, first), (item.nct_id, table.name)
+            fields = version_fields(item)
+            rows = [[fields.get(n) for n in VERSION_FIELDS]]
+            assert VERSIONS.render_rows(rows) == fresh[VERSIONS.title].render_rows(rows)
+
+
+_TEXT = st.text(st.sampled_from(["a", "Z", " ", "&", "<", ">", "=", "+", "-", "@", "#", "\t",
+                                 "\n", "\x07", "\x00", "é", "\N{GRINNING FACE}", "2", "|"]),
+                max_size=12)
+_VALUES = st.one_of(
+    st.none(), _TEXT, st.sampled_from(["#N/A", "2007-11-14", "2023-02-30", "2007-11",
+                                       "https://example.org/a?b=1&c=2", "RECRUITING"]),
+    st.integers(-10**12, 10**12), st.floats(), st.sampled_from([0.0, -0.0, 1.0, 1, True]),
+    st.booleans(), st.tuples(_TEXT, _TEXT), st.just(()),
+    st.dates(min_value=date(1900, 1, 1)),
+    st.datetimes(min_value=datetime(1900, 1, 1), timezones=st.just(UTC)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_kept_cells_are_those_made_anew_for_any_value(data: st.DataObject) -> None:
+    """Each layout of the workbook (its kinds, dates, links and repeated columns), rows of
+    any value, each rendered twice."""
+    layout = data.draw(st.sampled_from(LAYOUTS))
+    led = layout is not TRIALS and layout is not VERSIONS and data.draw(st.booleans())
+    width = len(layout.columns) - led
+    rows = data.draw(st.lists(st.lists(_VALUES, min_size=width, max_size=width).map(tuple),
+                              min_size=1, max_size=4))
+    first = layout.first_cell("NCT00000102") if led else None
+    fresh = _uncached(layout)
+    for _ in range(2):
+        assert layout.render_rows(rows, first) == fresh.render_rows(rows, first)
+
+
+def test_a_column_keeps_at_most_so_many_values() -> None:
+    layout = Layout("t", [("nct_id", "str"), ("status", "str")], [10, 10],
+                    repeated=["status"])
+    rows = [("NCT00000102", f"S{n}") for n in range(CACHED_VALUES + 10)]
+    assert layout.render_rows(rows) == _uncached(layout).render_rows(rows)
+    assert len(layout.columns[1].cache or ()) == CACHED_VALUES
+    assert layout.columns[0].cache is None
+    assert layout.render_rows(rows[::-1]) == _uncached(layout).render_rows(rows[::-1])

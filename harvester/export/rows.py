@@ -200,8 +200,11 @@ CHILD_TABLES: tuple[ChildTable, ...] = (
 )
 
 
+_GETTERS = tuple(column.get for column in TRIAL_COLUMNS)
+
+
 def trial_row(record: TrialRecord) -> tuple[Value, ...]:
-    return tuple(column.get(record) for column in TRIAL_COLUMNS)
+    return tuple([get(record) for get in _GETTERS])  # a list first: no generator to resume
 
 
 def join_values(values: Iterable[str]) -> str:

@@ -42,7 +42,7 @@ from harvester.export.log import VERSION_FIELDS, summary_rows, version_fields
 from harvester.export.rows import CHILD_TABLES, TRIAL_COLUMNS, Kind, trial_row
 from harvester.export.xlsxcells import UNSAFE, Layout, fit_excel
 from harvester.fetch.ahead import Ahead
-from harvester.ingest.workers import process_pool
+from harvester.ingest.workers import process_pool, relaxed_gc
 
 if TYPE_CHECKING:
     from harvester.export.log import SearchLog
@@ -82,8 +82,19 @@ def _width(name: str, kind: Kind) -> int:
     return _WIDTH_BY_NAME.get(name) or max(_WIDTH_BY_KIND[kind], min(len(name) + 2, 12))
 
 
+#: Columns of a vocabulary or of few distinct values (besides dates: a place, its
+#: coordinates), whose cells are made once per distinct value (xlsxrows.py).
+REPEATED = frozenset((
+    "source", "overall_status", "last_known_status", "study_type", "allocation",
+    "intervention_model", "primary_purpose", "masking", "observational_model",
+    "time_perspective", "enrollment_type", "start_date_type", "primary_completion_date_type",
+    "completion_date_type", "lead_sponsor_class", "sex", "minimum_age", "maximum_age",
+    "kind", "type", "status", "city", "state", "country", "lat", "lon"))
+
+
 def _layout(title: str, columns: Sequence[tuple[str, Kind]]) -> Layout:
-    return Layout(title, columns, [_width(name, kind) for name, kind in columns])
+    return Layout(title, columns, [_width(name, kind) for name, kind in columns],
+                  repeated=REPEATED)
 
 
 TRIALS = _layout(TRIALS_SHEET, [(c.name, c.kind) for c in TRIAL_COLUMNS])
@@ -192,6 +203,8 @@ class XlsxExporter:
                 # renders; on the way out, the reader ends before the connection is closed.
                 ahead = Ahead(_batches(items, log), depth=1, name="xlsx-read")
                 stack.callback(ahead.close, _READER_PATIENCE)
+                # Rendering makes many objects and no cycles: collect them less often.
+                stack.enter_context(relaxed_gc())
                 for batch in ahead:
                     count += len(batch)
                     if pool is None and workers > 1 and count > self.parallel_from:

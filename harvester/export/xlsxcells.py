@@ -42,6 +42,8 @@ _SHORT = EXCEL_CELL_LIMIT // 2
 #: First characters that make printable text a special case (formula, error code, space).
 _SPECIAL_START = frozenset("=+-@# ")
 _TEXT_END = "</t></is></c>"
+#: At most this many distinct values of one column keep their cell (memory stays flat).
+CACHED_VALUES = 4096
 _VALUE_END = "</v></c>"
 
 
@@ -64,6 +66,7 @@ class _Column:
     """One column's cell openings, made once."""
 
     __slots__ = (
+        "cache",
         "date",
         "day",
         "false",
@@ -80,7 +83,7 @@ class _Column:
         "true",
     )
 
-    def __init__(self, letter: str, kind: Kind, link: bool) -> None:
+    def __init__(self, letter: str, kind: Kind, link: bool, repeated: bool = False) -> None:
         def opening(style: int, extra: str) -> str:
             s = f' s="{style}"' if style else ""
             return f"<c{s}{extra}"
@@ -92,6 +95,9 @@ class _Column:
         self.letter = letter
         self.date = kind == "date"
         self.link = link
+        #: A column of few distinct values: its cells by text (or float), up to
+        #: CACHED_VALUES of them (None: every cell is made anew).
+        self.cache: dict[object, str] | None = {} if repeated and not link else None
         self.text, self.text_kept = text(x.PLAIN, False), text(x.PLAIN, True)
         self.quoted, self.quoted_kept = text(x.QUOTED, False), text(x.QUOTED, True)
         self.link_open, self.link_kept = text(x.LINK, False), text(x.LINK, True)
@@ -137,13 +143,17 @@ class Layout:
     """The columns of one logical sheet: names, kinds, widths, and how each makes a cell."""
 
     def __init__(self, title: str, columns: Sequence[tuple[str, Kind]],
-                 widths: Sequence[int]) -> None:
+                 widths: Sequence[int], repeated: Iterable[str] = ()) -> None:
+        """``repeated``: the names of columns of few distinct values (a vocabulary, a place,
+        its coordinates), whose cells are made once per value; date columns are too."""
         self.title = title
         self.names = [name for name, _ in columns]
         self.kinds = [kind for _, kind in columns]
         self.letters = [x.column_letter(n) for n in range(1, len(columns) + 1)]
         self.widths = list(widths)
-        self.columns = [_Column(letter, kind, name in LINK_COLUMNS)
+        again = set(repeated)
+        self.columns = [_Column(letter, kind, name in LINK_COLUMNS,
+                                name in again or kind == "date")
                         for letter, (name, kind) in zip(self.letters, columns, strict=True)]
         self.rest = self.columns[1:]
 
@@ -190,61 +200,77 @@ class Layout:
                 add(_EMPTY)
                 continue
             kind = type(value)
-            cell: str | None
+            cache = col.cache
+            if cache is not None and (kind is str or (kind is float and value)):
+                # A value of a repeated column (0.0 and -0.0, one key, are left out).
+                made = cache.get(value)
+                if made is None:
+                    made = cell(col, value, links, index)
+                    if len(cache) < CACHED_VALUES:
+                        cache[value] = made
+                add(made)
+                continue
             if kind is str:
                 text: str = value  # type: ignore[assignment]
-                if col.date and _FULL_DATE.match(text) and (cell := _day(col, text)):
-                    add(cell)
-                    continue
-                if col.link and text.startswith("https://"):
-                    clean = UNSAFE.sub("", text)
-                    kept = clean[0].isspace() or clean[-1].isspace()
-                    add((col.link_kept if kept else col.link_open) + x.escape(clean) + _TEXT_END)
-                    links.append((index, col.letter, text))
-                    continue
                 # The common case inline: short printable text that starts no formula, with
                 # no space to keep at either end (printable: no other whitespace).
-                if (0 < len(text) <= _SHORT and text.isprintable()
-                        and text[0] not in _SPECIAL_START and text[-1] != " "):
+                if (0 < len(text) <= _SHORT and text.isprintable() and not col.date
+                        and not col.link and text[0] not in _SPECIAL_START
+                        and text[-1] != " "):
                     if "&" in text or "<" in text or ">" in text:
                         text = x.escape(text)
                     extend((col.text, text, _TEXT_END))
                     continue
-                cell = _text(col, text)
             elif kind is int or kind is float:
                 extend((col.number, repr(value), _VALUE_END))
                 continue
-            elif kind is bool:
-                add(col.true if value else col.false)
-                continue
-            elif kind is tuple or kind is list:
-                if not value:
-                    add(_EMPTY)
-                    continue
-                cell = _text(col, SEPARATOR.join(map(str, value)))  # type: ignore[call-overload]
-            elif isinstance(value, bool):
-                add(col.true if value else col.false)
-                continue
-            elif isinstance(value, int | float):
-                add(col.number + repr(value) + _VALUE_END)
-                continue
-            elif isinstance(value, tuple | list):
-                if not value:
-                    add(_EMPTY)
-                    continue
-                cell = _text(col, SEPARATOR.join(str(v) for v in value))
-            elif isinstance(value, datetime):
-                add(_moment(col, value))
-                continue
-            elif isinstance(value, date):
-                add(col.day + str((value - _EPOCH).days) + _VALUE_END)
-                continue
-            else:
-                text = str(value)
-                if col.date and _FULL_DATE.match(text) and (cell := _day(col, text)):
-                    add(cell)
-                    continue
-                cell = _text(col, text)
-            add(_EMPTY if cell is None else cell)
+            add(cell(col, value, links, index))
         while cells and cells[-1] is _EMPTY:
             cells.pop()
+
+
+def cell(col: _Column, value: object, links: list[tuple[int, str, str]], index: int) -> str:
+    """The cell of ``value`` (not None) in column ``col`` (``_EMPTY`` when there is nothing
+    to write); a link's (row ``index``, column letter, url) goes to ``links``."""
+    kind = type(value)
+    made: str | None
+    if kind is str:
+        text: str = value  # type: ignore[assignment]
+        if col.date and _FULL_DATE.match(text) and (made := _day(col, text)):
+            return made
+        if col.link and text.startswith("https://"):
+            clean = UNSAFE.sub("", text)
+            kept = clean[0].isspace() or clean[-1].isspace()
+            links.append((index, col.letter, text))
+            return (col.link_kept if kept else col.link_open) + x.escape(clean) + _TEXT_END
+        if (0 < len(text) <= _SHORT and text.isprintable()
+                and text[0] not in _SPECIAL_START and text[-1] != " "):
+            return col.text + (x.escape(text) if "&" in text or "<" in text or ">" in text
+                               else text) + _TEXT_END
+        made = _text(col, text)
+    elif kind is int or kind is float:
+        return col.number + repr(value) + _VALUE_END
+    elif kind is bool:
+        return col.true if value else col.false
+    elif kind is tuple or kind is list:
+        if not value:
+            return _EMPTY
+        made = _text(col, SEPARATOR.join(map(str, value)))  # type: ignore[call-overload]
+    elif isinstance(value, bool):
+        return col.true if value else col.false
+    elif isinstance(value, int | float):
+        return col.number + repr(value) + _VALUE_END
+    elif isinstance(value, tuple | list):
+        if not value:
+            return _EMPTY
+        made = _text(col, SEPARATOR.join(str(v) for v in value))
+    elif isinstance(value, datetime):
+        return _moment(col, value)
+    elif isinstance(value, date):
+        return col.day + str((value - _EPOCH).days) + _VALUE_END
+    else:
+        text = str(value)
+        if col.date and _FULL_DATE.match(text) and (made := _day(col, text)):
+            return made
+        made = _text(col, text)
+    return _EMPTY if made is None else made
