@@ -24,7 +24,7 @@ from typing import Any
 import msgspec
 
 from harvester import records as r
-from harvester.records.base import Frozen, builder
+from harvester.records.base import Frozen, builder, many
 from parsers import _vocab as v
 from parsers._criteria import split_criteria
 from parsers._json_sections import DOCS_URL
@@ -235,6 +235,22 @@ _BUILD: dict[type[Frozen], Callable[[Dict], Any]] = {cls: builder(cls) for cls i
     r.TrialRecord, r.Enrollment, r.Sponsor, r.Arm, r.Intervention, r.Eligibility, r.Location,
     r.Contact, r.Outcome, r.Reference, r.Link, r.Official, r.Oversight, r.IpdSharingStatement,
     r.ExpandedAccess, r.Document)}
+
+
+def _build_all(cls: type[Frozen]) -> Callable[[list[Dict]], tuple[Any, ...]]:
+    """The models of a list of values: :func:`~harvester.records.base.many` for a long list,
+    one at a time for a short one (``many`` costs three models' time even for none)."""
+    one, at_once = builder(cls), many(cls)
+
+    def build(values: list[Dict]) -> tuple[Any, ...]:
+        return at_once(values) if len(values) > 4 else tuple(map(one, values))
+
+    return build
+
+
+# the models a study may have many of
+_MANY_LOCATIONS, _MANY_CONTACTS = _build_all(r.Location), _build_all(r.Contact)
+_MANY_OUTCOMES, _MANY_REFERENCES = _build_all(r.Outcome), _build_all(r.Reference)
 RECORD_FIELDS = tuple(r.TrialRecord.model_fields)
 _NCT = re.compile(r"NCT[0-9]{8}")
 
@@ -484,24 +500,30 @@ def _eligibility(module: _Eligibility) -> Any:
 
 
 def _locations(items: tuple[_Location, ...] | None) -> tuple[Any, ...]:
-    build = _BUILD[r.Location]
-    out = []
-    for loc in items or ():
-        geo = loc.geoPoint or _NO_GEO
-        out.append(build({
+    if not items:
+        return ()
+    statuses = _table(r.RecruitmentStatus)
+    values = []
+    for loc in items:
+        geo, status = loc.geoPoint or _NO_GEO, loc.status
+        values.append({
             "facility": loc.facility, "city": loc.city, "state": loc.state, "zip": loc.zip,
             "country": loc.country,
-            "status": _enum(r.RecruitmentStatus, loc.status, field="locations.status"),
+            # the member in API v2's spelling, else as :func:`_enum` reads it
+            "status": None if status is None else statuses.get(status) or _enum(
+                r.RecruitmentStatus, status, field="locations.status"),
             "lat": geo.lat, "lon": geo.lon,
-            "contacts": tuple(_contact(c) for c in loc.contacts) if loc.contacts else ()}))
-    return tuple(out)
+            "contacts": _contacts(loc.contacts) if loc.contacts else ()})
+    return _MANY_LOCATIONS(values)
 
 
-def _contact(item: _Contact) -> Any:
-    return _BUILD[r.Contact]({
+def _contacts(items: tuple[_Contact, ...]) -> tuple[Any, ...]:
+    roles: dict[Any, Any] = _table(r.ContactRole)  # None is no key: it falls to _enum
+    return _MANY_CONTACTS([{
         "name": item.name,
-        "role": _enum(r.ContactRole, item.role, field="contacts.role"),
-        "phone": item.phone, "phone_ext": item.phoneExt, "email": item.email})
+        "role": roles.get(item.role) or _enum(r.ContactRole, item.role, field="contacts.role"),
+        "phone": item.phone, "phone_ext": item.phoneExt, "email": item.email}
+        for item in items])
 
 
 def _sponsor_model(item: Dict) -> Any:
@@ -521,23 +543,23 @@ def _sections(p: Protocol, status: _Status, contacts: _Contacts) -> Dict:
     references = p.referencesModule or _REFERENCES
     oversight, ipd, access = p.oversightModule, p.ipdSharingStatementModule, \
         status.expandedAccessInfo
-    build_outcome, build_reference = _BUILD[r.Outcome], _BUILD[r.Reference]
     return {
-        "outcomes": tuple(build_outcome({
+        "outcomes": _MANY_OUTCOMES([{
             "kind": kind, "title": plain(o.measure), "description": plain(o.description),
-            "time_frame": plain(o.timeFrame)})
-            for key, kind in _OUTCOME_LISTS for o in getattr(outcomes, key) or ()),
-        "references": tuple(build_reference({
+            "time_frame": plain(o.timeFrame)}
+            for key, kind in _OUTCOME_LISTS for o in getattr(outcomes, key) or ()]),
+        "references": _MANY_REFERENCES([{
             "citation": plain(ref.citation), "pmid": ref.pmid,
-            "type": _enum(r.ReferenceType, ref.type, field="references.type")})
-            for ref in references.references or ()),
+            "type": _enum(r.ReferenceType, ref.type, field="references.type")}
+            for ref in references.references or ()]),
         "see_also": tuple(_BUILD[r.Link]({"label": plain(link.label), "url": link.url})
                           for link in references.seeAlsoLinks or ()),
         "officials": tuple(_BUILD[r.Official]({
             "name": off.name, "affiliation": off.affiliation,
             "role": _enum(r.OfficialRole, off.role, field="overallOfficials.role")})
             for off in contacts.overallOfficials or ()),
-        "central_contacts": tuple(_contact(c) for c in contacts.centralContacts or ()),
+        "central_contacts": _contacts(contacts.centralContacts) if contacts.centralContacts
+        else (),
         "oversight": _BUILD[r.Oversight]({
             "has_dmc": oversight.get("oversightHasDmc"),
             "fda_regulated_drug": oversight.get("isFdaRegulatedDrug"),
