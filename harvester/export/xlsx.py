@@ -83,7 +83,7 @@ def _width(name: str, kind: Kind) -> int:
 
 
 #: Columns of a vocabulary or of few distinct values (besides dates: a place, its
-#: coordinates), whose cells are made once per distinct value (xlsxrows.py).
+#: coordinates), whose cells are made once per distinct value (xlsxcells.Layout).
 REPEATED = frozenset((
     "source", "overall_status", "last_known_status", "study_type", "allocation",
     "intervention_model", "primary_purpose", "masking", "observational_model",

@@ -25,7 +25,6 @@ from dataclasses import asdict, dataclass, field
 from email.utils import mktime_tz, parsedate_tz
 from types import TracebackType
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import msgspec
 import requests
@@ -37,6 +36,7 @@ from tenacity.wait import wait_random_exponential
 from harvester.errors import FetchError, HttpStatusError, RefusedError
 from harvester.fetch import DEFAULT_USER_AGENT as DEFAULT_USER_AGENT  # re-exported
 from harvester.fetch.body import DeadlineExceeded, read_body
+from harvester.fetch.pace import origin as _origin
 from harvester.fetch.pace import take_turn
 from harvester.fetch.summary import FetchStats as FetchStats  # re-exported
 
@@ -376,11 +376,6 @@ class HttpClient:
 
     def _count_retry(self, state: RetryCallState) -> None:
         self.stats.retries += 1
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
 
 
 class LocalPace:

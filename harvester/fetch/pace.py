@@ -5,8 +5,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from harvester.fetch.summary import FetchStats
+
+
+def origin(url: str) -> str:
+    """The origin (scheme and host, lower case) whose pace a request to ``url`` keeps."""
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
 
 
 def take_turn(last_start: dict[str, float], origin: str, interval: float, *,

@@ -32,11 +32,11 @@ from harvester.fetch.quicksync import (
     Done,
     Head,
     QuickSync,
-    _now,
-    _stamp,
     connect,
+    finish_run,
     mark_interrupted,
     start_run,
+    utc_now,
 )
 
 #: A batch's queries, as ``syncing._jobs`` lists them: (name, parameters).
@@ -91,7 +91,7 @@ def _begin(conn: sqlite3.Connection, jobs: Jobs) -> int | None:
     try:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            started_at = _now()
+            started_at = utc_now()
             mark_interrupted(conn, started_at)
             batch_id = start_run(conn, "batch", {"queries": [n for n, _ in jobs],
                                                  "full": False, "parallel": 1}, started_at)
@@ -138,16 +138,9 @@ class _Batch:
         return outcome if outcome is not None else self.quick.handing_over()
 
     def _finish(self, count: int) -> None:
-        now = _stamp(_now())
-        conn = self.quick.conn
-        conn.execute("UPDATE run SET status = 'ok', message = ?, finished_at = ?, "
-                     "heartbeat_at = ? WHERE id = ?",
-                     (f"{count} of {count} queries ok", now, now, self.batch_id))
+        finish_run(self.quick.conn, self.batch_id, "ok", f"{count} of {count} queries ok")
 
     def _fail(self, message: str) -> None:
-        now = _stamp(_now())
         with contextlib.suppress(sqlite3.Error):  # else the next writer marks it interrupted
-            self.quick.conn.execute("UPDATE run SET status = 'failed', message = ?, "
-                                    "finished_at = ?, heartbeat_at = ? WHERE id = ?",
-                                    (message, now, now, self.batch_id))
+            finish_run(self.quick.conn, self.batch_id, "failed", message)
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit
 
-from harvester.fetch.pace import take_turn
+from harvester.fetch.pace import origin, take_turn
 from harvester.fetch.summary import FetchStats
 
 if TYPE_CHECKING:
@@ -60,14 +60,14 @@ class QuickClient:
             allow_4xx: bool = False) -> tuple[int, bytes]:
         """(status, body) of a 200 answer (or of a 4xx one, with ``allow_4xx``)."""
         parts = urlsplit(url)
-        origin = f"{parts.scheme.lower()}://{parts.netloc.lower()}"
-        self._throttle(origin)
+        here = origin(url)
+        self._throttle(here)
         deadline = min(self.timeout, PROBE_TIMEOUT) if probe else self.timeout
         target = (parts.path or "/") + (f"?{urlencode(params)}" if params else "")
         self.stats.requests += 1
         started = time.monotonic()
         try:
-            conn = self._connection(origin, parts.scheme.lower(), parts.netloc, deadline)
+            conn = self._connection(here, parts.scheme.lower(), parts.netloc, deadline)
             conn.request("GET", target, headers={
                 "User-Agent": self.user_agent, "Accept": accept,
                 "Accept-Encoding": "gzip, deflate", "Connection": "keep-alive"})

@@ -37,6 +37,7 @@ import msgspec
 from harvester.catalogue.location import SCHEMA_VERSION, resolve_url, sqlite_file
 from harvester.catalogue.lock import file_lock
 from harvester.catalogue.statusinfo import query_key
+from harvester.fetch.pace import origin
 from harvester.fetch.params import MAX_PAGE_SIZE, split_ids, updated_since
 from harvester.fetch.quickhttp import QuickClient, Unsure
 from harvester.fetch.summary import FetchStats, SchemaReport, SyncSummary
@@ -87,7 +88,7 @@ def _stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _now() -> datetime:
+def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
@@ -217,7 +218,7 @@ class QuickSync:
             "ORDER BY id DESC LIMIT 1").fetchone()
         since = (date.fromisoformat(high_water) - OVERLAP).isoformat()
         query = updated_since(params, since)
-        started_at, started = _now(), time.perf_counter()
+        started_at, started = utc_now(), time.perf_counter()
         head = self._fetch(query)
         if head.version is None or head.studies is None:
             return head
@@ -262,8 +263,7 @@ class QuickSync:
                     self.stats(), dict(self.client.last_start))
 
     def _origin(self) -> str:
-        return self.base.split("://", 1)[0].lower() + "://" + \
-            self.base.split("://", 1)[-1].split("/", 1)[0].lower()
+        return origin(self.base)
 
     def handing_over(self) -> Head:
         """What the full path needs to go on from this client when this query was not
@@ -331,11 +331,11 @@ class QuickSync:
             conn.execute("INSERT INTO schema_snapshot (kind, data_timestamp, fetched_at, body) "
                          "VALUES ('version', ?, ?, ?)",
                          (summary.schema.data_timestamp if summary.schema else None,
-                          _stamp(_now()), _json(head.version)))
+                          _stamp(utc_now()), _json(head.version)))
             tick = time.perf_counter()
             dates = [d for _, d in known if d]
             after, latest = (max(dates), max(dates)) if dates else (since, None)
-            now = _stamp(_now())
+            now = _stamp(utc_now())
             self._mark_seen(key, sorted({n for n, _ in known}), run_id, now)
             resume = {"pass": run_id, "mode": "incremental", "since": since, "after": after,
                       "latest": latest, "part": 0}
@@ -343,19 +343,19 @@ class QuickSync:
             conn.execute("UPDATE run SET heartbeat_at = ?, unchanged = unchanged + ? "
                          "WHERE id = ?", (now, len(known), run_id))
             summary.store_seconds = time.perf_counter() - tick
-            now = _stamp(_now())
+            now = _stamp(utc_now())
             conn.execute(_SAVE_SUCCESS, (key, params_json, max(filter(None, [
                 high_water, latest])), run_id, now, now))
             summary.seconds = time.perf_counter() - started
             summary.stats = asdict(self.stats())
-            now = _stamp(_now())
+            now = _stamp(utc_now())
             conn.execute("UPDATE run SET heartbeat_at = ?, finished_at = ?, status = 'ok', "
                          "message = NULL, stats = ? WHERE id = ?",
                          (now, now, _json({k: v for k, v in summary.to_json().items()
                                            if k not in ("run", "status", "message")}),
                           run_id))
             if save:
-                now = _stamp(_now())
+                now = _stamp(utc_now())
                 conn.execute(_SAVE_QUERY, (name, params_json, now, now))
         except BaseException:
             conn.execute("ROLLBACK")
@@ -398,6 +398,14 @@ def start_run(conn: sqlite3.Connection, kind: str, arguments: dict[str, Any],
         "unchanged, failed, query_name, batch_id) VALUES (?, ?, ?, ?, 'running', 0, 0, 0, 0, "
         "?, ?)", (kind, _json(arguments), _stamp(started_at), _stamp(started_at), query_name,
                   batch_id)).lastrowid or 0)
+
+
+
+def finish_run(conn: sqlite3.Connection, run_id: int, status: str, message: str | None) -> None:
+    """As ``Catalogue.finish_run``: the run's outcome, now."""
+    now = _stamp(utc_now())
+    conn.execute("UPDATE run SET status = ?, message = ?, finished_at = ?, heartbeat_at = ? "
+                 "WHERE id = ?", (status, message, now, now, run_id))
 
 
 _SAVE_QUERY = (  # as syncstate.save_query
