@@ -50,10 +50,10 @@ def current(corpus_url: str) -> dict[str, tuple[int, TrialRecord]]:
 
 
 def picked(catalogue: Catalogue, selection: Selection, *,
-           per_match: bool = False) -> dict[str, int]:
+           per_match: bool = False, few: bool = False) -> dict[str, int]:
     with catalogue.engine.connect() as conn:
         return {row.nct_id: row.version_id
-                for row in conn.execute(selected(selection, per_match=per_match))}
+                for row in conn.execute(selected(selection, per_match=per_match, few=few))}
 
 
 def _first_day(value: str | None) -> str:
@@ -122,6 +122,7 @@ def test_each_filter_picks_what_the_records_say(
     assert 0 < len(expected) < len(current)  # the filter narrows, on real data
     assert picked(catalogue, selection) == expected
     assert picked(catalogue, selection, per_match=True) == expected  # as a search tests it
+    assert picked(catalogue, selection, few=True) == expected  # as similar tests it
     with catalogue.engine.connect() as conn:
         assert count_selected(conn, selection) == len(expected)
 
@@ -223,3 +224,32 @@ def test_empty_text_filter_is_refused() -> None:
 ])
 def test_normalise_enum(value: str, expected: str) -> None:
     assert normalise_enum(value) == expected
+
+
+@pytest.mark.parametrize("selection", [
+    Selection(statuses=("RECRUITING",)), Selection(phases=("PHASE1", "PHASE3")),
+    Selection(study_types=("OBSERVATIONAL",)), Selection(has_results=True)])
+def test_a_filter_of_a_few_rows_looks_at_the_version_s_own_index_entry(
+        catalogue: Catalogue, selection: Selection) -> None:
+    """For a few rows (similar's candidates), an equality filter on the version's own
+    columns seeks each version's entry in that column's index: its cost follows the
+    candidates, never the catalogue-wide set of versions passing it, nor the version's row."""
+    stmt = selected(selection, few=True)
+    with catalogue.engine.connect() as conn:
+        if conn.dialect.name != "sqlite":
+            pytest.skip("the plan checked is SQLite's")
+        sql = str(stmt.compile(conn, compile_kwargs={"literal_binds": True}))
+        plan = " | ".join(row[-1] for row in conn.exec_driver_sql(
+            f"EXPLAIN QUERY PLAN {sql}"))
+    column = next(f for f in ("overall_status", "phases", "study_type", "has_results")
+                  if f"ix_version_{f}" in plan)
+    assert f"USING COVERING INDEX ix_version_{column} ({column}=? AND rowid=?)" in plan, plan
+
+
+@pytest.mark.parametrize("day", [date(2016, 6, 1), date(2026, 2, 10)])
+def test_a_few_rows_as_of_a_day_are_filtered_as_the_whole_catalogue(
+        catalogue: Catalogue, day: date) -> None:
+    selection = Selection(as_of=day, statuses=("COMPLETED", "RECRUITING"), has_results=False)
+    expected = picked(catalogue, selection)
+    assert expected and expected != picked(catalogue, Selection(as_of=day))
+    assert picked(catalogue, selection, few=True) == expected

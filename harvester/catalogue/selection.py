@@ -210,7 +210,8 @@ def the_nct_id(version_id: Any) -> Any:
         sa.select(V.c.nct_id).where(V.c.id == version_id).scalar_subquery())
 
 
-def selected(selection: Selection, *, per_match: bool = False) -> sa.Select[Any]:
+def selected(selection: Selection, *, per_match: bool = False,
+             few: bool = False) -> sa.Select[Any]:
     """The statement of ``(nct_id, version_id)`` rows the selection picks, by NCT id.
 
     Each filter is a set of version ids answered from an index (``version_id IN (SELECT
@@ -223,7 +224,14 @@ def selected(selection: Selection, *, per_match: bool = False) -> sa.Select[Any]
     for each row through the version's own rows of that table (its primary key) rather
     than as the whole catalogue's set of versions passing them, so that their cost follows
     the matches, not the catalogue.  Same rows either way.
+
+    ``few`` (implies ``per_match``): the caller joins the rows to a short list of trials
+    (similar's candidates, a few thousand of any catalogue): the equality filters on the
+    version's own columns (status, phase, study type, results) are then tested per row too,
+    by a look at the version's entry in the column's index.  (A search's matches can be
+    most of the catalogue: there the set, one range of that index, costs less.)
     """
+    per_match = per_match or few
     if selection.as_of is None:
         base = sa.select(T.c.nct_id, T.c.current_version_id.label("version_id")).subquery("base")
     else:
@@ -238,14 +246,12 @@ def selected(selection: Selection, *, per_match: bool = False) -> sa.Select[Any]
         where.append(base.c.nct_id.in_(sa.select(M.c.nct_id).where(
             M.c.query_key == selection.query_key, M.c.present.is_(True))))
     own: list[Any] = []  # conditions on the version's own columns
-    if selection.statuses:
-        own.append(V.c.overall_status.in_(selection.statuses))
-    if selection.study_types:
-        own.append(V.c.study_type.in_(selection.study_types))
-    if selection.phases:
-        own.append(V.c.phases.in_(_phase_values(selection.phases)))
-    if selection.has_results is not None:
-        own.append(V.c.has_results == selection.has_results)
+    # Equality filters: for a few rows, a look at each one's entry in the column's index.
+    for column, test in _equal_filters(selection):
+        if few:
+            where.append(OwnTest(picked, test, column))
+        else:
+            own.append(test(V.c[column]))
     started = [*([_on_or_after(V.c.start_date, selection.start_after)]
                  if selection.start_after else []),
                *([_on_or_before(V.c.start_date, selection.start_before)]
@@ -274,6 +280,50 @@ def selected(selection: Selection, *, per_match: bool = False) -> sa.Select[Any]
     where += _facet_filters(selection, picked, per_match)
     where += _place_filters(selection, picked, per_match)
     return sa.select(base.c.nct_id, picked).where(*where).order_by(base.c.nct_id)
+
+
+def _equal_filters(selection: Selection) -> list[tuple[str, Any]]:
+    """``(column, test)`` of the selection's filters that are an equality (or IN) on one
+    of the version's own indexed columns: ``test(column)`` is the condition."""
+    found: list[tuple[str, Any]] = []
+    if selection.statuses:
+        found.append(("overall_status", lambda c: c.in_(selection.statuses)))
+    if selection.study_types:
+        found.append(("study_type", lambda c: c.in_(selection.study_types)))
+    if selection.phases:
+        found.append(("phases", lambda c: c.in_(_phase_values(selection.phases))))
+    if selection.has_results is not None:
+        found.append(("has_results", lambda c: c == selection.has_results))
+    return found
+
+
+class OwnTest(sa.sql.expression.ColumnElement[bool]):
+    """``EXISTS (SELECT 1 FROM version AS own WHERE own.id = picked AND test(own.column))``:
+    on SQLite through the column's index (``INDEXED BY``), a seek of (value, id) there —
+    the planner would pick the row by its id and read its columns, which lie behind the
+    record's overflow pages."""
+
+    type = sa.Boolean()
+    inherit_cache = False
+
+    def __init__(self, picked: Any, test: Any, column: str) -> None:
+        self.own = V.alias("own")
+        self.index = f"ix_version_{column}"
+        self.test = sa.select(sa.literal(1)).select_from(self.own).where(
+            self.own.c.id == picked, test(self.own.c[column])).exists()
+
+
+@compiles(OwnTest)
+def _own_test(element: OwnTest, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.test, **kw))
+
+
+@compiles(OwnTest, "sqlite")
+def _own_test_sqlite(element: OwnTest, compiler: Any, **kw: Any) -> str:
+    text = str(compiler.process(element.test, **kw))
+    plain = "FROM version AS own"
+    assert text.count(plain) == 1, text
+    return text.replace(plain, f"{plain} INDEXED BY {element.index}")
 
 
 def _among(picked: Any, column: Any, test: list[Any], per_match: bool) -> Any:

@@ -238,7 +238,7 @@ class SimilarityEngine:
                selection: Selection | None) -> list[ix.Entry]:
         wanted = {n.strip().upper() for n in among}
         if selection is not None:
-            stmt = selected(selection).order_by(None)
+            stmt = selected(selection, few=True).order_by(None)
             wanted = {n for chunk in ix.chunks(sorted(wanted)) for n in conn.execute(
                 stmt.where(stmt.selected_columns.nct_id.in_(chunk))).scalars()}
         return ix.entries(conn, nct_ids=wanted)
@@ -273,10 +273,11 @@ class SimilarityEngine:
               selection: Selection) -> list[int]:
         """The pre-scored trials (doc ids) that the selection keeps, in their order."""
         ncts = ix.nct_ids(conn, (doc for doc, _ in ranked))
-        stmt = selected(selection).order_by(None)
+        # Each filter is tested on the candidates' own rows and index entries (few), never
+        # built as the catalogue-wide set of versions passing it.
+        stmt = selected(selection, few=True).order_by(None)
         column = stmt.selected_columns.nct_id
         passed: set[str] = set()
-        # Large chunks: some filters (countries, phases) cost a scan per statement on SQLite.
         for chunk in ix.chunks(sorted(ncts), 20_000):
             if conn.dialect.name == "postgresql":
                 wanted = column == sa.any_(sa.bindparam("wanted", list(chunk),
