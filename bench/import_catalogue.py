@@ -30,17 +30,23 @@ import time
 import uuid
 import zipfile
 from pathlib import Path
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.parse_json import corpus  # noqa: E402
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+# The import's parsing workers are spawned: each runs this module again as its ``__main__``
+# (as ``trials import``'s workers run the ``trials`` script), so it imports nothing heavy at
+# the top — SQLAlchemy and the parsers there would be CPU that ``trials import`` never spends.
 
 
 def build_zip(path: Path, records: int) -> float:
     """A ctg-studies.json.zip of ``records`` studies; returns the mean study size in bytes."""
+    from bench.parse_json import corpus
+
     bases = [json.loads(data) for data in corpus()]
     total = 0
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
@@ -92,6 +98,8 @@ def measure(url: str, archive: Path, workers: int) -> dict[str, float]:
 
 
 def fresh_url(kind: str, folder: Path) -> tuple[str, sa.Engine | None, str | None]:
+    import sqlalchemy as sa
+
     if kind == "sqlite":
         path = folder / f"bench-{uuid.uuid4().hex[:8]}.sqlite"
         return f"sqlite:///{path}", None, None
@@ -138,6 +146,8 @@ def main() -> None:
                     again = measure(url, archives[size], args.workers)
                 finally:
                     if engine is not None:
+                        import sqlalchemy as sa
+
                         with engine.begin() as conn:
                             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
                         engine.dispose()

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from harvester.errors import UsageError
-from harvester.ingest.inputs import InputProblem, Inputs, Payload, Skipped
+from harvester.ingest.inputs import InputProblem, Inputs, OpenFiles, Payload, Skipped, ZipEntry
 from tests.conftest import FIXTURES
 
 STUDIES = sorted((FIXTURES / "ctgov-v2-json" / "studies").glob("NCT*.json"))
@@ -361,3 +361,36 @@ def test_iterating_a_big_zip_keeps_one_payload_at_a_time(tmp_path: Path) -> None
         tracemalloc.stop()
     assert seen == n
     assert peak < total / 10, f"peak {peak:,} bytes for {total:,} unpacked"
+
+
+def test_an_entry_whose_deflate_stream_is_invalid_is_a_problem(tmp_path: Path) -> None:
+    # Inflated by ISA-L where it is installed: its errors are problems like zlib's.
+    zpath = tmp_path / "ctg-studies.json.zip"
+    entries = _bulk_zip(zpath, STUDIES[:3])
+    blob = bytearray(zpath.read_bytes())
+    with zipfile.ZipFile(zpath) as zf:
+        victim = zf.infolist()[1]
+    blob[_data_offset(bytes(blob), victim)] = 0xFF  # block type 3: no such deflate block
+    zpath.write_bytes(bytes(blob))
+    items = list(Inputs([zpath]))
+    assert _problems(items) == [items[1]]
+    assert isinstance(items[1], InputProblem) and items[1].message.startswith("damaged entry")
+    assert _payloads(items) == {f"{zpath}:{e}": d for e, d in entries.items()
+                                if e != victim.filename}
+
+
+def test_entries_read_through_open_files_are_those_read_one_by_one(tmp_path: Path) -> None:
+    zpath = tmp_path / "ctg-studies.json.zip"
+    entries = _bulk_zip(zpath, STUDIES[:4])
+    deferred = list(Inputs([zpath], defer=True))
+    assert all(isinstance(e, ZipEntry) for e in deferred)
+    with OpenFiles() as files:
+        kept = [e.read(10**8, files) for e in deferred if isinstance(e, ZipEntry)]
+        (handle,) = files._files.values()  # one open file for the whole zip
+    assert handle.closed
+    alone = [e.read(10**8) for e in deferred if isinstance(e, ZipEntry)]
+    assert kept == alone
+    assert {p.name: p.data for p in kept if isinstance(p, Payload)} == {
+        f"{zpath}:{e}": d for e, d in entries.items()}
+    assert [p.deflated for p in kept if isinstance(p, Payload)] == [
+        p.deflated for p in alone if isinstance(p, Payload)]

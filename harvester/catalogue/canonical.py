@@ -76,12 +76,15 @@ def _fields(obj: Any) -> Any:
     """msgspec's hook for a record's models: the model's fields as they are (``__dict__``:
     every field, in field order, as ``model_dump`` lists them), under their aliases; an
     outcome's values as their fields, from the rows they are kept as (no model built)."""
-    if not isinstance(obj, BaseModel):
-        if isinstance(obj, Measurements):
-            return obj.dicts()
-        raise TypeError(f"cannot encode {type(obj).__name__}")
     cls = type(obj)
-    renamed = _ALIASES[cls] if cls in _ALIASES else _aliases(cls)
+    if cls in _ALIASES:  # a model class seen before (no isinstance: ABCMeta's is slow)
+        renamed = _ALIASES[cls]
+    elif isinstance(obj, BaseModel):
+        renamed = _aliases(cls)
+    elif isinstance(obj, Measurements):
+        return obj.dicts()
+    else:
+        raise TypeError(f"cannot encode {cls.__name__}")
     if renamed is None:
         return obj.__dict__
     return {renamed.get(name, name): value for name, value in obj.__dict__.items()}
@@ -90,14 +93,29 @@ def _fields(obj: Any) -> Any:
 def _content(obj: Any) -> Any:
     """The hook of the canonical form: as :func:`_fields`, the record without what is not
     content (:data:`NOT_CONTENT`, :data:`OMIT_WHEN_EMPTY` while empty) and a site without
-    its contacts while it has none (they were added later too)."""
+    its contacts while it has none (they were added later too).  Fields are removed from a
+    copy of the model's own dict (a C-level copy, then a few deletions): msgspec sorts the
+    keys, so their order does not matter."""
     cls = type(obj)
+    if cls is Location:
+        if obj.contacts:
+            return _fields(obj)
+        fields = obj.__dict__.copy()
+        fields.pop("contacts", None)
+        return fields
     if cls is TrialRecord:
-        return {name: value for name, value in obj.__dict__.items()
-                if name not in NOT_CONTENT and (value or name not in OMIT_WHEN_EMPTY)}
-    if cls is Location and not obj.contacts:
-        return {name: value for name, value in obj.__dict__.items() if name != "contacts"}
+        fields = obj.__dict__.copy()
+        for name in _NOT_CONTENT:
+            fields.pop(name, None)
+        for name in _OMITTABLE:
+            if not fields.get(name, True):
+                del fields[name]
+        return fields
     return _fields(obj)
+
+
+_NOT_CONTENT = tuple(NOT_CONTENT)
+_OMITTABLE = tuple(OMIT_WHEN_EMPTY)
 
 
 #: The canonical form (keys sorted) straight from the models; the fields it leaves out.
