@@ -130,8 +130,8 @@ PLACE_FILTERS = (Selection(countries=("United States",)), Selection(countries=("
 
 def _as_schema_14(catalogue: Catalogue) -> None:
     """Give a catalogue the shape schema 14 left: a ``version_site`` row per site (from the
-    records, as that release stored them) with its index on ``lower(country)``, and on SQLite
-    ``version_place`` as a rowid table; no index on ``version_place (country)``."""
+    records, as that release stored them) with its index on ``lower(country)``; no index on
+    ``version_place (country)``."""
     from harvester.catalogue import tables as t
 
     with catalogue.engine.connect() as conn:
@@ -147,18 +147,6 @@ def _as_schema_14(catalogue: Catalogue) -> None:
         conn.execute(sa.text("INSERT INTO version_site VALUES (:v, :p, :f, :c, :n, :s)"),
                      [dict(zip("vpfcns", site, strict=True)) for site in sites])
         conn.exec_driver_sql("DROP INDEX ix_version_place_country")
-        if conn.dialect.name == "sqlite":
-            made = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE "
-                                        "name = 'version_place'").scalar_one()
-            conn.exec_driver_sql("ALTER TABLE version_place RENAME TO place_new")
-            conn.exec_driver_sql("DROP INDEX ix_version_place_city")
-            conn.exec_driver_sql("DROP INDEX ix_version_place_near")
-            conn.exec_driver_sql(made.replace("WITHOUT ROWID", ""))
-            conn.exec_driver_sql("INSERT INTO version_place SELECT * FROM place_new")
-            conn.exec_driver_sql("DROP TABLE place_new")
-            conn.exec_driver_sql("CREATE INDEX ix_version_place_city ON version_place (city)")
-            conn.exec_driver_sql("CREATE INDEX ix_version_place_near "
-                                 "ON version_place (z, x, y, version_id)")
         conn.execute(sa.text("UPDATE schema_info SET value = '14' "
                              "WHERE key = 'schema_version'"))
 
@@ -214,8 +202,8 @@ COUNTRIES = ("United States", "France", "usa", "Korea, Republic of", "Germany", 
 
 
 def test_schema_step_15_keeps_sites_in_version_place_alone(db_url: str) -> None:
-    """Schema 15: a version's sites are stored once, in version_place (a WITHOUT ROWID
-    table on SQLite); --country reads its index on country.  A catalogue from schema 14
+    """Schema 15: a version's sites are stored once, in version_place; --country reads
+    its index on country.  A catalogue from schema 14
     (version_site beside it) opens upgraded, and every place filter, alone or per match,
     answers as before — --country as version_site's lower(country) answered it."""
     assert trials(db_url, "import", *CORPUS).exit_code == 0
@@ -225,9 +213,6 @@ def test_schema_step_15_keeps_sites_in_version_place_alone(db_url: str) -> None:
         with catalogue.engine.connect() as conn:
             assert not sa.inspect(conn).has_table("version_site")
             assert "ix_version_place_country" in _site_indexes(conn)
-            if conn.dialect.name == "sqlite":
-                assert "WITHOUT ROWID" in conn.exec_driver_sql(
-                    "SELECT sql FROM sqlite_master WHERE name = 'version_place'").scalar_one()
         now = [picked(catalogue, s) for s in selections]
         per_match = [picked(catalogue, s, per_match=True) for s in selections]
         assert all(now[:3]) and now[6] == now[8] == now[0] and not now[11]
@@ -247,8 +232,6 @@ def test_schema_step_15_keeps_sites_in_version_place_alone(db_url: str) -> None:
         assert not sa.inspect(conn).has_table("version_site")
         assert "ix_version_place_country" in _site_indexes(conn)
         if conn.dialect.name == "sqlite":
-            assert "WITHOUT ROWID" in conn.exec_driver_sql(
-                "SELECT sql FROM sqlite_master WHERE name = 'version_place'").scalar_one()
             assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
     engine.dispose()
     with Catalogue.open(db_url) as catalogue:

@@ -219,14 +219,11 @@ def _drop_sites(conn: Connection) -> None:
     """``version_site`` goes: a version's sites are already rows of ``version_place``
     (country, state and city as the filters spell them, the coordinates), and the
     facility and status it also copied out of the record nothing read.  ``--country`` reads
-    ``version_place`` by the index made here.  On SQLite ``version_place`` becomes a
-    ``WITHOUT ROWID`` table (its rows in its key's B-tree).  Every stored site paid for
-    two tables and seven B-trees; now one table and four.  One transaction: a crash leaves
-    the catalogue at step 14 or 15."""
+    ``version_place`` by the index made here.  Every stored site paid for two tables and
+    seven B-trees (SQLite); now one table and five.  One transaction: a crash leaves the
+    catalogue at step 14 or 15."""
     from harvester.catalogue import facets
 
-    if conn.dialect.name == "sqlite":
-        facets.without_rowid(conn)
     facets.COUNTRY_INDEX.create(conn, checkfirst=True)
     conn.execute(sa.text("DROP TABLE IF EXISTS version_site"))
 

@@ -61,9 +61,9 @@ PLACE = sa.Table(
     sa.Column("x", sa.Float),
     sa.Column("y", sa.Float),
     sa.Column("z", sa.Float),
-    # SQLite: the rows are the primary key's B-tree (a version's sites together), not a
-    # rowid table beside an index on the key (schema step 15 rebuilt older catalogues').
-    sqlite_with_rowid=False,
+    # A rowid table on SQLite: as a WITHOUT ROWID table (a B-tree less to write) a --near
+    # city's sites, found by the index on city, were read by their composite key, and
+    # `--near` searches took ~1.5x the CPU (bench/search_latency.py, 5,000 trials).
 )
 INDEXES = (  # (country, state, city) too until schema step 14 dropped it: nothing read it
     sa.Index("ix_version_place_city", PLACE.c.city),
@@ -112,25 +112,6 @@ def _insert(conn: Connection,
     insert_rows(conn, FACET, [(version_id, *facet) for version_id, facet, _ in versions])
     insert_rows(conn, PLACE, [(version_id, i, *place) for version_id, _, found in versions
                               for i, place in enumerate(found)])
-
-
-def without_rowid(conn: Connection) -> None:
-    """SQLite, schema step 15: ``version_place`` rebuilt as a ``WITHOUT ROWID`` table, with
-    its rows and indexes (a no-op on a catalogue made so)."""
-    made = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE type = 'table' "
-                                f"AND name = '{PLACE_TABLE}'").scalar_one()
-    if "WITHOUT ROWID" in made.upper():
-        return
-    conn.exec_driver_sql(f"ALTER TABLE {PLACE_TABLE} RENAME TO {PLACE_TABLE}_old")
-    for index in (*INDEXES, NEAR_INDEX):  # their names go with the old table
-        conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index.name}")
-    conn.execute(sa.schema.CreateTable(PLACE))  # its indexes once it is full
-    names = ", ".join(c.name for c in PLACE.columns)
-    conn.exec_driver_sql(f"INSERT INTO {PLACE_TABLE} ({names}) SELECT {names} "
-                         f"FROM {PLACE_TABLE}_old ORDER BY version_id, position")
-    conn.exec_driver_sql(f"DROP TABLE {PLACE_TABLE}_old")
-    for index in (INDEXES[0], NEAR_INDEX, COUNTRY_INDEX):  # ix_version_place_z: step 10
-        index.create(conn, checkfirst=True)
 
 
 def create(conn: Connection, progress: Callable[[int], None] | None = None) -> None:
