@@ -148,10 +148,12 @@ def child_import(url: str, archive: str) -> None:
         summary = Importer(catalogue, on_progress=progress).run(
             [archive, *sorted(HISTORY.glob("NCT06203210__vh*"))])
         seconds = time.perf_counter() - start
+    own, workers = (resource.getrusage(resource.RUSAGE_SELF),
+                    resource.getrusage(resource.RUSAGE_CHILDREN))
     print(json.dumps({"seconds": seconds, "new": summary.new, "failed": summary.failed,
-                      "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                      "worker_mb": resource.getrusage(
-                          resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+                      "peak_mb": own.ru_maxrss / 1024, "worker_mb": workers.ru_maxrss / 1024,
+                      "cpu": own.ru_utime + own.ru_stime,
+                      "workers_cpu": workers.ru_utime + workers.ru_stime}))
 
 
 PROGRESS = 50_000  # studies between the import's progress lines
@@ -262,8 +264,11 @@ def import_figures(kind: str, url: str, archive: Path, studies: int) -> None:
     minutes = got["seconds"] / 60
     target = (f" (target < 10 min: {verdict(minutes < 10)})" if kind == "sqlite" else "")
     print(f"import: {studies:,} studies in {minutes:.1f} min{target}, "
-          f"{studies / got['seconds']:,.0f}/s; peak RSS {got['peak_mb']:,.0f} MB "
-          f"(largest worker {got['worker_mb']:,.0f} MB) — {load()}", flush=True)
+          f"{studies / got['seconds']:,.0f}/s; CPU {got['cpu']:,.0f} s in the importer and "
+          f"{got['workers_cpu']:,.0f} s in its workers "
+          f"({(got['cpu'] + got['workers_cpu']) / studies * 1e3:.2f} ms a study); peak RSS "
+          f"{got['peak_mb']:,.0f} MB (largest worker {got['worker_mb']:,.0f} MB) — {load()}",
+          flush=True)
 
 
 def similar_figures(url: str, queries: int) -> None:
@@ -302,7 +307,8 @@ def run_one(kind: str, archive: Path, json_bytes: int, studies: int, folder: Pat
             built = similar_latency._run("--child", "build", url)
             print(f"similarity index: {built['indexed']:,} trials in "
                   f"{built['seconds'] / 60:.1f} min "
-                  f"({built['indexed'] / max(built['seconds'], 1e-9):,.0f}/s), peak RSS "
+                  f"({built['indexed'] / max(built['seconds'], 1e-9):,.0f}/s; CPU "
+                  f"{built['cpu']:,.0f} s with its workers), peak RSS "
                   f"{built['peak_mb']:,.0f} MB — {load()}", flush=True)
             whole = disk_size(url)
             print(f"size with the similarity index: {whole / 1e9:,.2f} GB = "

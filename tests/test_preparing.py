@@ -45,12 +45,23 @@ def test_a_batch_arrives_from_a_worker_as_it_was_prepared() -> None:
                 (sent.nct_id, field.name)
 
 
-def test_a_batch_travels_as_one_string_not_a_graph_of_objects() -> None:
+def test_a_batch_travels_as_one_string_and_the_values_it_keeps_as_they_are() -> None:
     batch = _fixture_batch()
-    function, (versions, problems, notes) = batch.__reduce__()
-    assert isinstance(versions, bytes)
+    function, (light, kept, problems, notes) = batch.__reduce__()
+    assert isinstance(light, bytes) and b"record_stored" in light
+    assert [k[:2] for k in kept] == [(v.record_stored, v.payload_stored) for v in batch.versions]
     assert (problems, notes) == (batch.problems, batch.warnings)
-    assert function(versions, problems, notes) == batch
+    assert function(light, kept, problems, notes) == batch
+
+
+def test_place_values_shared_by_sites_stay_shared_on_arrival() -> None:
+    # The place cache gives every site of one place the same tuple; a batch's copy in the
+    # main process keeps them shared (its memory as before), as pickle always did.
+    batch = _fixture_batch()
+    places = [p for v in batch.versions for p in v.places]
+    arrived = [p for v in pickle.loads(pickle.dumps(batch)).versions for p in v.places]
+    assert arrived == places
+    assert len({id(p) for p in arrived}) == len({id(p) for p in places}) < len(places)
 
 
 def test_a_page_prepared_in_a_worker_process_is_the_page_prepared_here() -> None:

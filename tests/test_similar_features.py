@@ -108,3 +108,24 @@ def test_index_terms() -> None:
     assert "t:study" not in posted  # … but not a generic one
     assert "n:japan" in counted
     assert any(t.startswith("h:") for t in posted)
+
+
+def test_features_of_a_stored_record_are_the_validated_records() -> None:
+    """Building the index reads stored records through a view of the fields features read
+    (features.READ): the same features as from the validated record, for every fixture."""
+    from harvester.catalogue import canonical
+    from harvester.errors import ParseError
+
+    compared = 0
+    for path in sorted(FIXTURES.rglob("*")):
+        if path.suffix not in (".json", ".xml") or not path.is_file():
+            continue
+        try:
+            records = parse_bytes(path.read_bytes())
+        except (ParseError, ValueError):
+            continue  # not a record (captures, receipts, schemas)
+        for rec in records:
+            stored = canonical.serialise(rec).record_json
+            assert fx.stored_features(stored) == fx.features(rec), path.name
+            compared += 1
+    assert compared > 100

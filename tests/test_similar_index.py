@@ -82,6 +82,7 @@ def test_a_refresh_killed_midway_leaves_a_consistent_index(
     db = f"sqlite:///{tmp_path / 'c.sqlite'}"
     catalogue = build(db, STUDIES, XML)
     monkeypatch.setattr(ix, "BATCH", 10)
+    monkeypatch.setattr(ix, "WRITE", 10)
     real_write = ix._write
     calls = []
 
@@ -102,6 +103,32 @@ def test_a_refresh_killed_midway_leaves_a_consistent_index(
     assert indexed_versions(catalogue) == current_versions(catalogue)
     SimilarityEngine(catalogue).rebuild()
     assert check_consistent(catalogue) == resumed
+
+
+def test_a_build_writes_whole_lots_of_trials_each_in_one_transaction(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers prepare BATCH trials at a time; the index is written WRITE (or more) at a
+    time, the rest at the end — and comes out as a build a batch at a time makes it."""
+    catalogue = build(f"sqlite:///{tmp_path / 'c.sqlite'}", STUDIES, XML)
+    monkeypatch.setattr(ix, "BATCH", 5)
+    monkeypatch.setattr(ix, "WRITE", 12)
+    real_write = ix._write
+    sizes: list[int] = []
+
+    def counting_write(engine: sa.engine.Engine, fresh: list[ix.Ready]) -> int:
+        sizes.append(len(fresh))
+        return real_write(engine, fresh)
+
+    monkeypatch.setattr(ix, "_write", counting_write)
+    assert SimilarityEngine(catalogue).refresh() == 57
+    assert sizes == [15, 15, 15, 12]  # three lots of three batches, then what is left
+    by_lots = check_consistent(catalogue)
+    monkeypatch.setattr(ix, "WRITE", 1)
+    sizes.clear()
+    SimilarityEngine(catalogue).rebuild()
+    assert sizes == [5] * 11 + [2]
+    assert check_consistent(catalogue) == by_lots
+    catalogue.close()
 
 
 def test_a_new_features_version_rebuilds(tmp_path: Path,

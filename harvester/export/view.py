@@ -57,56 +57,62 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _type(annotation: Any) -> Any:
+#: Views of other readers, by name: what each leaves out, by model, as :data:`UNREAD` does
+#: for the exports' (registered by the reader, e.g. the similarity index's features).
+PROFILES: dict[str, dict[str, frozenset[str] | None]] = {"": UNREAD}
+
+
+def _type(annotation: Any, profile: str = "") -> Any:
     """The struct field type of a pydantic field annotation."""
     origin = get_origin(annotation)
     args = get_args(annotation)
     if (model := _model_in(annotation)) is not None:
-        return _struct(model)
+        return _struct(model, profile)
     if origin is Annotated:
-        return _type(args[0])
+        return _type(args[0], profile)
     if origin is tuple:
-        return tuple[_type(args[0]), ...]  # type: ignore[misc]
+        return tuple[_type(args[0], profile), ...]  # type: ignore[misc]
     if origin in (Union, types.UnionType):
         models = [m for a in args if (m := _model_in(a)) is not None]
         if models:
-            return _struct(models[0]) | None
+            return _struct(models[0], profile) | None
     return Any
 
 
 @cache
-def _struct(model: type[BaseModel]) -> type[msgspec.Struct]:
+def _struct(model: type[BaseModel], profile: str = "") -> type[msgspec.Struct]:
     fields: list[tuple[str, Any, Any]] = []
     rename: dict[str, str] = {}
-    unread = UNREAD.get(model.__name__, frozenset())
+    unread = PROFILES[profile].get(model.__name__, frozenset())
     for name, info in model.model_fields.items():
         if unread is None or name in unread:
             continue
-        kind = _type(info.annotation)
+        kind = _type(info.annotation, profile)
         if info.alias:
             rename[name] = info.alias
         if info.default is not PydanticUndefined or info.default_factory is not None:
             default = info.get_default(call_default_factory=True)
             if isinstance(default, BaseModel):
-                nested = _struct(type(default))
+                nested = _struct(type(default), profile)
                 fields.append((name, kind, msgspec.field(default_factory=nested)))
             else:
                 fields.append((name, kind, default))
         else:
             fields.append((name, kind, msgspec.NODEFAULT))
-    return msgspec.defstruct(f"{model.__name__}View", fields, kw_only=True, frozen=True, gc=False,
-                             rename=rename)
+    return msgspec.defstruct(f"{model.__name__}{profile}View", fields, kw_only=True,
+                             frozen=True, gc=False, rename=rename)
 
 
 @cache
-def _decoder() -> msgspec.json.Decoder[Any]:
-    return msgspec.json.Decoder(_struct(TrialRecord))
+def _decoder(profile: str = "") -> msgspec.json.Decoder[Any]:
+    return msgspec.json.Decoder(_struct(TrialRecord, profile))
 
 
-def record_view(record_json: str | bytes) -> TrialRecord:
+def record_view(record_json: str | bytes, profile: str = "") -> TrialRecord:
     """The stored record as a view that reads like a :class:`TrialRecord` for the row
-    getters of :mod:`harvester.export.rows` (typed as one for them; it is not one)."""
+    getters of :mod:`harvester.export.rows` (typed as one for them; it is not one), or for
+    the reader that registered ``profile`` in :data:`PROFILES`."""
     try:
-        return cast(TrialRecord, _decoder().decode(record_json))
+        return cast(TrialRecord, _decoder(profile).decode(record_json))
     except msgspec.DecodeError as exc:
         raise ExportError(f"cannot read a stored record: {exc}") from None

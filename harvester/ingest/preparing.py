@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import msgspec
@@ -39,16 +39,32 @@ class PreparedBatch:
     warnings: list[str]
 
     def __reduce__(self) -> tuple[Any, ...]:
-        """Pickled (on its way from a worker) as its versions' MessagePack and its messages."""
-        return _unpack_batch, (_PACK.encode(self.versions), self.problems, self.warnings)
+        """Pickled (on its way from a worker) as its versions' MessagePack without the
+        fields in :data:`_AS_THEY_ARE`, those pickled as they are, and its messages."""
+        kept = [(v.record_stored, v.payload_stored, v.facet, v.places) for v in self.versions]
+        light = [{name: getattr(v, name) for name in _LIGHT} | _EMPTY for v in self.versions]
+        return _unpack_batch, (_PACK.encode(light), kept, self.problems, self.warnings)
 
 
+#: Fields pickled as they are: the compressed columns (pickle copies bytes once, MessagePack
+#: would copy them again, and the main process's peak would grow by a batch), and the facet
+#: and place values (tuples shared by every site of a place, from the place cache: pickle
+#: keeps them shared, MessagePack would make a tuple per site — ten times the memory).
+_AS_THEY_ARE = ("record_stored", "payload_stored", "facet", "places")
+_EMPTY: dict[str, Any] = {"record_stored": b"", "payload_stored": b"", "facet": (),
+                          "places": []}
+_LIGHT = tuple(f.name for f in fields(Prepared) if f.name not in _AS_THEY_ARE)
 _PACK = msgspec.msgpack.Encoder()
 _UNPACK = msgspec.msgpack.Decoder(list[Prepared])
 
 
-def _unpack_batch(versions: bytes, problems: list[str], notes: list[str]) -> PreparedBatch:
-    return PreparedBatch(_UNPACK.decode(versions), problems, notes)
+def _unpack_batch(light: bytes, kept: list[tuple[Any, ...]], problems: list[str],
+                  notes: list[str]) -> PreparedBatch:
+    versions = _UNPACK.decode(light)
+    for version, values in zip(versions, kept, strict=True):
+        for name, value in zip(_AS_THEY_ARE, values, strict=True):
+            object.__setattr__(version, name, value)  # frozen: set as its __init__ does
+    return PreparedBatch(versions, problems, notes)
 
 
 # A payload read here (name, data, sha256, quick identity, raw deflate stream), a zip

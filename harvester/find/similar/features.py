@@ -11,13 +11,16 @@ only).  A free-text query gets features too (:func:`text_features`).
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 
 import msgspec
+from pydantic import BaseModel
 
 from harvester.find.similar import text as tx
 from harvester.find.similar.duplicates import registry_ids, sponsor_protocol
-from harvester.records import TrialRecord
+from harvester.records import Eligibility, Intervention, Location, TrialRecord
 
 #: Bump when the features or terms change: the index is then rebuilt on its next refresh.
 FEATURES_VERSION = "1"
@@ -154,6 +157,40 @@ def features(record: TrialRecord) -> Features:
                                      " ".join(record.keywords), limit=SUMMARY_TERMS),
         criteria_terms=tx.term_counts(elig.criteria, limit=CRITERIA_TERMS),
     )
+
+
+#: What :func:`features` reads of a record, by model.  Building the index reads each stored
+#: record as a view of these fields only (:mod:`harvester.export.view`): validating the whole
+#: record took as long as working out its features; a view skips the results, sites'
+#: details and the rest without making an object.  A test compares the features of every
+#: fixture both ways: a field read but not listed here fails it.
+READ: dict[type[BaseModel], frozenset[str]] = {
+    TrialRecord: frozenset((
+        "nct_id", "org_study_id", "secondary_ids", "nct_id_aliases", "brief_title",
+        "official_title", "acronym", "study_type", "phases", "allocation",
+        "intervention_model", "primary_purpose", "masking", "observational_model",
+        "time_perspective", "conditions", "keywords", "interventions", "condition_mesh",
+        "condition_ancestors", "intervention_mesh", "intervention_ancestors", "eligibility",
+        "locations", "lead_sponsor", "brief_summary", "detailed_description")),
+    Location: frozenset(("country",)),
+    Eligibility: frozenset(("criteria", "sex", "minimum_age", "maximum_age",
+                            "healthy_volunteers")),
+    Intervention: frozenset(("type", "name", "other_names")),
+}
+
+
+@functools.cache
+def _viewer() -> Callable[[str | bytes], TrialRecord]:
+    from harvester.export import view  # only where the index is built
+
+    view.PROFILES["Similar"] = {model.__name__: frozenset(model.model_fields) - fields
+                                for model, fields in READ.items()}
+    return functools.partial(view.record_view, profile="Similar")
+
+
+def stored_features(record_json: str | bytes) -> Features:
+    """The features of a stored record's JSON (as :func:`features` of the record)."""
+    return features(_viewer()(record_json))
 
 
 def text_features(text: str) -> Features:

@@ -35,12 +35,16 @@ from harvester.catalogue.lock import writer_lock
 from harvester.find.similar import features as fx
 from harvester.find.similar import store
 from harvester.find.similar.store import ENTRY, POSTING, TERM
-from harvester.records import TrialRecord
 
 V = t.Version.__table__  # type: ignore[attr-defined]
 T = t.Trial.__table__  # type: ignore[attr-defined]
 
-BATCH = 500  # trials per transaction
+BATCH = 500  # trials a worker prepares at a time
+#: Trials per transaction.  Each transaction rewrites every posting and term page it
+#: touches (the tail of each term's postings, its document frequency), and a batch touches
+#: much the same pages whatever its size: 500 trials a transaction wrote ~40 kB of pages per
+#: trial, so a build slowed as the index outgrew the page cache.
+WRITE = 5000
 PAGE = 5000  # trials compared per query
 CHUNK = 500  # values per IN (…) list
 
@@ -123,6 +127,7 @@ def _refresh(engine: Engine, rebuild: bool, on_progress: Progress | None) -> int
     done = 0
     after = ""
     workers = (os.cpu_count() or 1) if expected >= PARALLEL_FROM else 1
+    writes = _Writes(engine)
     with _pool(workers) as pool:
         queue: deque[Future[list[Ready]] | list[Ready]] = deque()
         while True:
@@ -137,11 +142,12 @@ def _refresh(engine: Engine, rebuild: bool, on_progress: Progress | None) -> int
                 records = _load(engine, batch)
                 queue.append(pool.submit(prepare, records) if pool else prepare(records))
                 while len(queue) > workers:
-                    done += _write(engine, _result(queue.popleft()))
+                    done += writes.add(_result(queue.popleft()))
             if on_progress:
                 on_progress(len(rows), None)
         while queue:
-            done += _write(engine, _result(queue.popleft()))
+            done += writes.add(_result(queue.popleft()))
+        done += writes.flush()
     with engine.begin() as conn:
         store.set_meta(conn, "mark", str(now.top))
     return done
@@ -158,6 +164,23 @@ def _pool(workers: int) -> Iterator[ProcessPoolExecutor | None]:
     # spawn, not fork: a forked worker would inherit the writer lock and the connections.
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
         yield pool
+
+
+class _Writes:
+    """Prepared trials written :data:`WRITE` at a time, each lot in one transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.held: list[Ready] = []
+
+    def add(self, ready: list[Ready]) -> int:
+        """Hold these; write what is held once there are enough.  How many were written."""
+        self.held += ready
+        return self.flush() if len(self.held) >= WRITE else 0
+
+    def flush(self) -> int:
+        held, self.held = self.held, []
+        return _write(self.engine, held) if held else 0
 
 
 def _result(item: Future[list[Ready]] | list[Ready]) -> list[Ready]:
@@ -199,7 +222,7 @@ def prepare(records: Sequence[tuple[str, int, str | bytes]]) -> list[Ready]:
     """Features and index terms of records (pure; runs in a worker process)."""
     ready = []
     for nct_id, version_id, stored in records:
-        features = fx.features(TrialRecord.model_validate_json(recordcodec.unpack(stored)))
+        features = fx.stored_features(recordcodec.unpack(stored))
         posted, counted = fx.index_terms(features)
         ready.append(Ready(nct_id, version_id, fx.encode(features), frozenset(posted),
                            frozenset(counted)))
