@@ -128,6 +128,34 @@ PLACE_FILTERS = (Selection(countries=("United States",)), Selection(countries=("
                  Selection(near="42.3601,-71.0589", within_km=500))
 
 
+def _as_schema_14(catalogue: Catalogue) -> None:
+    """Give a catalogue the shape schema 14 left: a ``version_site`` row per site (from the
+    records, as that release stored them) with its index on ``lower(country)``; no index on
+    ``version_place (country)``."""
+    from harvester.catalogue import tables as t
+
+    with catalogue.engine.connect() as conn:
+        ids = list(conn.execute(sa.text("SELECT id FROM version ORDER BY id")).scalars())
+    sites = [(version_id, i, s.facility, s.city and s.city[:200],
+              s.country and s.country[:100], str(s.status) if s.status else None)
+             for version_id in ids
+             for i, s in enumerate(catalogue.record(version_id).locations)]
+    with catalogue.engine.begin() as conn:
+        t.VersionSite.__table__.create(conn)  # type: ignore[attr-defined]
+        conn.exec_driver_sql("CREATE INDEX ix_version_site_country_lower "
+                             "ON version_site (lower(country), version_id)")
+        conn.execute(sa.text("INSERT INTO version_site VALUES (:v, :p, :f, :c, :n, :s)"),
+                     [dict(zip("vpfcns", site, strict=True)) for site in sites])
+        conn.exec_driver_sql("DROP INDEX ix_version_place_country")
+        conn.execute(sa.text("UPDATE schema_info SET value = '14' "
+                             "WHERE key = 'schema_version'"))
+
+
+def _schema(conn: sa.Connection) -> str:
+    return str(conn.execute(sa.text("SELECT value FROM schema_info WHERE key = "
+                                    "'schema_version'")).scalar())
+
+
 def test_schema_step_14_drops_the_indexes_no_query_reads(db_url: str) -> None:
     """Schema 13 kept an index on version_site (country), on version_place (country,
     state, city) and on version (nct_id, effective_date) that no query read: a new
@@ -142,6 +170,9 @@ def test_schema_step_14_drops_the_indexes_no_query_reads(db_url: str) -> None:
         assert all(before[:3]) and len(before[0]) > len(before[2])
         history = catalogue.versions("NCT06203210")
         assert len(history) > 1
+        _as_schema_14(catalogue)
+        with catalogue.engine.connect() as conn:
+            at_14 = _site_indexes(conn)
         with catalogue.engine.begin() as conn:  # as schema 13 left it
             conn.execute(sa.text("CREATE INDEX ix_version_site_country "
                                  "ON version_site (country)"))
@@ -152,12 +183,57 @@ def test_schema_step_14_drops_the_indexes_no_query_reads(db_url: str) -> None:
             conn.execute(sa.text("UPDATE schema_info SET value = '13' "
                                  "WHERE key = 'schema_version'"))
     engine = make_engine(db_url)
+    with engine.begin() as conn:  # step 14 alone
+        from harvester.catalogue.engine import MIGRATIONS
+
+        MIGRATIONS[13](conn)
+        assert _site_indexes(conn) == at_14
     assert migrate(engine) == 13
     with engine.connect() as conn:
         assert _site_indexes(conn) == fresh
-        assert conn.execute(sa.text("SELECT value FROM schema_info WHERE key = "
-                                    "'schema_version'")).scalar() == str(SCHEMA_VERSION) == "14"
+        assert _schema(conn) == str(SCHEMA_VERSION)
     engine.dispose()
     with Catalogue.open(db_url) as catalogue:
         assert [picked(catalogue, s) for s in PLACE_FILTERS] == before
         assert catalogue.versions("NCT06203210") == history
+
+
+COUNTRIES = ("United States", "France", "usa", "Korea, Republic of", "Germany", "Nowhere")
+
+
+def test_schema_step_15_keeps_sites_in_version_place_alone(db_url: str) -> None:
+    """Schema 15: a version's sites are stored once, in version_place; --country reads
+    its index on country.  A catalogue from schema 14
+    (version_site beside it) opens upgraded, and every place filter, alone or per match,
+    answers as before — --country as version_site's lower(country) answered it."""
+    assert trials(db_url, "import", *CORPUS).exit_code == 0
+    selections = [*PLACE_FILTERS, *(Selection(countries=(c,)) for c in COUNTRIES),
+                  Selection(countries=("France", "Germany"), cities=("Paris",))]
+    with Catalogue.open(db_url) as catalogue:
+        with catalogue.engine.connect() as conn:
+            assert not sa.inspect(conn).has_table("version_site")
+            assert "ix_version_place_country" in _site_indexes(conn)
+        now = [picked(catalogue, s) for s in selections]
+        per_match = [picked(catalogue, s, per_match=True) for s in selections]
+        assert all(now[:3]) and now[6] == now[8] == now[0] and not now[11]
+        _as_schema_14(catalogue)
+        with catalogue.engine.connect() as conn:  # what version_site answered for --country
+            for country in ("united states", "france", "korea, republic of", "germany"):
+                old = dict(conn.execute(sa.text(
+                    "SELECT v.nct_id, v.id FROM trial t JOIN version v ON v.id = "
+                    "t.current_version_id WHERE v.id IN (SELECT version_id FROM version_site "
+                    "WHERE lower(country) = :c)"), {"c": country}).all())
+                assert old == picked(catalogue, Selection(countries=(country,)))
+                assert old
+    engine = make_engine(db_url)
+    assert migrate(engine) == 14
+    with engine.connect() as conn:
+        assert _schema(conn) == str(SCHEMA_VERSION) == "15"
+        assert not sa.inspect(conn).has_table("version_site")
+        assert "ix_version_place_country" in _site_indexes(conn)
+        if conn.dialect.name == "sqlite":
+            assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+    engine.dispose()
+    with Catalogue.open(db_url) as catalogue:
+        assert [picked(catalogue, s) for s in selections] == now
+        assert [picked(catalogue, s, per_match=True) for s in selections] == per_match

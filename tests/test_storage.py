@@ -122,9 +122,10 @@ def test_a_postgres_server_that_goes_away_mid_import(tmp_path: Path) -> None:
             def kill_on_the_third_batch(conn: Any, cursor: Any, statement: str,
                                         *args: Any) -> None:
                 nonlocal inserts
-                if statement.startswith("INSERT INTO version "):
+                # Versions and child rows go by COPY; the payloads are inserted after them.
+                if statement.startswith("INSERT INTO payload "):
                     inserts += 1
-                    if inserts == 3:  # mid-transaction: the batch's payloads are written
+                    if inserts == 3:  # mid-transaction: the batch's versions are written
                         pid = conn.connection.dbapi_connection.info.backend_pid
                         with killer.begin() as other:
                             other.execute(sa.text("SELECT pg_terminate_backend(:pid)"),

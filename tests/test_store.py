@@ -59,7 +59,7 @@ def test_history_is_the_same_whatever_the_import_order(db_url: str) -> None:
     for order in itertools.permutations(items):
         with Catalogue.open(db_url) as cat:
             with cat.engine.begin() as conn:  # start each order from an empty catalogue
-                for table in ("version_condition", "version_intervention", "version_site",
+                for table in ("version_condition", "version_intervention",
                               "version_facet", "version_place", "version_summary", "payload",
                               "trial", "version"):
                     conn.execute(sa.text(f"DELETE FROM {table}"))
@@ -139,8 +139,8 @@ def test_sources_side_by_side_and_the_registry_preferred(catalogue: Catalogue,
 def test_filter_columns_and_child_rows_are_indexed(catalogue: Catalogue) -> None:
     catalogue.add([incoming(FIXTURES / "ctgov-v2-json/studies/NCT02210780__aact.json")])
     with catalogue.engine.connect() as conn:
-        sites = conn.execute(sa.text("SELECT count(*) FROM version_site WHERE country = "
-                                     "'United States'")).scalar_one()
+        sites = conn.execute(sa.text("SELECT count(*) FROM version_place WHERE country = "
+                                     "'united states'")).scalar_one()
         hits = conn.execute(sa.text(
             "SELECT v.nct_id FROM version v JOIN version_condition c ON c.version_id = v.id "
             "WHERE c.term_norm = 'atopic dermatitis' AND v.overall_status = 'COMPLETED'"
@@ -149,18 +149,19 @@ def test_filter_columns_and_child_rows_are_indexed(catalogue: Catalogue) -> None
     with warnings.catch_warnings():  # SQLite's expression index (lower(country)) is not reflected
         warnings.filterwarnings("ignore", "Skipped unsupported reflection", sa.exc.SAWarning)
         found = [ix for table in (
-            "version_condition", "version_intervention", "version_site", "version")
+            "version_condition", "version_intervention", "version")
             for ix in sa.inspect(catalogue.engine).get_indexes(table)]
     indexed = {tuple(ix["column_names"]) for ix in found}
     assert {("term_norm",), ("name_norm",), ("overall_status",), ("phases",),
             ("start_date",)} <= indexed
-    with catalogue.engine.connect() as conn:  # --country reads the index on lower(country)
+    with catalogue.engine.connect() as conn:  # --country reads the index on country
         site_indexes = set(conn.execute(sa.text(
-            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'version_site'"
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'version_place'"
             if conn.dialect.name == "sqlite" else
             "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() "
-            "AND tablename = 'version_site'")).scalars())
-    assert "ix_version_site_country_lower" in site_indexes
+            "AND tablename = 'version_place'")).scalars())
+        assert not sa.inspect(conn).has_table("version_site")  # schema 15: sites stored once
+    assert "ix_version_place_country" in site_indexes
 
 
 def test_reparse_supersedes_without_deleting(catalogue: Catalogue, clock: Clock) -> None:

@@ -4,9 +4,10 @@ SQLAlchemy's per-row parameter processing (a dict per row, compiled parameters, 
 processors) costs more than the insert itself for the thousands of child rows of a page.
 :func:`insert_rows` takes plain tuples in the table's column order and hands them to the
 driver: ``COPY … FROM STDIN`` on PostgreSQL (a fraction of the round trips and parsing of an
-INSERT per row), else one ``executemany`` — with the column types' own conversions applied
-where a type has one (aware dates and times, as text on SQLite), so what is stored is exactly
-what SQLAlchemy would have stored.
+INSERT per row; the version rows and facets too, since schema 15's release), else one
+``executemany`` — with the column types' own conversions applied where a type has one (aware
+dates and times in UTC, as text on SQLite), so what is stored is exactly what SQLAlchemy
+would have stored.
 """
 
 from __future__ import annotations
@@ -44,9 +45,18 @@ def insert_rows(conn: Connection, table: sa.Table, rows: Sequence[tuple[Any, ...
         return
     names = list(columns) if columns is not None else [c.name for c in table.columns]
     converters = _converters(conn, table, names)
-    # COPY where no column type converts its values (those, dates and times, go through
-    # executemany, converted by the driver exactly as SQLAlchemy has it).
-    if copy and conn.dialect.name == "postgresql" and not converters:
+    if converters:  # as SQLAlchemy would bind them (aware times in UTC, booleans)
+        converted = []
+        for row in rows:
+            values = list(row)
+            for i, process in converters:
+                if values[i] is not None:
+                    values[i] = process(values[i])
+            converted.append(tuple(values))
+        rows = converted
+    if copy and conn.dialect.name == "postgresql":
+        # COPY adapts each value as the driver adapts a parameter (a time in UTC to
+        # timestamptz, bytes to bytea, a bool to boolean): what is stored is the same.
         statement = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
@@ -58,13 +68,4 @@ def insert_rows(conn: Connection, table: sa.Table, rows: Sequence[tuple[Any, ...
             # (harvester.catalogue.storage), so a lost server reads as one.
             conn._handle_dbapi_exception(exc, statement, (), cursor, None)
         return
-    if converters:
-        converted = []
-        for row in rows:
-            values = list(row)
-            for i, process in converters:
-                if values[i] is not None:
-                    values[i] = process(values[i])
-            converted.append(tuple(values))
-        rows = converted
     conn.exec_driver_sql(insert_sql(conn, table, names), list(rows))

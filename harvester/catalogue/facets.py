@@ -61,11 +61,16 @@ PLACE = sa.Table(
     sa.Column("x", sa.Float),
     sa.Column("y", sa.Float),
     sa.Column("z", sa.Float),
+    # A rowid table on SQLite: as a WITHOUT ROWID table (a B-tree less to write) a --near
+    # city's sites, found by the index on city, were read by their composite key, and
+    # `--near` searches took ~1.5x the CPU (bench/search_latency.py, 5,000 trials).
 )
 INDEXES = (  # (country, state, city) too until schema step 14 dropped it: nothing read it
     sa.Index("ix_version_place_city", PLACE.c.city),
     sa.Index("ix_version_place_z", PLACE.c.z),  # until schema step 10 (NEAR_INDEX)
 )
+#: --country (schema step 15, when version_site went: its index on lower(country) answered).
+COUNTRY_INDEX = sa.Index("ix_version_place_country", PLACE.c.country, PLACE.c.version_id)
 #: A site's point first by z, for the range of a --near search, then all it needs: covering.
 NEAR_INDEX = sa.Index("ix_version_place_near", PLACE.c.z, PLACE.c.x, PLACE.c.y,
                       PLACE.c.version_id)

@@ -26,6 +26,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import msgspec
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 #: The fields of a version's text, most telling first.
@@ -145,7 +146,8 @@ SUPPORT_INDEXES = (
     ("CREATE INDEX IF NOT EXISTS ix_version_as_of "
      "ON version (nct_id, effective_date, source, seen_at)", False),
     ("CREATE INDEX IF NOT EXISTS ix_version_supersedes_id ON version (supersedes_id)", False),
-    # --country (any case), --has-results, --sponsor
+    # --country (any case; until schema step 15 dropped version_site), --has-results,
+    # --sponsor
     ("CREATE INDEX IF NOT EXISTS ix_version_site_country_lower "
      "ON version_site (lower(country), version_id)", False),
     ("CREATE INDEX IF NOT EXISTS ix_version_has_results ON version (has_results)", True),
@@ -154,8 +156,12 @@ SUPPORT_INDEXES = (
 
 
 def create_support_indexes(conn: Connection) -> None:
-    """Schema step 4 (which also made the full-text index, until step 12 dropped it)."""
+    """Schema step 4 (which also made the full-text index, until step 12 dropped it).
+    ``version_site``'s index only where the table is (step 15 drops it)."""
+    sites = sa.inspect(conn).has_table("version_site")
     for statement, sqlite_only in SUPPORT_INDEXES:
+        if " version_site " in statement and not sites:
+            continue
         if conn.dialect.name == "sqlite" or not sqlite_only:
             conn.exec_driver_sql(statement)
 

@@ -35,7 +35,6 @@ V = t.Version.__table__  # type: ignore[attr-defined]
 T = t.Trial.__table__  # type: ignore[attr-defined]
 C = t.VersionCondition.__table__  # type: ignore[attr-defined]
 I = t.VersionIntervention.__table__  # type: ignore[attr-defined]  # noqa: E741
-S = t.VersionSite.__table__  # type: ignore[attr-defined]
 M = t.QueryMember.__table__  # type: ignore[attr-defined]
 
 F = facets.FACET
@@ -273,8 +272,9 @@ def selected(selection: Selection, *, per_match: bool = False,
                 sa.or_(*(column.like(_contains(v)) for v in values)))))
     if selection.countries:
         wanted = sorted({places.country(c) for c in selection.countries})
-        where.append(_among(picked, S.c.version_id, [sa.func.lower(S.c.country).in_(wanted)],
-                            per_match))
+        # version_place holds each site's country as places.country spells it (lower case,
+        # spaces squeezed), indexed with the version (ix_version_place_country).
+        where.append(_among(picked, PL.c.version_id, [PL.c.country.in_(wanted)], per_match))
     if selection.areas:
         where.append(AreaMatch(picked, selection.areas))
     where += _facet_filters(selection, picked, per_match)

@@ -37,8 +37,9 @@ P = t.Payload.__table__  # type: ignore[attr-defined]
 T = t.Trial.__table__  # type: ignore[attr-defined]
 R = t.Run.__table__  # type: ignore[attr-defined]
 E = t.TrialEvent.__table__  # type: ignore[attr-defined]
-CHILDREN = (t.VersionCondition.__table__, t.VersionIntervention.__table__,  # type: ignore[attr-defined]
-            t.VersionSite.__table__)  # type: ignore[attr-defined]
+# A version's sites are rows of version_place (harvester.catalogue.facets); version_site went
+# in schema step 15.
+CHILDREN = (t.VersionCondition.__table__, t.VersionIntervention.__table__)  # type: ignore[attr-defined]
 
 _VERSION_COLUMNS = ("nct_id", "source", "content_hash", "record", "payload_sha256",
                     "parser_version", "seen_at", "run_id", "registry_date", "registry_version",
@@ -440,13 +441,11 @@ class _Batch:
 
         conditions: list[tuple[Any, ...]] = []
         interventions: list[tuple[Any, ...]] = []
-        sites: list[tuple[Any, ...]] = []
         for version_id, item in versions:
             conditions += [(version_id, i, *row) for i, row in enumerate(item.conditions)]
             interventions += [(version_id, i, *row)
                               for i, row in enumerate(item.interventions)]
-            sites += [(version_id, i, *row) for i, row in enumerate(item.sites)]
-        for table, rows in zip(CHILDREN, (conditions, interventions, sites), strict=True):
+        for table, rows in zip(CHILDREN, (conditions, interventions), strict=True):
             insert_rows(self.conn, table, rows)
 
     def _point_current(self, candidates: dict[str, list[Mapping[str, Any]]],

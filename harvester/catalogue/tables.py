@@ -118,6 +118,9 @@ class VersionIntervention(SQLModel, table=True):
 
 
 class VersionSite(SQLModel, table=True):
+    """Until schema step 15, which dropped it (a version's sites are rows of
+    ``version_place``): made by the first steps, as they always were."""
+
     __tablename__ = "version_site"
     version_id: int = Field(primary_key=True)
     position: int = Field(primary_key=True)

@@ -1,0 +1,52 @@
+"""bulk.insert_rows: many rows at the driver's speed (COPY on PostgreSQL), stored exactly as
+SQLAlchemy's own insert stores them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import sqlalchemy as sa
+
+from harvester.catalogue import Catalogue
+from harvester.catalogue.bulk import insert_rows
+from harvester.catalogue.facets import FACET
+from harvester.catalogue.store import V
+
+PARIS = timezone(timedelta(hours=1))
+
+
+def _version(nct_id: str, seen_at: datetime, has_results: bool) -> dict[str, object]:
+    return {"nct_id": nct_id, "source": "ctgov-json", "content_hash": "h" * 64,
+            "record": b"\x00\xffbytes", "payload_sha256": "p" * 64, "parser_version": "9",
+            "seen_at": seen_at, "run_id": None, "registry_date": None,
+            "registry_version": None, "effective_date": "2026-12-07", "supersedes_id": None,
+            "overall_status": "RECRUITING", "study_type": None, "phases": None,
+            "start_date": None, "last_update_posted": None, "has_results": has_results,
+            "enrollment_count": 12, "lead_sponsor": None}
+
+
+def test_rows_with_times_booleans_and_bytes_store_as_sqlalchemy_stores_them(
+        db_url: str) -> None:
+    """Version rows (an aware time in another zone, a boolean, bytes) and facet rows (a
+    boolean that may be NULL): on PostgreSQL these go by COPY since schema 15's release;
+    what reads back is what SQLAlchemy's own insert of the same values reads back."""
+    seen = datetime(2026, 12, 7, 1, 2, 3, 456789, tzinfo=PARIS)
+    ours, theirs = _version("NCT00000001", seen, True), _version("NCT00000002", seen, True)
+    with Catalogue.open(db_url) as catalogue, catalogue.engine.begin() as conn:
+        insert_rows(conn, V, [tuple(ours.values())], list(ours))
+        conn.execute(sa.insert(V).values(**theirs))
+        insert_rows(conn, FACET, [(1, 18.0, None, "|ADULT|", "ALL", True, "NIH", None,
+                                   None, None, "2020-01-01"),
+                                  (2, None, 65.5, None, None, None, None, "|sap|", None,
+                                   "2021", None)])
+        rows = conn.execute(sa.select(V).order_by(V.c.nct_id)).mappings().all()
+        facets = conn.execute(sa.select(FACET).order_by(FACET.c.version_id)).all()
+    got, want = dict(rows[0]), dict(rows[1])
+    assert got.pop("nct_id") == "NCT00000001" and want.pop("nct_id") == "NCT00000002"
+    got.pop("id"), want.pop("id")
+    assert got == want
+    assert got["seen_at"] == seen == datetime(2026, 12, 7, 0, 2, 3, 456789, tzinfo=UTC)
+    assert got["has_results"] is True and bytes(got["record"]) == b"\x00\xffbytes"
+    assert [tuple(f) for f in facets] == [
+        (1, 18.0, None, "|ADULT|", "ALL", True, "NIH", None, None, None, "2020-01-01"),
+        (2, None, 65.5, None, None, None, None, "|sap|", None, "2021", None)]
