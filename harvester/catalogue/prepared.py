@@ -43,7 +43,6 @@ class Prepared:
     columns: dict[str, Any]  # the version table's filter columns
     conditions: list[tuple[str, str]]  # (term, term_norm)
     interventions: list[tuple[str | None, str, str]]  # (type, name, name_norm)
-    sites: list[tuple[str | None, str | None, str | None, str | None]]
     payload_sha256: str
     payload_size: int
     payload_name: str | None
@@ -73,8 +72,6 @@ def prepare(item: Incoming) -> Prepared:
         conditions=[(c, c.lower()[:400]) for c in rec.conditions],
         interventions=[(str(x.type) if x.type else None, x.name, x.name.lower()[:400])
                        for x in rec.interventions if x.name],
-        sites=[(s.facility, s.city and s.city[:200], s.country and s.country[:100],
-                str(s.status) if s.status else None) for s in rec.locations],
         payload_sha256=item.payload_sha256, payload_size=len(item.payload),
         payload_name=item.name, payload_quick=item.quick, **_stored(item),
         facet=facet, places=places, summary=summary,
