@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.import_catalogue import build_zip, measure  # noqa: E402
+from bench.peaks import WorkerPeaks  # noqa: E402
 
 CACHE = Path(tempfile.gettempdir())
 
@@ -86,10 +87,11 @@ def child(url: str, fmt: str, out: str) -> None:
     cpu_start = _cpu()
     main_start = time.thread_time()
     start = time.perf_counter()
-    cli.main(args, standalone_mode=False)
+    with WorkerPeaks() as peaks:  # the workers' own peaks (bench/peaks.py)
+        cli.main(args, standalone_mode=False)
     seconds = time.perf_counter() - start
     main_cpu = time.thread_time() - main_start
-    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    workers = peaks.largest_mb
     print(json.dumps({"seconds": seconds, "cpu": _cpu() - cpu_start, "main_cpu": main_cpu,
                       "peak_mb": memory_mb("VmHWM"),
                       "baseline_mb": baseline, "workers_mb": workers,

@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.peaks import WorkerPeaks, own_peak_mb  # noqa: E402  (standard library only)
+
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
@@ -77,17 +79,17 @@ def child(url: str, archive: str, workers: str) -> None:
     from harvester.catalogue import Catalogue
     from harvester.ingest.importer import Importer
 
-    with Catalogue.open(url) as catalogue:
+    with Catalogue.open(url) as catalogue, WorkerPeaks() as peaks:
         start = time.perf_counter()
         summary = Importer(catalogue, workers=int(workers) or None).run([archive])
         seconds = time.perf_counter() - start
     own, workers_used = (resource.getrusage(resource.RUSAGE_SELF),
                          resource.getrusage(resource.RUSAGE_CHILDREN))
-    peak_kb, worker_kb = own.ru_maxrss, workers_used.ru_maxrss  # worker: the largest
     cpu = sum(u.ru_utime + u.ru_stime for u in (own, workers_used))  # process and workers
+    # Peaks as the processes' own (bench/peaks.py: ru_maxrss would start at this bench's).
     print(json.dumps({"seconds": seconds, "new": summary.new, "unchanged": summary.unchanged,
-                      "failed": summary.failed, "peak_mb": peak_kb / 1024,
-                      "worker_mb": worker_kb / 1024, "cpu": cpu}))
+                      "failed": summary.failed, "peak_mb": own_peak_mb(),
+                      "worker_mb": peaks.largest_mb, "cpu": cpu}))
 
 
 def measure(url: str, archive: Path, workers: int) -> dict[str, float]:

@@ -55,6 +55,7 @@ sys.path.insert(0, str(ROOT))
 from bench import similar_latency  # noqa: E402
 from bench.import_catalogue import fresh_url  # noqa: E402
 from bench.parse_json import corpus  # noqa: E402
+from bench.peaks import WorkerPeaks, own_peak_mb  # noqa: E402
 from bench.search_latency import HISTORY, QUERIES, database_size, percentile  # noqa: E402
 
 SEED = 20261206
@@ -144,14 +145,14 @@ def child_import(url: str, archive: str) -> None:
             print(f"  … {done[0]:,} imported in {spent / 60:.1f} min ({done[0] / spent:,.0f}/s; "
                   f"{load()})", file=sys.stderr, flush=True)
 
-    with Catalogue.open(url) as catalogue:
+    with Catalogue.open(url) as catalogue, WorkerPeaks() as peaks:
         summary = Importer(catalogue, on_progress=progress).run(
             [archive, *sorted(HISTORY.glob("NCT06203210__vh*"))])
         seconds = time.perf_counter() - start
     own, workers = (resource.getrusage(resource.RUSAGE_SELF),
                     resource.getrusage(resource.RUSAGE_CHILDREN))
     print(json.dumps({"seconds": seconds, "new": summary.new, "failed": summary.failed,
-                      "peak_mb": own.ru_maxrss / 1024, "worker_mb": workers.ru_maxrss / 1024,
+                      "peak_mb": own_peak_mb(), "worker_mb": peaks.largest_mb,
                       "cpu": own.ru_utime + own.ru_stime,
                       "workers_cpu": workers.ru_utime + workers.ru_stime}))
 
