@@ -243,13 +243,14 @@ def _table(result: SimilarResult, matches: list[dict[str, Any]], explain: bool) 
 @quiet_option
 @handles_errors
 def index(db: str | None, rebuild: bool, progress: bool, wait: float, quiet: bool) -> None:
-    """Bring the similarity index up to date with the catalogue (or rebuild it).
+    """Bring the similarity and search indexes up to date with the catalogue (or rebuild them).
 
-    `trials similar` does this itself before answering; run it after a large import or sync
-    (from cron, say) so that the first query is quick.  The index lives in the catalogue's
-    database and follows each trial's current version; only trials that changed are
-    indexed again.  --rebuild drops it and builds it again from every trial, and also
-    rebuilds the search index of `trials search` (its area index).
+    `trials similar` and `trials search` do this themselves before answering; run it after a
+    large import or sync (from cron, say) so that the first query is quick (after importing
+    the whole registry, each index takes minutes).  Both live in the catalogue's database:
+    the similarity index follows each trial's current version, only trials that changed
+    indexed again; the search index (`trials search`'s area index) takes every version
+    stored since.  --rebuild drops both and builds them again from every trial.
 
     \b
     Examples:
@@ -266,11 +267,11 @@ def index(db: str | None, rebuild: bool, progress: bool, wait: float, quiet: boo
                     else engine.refresh(on_progress=advance, lock=False))
         what = "rebuilt: " if rebuild else ""
         click.echo(f"{what}{done} trial{'s' if done != 1 else ''} indexed")
-        if rebuild:
-            from harvester.catalogue import areas
+        from harvester.catalogue import areas
 
-            with progress_bar(None, "search index", enabled=progress) as advance:
-                versions = areas.rebuild(catalogue.engine,
-                                         progress=lambda n: advance(n, None))
-            click.echo(f"search index rebuilt: {versions} "
-                       f"version{'s' if versions != 1 else ''}")
+        with progress_bar(None, "search index", enabled=progress) as advance:
+            versions = (areas.rebuild if rebuild else areas.catch_up)(
+                catalogue.engine, progress=lambda n: advance(n, None))
+        plural = "s" if versions != 1 else ""
+        click.echo(f"search index rebuilt: {versions} version{plural}" if rebuild
+                   else f"search index: {versions} version{plural} indexed")
