@@ -37,7 +37,7 @@ SUMMARIES = {
     "fetch": "Fetch single studies from the API, or mirror pages by URL, into the catalogue.",
     "history": "List a trial's versions: number, when seen, source, registry date, what changed.",
     "import": "Import registry files, folders and bulk zips into the catalogue.",
-    "index": "Bring the similarity index up to date with the catalogue (or rebuild it).",
+    "index": "Bring the similarity and search indexes up to date (or rebuild them).",
     "parse": "Parse registry files into typed trial records and print them.",
     "queries": "List, show, rename or delete the saved sync queries.",
     "status": "The catalogue's health on one screen, for a person or a monitoring check.",

@@ -243,7 +243,7 @@ def _table(result: SimilarResult, matches: list[dict[str, Any]], explain: bool) 
 @quiet_option
 @handles_errors
 def index(db: str | None, rebuild: bool, progress: bool, wait: float, quiet: bool) -> None:
-    """Bring the similarity and search indexes up to date with the catalogue (or rebuild them).
+    """Bring the similarity and search indexes up to date (or rebuild them).
 
     `trials similar` and `trials search` do this themselves before answering; run it after a
     large import or sync (from cron, say) so that the first query is quick (after importing
