@@ -35,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.bytecode import compile_project  # noqa: E402
 from bench.import_catalogue import build_zip, measure  # noqa: E402
 from bench.peaks import WorkerPeaks  # noqa: E402
 
@@ -116,6 +117,7 @@ def run(url: str, fmt: str, folder: Path) -> dict[str, float]:
 
 
 def main() -> None:
+    compile_project()  # as a user's installed copy: see bench/bytecode.py
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--trials", type=int, default=100_000)
     parser.add_argument("--db", help="benchmark this catalogue (built there if too small)")

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.bytecode import compile_project  # noqa: E402
 from bench.peaks import WorkerPeaks, own_peak_mb  # noqa: E402  (standard library only)
 
 if TYPE_CHECKING:
@@ -117,6 +118,7 @@ def fresh_url(kind: str, folder: Path) -> tuple[str, sa.Engine | None, str | Non
 
 
 def main() -> None:
+    compile_project()  # as a user's installed copy: see bench/bytecode.py
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=50_000)
     parser.add_argument("--db", default="sqlite,postgresql")

@@ -57,6 +57,10 @@ def measure(path: Path, folder: Path) -> tuple[float, float]:
 
 
 def main() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from bench.bytecode import compile_project
+
+    compile_project()  # as a user's installed copy: see bench/bytecode.py
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--page", type=int, default=100_000)
     parser.add_argument("--array", type=int, default=300_000)

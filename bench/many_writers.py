@@ -28,6 +28,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.bytecode import compile_project  # noqa: E402
 from bench.import_catalogue import fresh_url  # noqa: E402
 from bench.sync_replica import studies  # noqa: E402
 from harvester.catalogue import Catalogue, workqueue  # noqa: E402
@@ -78,6 +79,7 @@ def run_case(name: str, commands: list[list[str]], url: str) -> float:
 
 
 def main() -> None:
+    compile_project()  # as a user's installed copy: see bench/bytecode.py
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--studies", type=int, default=2000)
     parser.add_argument("--queries", type=int, default=4)

@@ -53,6 +53,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import similar_latency  # noqa: E402
+from bench.bytecode import compile_project  # noqa: E402
 from bench.import_catalogue import fresh_url  # noqa: E402
 from bench.parse_json import corpus  # noqa: E402
 from bench.peaks import WorkerPeaks, own_peak_mb  # noqa: E402
@@ -360,6 +361,7 @@ def run_one(kind: str, archive: Path, json_bytes: int, studies: int, folder: Pat
 
 
 def main() -> None:
+    compile_project()  # as a user's installed copy: see bench/bytecode.py
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--studies", type=int, default=600_000)

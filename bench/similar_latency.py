@@ -42,6 +42,7 @@ import msgspec
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.bytecode import compile_project  # noqa: E402
 from bench.import_catalogue import build_zip  # noqa: E402
 from bench.peaks import own_peak_mb  # noqa: E402
 
@@ -238,6 +239,7 @@ def sizes(url: str) -> dict[str, int]:
 
 
 def main() -> None:
+    compile_project()  # as a user's installed copy: see bench/bytecode.py
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=100_000)

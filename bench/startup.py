@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import cli  # noqa: E402
+from bench.bytecode import compile_project  # noqa: E402
 from bench.sync_replica import studies, sync  # noqa: E402
 from harvester.serve import ReplicaServer, StudyStore  # noqa: E402
 
@@ -65,6 +66,7 @@ def wall(args: list[str], repeat: int) -> tuple[list[float], list[float]]:
 
 
 def main() -> None:
+    compile_project()  # as a user's installed copy: see bench/bytecode.py
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--studies", type=int, default=200)

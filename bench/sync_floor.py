@@ -121,6 +121,10 @@ def sync(url: str, base: str, workers: int | None) -> dict[str, float]:
 
 
 def main() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from bench.bytecode import compile_project
+
+    compile_project()  # as a user's installed copy: see bench/bytecode.py
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--studies", type=int, default=5035)
     parser.add_argument("--db", default="sqlite,postgresql")

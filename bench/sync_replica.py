@@ -26,6 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.bytecode import compile_project  # noqa: E402
 from bench.parse_json import corpus  # noqa: E402
 from harvester.serve import ReplicaServer, StudyStore  # noqa: E402
 
@@ -57,6 +58,7 @@ def sync(url: str, base: str, *extra: str) -> dict[str, Any]:
 
 
 def main() -> None:
+    compile_project()  # as a user's installed copy: see bench/bytecode.py
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--studies", type=int, default=20_000)
     parser.add_argument("--changed", type=float, default=0.01)

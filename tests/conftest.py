@@ -15,6 +15,17 @@ import cli
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Once, before any test starts a process (not in each xdist worker): the project's
+    bytecode written, so that each worker process and command the tests start reads it
+    instead of compiling every module again where ``PYTHONDONTWRITEBYTECODE`` is set
+    (bench/bytecode.py)."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        from bench.bytecode import compile_project
+
+        compile_project()
+
+
 @pytest.fixture
 def fixtures() -> Path:
     return FIXTURES
