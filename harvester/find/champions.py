@@ -3,36 +3,35 @@
 A word that most of the catalogue holds ("cancer", "patients") matches hundreds of
 thousands of versions, and ranking them all costs a ``bm25`` per match (about 1.4 µs each in
 FTS5): over a second at the registry's size, for a page of twenty.  For each word whose
-matches pass :data:`MIN_DOCS`, ``trials index`` keeps the first :data:`SIZE` current
-versions of that word's own ranking — the search of that one word, as :func:`search.search`
-ranks it (``bm25`` with the area weights, the boost of a concept or condition match), ties
-by NCT id — in :data:`LIST`; *champion lists*, or impact-ordered postings (Manning,
-Raghavan and Schütze, *Introduction to Information Retrieval*, §7.1.3).
+matches reach :data:`MIN_DOCS`, ``trials index`` keeps the first :data:`SIZE` current
+versions of that word's own ranking — the search of that one word as
+:func:`harvester.find.search.search` ranks it (``bm25`` with the area weights, the boost of a
+concept or condition match, ties by NCT id) — with their scores, in :data:`LIST`: *champion
+lists*, or impact-ordered postings (Manning, Raghavan and Schütze, *Introduction to
+Information Retrieval*, §7.1.3).
 
-A search whose words are one frequent word (with any filters, exclusions ``-word`` and
-paging) then ranks only that word's champions and the versions indexed since the list was
-made, exactly as it would rank every match; when at least ``offset + limit`` of them pass
-the filters, and the last of the page ranks above the list's last (its *floor*), the page
-is the exact one: every other current version ranked below the floor.  When fewer pass, the
-search ranks every match as before.  A search of several frequent words (``lung cancer``)
-ranks the union of their lists: the page is then an approximation (a version that is in no
-word's list can rank high for all of them together).  A word with a few matches has no
-list: its search costs little.
+**One word** (with filters, exclusions ``-word`` and paging): the page is read from the
+start of the word's list — versions still current, passing the filters and not excluded —
+until it is full.  Every current version outside the list ranked below all of it, so the
+page is the ranking of every match, hits, order and scores, as long as no version has been
+indexed since the list was made.  When fewer than ``offset + limit`` pass (a selective
+filter), the search ranks every match as before.  **Several frequent words** (``lung
+cancer``, ``nivolumab OR pembrolizumab``): the query is ranked (``bm25``) among the union of
+their lists only: an approximation (a version in no list can rank high for them together).
+A word with fewer matches has no list: its search costs little.  Totals are always exact.
 
-The lists follow the index as it was when they were made: the page is exact while no
-version has been indexed since.  Versions indexed since are ranked along with the lists
-(a new trial or version is found at once, with the score the full ranking gives it), but
-the number of versions and their mean length enter ``bm25``, so the order of the versions
-left out of a list can drift past its floor: an approximation until ``trials index`` makes
-the lists again, which it does when the index has grown by :data:`STALE` since (and on
-``--rebuild``).  Totals are always exact.
+**After the lists were made**, versions indexed since are ranked as the full ranking ranks
+them now and merged in, superseded versions drop out (they are no longer current), but the
+scores in the lists are those of the index then (the number of versions and their mean
+length enter ``bm25``): an approximation until ``trials index`` makes the lists again,
+which it does once the index has grown by :data:`STALE` (and on ``--rebuild``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -40,7 +39,10 @@ from sqlalchemy.engine import Connection
 from harvester.catalogue import areas
 from harvester.errors import UsageError
 from harvester.find.scoped import Scoped
-from harvester.find.search_query import All, Not, Query, Term, parse
+from harvester.find.search_query import All, Any_, Not, Query, Term, parse
+
+if TYPE_CHECKING:
+    from harvester.catalogue.selection import Selection
 
 LIST = "version_area_champion"
 HEAD = "version_area_champion_head"
@@ -67,8 +69,9 @@ def create(conn: Connection) -> None:
                          f"floor_nct TEXT NOT NULL, up_to INTEGER NOT NULL, "
                          f"docs INTEGER NOT NULL)")
     conn.exec_driver_sql(f"CREATE TABLE IF NOT EXISTS {LIST} (list_id INTEGER NOT NULL, "
-                         f"version_id INTEGER NOT NULL, PRIMARY KEY (list_id, version_id)) "
-                         f"WITHOUT ROWID")
+                         f"place INTEGER NOT NULL, version_id INTEGER NOT NULL, "
+                         f"nct_id TEXT NOT NULL, score REAL NOT NULL, "
+                         f"PRIMARY KEY (list_id, place)) WITHOUT ROWID")
 
 
 def _key(term: Term) -> str | None:
@@ -77,10 +80,13 @@ def _key(term: Term) -> str | None:
 
 def keys(query: Query) -> tuple[list[str], bool] | None:
     """The list keys a query's ranking can come from, and whether that ranking is exact:
-    one word (exact), or several (not), each with exclusions; None for other shapes."""
+    one word (exact), or several (not: all of them, or any of them), with exclusions;
+    None for other shapes (phrases, prefixes, groups)."""
     root = query.root
-    parts = root.parts if isinstance(root, All) else (root,)
+    parts = root.parts if isinstance(root, All | Any_) else (root,)
     wanted = [p for p in parts if not isinstance(p, Not)]
+    if isinstance(root, Any_) and len(wanted) < len(parts):
+        return None
     if not wanted or not all(isinstance(p, Term) and not p.prefix for p in wanted):
         return None
     found = [_key(p) for p in wanted if isinstance(p, Term)]
@@ -103,6 +109,29 @@ def heads(conn: Connection, wanted: Sequence[str]) -> list[Head] | None:
     if len(rows) != len(set(wanted)):
         return None
     return [Head(*row) for row in rows]
+
+
+_LIST = sa.table(LIST, sa.column("list_id"), sa.column("place"), sa.column("version_id"),
+                 sa.column("nct_id"), sa.column("score"))
+
+
+def listed(head: Head, query: Query, selection: Selection) -> sa.Select[Any]:
+    """``(nct_id, version_id, score)`` of the list's versions that are current, pass the
+    selection's filters and match the query (its exclusions), in the list's order: read
+    from its start until a page is full, with the scores stored when it was made."""
+    from harvester.catalogue.selection import selected
+
+    picked = selected(selection, few=True).order_by(None).subquery("picked")
+    stmt = (sa.select(_LIST.c.nct_id, _LIST.c.version_id, _LIST.c.score)
+            .join(picked, picked.c.version_id == _LIST.c.version_id)
+            .where(_LIST.c.list_id == head.list_id).order_by(_LIST.c.place))
+    if isinstance(query.root, All) and any(isinstance(p, Not) for p in query.root.parts):
+        whole = Scoped((("term", query),)).fts5()
+        fts = sa.table(areas.FTS_TABLE, sa.column("rowid"))
+        stmt = stmt.where(sa.select(sa.literal(1)).select_from(fts).where(
+            sa.literal_column(areas.FTS_TABLE).op("MATCH")(whole),
+            fts.c.rowid == _LIST.c.version_id).exists())  # one look-up per version
+    return stmt
 
 
 def candidates(found: Sequence[Head]) -> sa.CompoundSelect[Any]:
@@ -176,8 +205,11 @@ def build(engine: sa.Engine, *, min_docs: int | None = None, size: int | None = 
                     f"INSERT INTO {HEAD} (match, floor, floor_nct, up_to, docs) "
                     f"VALUES (?, ?, ?, ?, ?) RETURNING list_id",
                     (key, float(rows[-1].score), rows[-1].nct_id, up_to, docs)).scalar_one()
-                conn.exec_driver_sql(f"INSERT INTO {LIST} (list_id, version_id) VALUES (?, ?)",
-                                     [(list_id, row.version_id) for row in rows])
+                conn.exec_driver_sql(
+                    f"INSERT INTO {LIST} (list_id, place, version_id, nct_id, score) "
+                    f"VALUES (?, ?, ?, ?, ?)", [(list_id, place, row.version_id, row.nct_id,
+                                                 float(row.score))
+                                                for place, row in enumerate(rows)])
                 made.append(key)
         if progress is not None:
             progress(1)

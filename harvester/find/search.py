@@ -161,9 +161,11 @@ def _located(conn: Connection, selection: Selection) -> Selection:
 
 
 def _ranked(conn: Connection, query: Query | None, selection: Selection,
-            among: sa.CompoundSelect[Any] | None = None) -> tuple[sa.Select[Any], Any]:
+            among: sa.CompoundSelect[Any] | None = None,
+            since: int | None = None) -> tuple[sa.Select[Any], Any]:
     """As :func:`_matches`; ``among`` (SQLite): only the versions of these ids, a short list
-    (champions.page), their filters tested on each."""
+    (champion lists), their filters tested on each; ``since``: only versions with a higher
+    id (those indexed since the lists were made)."""
     scoped = _scoped(query, selection)
     # A field-scoped search matches few trials: its filters are tested on each match; a
     # bare word may match most of the catalogue: its filters are sets, built once.
@@ -184,8 +186,10 @@ def _ranked(conn: Connection, query: Query | None, selection: Selection,
             boosted: sa.Select[Any] = sa.select(sa.literal_column("rowid")).select_from(
                 sa.table(areas.FTS_TABLE)).where(
                 sa.literal_column(areas.FTS_TABLE).op("MATCH")(strong))
-            if among is not None:
-                boosted = boosted.where(sa.literal_column("rowid").in_(among))
+            if among is not None:  # `+rowid`: tested on each match of one scan, see below
+                boosted = boosted.where(sa.literal_column("+rowid").in_(among))
+            if since is not None:
+                boosted = boosted.where(sa.literal_column("rowid") > since)
             score = score + sa.case((fts.c.rowid.in_(boosted), BOOST), else_=0.0)
         on = picked.c.version_id == fts.c.rowid
         if selection.as_of is not None:  # found by NCT id (see versions_as_of)
@@ -194,7 +198,12 @@ def _ranked(conn: Connection, query: Query | None, selection: Selection,
                 .select_from(fts).join(picked, on)
                 .where(sa.literal_column(areas.FTS_TABLE).op("MATCH")(match or "zzitemzz")))
         if among is not None:
-            stmt = stmt.where(fts.c.rowid.in_(among))
+            # `+rowid`, not rowid: FTS5 would look each id up with a cursor of its own, and
+            # bm25 reads every match of each phrase once per cursor (its idf).  One scan of
+            # the matches, testing each id, and bm25 for those in the list only.
+            stmt = stmt.where(sa.literal_column(f"+{areas.FTS_TABLE}.rowid").in_(among))
+        if since is not None:  # a range of each match list: one cursor
+            stmt = stmt.where(fts.c.rowid > since)
         return stmt, snippet
     tsquery, strong = scoped.tsquery(), scoped.strong_tsquery()
     doc = sa.table(areas.PG_TABLE, sa.column("version_id"), sa.column("document"))
@@ -300,16 +309,24 @@ def _from_champions(conn: Connection, query: Query | None, selection: Selection,
     found = champions.heads(conn, wanted[0]) if wanted is not None else None
     if wanted is None or found is None:
         return None
-    stmt, _ = _ranked(conn, query, selection, among=champions.candidates(found))
-    rows = conn.execute(stmt.order_by(sa.desc("score"), sa.asc("nct_id"))
-                        .limit(offset + limit)).all()
+    if not wanted[1]:  # several words: rank the union of their lists (an approximation)
+        stmt, _ = _ranked(conn, query, selection, among=champions.candidates(found))
+        rows = conn.execute(stmt.order_by(sa.desc("score"), sa.asc("nct_id"))
+                            .limit(offset + limit)).all()
+        return rows[offset:] if len(rows) == offset + limit else None
+    # One word: its list in order, with the scores stored (the ranking of every match
+    # then), the filters tested on each; then the versions indexed since, ranked now.
+    head = found[0]
+    listed = champions.listed(head, query, selection)
+    rows = list(conn.execute(listed.limit(offset + limit)).all())
     if len(rows) < offset + limit:
         return None  # too few pass the filters: rank every match
-    last, floor = rows[-1], found[0]
-    if wanted[1] and not (float(last.score) > floor.floor or (
-            float(last.score) == floor.floor and last.nct_id <= floor.floor_nct)):
-        return None  # the page reaches below the list's floor: rank every match
-    return rows[offset:]
+    stmt, _ = _ranked(conn, query, selection, since=head.up_to)
+    newer = conn.execute(stmt.order_by(sa.desc("score"), sa.asc("nct_id"))
+                         .limit(offset + limit)).all()
+    if newer:
+        rows = sorted([*rows, *newer], key=lambda r: (-float(r.score), r.nct_id))
+    return rows[offset:offset + limit]
 
 
 def _total(conn: Connection, query: Query | None, selection: Selection,
@@ -323,10 +340,11 @@ def _total(conn: Connection, query: Query | None, selection: Selection,
     match = scoped.fts5() if scoped is not None else None
     if match is None:
         return int(conn.execute(count).scalar_one())
+    # One scan of the matches, each id tested in the (small) table: `+rowid`, else FTS5
+    # would look each past version up with a cursor of its own (a prefix expanded again).
     return int(conn.exec_driver_sql(
-        f"SELECT (SELECT count(*) FROM {areas.FTS_TABLE} WHERE {areas.FTS_TABLE} MATCH ?) - "
-        f"(SELECT count(*) FROM {areas.FTS_TABLE} WHERE {areas.FTS_TABLE} MATCH ? AND rowid IN "
-        f"(SELECT version_id FROM {areas.PAST_TABLE}))", (match, match)).scalar_one())
+        f"SELECT count(*) FROM {areas.FTS_TABLE} WHERE {areas.FTS_TABLE} MATCH ? "
+        f"AND +rowid NOT IN (SELECT version_id FROM {areas.PAST_TABLE})", (match,)).scalar_one())
 
 
 def iter_hits(catalogue: Catalogue, text: str | Query | None,
