@@ -15,10 +15,10 @@ start of the word's list — versions still current, passing the filters and not
 until it is full.  Every current version outside the list ranked below all of it, so the
 page is the ranking of every match, hits, order and scores, as long as no version has been
 indexed since the list was made.  When fewer than ``offset + limit`` pass (a selective
-filter), the search ranks every match as before.  **Several frequent words** (``lung
-cancer``, ``nivolumab OR pembrolizumab``): the query is ranked (``bm25``) among the union of
-their lists only: an approximation (a version in no list can rank high for them together).
-A word with fewer matches has no list: its search costs little.  Totals are always exact.
+filter), the search ranks every match as before.  Other queries rank every match: a word
+with fewer matches costs little, and for several frequent words the union of their lists
+is no answer (on the benchmark's catalogue its first 20 shared none with the exact page's
+for ``lung cancer``).  Totals are always exact.
 
 **After the lists were made**, versions indexed since are ranked as the full ranking ranks
 them now and merged in, superseded versions drop out (they are no longer current), but the
@@ -29,7 +29,7 @@ which it does once the index has grown by :data:`STALE` (and on ``--rebuild``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +39,7 @@ from sqlalchemy.engine import Connection
 from harvester.catalogue import areas
 from harvester.errors import UsageError
 from harvester.find.scoped import Scoped
-from harvester.find.search_query import All, Any_, Not, Query, Term, parse
+from harvester.find.search_query import All, Not, Query, Term, parse
 
 if TYPE_CHECKING:
     from harvester.catalogue.selection import Selection
@@ -74,41 +74,28 @@ def create(conn: Connection) -> None:
                          f"PRIMARY KEY (list_id, place)) WITHOUT ROWID")
 
 
-def _key(term: Term) -> str | None:
-    return Scoped((("term", Query(term.text, term)),)).fts5()
-
-
-def keys(query: Query) -> tuple[list[str], bool] | None:
-    """The list keys a query's ranking can come from, and whether that ranking is exact:
-    one word (exact), or several (not: all of them, or any of them), with exclusions;
-    None for other shapes (phrases, prefixes, groups)."""
+def key(query: Query) -> str | None:
+    """The list key a query's page can be read from: its one word, with any exclusions;
+    None for other shapes (several words, phrases, prefixes, OR, groups)."""
     root = query.root
-    parts = root.parts if isinstance(root, All | Any_) else (root,)
+    parts = root.parts if isinstance(root, All) else (root,)
     wanted = [p for p in parts if not isinstance(p, Not)]
-    if isinstance(root, Any_) and len(wanted) < len(parts):
+    if len(wanted) != 1 or not isinstance(wanted[0], Term) or wanted[0].prefix:
         return None
-    if not wanted or not all(isinstance(p, Term) and not p.prefix for p in wanted):
-        return None
-    found = [_key(p) for p in wanted if isinstance(p, Term)]
-    if any(k is None for k in found):
-        return None
-    return [k for k in found if k is not None], len(found) == 1
+    return Scoped((("term", Query(wanted[0].text, wanted[0])),)).fts5()
 
 
-def heads(conn: Connection, wanted: Sequence[str]) -> list[Head] | None:
-    """The lists of these keys, or None when one of them has none (or on PostgreSQL)."""
-    if conn.dialect.name != "sqlite" or not wanted:
+def head(conn: Connection, wanted: str) -> Head | None:
+    """The list of this key, or None when it has none (or on PostgreSQL)."""
+    if conn.dialect.name != "sqlite":
         return None
-    marks = ", ".join("?" * len(wanted))
     try:
-        rows = conn.exec_driver_sql(
-            f"SELECT list_id, floor, floor_nct, up_to FROM {HEAD} WHERE match IN ({marks})",
-            tuple(wanted)).all()
+        row = conn.exec_driver_sql(
+            f"SELECT list_id, floor, floor_nct, up_to FROM {HEAD} WHERE match = ?",
+            (wanted,)).first()
     except sa.exc.OperationalError:  # a catalogue without the lists (read-only, older)
         return None
-    if len(rows) != len(set(wanted)):
-        return None
-    return [Head(*row) for row in rows]
+    return None if row is None else Head(*row)
 
 
 _LIST = sa.table(LIST, sa.column("list_id"), sa.column("place"), sa.column("version_id"),
@@ -132,15 +119,6 @@ def listed(head: Head, query: Query, selection: Selection) -> sa.Select[Any]:
             sa.literal_column(areas.FTS_TABLE).op("MATCH")(whole),
             fts.c.rowid == _LIST.c.version_id).exists())  # one look-up per version
     return stmt
-
-
-def candidates(found: Sequence[Head]) -> sa.CompoundSelect[Any]:
-    """The version ids a ranking from these lists reads: theirs, and any indexed since."""
-    listed = sa.table(LIST, sa.column("list_id"), sa.column("version_id"))
-    version = sa.table("version", sa.column("id"))
-    return sa.union(
-        sa.select(listed.c.version_id).where(listed.c.list_id.in_([h.list_id for h in found])),
-        sa.select(version.c.id).where(version.c.id > min(h.up_to for h in found)))
 
 
 def stale(conn: Connection) -> bool:
@@ -189,28 +167,27 @@ def build(engine: sa.Engine, *, min_docs: int | None = None, size: int | None = 
             query = parse(word)
         except UsageError:
             continue  # an operator (or, not)
-        found = keys(query)
-        if found is None or len(found[0]) != 1:
+        found = key(query)
+        if found is None:
             continue
-        key = found[0][0]
         with engine.begin() as conn:
             stmt, _ = _ranked(conn, query, Selection())
             rows = conn.execute(stmt.order_by(sa.desc("score"), sa.asc("nct_id"))
                                 .limit(size)).all()
             conn.exec_driver_sql(f"DELETE FROM {LIST} WHERE list_id IN "
-                                 f"(SELECT list_id FROM {HEAD} WHERE match = ?)", (key,))
-            conn.exec_driver_sql(f"DELETE FROM {HEAD} WHERE match = ?", (key,))
+                                 f"(SELECT list_id FROM {HEAD} WHERE match = ?)", (found,))
+            conn.exec_driver_sql(f"DELETE FROM {HEAD} WHERE match = ?", (found,))
             if len(rows) == size:  # else: every match is listed, no list needed
                 list_id = conn.exec_driver_sql(
                     f"INSERT INTO {HEAD} (match, floor, floor_nct, up_to, docs) "
                     f"VALUES (?, ?, ?, ?, ?) RETURNING list_id",
-                    (key, float(rows[-1].score), rows[-1].nct_id, up_to, docs)).scalar_one()
+                    (found, float(rows[-1].score), rows[-1].nct_id, up_to, docs)).scalar_one()
                 conn.exec_driver_sql(
                     f"INSERT INTO {LIST} (list_id, place, version_id, nct_id, score) "
                     f"VALUES (?, ?, ?, ?, ?)", [(list_id, place, row.version_id, row.nct_id,
                                                  float(row.score))
                                                 for place, row in enumerate(rows)])
-                made.append(key)
+                made.append(found)
         if progress is not None:
             progress(1)
     with engine.begin() as conn:

@@ -161,16 +161,14 @@ def _located(conn: Connection, selection: Selection) -> Selection:
 
 
 def _ranked(conn: Connection, query: Query | None, selection: Selection,
-            among: sa.CompoundSelect[Any] | None = None,
             since: int | None = None) -> tuple[sa.Select[Any], Any]:
-    """As :func:`_matches`; ``among`` (SQLite): only the versions of these ids, a short list
-    (champion lists), their filters tested on each; ``since``: only versions with a higher
-    id (those indexed since the lists were made)."""
+    """As :func:`_matches`; ``since`` (SQLite): only versions with a higher id (those
+    indexed since the champion lists were made)."""
     scoped = _scoped(query, selection)
     # A field-scoped search matches few trials: its filters are tested on each match; a
     # bare word may match most of the catalogue: its filters are sets, built once.
-    picked = selected(replace(selection, areas=()), per_match=bool(selection.areas),
-                      few=among is not None).order_by(None).subquery("picked")
+    picked = selected(replace(selection, areas=()), per_match=bool(selection.areas)
+                      ).order_by(None).subquery("picked")
     if scoped is None:
         return sa.select(picked.c.nct_id, picked.c.version_id,
                          sa.literal(0.0).label("score")), None
@@ -186,8 +184,6 @@ def _ranked(conn: Connection, query: Query | None, selection: Selection,
             boosted: sa.Select[Any] = sa.select(sa.literal_column("rowid")).select_from(
                 sa.table(areas.FTS_TABLE)).where(
                 sa.literal_column(areas.FTS_TABLE).op("MATCH")(strong))
-            if among is not None:  # `+rowid`: tested on each match of one scan, see below
-                boosted = boosted.where(sa.literal_column("+rowid").in_(among))
             if since is not None:
                 boosted = boosted.where(sa.literal_column("rowid") > since)
             score = score + sa.case((fts.c.rowid.in_(boosted), BOOST), else_=0.0)
@@ -197,11 +193,6 @@ def _ranked(conn: Connection, query: Query | None, selection: Selection,
         stmt = (sa.select(picked.c.nct_id, picked.c.version_id, score.label("score"))
                 .select_from(fts).join(picked, on)
                 .where(sa.literal_column(areas.FTS_TABLE).op("MATCH")(match or "zzitemzz")))
-        if among is not None:
-            # `+rowid`, not rowid: FTS5 would look each id up with a cursor of its own, and
-            # bm25 reads every match of each phrase once per cursor (its idf).  One scan of
-            # the matches, testing each id, and bm25 for those in the list only.
-            stmt = stmt.where(sa.literal_column(f"+{areas.FTS_TABLE}.rowid").in_(among))
         if since is not None:  # a range of each match list: one cursor
             stmt = stmt.where(fts.c.rowid > since)
         return stmt, snippet
@@ -305,18 +296,12 @@ def _from_champions(conn: Connection, query: Query | None, selection: Selection,
             or selection.as_of is not None or conn.dialect.name != "sqlite"
             or offset + limit > champions.SIZE):
         return None
-    wanted = champions.keys(query)
-    found = champions.heads(conn, wanted[0]) if wanted is not None else None
-    if wanted is None or found is None:
+    wanted = champions.key(query)
+    head = champions.head(conn, wanted) if wanted is not None else None
+    if head is None:
         return None
-    if not wanted[1]:  # several words: rank the union of their lists (an approximation)
-        stmt, _ = _ranked(conn, query, selection, among=champions.candidates(found))
-        rows = conn.execute(stmt.order_by(sa.desc("score"), sa.asc("nct_id"))
-                            .limit(offset + limit)).all()
-        return rows[offset:] if len(rows) == offset + limit else None
-    # One word: its list in order, with the scores stored (the ranking of every match
-    # then), the filters tested on each; then the versions indexed since, ranked now.
-    head = found[0]
+    # Its list in order, with the scores stored (the ranking of every match then), the
+    # filters tested on each; then the versions indexed since, ranked now.
     listed = champions.listed(head, query, selection)
     rows = list(conn.execute(listed.limit(offset + limit)).all())
     if len(rows) < offset + limit:
