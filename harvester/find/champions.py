@@ -157,7 +157,6 @@ def build(engine: sa.Engine, *, min_docs: int | None = None, size: int | None = 
         words = [str(term) for term, in conn.exec_driver_sql(
             f"SELECT term FROM temp.{areas.FTS_TABLE}_vocab WHERE doc >= ? "
             f"ORDER BY doc DESC", (min_docs,))]
-        docs, up_to = areas.count(conn), areas.indexed_up_to(conn)
         conn.rollback()
     made: list[str] = []
     for word in words:
@@ -171,6 +170,10 @@ def build(engine: sa.Engine, *, min_docs: int | None = None, size: int | None = 
         if found is None:
             continue
         with engine.begin() as conn:
+            # The write lock first: a catch-up (a search's) cannot index between reading
+            # the ranking and noting what was indexed then.
+            conn.exec_driver_sql("DELETE FROM schema_info WHERE 0")
+            up_to, docs = areas.indexed_up_to(conn), areas.count(conn)
             stmt, _ = _ranked(conn, query, Selection())
             rows = conn.execute(stmt.order_by(sa.desc("score"), sa.asc("nct_id"))
                                 .limit(size)).all()
@@ -191,6 +194,8 @@ def build(engine: sa.Engine, *, min_docs: int | None = None, size: int | None = 
         if progress is not None:
             progress(1)
     with engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM schema_info WHERE 0")
+        up_to, docs = areas.indexed_up_to(conn), areas.count(conn)
         listed = tuple(made) or ("",)
         marks = ", ".join("?" * len(listed))
         conn.exec_driver_sql(f"DELETE FROM {LIST} WHERE list_id IN (SELECT list_id FROM "

@@ -310,7 +310,8 @@ def _from_champions(conn: Connection, query: Query | None, selection: Selection,
     newer = conn.execute(stmt.order_by(sa.desc("score"), sa.asc("nct_id"))
                          .limit(offset + limit)).all()
     if newer:
-        rows = sorted([*rows, *newer], key=lambda r: (-float(r.score), r.nct_id))
+        rows = sorted([*rows, *newer], key=lambda r: (-float(r.score), r.nct_id))[
+            :offset + limit]
     return rows[offset:offset + limit]
 
 
