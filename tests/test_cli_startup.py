@@ -31,24 +31,24 @@ print("\\n@@" + json.dumps(sorted(sys.modules)))
 
 #: What `trials show` may import from the project (subset pinned: a new import must be
 #: argued for here).  On a SQLite catalogue it reads through the standard library's sqlite3
-#: (harvester.catalogue.quick): no SQLAlchemy, no table classes, no store.
+#: (harvester.catalogue.quick) and prints the stored JSON as it is
+#: (harvester.catalogue.recordview): no SQLAlchemy, no table classes, no store, no record
+#: classes.
 SHOW_MAY_IMPORT = {
     "cli", "harvester", "harvester.errors", "harvester.fetch", "harvester.commands",
     "harvester.commands._common", "harvester.commands.config",
     "harvester.commands.browse", "harvester.commands.views",
     "harvester.commands.record_sections",  # the table view of outcomes, people, results
-    "harvester.catalogue", "harvester.catalogue.diff", "harvester.catalogue.sources",
-    "harvester.catalogue.location", "harvester.catalogue.quick",
+    "harvester.catalogue", "harvester.catalogue.location", "harvester.catalogue.quick",
     "harvester.catalogue.recordcodec",  # the standard library's zlib
-    "harvester.catalogue.versioninfo", "harvester.records",
-    "harvester.records.base", "harvester.records.results", "harvester.records.sections",
-    "harvester.records.vocabulary",
+    "harvester.catalogue.recordview", "harvester.catalogue.versioninfo", "harvester.sources",
 }
 #: Libraries `trials show` must not load: the database stack (SQLite is read with sqlite3),
-#: the HTTP stack, HTML and XML parsing, exporters, the web server.
-SHOW_MUST_NOT_IMPORT = ("sqlalchemy", "sqlmodel", "psycopg", "requests", "urllib3",
-                        "tenacity", "bs4", "soupsieve", "lxml", "openpyxl", "pyarrow",
-                        "starlette", "uvicorn", "jinja2")
+#: the record classes (pydantic), the HTTP stack, HTML and XML parsing, exporters, the web
+#: server.
+SHOW_MUST_NOT_IMPORT = ("sqlalchemy", "sqlmodel", "psycopg", "pydantic", "requests",
+                        "urllib3", "tenacity", "bs4", "soupsieve", "lxml", "openpyxl",
+                        "pyarrow", "starlette", "uvicorn", "jinja2")
 
 
 #: What `trials status` may import from the project: on a SQLite catalogue it reads through
@@ -60,7 +60,7 @@ STATUS_MAY_IMPORT = {
     "harvester.catalogue.quick", "harvester.catalogue.statusinfo",
     "harvester.catalogue.versioninfo",
 }
-STATUS_MUST_NOT_IMPORT = (*SHOW_MUST_NOT_IMPORT, "pydantic")
+STATUS_MUST_NOT_IMPORT = SHOW_MUST_NOT_IMPORT
 
 
 #: What a no-change `trials sync` may import from the project: on a SQLite catalogue it

@@ -22,9 +22,10 @@ import json
 from collections import Counter
 from collections.abc import Callable, Hashable
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from harvester.records import TrialRecord
+if TYPE_CHECKING:
+    from harvester.records import TrialRecord
 
 Kind = Literal["changed", "added", "removed"]
 Json = dict[str, Any]

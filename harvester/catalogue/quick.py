@@ -26,6 +26,7 @@ from harvester.catalogue.versioninfo import INFO_COLUMNS, VersionInfo, listed, p
 from harvester.errors import NotFoundError
 
 if TYPE_CHECKING:
+    from harvester.catalogue.recordview import RecordView
     from harvester.catalogue.statusinfo import LastRun, QueryInfo, Status
     from harvester.records import TrialRecord
 
@@ -103,14 +104,24 @@ class QuickReader:
         return pick(self.versions(nct_id), source, as_of.isoformat() if as_of else None)
 
     def record(self, version_id: int) -> TrialRecord:
-        from harvester.catalogue.recordcodec import unpack
         from harvester.records import TrialRecord
+
+        return TrialRecord.model_validate_json(self._record_json(version_id))
+
+    def record_view(self, version_id: int) -> RecordView:
+        """The stored record read as it is, without the record classes (for printing)."""
+        from harvester.catalogue.recordview import RecordView
+
+        return RecordView.of_json(self._record_json(version_id))
+
+    def _record_json(self, version_id: int) -> str | bytes:
+        from harvester.catalogue.recordcodec import unpack
 
         row = self.conn.execute("SELECT record FROM version WHERE id = ?",
                                 (version_id,)).fetchone()
         if row is None or row[0] is None:
             raise NotFoundError(f"no version with id {version_id}")
-        return TrialRecord.model_validate_json(unpack(row[0]))
+        return unpack(row[0])
 
     # --- trials status ------------------------------------------------------------------
 

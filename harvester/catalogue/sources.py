@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harvester.catalogue.diff import Change, diff_records
-from harvester.records import TrialRecord
+
+if TYPE_CHECKING:
+    from harvester.records import TrialRecord
 
 _EMPTY: tuple[Any, ...] = (None, "", [], {})
 # The record's only non-empty defaults: what a record says when its source does not show the

@@ -3,7 +3,6 @@ error handling."""
 
 from __future__ import annotations
 
-import calendar
 import functools
 import logging
 import re
@@ -14,7 +13,6 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
-import msgspec
 
 from harvester.catalogue.location import ENV_VAR
 from harvester.errors import CatalogueError, HarvesterError, NotFoundError, UsageError
@@ -38,6 +36,8 @@ R = TypeVar("R")
 
 def to_json(value: Any, *, pretty: bool = False) -> str:
     """JSON for stdout (dates and times as ISO 8601)."""
+    import msgspec  # here: `trials show`'s table view does without it
+
     data = msgspec.json.encode(value)
     return (msgspec.json.format(data, indent=2) if pretty else data).decode()
 
@@ -219,6 +219,8 @@ def period(value: str, option: str, *, end: bool) -> date:
         if day is not None:
             return date(year, int(month or 1), int(day))
         if month is not None:
+            import calendar
+
             last = calendar.monthrange(year, int(month))[1]
             return date(year, int(month), last if end else 1)
         return date(year, 12, 31) if end else date(year, 1, 1)

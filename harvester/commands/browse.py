@@ -5,14 +5,13 @@ from __future__ import annotations
 import sqlite3
 import sys
 from collections import Counter
+from contextlib import suppress
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import click
 
-from harvester.catalogue.diff import Change, diff_records, summarise
 from harvester.catalogue.quick import QuickReader
-from harvester.catalogue.sources import disagreements
 from harvester.catalogue.versioninfo import VersionInfo
 from harvester.commands._common import (
     EXIT_PARTIAL,
@@ -32,10 +31,14 @@ from harvester.commands._common import (
 from harvester.commands.views import change_report, history_table, record_view
 from harvester.errors import NotFoundError, UsageError
 from harvester.fetch import BASE_URL_ENV, DEFAULT_BASE_URL
-from harvester.records import SOURCE_KINDS, TrialRecord
+from harvester.sources import SOURCE_KINDS
 
 if TYPE_CHECKING:  # `trials show` on SQLite reads without SQLAlchemy (catalogue/quick.py)
+    from rich.console import RenderableType
+
     from harvester.catalogue import Catalogue
+    from harvester.catalogue.diff import Change
+    from harvester.records import TrialRecord
 
 ITEMS_SHOWN = 10
 nct_argument = click.argument("nct_id", metavar="NCT…", callback=lambda c, p, v: v.upper())
@@ -74,11 +77,16 @@ def show(nct_id: str, db: str | None, as_of: date | None, source: str | None,
       trials show NCT00557986 --sources
     """
     quick = None if list_sources else QuickReader.open(db)
+    view: RenderableType | None = None
     if quick is not None:
         try:
             with quick:
                 info = _pick(quick, nct_id, source, as_of)
-                record = quick.record(info.id)
+                if fmt == "table":  # printed from the stored JSON: no record classes
+                    with suppress(AttributeError):  # stored by an older parser: as below
+                        view = record_view(cast("TrialRecord", quick.record_view(info.id)))
+                if view is None:
+                    record = quick.record(info.id)
         except sqlite3.Error:  # locked, damaged …: the usual path says what is wrong
             quick = None
     if quick is None:
@@ -92,7 +100,7 @@ def show(nct_id: str, db: str | None, as_of: date | None, source: str | None,
         click.echo(to_json(record.to_json_dict(), pretty=True))
     else:
         console = stdout_console()
-        console.print(record_view(record))
+        console.print(view if view is not None else record_view(record))
         console.print(f"version {info.number} · {info.source} · seen {info.seen_at:%Y-%m-%d} "
                       f"· registry date {info.registry_date or '—'}")
 
@@ -103,6 +111,8 @@ def _show_sources(catalogue: Catalogue, shown: VersionInfo, record: TrialRecord,
     # is not another source).
     latest = [catalogue.current(shown.nct_id, source=source, as_of=as_of)
               for source in catalogue.latest_by_source(shown.nct_id) if source != shown.source]
+    from harvester.catalogue.sources import disagreements
+
     others = [(info, disagreements(record, catalogue.record(info.id)))
               for info in latest if info is not None]
     if fmt == "json":
@@ -203,6 +213,8 @@ def history(nct_id: str | None, db: str | None, backfill: bool, queue: bool,
                                  f"{added} past versions"
                                  + (f"; {len(problems)} failed" if problems else ""),
                                  failed=len(problems), stats={**api.client.stats.__dict__})
+    from harvester.catalogue.diff import diff_records, summarise
+
     versions = catalogue.versions(nct_id)
     if not versions:
         raise NotFoundError(f"{nct_id} is not in the catalogue")
@@ -275,6 +287,8 @@ def diff(nct_id: str, db: str | None, from_: int | None, to: int | None, show_al
             raise UsageError(f"{nct_id} has no earlier {newer.source} version than "
                              f"{newer.number}; give --from")
         older = earlier[-1]
+    from harvester.catalogue.diff import diff_records
+
     changes = diff_records(catalogue.record(older.id), catalogue.record(newer.id))
     if fmt == "json":
         click.echo(to_json({"nct_id": nct_id, "from": older.to_json(),

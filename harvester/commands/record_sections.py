@@ -7,11 +7,13 @@ references and documents (fact rows), the outcome measures and the results overv
 from __future__ import annotations
 
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from rich.console import RenderableType
 from rich.table import Table
 
-from harvester.records import Contact, Results, TrialRecord
+if TYPE_CHECKING:
+    from harvester.records import Contact, Results, TrialRecord
 
 SHOWN = 5  # officials, contacts, references, documents named before "+N more"
 

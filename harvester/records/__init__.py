@@ -9,7 +9,7 @@ in :mod:`.results`; everything is importable from ``harvester.records``.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import ConfigDict, Field
 
@@ -66,9 +66,7 @@ from harvester.records.vocabulary import (
     StudyType,
     WhoMasked,
 )
-
-SourceKind = Literal["ctgov-json", "ctgov-xml", "veeva"]
-SOURCE_KINDS: tuple[SourceKind, ...] = ("ctgov-json", "ctgov-xml", "veeva")
+from harvester.sources import SOURCE_KINDS, SourceKind
 
 __all__ = [
     "SOURCE_KINDS",
