@@ -282,5 +282,5 @@ def index(db: str | None, rebuild: bool, progress: bool, wait: float, quiet: boo
         with progress_bar(None, "frequent words", enabled=progress) as advance:
             words = champions.refresh(catalogue.engine, rebuild=rebuild,
                                       progress=lambda n: advance(n, None))
-        if words is not None:
+        if words:  # none in a small catalogue: nothing to say
             click.echo(f"frequent words ranked: {words} word{'s' if words != 1 else ''}")
