@@ -71,12 +71,16 @@ def test_every_stored_record_reads_the_same_as_its_record_class(stored: QuickRea
     ids = _ids(stored)
     kinds = {row[0] for row in stored.conn.execute("SELECT DISTINCT source FROM version")}
     assert len(ids) > 60 and kinds == {"ctgov-json", "ctgov-xml", "veeva"}
+    printed: set[str] = set()
     with_results = 0
     for version_id in ids:
         model, view = stored.record(version_id), stored.record_view(version_id)
         _same(model, view, f"version {version_id}")
-        assert _printed(view) == _printed(model), version_id
-        with_results += model.results is not None
+        # Printing is the slow part: each kind of source, and every results overview.
+        if model.source not in printed or model.results is not None:
+            assert _printed(view) == _printed(model), version_id
+            printed.add(model.source)
+            with_results += model.results is not None
     assert with_results >= 3  # the results overview is read the same too
 
 
