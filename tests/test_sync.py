@@ -318,6 +318,34 @@ def test_pages_parsed_in_workers_store_what_one_process_stores(tmp_path: Path) -
     assert contents[0] == contents[1]
 
 
+@pytest.mark.parametrize(("studies", "page_size", "pools"), [(20, 1000, 0), (120, 25, 1),
+                                                             (120, 120, 0)])
+def test_workers_start_only_when_the_first_page_says_more_follow(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, studies: int, page_size: int,
+        pools: int) -> None:
+    """A first sync whose answer fits one page is parsed here: starting worker processes
+    for it cost two interpreters for nothing (every new saved query paid it).  A count
+    above the page's starts them (a full page whose count says it is all: not); either way
+    the catalogue holds every study."""
+    from harvester.fetch import sync as sync_module
+
+    started: list[int] = []
+
+    def counted(workers: int) -> Any:
+        started.append(workers)
+        return process_pool(workers)
+
+    process_pool = sync_module.process_pool
+    monkeypatch.setattr(sync_module, "process_pool", counted)
+    with ReplicaServer(StudyStore(generated(studies))) as server, \
+            Catalogue.open(f"sqlite:///{tmp_path / 'c.sqlite'}") as cat:
+        summary = Syncer(cat, api(server), page_size=page_size, workers=2).run({})
+        assert (summary.status, summary.new) == ("ok", studies)
+        assert held(f"sqlite:///{tmp_path / 'c.sqlite'}") == {
+            s["protocolSection"]["identificationModule"]["nctId"] for s in generated(studies)}
+    assert started == [2] * pools
+
+
 def state(cat: Catalogue) -> Any:
     from harvester.catalogue.syncstate import load_state, query_key
 

@@ -258,15 +258,19 @@ class Syncer:
         self._close_pass(params, key, current, state, summary)
 
     def _expect_many(self, params: Mapping[str, str], current: _Pass) -> bool:
-        """A full pass of a search (not of a short list of NCT ids), with pages big enough
-        to share among the workers: many pages are likely."""
+        """Known before the first page: a full pass over more NCT ids than a page holds,
+        with pages big enough to share among the workers.  A search's size is known only
+        from its first page (:meth:`_more_pages`): starting the workers before it cost every
+        small first sync of a query two interpreters for nothing."""
         ids = [i for i in params.get("filter.ids", "").split(",") if i]
         return (self._workers > 0 and current.mode == "full"
-                and self.page_size >= CHUNK * self._workers
-                and (not ids or len(ids) > self.page_size))
+                and self.page_size >= CHUNK * self._workers and len(ids) > self.page_size)
 
     def _more_pages(self, expected: int | None, studies: list[bytes]) -> bool:
-        return self._workers > 0 and expected is not None and expected > len(studies)
+        """The first page says more follow: its count, or, without one, a full page."""
+        if self._workers == 0:
+            return False
+        return len(studies) >= self.page_size if expected is None else expected > len(studies)
 
     def _triage(self, studies: list[bytes]) -> tuple[list[tuple[int, bytes, str]],
                                                      list[tuple[str, str | None]]]:
