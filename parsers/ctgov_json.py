@@ -56,6 +56,9 @@ class _Fast(msgspec.Struct, gc=False):
     resultsSection: msgspec.Raw = _ABSENT
     derivedSection: msgspec.Raw = _ABSENT
     documentSection: Any = None
+    # Read so that a payload of one study is refused as :func:`split` refuses it when this is
+    # not a list (:func:`parse_whole` reads such a payload without split).
+    studies: list[msgspec.Raw] | msgspec.UnsetType = msgspec.UNSET
 
 
 class _FastAscii(msgspec.Struct, gc=False):
@@ -68,6 +71,7 @@ class _FastAscii(msgspec.Struct, gc=False):
     resultsSection: _json_results.Section | None = None
     derivedSection: _Derived | msgspec.UnsetType = msgspec.UNSET
     documentSection: Any = None
+    studies: list[msgspec.Raw] | msgspec.UnsetType = msgspec.UNSET  # as :class:`_Fast`'s
 
 
 class _Payload(_Study):
@@ -167,6 +171,17 @@ class _Vouched(NamedTuple):
     results: _json_results.Section | None
     derived: _Derived
     documents: Any
+
+
+def parse_whole(data: bytes) -> r.TrialRecord | None:
+    """A payload of one study → record by the fast path, without :func:`split`'s decoding
+    of it first (which decoded the whole protocol only to find it there): the record
+    :func:`parse` makes of :func:`split`'s one study; None where ``data`` is not one study
+    (a list page, an export) or the fast path does not vouch for it — then split it."""
+    if data[:1] != b"{":
+        return None
+    vouched = _vouched(data)
+    return None if vouched is None else parse_study(vouched)
 
 
 def _vouched(data: bytes) -> _Vouched | None:

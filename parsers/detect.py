@@ -91,6 +91,19 @@ def _studies(data: bytes, source: SourceKind | None
 
             yield data, _guarded(veeva.parse, data)
             return
+    except ParseError as exc:
+        yield data, exc
+        return
+    try:  # one study (a zip entry, a study cut out of a page): parsed without splitting
+        whole = _guarded(ctgov_json.parse_whole, data)
+    except ParseError as exc:  # as the loop below tells a study's error
+        exc.record = exc.record or None
+        yield data, exc
+        return
+    if whole is not None:
+        yield data, whole
+        return
+    try:
         studies = _guarded(ctgov_json.split, data)
     except ParseError as exc:
         yield data, exc

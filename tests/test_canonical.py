@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -128,6 +129,17 @@ def test_squeeze_is_the_three_replace_passes_byte_for_byte(data: bytes) -> None:
     for escape in (b"\\n", b"\\r", b"\\t"):
         expected = expected.replace(escape, b"")
     assert canonical.squeeze(data) == expected.translate(None, b" \t\n\r\x0b\x0c")
+
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet=[" ", "\n", "\r", "\t", "\x0b", "\\", "n", "r", "t", "a", '"',
+                                  "/", "\u00a0"], max_size=30), max_size=4))
+def test_squeezing_the_encoding_is_squeeze(texts: list[str]) -> None:
+    """The squeeze of msgspec's compact JSON (split at its backslashes) is :func:`squeeze`'s,
+    with and without escaped backslashes, escapes first or last, and no backslash at all."""
+    encoded = msgspec.json.encode({"a": texts, "b c": " ".join(texts)})
+    assert canonical._squeeze_encoded(encoded) == canonical.squeeze(encoded)
 
 
 # --- one encoding for the stored JSON and the hash --------------------------------------------

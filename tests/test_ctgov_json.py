@@ -10,7 +10,7 @@ import pytest
 
 from harvester.errors import ParseError
 from harvester.records import MeshTerm, Status
-from parsers import ctgov_json, parse_bytes
+from parsers import ctgov_json, iter_records, parse_bytes
 from parsers._text import plain
 from tests.conftest import FIXTURES
 
@@ -240,3 +240,31 @@ def test_wrong_shapes_name_the_field(payload: bytes, field: str) -> None:
 def test_bad_json_is_a_parse_error(payload: bytes) -> None:
     with pytest.raises(ParseError):
         ctgov_json.parse(payload)
+
+
+@pytest.mark.parametrize("path", JSON_FILES, ids=lambda p: p.name)
+def test_a_payload_of_one_study_is_parsed_without_splitting_as_split_parses_it(
+        path: Path) -> None:
+    """parse_whole (a zip entry, a study cut out of a page) gives the record that split and
+    parse give; a list page or an export is left to split (None)."""
+    data = path.read_bytes()
+    pieces = ctgov_json.split(data)
+    whole = ctgov_json.parse_whole(data)
+    if pieces == [("", data)]:
+        assert whole is not None and whole == ctgov_json.parse(data)
+    else:
+        assert whole is None
+        for _, raw in pieces:
+            assert ctgov_json.parse_whole(raw) == ctgov_json.parse(raw)
+
+
+def test_a_study_with_studies_that_are_no_list_is_still_refused_whole() -> None:
+    """A study whose ``studies`` member is not a list: split refuses the payload, and
+    parsing it without splitting refuses it the same way."""
+    study = (STUDIES / "NCT00189228__partrita-tigit.json").read_bytes()
+    assert ctgov_json.parse_whole(study) is not None
+    payload = study.rstrip()[:-1] + b', "studies": 5}'
+    assert ctgov_json.parse_whole(payload) is None
+    (item,) = iter_records(payload)
+    assert isinstance(item, ParseError) and item.message.startswith("wrong shape")
+    assert item.record is None  # the payload's, as split refuses it

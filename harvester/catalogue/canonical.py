@@ -151,19 +151,37 @@ def squeeze(canonical: bytes) -> bytes:
     return canonical.translate(None, _WHITESPACE)
 
 
-#: The three escapes in one pass.  Without an escaped backslash (``\\``, a backslash in
-#: the text) removing one escape never brings a backslash next to a letter, so one pass
-#: removes what the three passes of :func:`squeeze` do.
-_ANY_ESCAPE = re.compile(rb"\\[nrt]")
-
-
 def _squeeze_encoded(canonical: bytes) -> bytes:
-    """:func:`squeeze` of msgspec's compact JSON, in two passes where it can: that JSON
-    holds no raw whitespace but spaces (control characters in strings are escaped, and
-    nothing is put between tokens), so deleting spaces is the whole ``translate``."""
-    if b"\\\\" in canonical:  # a backslash in some text: the passes one after the other
-        return squeeze(canonical)
-    return _ANY_ESCAPE.sub(b"", canonical).replace(b" ", b"")
+    """:func:`squeeze` of msgspec's compact JSON, in fewer passes where it can.
+
+    That JSON holds no raw whitespace but spaces (control characters in strings are escaped,
+    and nothing is put between tokens), so deleting spaces is the whole ``translate``; and
+    without an escaped backslash (``\\\\``, a backslash in the text) every backslash opens
+    one escape, so removing an escape never brings a backslash next to a letter, and one
+    pass removes what the three passes of :func:`squeeze` do.  That pass goes from backslash
+    to backslash (a few dozen in a record, found at ``memchr`` speed) and drops each that
+    escapes ``n``, ``r`` or ``t``: a regular expression looking at every byte for them cost
+    more than deleting the spaces, and looking for an escaped backslash first as much
+    again.  At an escaped backslash: the three passes."""
+    at = canonical.find(b"\\")
+    if at < 0:
+        return canonical.replace(b" ", b"")
+    kept = []
+    start = 0
+    while at >= 0:
+        escaped = canonical[at + 1:at + 2]
+        if escaped in _DROPPED:
+            kept.append(canonical[start:at])
+            start = at + 2
+        elif escaped == b"\\" or not escaped:  # a backslash in the text (or a cut one)
+            return squeeze(canonical)
+        at = canonical.find(b"\\", at + 2)
+    kept.append(canonical[start:])
+    return b"".join(kept).replace(b" ", b"")
+
+
+#: What follows a backslash in the escapes :func:`_squeeze_encoded` drops.
+_DROPPED = frozenset((b"n", b"r", b"t"))
 
 
 def content_hash(record: TrialRecord) -> str:
