@@ -228,6 +228,14 @@ def search_figures(url: str, rounds: int) -> tuple[list[float], list[float]]:
             print(f"  search index: {versions:,} versions in {seconds / 60:.1f} min "
                   f"({versions / max(seconds, 1e-9):,.0f}/s; CPU "
                   f"{time.process_time() - used:,.0f} s) — {load()}", flush=True)
+        from harvester.find import champions
+
+        start, used = time.perf_counter(), time.process_time()
+        words = champions.refresh(catalogue.engine)  # as `trials index` does
+        if words is not None:
+            print(f"  frequent words' lists: {words:,} words in "
+                  f"{(time.perf_counter() - start) / 60:.1f} min (CPU "
+                  f"{time.process_time() - used:,.0f} s) — {load()}", flush=True)
         search(catalogue, "warm up")
         for group, label, text, selection in QUERIES:
             mine, cpu = [], []

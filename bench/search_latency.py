@@ -155,6 +155,12 @@ def main() -> None:
     caught = areas.catch_up(catalogue.engine)  # what the first field-scoped search does
     if caught:
         print(f"area index: {caught:,} versions indexed in {time.perf_counter() - start:.0f} s")
+    from harvester.find import champions
+
+    start = time.perf_counter()
+    words = champions.refresh(catalogue.engine)  # what `trials index` does
+    if words is not None:
+        print(f"frequent words' lists: {words:,} words in {time.perf_counter() - start:.0f} s")
     with catalogue.engine.connect() as conn:
         index_bytes, indexed = areas.size(conn), areas.count(conn)
     whole = database_size(catalogue)

@@ -228,7 +228,7 @@ def test_schema_step_15_keeps_sites_in_version_place_alone(db_url: str) -> None:
     engine = make_engine(db_url)
     assert migrate(engine) == 14
     with engine.connect() as conn:
-        assert _schema(conn) == str(SCHEMA_VERSION) == "15"
+        assert _schema(conn) == str(SCHEMA_VERSION)
         assert not sa.inspect(conn).has_table("version_site")
         assert "ix_version_place_country" in _site_indexes(conn)
         if conn.dialect.name == "sqlite":
@@ -237,3 +237,46 @@ def test_schema_step_15_keeps_sites_in_version_place_alone(db_url: str) -> None:
     with Catalogue.open(db_url) as catalogue:
         assert [picked(catalogue, s) for s in selections] == now
         assert [picked(catalogue, s, per_match=True) for s in selections] == per_match
+
+
+def test_schema_step_16_lists_the_past_versions_of_the_search_index(db_url: str) -> None:
+    """Schema 16 (SQLite): the area index's versions that are not current, listed from the
+    index as it is, and the empty champion lists.  A catalogue from schema 15 opens
+    upgraded, and searches answer as before (PostgreSQL: nothing changes)."""
+    from harvester.catalogue import areas
+    from harvester.find import champions
+    from harvester.find.search import search
+
+    assert trials(db_url, "import", *CORPUS).exit_code == 0
+    queries = [("patients", Selection()), ("cancer", Selection(statuses=("COMPLETED",))),
+               ("study -placebo", Selection(as_of=__import__("datetime").date(2025, 1, 1)))]
+
+    def answers(catalogue: Catalogue) -> list[tuple[int, list[tuple[str, float]]]]:
+        found = [search(catalogue, text, selection, limit=5) for text, selection in queries]
+        return [(r.total, [(h.nct_id, h.score) for h in r.hits]) for r in found]
+
+    with Catalogue.open(db_url) as catalogue:
+        before = answers(catalogue)
+        sqlite = catalogue.engine.dialect.name == "sqlite"
+        with catalogue.engine.begin() as conn:
+            if sqlite:
+                past = set(conn.exec_driver_sql(
+                    f"SELECT version_id FROM {areas.PAST_TABLE}").scalars())
+                assert past  # the corpus holds histories
+                conn.exec_driver_sql(f"DROP TABLE {areas.PAST_TABLE}")
+                conn.exec_driver_sql(f"DROP TABLE {champions.LIST}")
+                conn.exec_driver_sql(f"DROP TABLE {champions.HEAD}")
+            conn.execute(sa.text("UPDATE schema_info SET value = '15' "
+                                 "WHERE key = 'schema_version'"))
+    engine = make_engine(db_url)
+    assert migrate(engine) == 15
+    with engine.connect() as conn:
+        assert _schema(conn) == str(SCHEMA_VERSION) == "16"
+        if sqlite:
+            assert set(conn.exec_driver_sql(
+                f"SELECT version_id FROM {areas.PAST_TABLE}").scalars()) == past
+            assert conn.exec_driver_sql(f"SELECT count(*) FROM {champions.HEAD}"
+                                        ).scalar_one() == 0
+    engine.dispose()
+    with Catalogue.open(db_url) as catalogue:
+        assert answers(catalogue) == before

@@ -58,6 +58,11 @@ from harvester.catalogue import tables as t
 
 FTS_TABLE = "version_area"
 PG_TABLE = "version_area_doc"
+#: SQLite: the indexed versions that are not their trial's current version (superseded,
+#: earlier history, a mirror's copy), kept by :func:`catch_up`: a search of the current
+#: versions counts its matches as the index's matches less these, without joining each
+#: match to ``trial`` (schema step 16).
+PAST_TABLE = "version_area_past"
 BATCH = 1000
 
 #: The index's columns: (name, PostgreSQL tag, PostgreSQL weight, SQLite bm25 weight).
@@ -281,6 +286,8 @@ def create(conn: Connection) -> None:
         conn.exec_driver_sql(
             f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5("
             f"{', '.join(NAMES)}, content='', tokenize='unicode61 remove_diacritics 0')")
+        conn.exec_driver_sql(f"CREATE TABLE IF NOT EXISTS {PAST_TABLE} "
+                             f"(version_id INTEGER PRIMARY KEY)")
         return
     conn.exec_driver_sql(f"CREATE TABLE IF NOT EXISTS {PG_TABLE} (version_id INTEGER "
                          f"PRIMARY KEY, document TSVECTOR NOT NULL)")
@@ -340,12 +347,13 @@ def catch_up(engine: sa.Engine, progress: Callable[[int], None] | None = None) -
             else:
                 conn.exec_driver_sql(f"LOCK TABLE {PG_TABLE} IN SHARE ROW EXCLUSIVE MODE")
             last = indexed_up_to(conn)
-            rows = conn.execute(sa.select(version.c.id, version.c.record)
+            rows = conn.execute(sa.select(version.c.id, version.c.nct_id, version.c.record)
                                 .where(version.c.id > last, version.c.id <= horizon)
                                 .order_by(version.c.id).limit(BATCH)).all()
             if not rows:
                 return done
             _insert(conn, [(row.id, recordcodec.unpack(row.record)) for row in rows])
+            _mark_past(conn, {row.nct_id for row in rows}, rows[-1].id)
         done += len(rows)
         if progress is not None:
             progress(len(rows))
@@ -368,11 +376,42 @@ def rebuild(engine: sa.Engine, progress: Callable[[int], None] | None = None) ->
                                 .where(version.c.id > last)
                                 .order_by(version.c.id).limit(BATCH)).all()
             if not rows:
+                fill_past(conn)
                 return done
             _insert(conn, [(row.id, recordcodec.unpack(row.record)) for row in rows])
             last, done = rows[-1].id, done + len(rows)
             if progress is not None:
                 progress(len(rows))
+
+
+def _mark_past(conn: Connection, nct_ids: set[str], top: int) -> None:
+    """Keep :data:`PAST_TABLE` after indexing versions of ``nct_ids`` (ids up to ``top``):
+    a trial's current pointer moves only when a version of it is stored, so the trials of
+    the versions just indexed are the only ones whose indexed versions can have stopped
+    (or started) being current."""
+    if not _is_sqlite(conn):
+        return
+    ordered = sorted(nct_ids)
+    for start in range(0, len(ordered), 500):
+        chunk = ordered[start:start + 500]
+        marks = ", ".join("?" * len(chunk))
+        conn.exec_driver_sql(
+            f"INSERT OR IGNORE INTO {PAST_TABLE} SELECT v.id FROM version AS v "
+            f"JOIN trial AS t ON t.nct_id = v.nct_id WHERE v.nct_id IN ({marks}) "
+            f"AND v.id <= ? AND v.id != t.current_version_id", (*chunk, top))
+        conn.exec_driver_sql(
+            f"DELETE FROM {PAST_TABLE} WHERE version_id IN (SELECT current_version_id "
+            f"FROM trial WHERE nct_id IN ({marks}))", tuple(chunk))
+
+
+def fill_past(conn: Connection) -> None:
+    """:data:`PAST_TABLE` made again from the whole index (a rebuild, schema step 16)."""
+    if not _is_sqlite(conn):
+        return
+    conn.exec_driver_sql(f"DELETE FROM {PAST_TABLE}")
+    conn.exec_driver_sql(
+        f"INSERT INTO {PAST_TABLE} SELECT id FROM {FTS_TABLE}_docsize "
+        f"WHERE id NOT IN (SELECT current_version_id FROM trial)")
 
 
 def _horizon(engine: sa.Engine) -> int | None:

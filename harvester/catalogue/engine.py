@@ -228,6 +228,19 @@ def _drop_sites(conn: Connection) -> None:
     conn.execute(sa.text("DROP TABLE IF EXISTS version_site"))
 
 
+def _add_search_shortcuts(conn: Connection) -> None:
+    """SQLite: the area index's list of versions that are not current (a search's total
+    without a join per match, :data:`areas.PAST_TABLE`), made from the index as it is, and
+    the (empty) champion lists of frequent words (:mod:`harvester.find.champions`, made by
+    ``trials index``).  One transaction: a crash leaves the catalogue at step 15 or 16."""
+    from harvester.catalogue import areas
+    from harvester.find import champions
+
+    areas.create(conn)
+    areas.fill_past(conn)
+    champions.create(conn)
+
+
 #: Ordered schema steps; the schema version is the number of steps applied.
 MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _add_trial_events,
                                                   _add_sync_tables, _add_fulltext,
@@ -236,7 +249,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _add_trial_events,
                                                   _add_work_queue, _add_near_index,
                                                   _compress_records, _drop_fulltext,
                                                   _add_summaries, _drop_unread_indexes,
-                                                  _drop_sites]
+                                                  _drop_sites, _add_search_shortcuts]
 SCHEMA_VERSION = len(MIGRATIONS)  # = location.SCHEMA_VERSION (tests/test_quick.py checks)
 __all__ = ["ENV_VAR", "SCHEMA_VERSION", "default_url", "describe", "exists", "make_engine",
            "migrate", "resolve_url", "schema_version"]

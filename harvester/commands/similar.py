@@ -250,7 +250,9 @@ def index(db: str | None, rebuild: bool, progress: bool, wait: float, quiet: boo
     the whole registry, each index takes minutes).  Both live in the catalogue's database:
     the similarity index follows each trial's current version, only trials that changed
     indexed again; the search index (`trials search`'s area index) takes every version
-    stored since.  --rebuild drops both and builds them again from every trial.
+    stored since, and the ranked lists of its frequent words (which make a search of a
+    common word quick) are made again when the index has grown by 5% since they were made.
+    --rebuild drops both and builds them again from every trial.
 
     \b
     Examples:
@@ -275,3 +277,10 @@ def index(db: str | None, rebuild: bool, progress: bool, wait: float, quiet: boo
         plural = "s" if versions != 1 else ""
         click.echo(f"search index rebuilt: {versions} version{plural}" if rebuild
                    else f"search index: {versions} version{plural} indexed")
+        from harvester.find import champions
+
+        with progress_bar(None, "frequent words", enabled=progress) as advance:
+            words = champions.refresh(catalogue.engine, rebuild=rebuild,
+                                      progress=lambda n: advance(n, None))
+        if words:  # none in a small catalogue: nothing to say
+            click.echo(f"frequent words ranked: {words} word{'s' if words != 1 else ''}")

@@ -40,6 +40,7 @@ from harvester.catalogue.selection import (
     the_nct_id,
 )
 from harvester.errors import UsageError
+from harvester.find import champions
 from harvester.find.scoped import Scoped
 from harvester.find.search_query import Query, parse
 
@@ -159,8 +160,10 @@ def _located(conn: Connection, selection: Selection) -> Selection:
                    within_km=(selection.within_km or DEFAULT_WITHIN_KM) + 1.0)
 
 
-def _ranked(conn: Connection, query: Query | None,
-            selection: Selection) -> tuple[sa.Select[Any], Any]:
+def _ranked(conn: Connection, query: Query | None, selection: Selection,
+            since: int | None = None) -> tuple[sa.Select[Any], Any]:
+    """As :func:`_matches`; ``since`` (SQLite): only versions with a higher id (those
+    indexed since the champion lists were made)."""
     scoped = _scoped(query, selection)
     # A field-scoped search matches few trials: its filters are tested on each match; a
     # bare word may match most of the catalogue: its filters are sets, built once.
@@ -181,6 +184,8 @@ def _ranked(conn: Connection, query: Query | None,
             boosted: sa.Select[Any] = sa.select(sa.literal_column("rowid")).select_from(
                 sa.table(areas.FTS_TABLE)).where(
                 sa.literal_column(areas.FTS_TABLE).op("MATCH")(strong))
+            if since is not None:
+                boosted = boosted.where(sa.literal_column("rowid") > since)
             score = score + sa.case((fts.c.rowid.in_(boosted), BOOST), else_=0.0)
         on = picked.c.version_id == fts.c.rowid
         if selection.as_of is not None:  # found by NCT id (see versions_as_of)
@@ -188,6 +193,8 @@ def _ranked(conn: Connection, query: Query | None,
         stmt = (sa.select(picked.c.nct_id, picked.c.version_id, score.label("score"))
                 .select_from(fts).join(picked, on)
                 .where(sa.literal_column(areas.FTS_TABLE).op("MATCH")(match or "zzitemzz")))
+        if since is not None:  # a range of each match list: one cursor
+            stmt = stmt.where(fts.c.rowid > since)
         return stmt, snippet
     tsquery, strong = scoped.tsquery(), scoped.strong_tsquery()
     doc = sa.table(areas.PG_TABLE, sa.column("version_id"), sa.column("document"))
@@ -253,10 +260,15 @@ def search(catalogue: Catalogue, text: str | Query | None,
             # The planner costs testing a row's vector as cheap and, for a common word,
             # reads the whole table; the GIN index is always the better way in.
             conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-        if (selection.is_everything and conn.dialect.name == "sqlite") or (
+        champion = _from_champions(conn, query, selection, limit, offset)
+        found: Sequence[Any]
+        if champion is not None:
+            found = champion
+            total = _total(conn, query, selection, count)
+        elif (selection.is_everything and conn.dialect.name == "sqlite") or (
                 query is None and not selection.areas and selection.near is None):
             # Matching the current versions is cheap: count, then rank the page.
-            total = int(conn.execute(count).scalar_one())
+            total = _total(conn, query, selection, count)
             ranked = stmt.order_by(sa.desc("score"), sa.asc("nct_id"))
             found = conn.execute(ranked.limit(limit).offset(offset)).all()
         else:
@@ -274,6 +286,51 @@ def search(catalogue: Catalogue, text: str | Query | None,
         rows = [(row.nct_id, row.version_id, float(row.score)) for row in found]
         hits = _hits(conn, rows, value, offset, _distances(found, selection.near))
     return Results(query, selection, total, offset, hits)
+
+
+def _from_champions(conn: Connection, query: Query | None, selection: Selection,
+                    limit: int, offset: int) -> Sequence[Any] | None:
+    """The page ranked from the champion lists of the query's words (see
+    :mod:`harvester.find.champions`: exact for one word), or None to rank every match."""
+    if (query is None or selection.areas or selection.near is not None
+            or selection.as_of is not None or conn.dialect.name != "sqlite"
+            or offset + limit > champions.SIZE):
+        return None
+    wanted = champions.key(query)
+    head = champions.head(conn, wanted) if wanted is not None else None
+    if head is None:
+        return None
+    # Its list in order, with the scores stored (the ranking of every match then), the
+    # filters tested on each; then the versions indexed since, ranked now.
+    listed = champions.listed(head, query, selection)
+    rows = list(conn.execute(listed.limit(offset + limit)).all())
+    if len(rows) < offset + limit:
+        return None  # too few pass the filters: rank every match
+    stmt, _ = _ranked(conn, query, selection, since=head.up_to)
+    newer = conn.execute(stmt.order_by(sa.desc("score"), sa.asc("nct_id"))
+                         .limit(offset + limit)).all()
+    if newer:
+        rows = sorted([*rows, *newer], key=lambda r: (-float(r.score), r.nct_id))[
+            :offset + limit]
+    return rows[offset:offset + limit]
+
+
+def _total(conn: Connection, query: Query | None, selection: Selection,
+           count: sa.Select[Any]) -> int:
+    """The number of matches: for a search of the current versions without filters on
+    SQLite, the index's matches less those of versions no longer current
+    (:data:`areas.PAST_TABLE`), without joining each match to ``trial``."""
+    if not (selection.is_everything and query is not None and conn.dialect.name == "sqlite"):
+        return int(conn.execute(count).scalar_one())
+    scoped = _scoped(query, selection)
+    match = scoped.fts5() if scoped is not None else None
+    if match is None:
+        return int(conn.execute(count).scalar_one())
+    # One scan of the matches, each id tested in the (small) table: `+rowid`, else FTS5
+    # would look each past version up with a cursor of its own (a prefix expanded again).
+    return int(conn.exec_driver_sql(
+        f"SELECT count(*) FROM {areas.FTS_TABLE} WHERE {areas.FTS_TABLE} MATCH ? "
+        f"AND +rowid NOT IN (SELECT version_id FROM {areas.PAST_TABLE})", (match,)).scalar_one())
 
 
 def iter_hits(catalogue: Catalogue, text: str | Query | None,

@@ -1,0 +1,206 @@
+"""Champion lists: the best-ranked current versions of each frequent word (SQLite).
+
+A word that most of the catalogue holds ("cancer", "patients") matches hundreds of
+thousands of versions, and ranking them all costs a ``bm25`` per match (about 1.4 µs each in
+FTS5): over a second at the registry's size, for a page of twenty.  For each word whose
+matches reach :data:`MIN_DOCS`, ``trials index`` keeps the first :data:`SIZE` current
+versions of that word's own ranking — the search of that one word as
+:func:`harvester.find.search.search` ranks it (``bm25`` with the area weights, the boost of a
+concept or condition match, ties by NCT id) — with their scores, in :data:`LIST`: *champion
+lists*, or impact-ordered postings (Manning, Raghavan and Schütze, *Introduction to
+Information Retrieval*, §7.1.3).
+
+**One word** (with filters, exclusions ``-word`` and paging): the page is read from the
+start of the word's list — versions still current, passing the filters and not excluded —
+until it is full.  Every current version outside the list ranked below all of it, so the
+page is the ranking of every match, hits, order and scores, as long as no version has been
+indexed since the list was made.  When fewer than ``offset + limit`` pass (a selective
+filter), the search ranks every match as before.  Other queries rank every match: a word
+with fewer matches costs little, and for several frequent words the union of their lists
+is no answer (on the benchmark's catalogue its first 20 shared none with the exact page's
+for ``lung cancer``).  Totals are always exact.
+
+**After the lists were made**, versions indexed since are ranked as the full ranking ranks
+them now and merged in, superseded versions drop out (they are no longer current), but the
+scores in the lists are those of the index then (the number of versions and their mean
+length enter ``bm25``): an approximation until ``trials index`` makes the lists again,
+which it does once the index has grown by :data:`STALE` (and on ``--rebuild``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from harvester.catalogue import areas
+from harvester.errors import UsageError
+from harvester.find.scoped import Scoped
+from harvester.find.search_query import All, Not, Query, Term, parse
+
+if TYPE_CHECKING:
+    from harvester.catalogue.selection import Selection
+
+LIST = "version_area_champion"
+HEAD = "version_area_champion_head"
+MIN_DOCS = 20_000  # versions matching a word before it has a list
+SIZE = 2_000  # versions kept per word
+STALE = 0.05  # the index grown by this share since the lists were made: make them again
+_MARK = ""  # the head row that records when the lists were made (match '')
+
+
+@dataclass(frozen=True)
+class Head:
+    list_id: int
+    floor: float  # the score of the list's last version
+    floor_nct: str  # and its NCT id (ties rank by NCT id)
+    up_to: int  # versions indexed then: the ones after are ranked along with the list
+
+
+def create(conn: Connection) -> None:
+    """Schema step (SQLite): the empty lists; :func:`refresh` fills them."""
+    if conn.dialect.name != "sqlite":
+        return
+    conn.exec_driver_sql(f"CREATE TABLE IF NOT EXISTS {HEAD} (list_id INTEGER PRIMARY KEY, "
+                         f"match TEXT NOT NULL UNIQUE, floor REAL NOT NULL, "
+                         f"floor_nct TEXT NOT NULL, up_to INTEGER NOT NULL, "
+                         f"docs INTEGER NOT NULL)")
+    conn.exec_driver_sql(f"CREATE TABLE IF NOT EXISTS {LIST} (list_id INTEGER NOT NULL, "
+                         f"place INTEGER NOT NULL, version_id INTEGER NOT NULL, "
+                         f"nct_id TEXT NOT NULL, score REAL NOT NULL, "
+                         f"PRIMARY KEY (list_id, place)) WITHOUT ROWID")
+
+
+def key(query: Query) -> str | None:
+    """The list key a query's page can be read from: its one word, with any exclusions;
+    None for other shapes (several words, phrases, prefixes, OR, groups)."""
+    root = query.root
+    parts = root.parts if isinstance(root, All) else (root,)
+    wanted = [p for p in parts if not isinstance(p, Not)]
+    if len(wanted) != 1 or not isinstance(wanted[0], Term) or wanted[0].prefix:
+        return None
+    return Scoped((("term", Query(wanted[0].text, wanted[0])),)).fts5()
+
+
+def head(conn: Connection, wanted: str) -> Head | None:
+    """The list of this key, or None when it has none (or on PostgreSQL)."""
+    if conn.dialect.name != "sqlite":
+        return None
+    try:
+        row = conn.exec_driver_sql(
+            f"SELECT list_id, floor, floor_nct, up_to FROM {HEAD} WHERE match = ?",
+            (wanted,)).first()
+    except sa.exc.OperationalError:  # a catalogue without the lists (read-only, older)
+        return None
+    return None if row is None else Head(*row)
+
+
+_LIST = sa.table(LIST, sa.column("list_id"), sa.column("place"), sa.column("version_id"),
+                 sa.column("nct_id"), sa.column("score"))
+
+
+def listed(head: Head, query: Query, selection: Selection) -> sa.Select[Any]:
+    """``(nct_id, version_id, score)`` of the list's versions that are current, pass the
+    selection's filters and match the query (its exclusions), in the list's order: read
+    from its start until a page is full, with the scores stored when it was made."""
+    from harvester.catalogue.selection import selected
+
+    picked = selected(selection, few=True).order_by(None).subquery("picked")
+    stmt = (sa.select(_LIST.c.nct_id, _LIST.c.version_id, _LIST.c.score)
+            .join(picked, picked.c.version_id == _LIST.c.version_id)
+            .where(_LIST.c.list_id == head.list_id).order_by(_LIST.c.place))
+    if isinstance(query.root, All) and any(isinstance(p, Not) for p in query.root.parts):
+        whole = Scoped((("term", query),)).fts5()
+        fts = sa.table(areas.FTS_TABLE, sa.column("rowid"))
+        stmt = stmt.where(sa.select(sa.literal(1)).select_from(fts).where(
+            sa.literal_column(areas.FTS_TABLE).op("MATCH")(whole),
+            fts.c.rowid == _LIST.c.version_id).exists())  # one look-up per version
+    return stmt
+
+
+def stale(conn: Connection) -> bool:
+    """Whether :func:`refresh` would make the lists again."""
+    if conn.dialect.name != "sqlite":
+        return False
+    mark = conn.exec_driver_sql(f"SELECT docs FROM {HEAD} WHERE match = ?",
+                                (_MARK,)).scalar_one_or_none()
+    now = areas.count(conn)
+    return mark is None or now > mark * (1 + STALE)
+
+
+def refresh(engine: sa.Engine, *, rebuild: bool = False,
+            progress: Callable[[int], None] | None = None) -> int | None:
+    """Make the lists again when they are missing or :func:`stale` (or ``rebuild``);
+    returns the number of words with a list then, None when they were fresh."""
+    with engine.connect() as conn:
+        if conn.dialect.name != "sqlite" or not (rebuild or stale(conn)):
+            return None
+    return build(engine, progress=progress)
+
+
+def build(engine: sa.Engine, *, min_docs: int | None = None, size: int | None = None,
+          progress: Callable[[int], None] | None = None) -> int:
+    """Make every frequent word's list, a word per transaction (searches and a killed
+    build see whole lists: each is exact for the index it was made from); returns how
+    many words have one.  ``progress(1)`` after each word."""
+    from harvester.catalogue.selection import Selection
+    from harvester.find.search import _ranked
+
+    min_docs = MIN_DOCS if min_docs is None else min_docs
+    size = SIZE if size is None else size
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{areas.FTS_TABLE}_vocab "
+                             f"USING fts5vocab(main, {areas.FTS_TABLE}, row)")
+        words = [str(term) for term, in conn.exec_driver_sql(
+            f"SELECT term FROM temp.{areas.FTS_TABLE}_vocab WHERE doc >= ? "
+            f"ORDER BY doc DESC", (min_docs,))]
+        conn.rollback()
+    made: list[str] = []
+    for word in words:
+        if word.startswith((areas.CONCEPT_PREFIX, "zzitemzz")) or areas.tokens(word) != [word]:
+            continue  # a concept, the item separator, or no query's word is this token
+        try:
+            query = parse(word)
+        except UsageError:
+            continue  # an operator (or, not)
+        found = key(query)
+        if found is None:
+            continue
+        with engine.begin() as conn:
+            # The write lock first: a catch-up (a search's) cannot index between reading
+            # the ranking and noting what was indexed then.
+            conn.exec_driver_sql("DELETE FROM schema_info WHERE 0")
+            up_to, docs = areas.indexed_up_to(conn), areas.count(conn)
+            stmt, _ = _ranked(conn, query, Selection())
+            rows = conn.execute(stmt.order_by(sa.desc("score"), sa.asc("nct_id"))
+                                .limit(size)).all()
+            conn.exec_driver_sql(f"DELETE FROM {LIST} WHERE list_id IN "
+                                 f"(SELECT list_id FROM {HEAD} WHERE match = ?)", (found,))
+            conn.exec_driver_sql(f"DELETE FROM {HEAD} WHERE match = ?", (found,))
+            if len(rows) == size:  # else: every match is listed, no list needed
+                list_id = conn.exec_driver_sql(
+                    f"INSERT INTO {HEAD} (match, floor, floor_nct, up_to, docs) "
+                    f"VALUES (?, ?, ?, ?, ?) RETURNING list_id",
+                    (found, float(rows[-1].score), rows[-1].nct_id, up_to, docs)).scalar_one()
+                conn.exec_driver_sql(
+                    f"INSERT INTO {LIST} (list_id, place, version_id, nct_id, score) "
+                    f"VALUES (?, ?, ?, ?, ?)", [(list_id, place, row.version_id, row.nct_id,
+                                                 float(row.score))
+                                                for place, row in enumerate(rows)])
+                made.append(found)
+        if progress is not None:
+            progress(1)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM schema_info WHERE 0")
+        up_to, docs = areas.indexed_up_to(conn), areas.count(conn)
+        listed = tuple(made) or ("",)
+        marks = ", ".join("?" * len(listed))
+        conn.exec_driver_sql(f"DELETE FROM {LIST} WHERE list_id IN (SELECT list_id FROM "
+                             f"{HEAD} WHERE match NOT IN ({marks}))", listed)
+        conn.exec_driver_sql(f"DELETE FROM {HEAD} WHERE match NOT IN ({marks})", listed)
+        conn.exec_driver_sql(f"INSERT OR REPLACE INTO {HEAD} (match, floor, floor_nct, up_to, "
+                             f"docs) VALUES (?, 0, '', ?, ?)", (_MARK, up_to, docs))
+    return len(made)

@@ -1,0 +1,208 @@
+"""Champion lists (harvester/find/champions.py): a search of a frequent word ranked from its
+list is the search that ranks every match; totals from the index less the past versions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from harvester.catalogue import Catalogue, areas
+from harvester.catalogue.selection import Selection
+from harvester.find import champions
+from harvester.find import search as search_module
+from harvester.find.search import iter_hits, search
+from tests.conftest import empty_catalogue, trials
+from tests.corpusdb import CORPUS
+
+WORDS = ("patients", "study", "Treatment", "cancer", "patients -cancer", "study -placebo")
+SELECTIONS = (Selection(), Selection(statuses=("COMPLETED",)),
+              Selection(phases=("PHASE2", "PHASE3")), Selection(countries=("United States",)),
+              Selection(start_after=date(2010, 1, 1)), Selection(has_results=True))
+PAGES = ((0, 1), (0, 3), (2, 2), (3, 1), (1, 5))
+
+
+@pytest.fixture(scope="module")
+def listed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Catalogue]:
+    """The corpus on SQLite with lists of 6 versions for each word matching 3 or more."""
+    folder = tmp_path_factory.mktemp("champions")
+    with empty_catalogue("sqlite", folder) as url:
+        assert trials(url, "import", *CORPUS).exit_code == 0
+        with Catalogue.open(url) as catalogue:
+            areas.catch_up(catalogue.engine)
+            assert champions.build(catalogue.engine, min_docs=3, size=6) > 50
+            yield catalogue
+
+
+def _exact(catalogue: Catalogue, text: str, selection: Selection, offset: int,
+           limit: int) -> list[tuple[str, int, float]]:
+    every = list(iter_hits(catalogue, text, selection))  # ranks every match, always
+    return [(h.nct_id, h.version_id, h.score) for h in every[offset:offset + limit]]
+
+
+@pytest.fixture
+def used(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether each search took its page from the lists."""
+    seen: list[bool] = []
+    original = search_module._from_champions
+
+    def spy(*args: Any) -> Any:
+        page = original(*args)
+        seen.append(page is not None)
+        return page
+
+    monkeypatch.setattr(search_module, "_from_champions", spy)
+    return seen
+
+
+def test_one_word_from_its_list_is_the_exact_page(listed: Catalogue,
+                                                  used: list[bool]) -> None:
+    """Every page of one frequent word (with exclusions, filters and offsets) is the page
+    of the ranking of every match — hits, order and scores — and so is its total."""
+    for text in WORDS:
+        for selection in SELECTIONS:
+            every = list(iter_hits(listed, text, selection))
+            for offset, limit in PAGES:
+                results = search(listed, text, selection, limit=limit, offset=offset)
+                assert [(h.nct_id, h.version_id, h.score) for h in results.hits] == [
+                    (h.nct_id, h.version_id, h.score) for h in every[offset:offset + limit]
+                ], (text, selection, offset)
+                assert results.total == len(every)
+    assert sum(used) > 40 and not all(used)  # the lists answered most, not every one
+
+
+def test_searches_the_lists_do_not_answer_rank_every_match(listed: Catalogue,
+                                                           used: list[bool]) -> None:
+    """As of a date, near a place, field-scoped, a phrase, a prefix, OR, a rare word, and
+    a page beyond the list: the ranking of every match, as before."""
+    cases = [("cancer", Selection(as_of=date(2025, 6, 1))),
+             ("patients", Selection(near="Boston, United States", within_km=500)),
+             ("patients", Selection(areas=(("cond", "cancer"),))),
+             ('"lung cancer"', Selection()), ("immun*", Selection()),
+             ("nivolumab OR tigit", Selection()), ("tigit", Selection())]
+    for text, selection in cases:
+        results = search(listed, text, selection, limit=4)
+        assert [(h.nct_id, h.score) for h in results.hits] == [
+            (n, s) for n, _, s in _exact(listed, text, selection, 0, 4)]
+        assert results.total == len(list(iter_hits(listed, text, selection)))
+    assert not any(used)
+    far = search(listed, "patients", limit=3, offset=7)  # below a list of 6
+    assert [(h.nct_id, h.score) for h in far.hits] == [
+        (n, s) for n, _, s in _exact(listed, "patients", Selection(), 7, 3)]
+    assert used[-1] is False
+
+
+def test_several_words_rank_every_match(listed: Catalogue, used: list[bool]) -> None:
+    """Several frequent words (all, or any, of them): the union of their lists is no
+    answer (a version in none can rank first for them together), so every match is
+    ranked."""
+    for text in ("patients study", "study treatment", "patients treatment -cancer",
+                 "study OR treatment"):
+        results = search(listed, text, limit=3)
+        assert [(h.nct_id, h.score) for h in results.hits] == [
+            (n, s) for n, _, s in _exact(listed, text, Selection(), 0, 3)]
+    assert not any(used)
+
+
+def test_versions_indexed_since_the_lists_are_ranked_with_them(tmp_path: Path) -> None:
+    """After the lists were made, new versions are ranked along with them (scored as the
+    ranking of every match scores them now; the lists keep the scores they were made
+    with), superseded versions leave them, totals count current versions only; the page
+    is exact again once ``champions.refresh`` made the lists for the grown index."""
+    snapshots = sorted(p for p in CORPUS if "__vh" in p.name)
+    with empty_catalogue("sqlite", tmp_path) as url:
+        first = [p for p in CORPUS if p not in snapshots]
+        assert trials(url, "import", *first, snapshots[0]).exit_code == 0
+        with Catalogue.open(url) as catalogue:
+            areas.catch_up(catalogue.engine)
+            assert champions.build(catalogue.engine, min_docs=3, size=4) > 20
+            with catalogue.engine.connect() as conn:
+                assert champions.stale(conn) is False
+        assert trials(url, "import", *snapshots[1:]).exit_code == 0
+        with Catalogue.open(url) as catalogue:
+            areas.catch_up(catalogue.engine)
+            with catalogue.engine.connect() as conn:
+                past = set(conn.exec_driver_sql(
+                    f"SELECT version_id FROM {areas.PAST_TABLE}").scalars())
+                current = set(conn.exec_driver_sql(
+                    "SELECT current_version_id FROM trial").scalars())
+                indexed = set(conn.exec_driver_sql(
+                    f"SELECT id FROM {areas.FTS_TABLE}_docsize").scalars())
+                assert past and past == indexed - current
+                new = conn.exec_driver_sql("SELECT max(up_to) FROM "
+                                           f"{champions.HEAD}").scalar_one()
+            words = ("patients", "study", "study -placebo", "covid")
+            for text in words:
+                every = {(h.nct_id, h.version_id): h.score for h in iter_hits(catalogue, text)}
+                results = search(catalogue, text, limit=3)
+                assert results.total == len(every)
+                assert all((h.nct_id, h.version_id) in every for h in results.hits)
+                assert all(every[(h.nct_id, h.version_id)] == h.score
+                           for h in results.hits if h.version_id > new)  # ranked now
+            hits = search(catalogue, "patients", limit=3).hits
+            assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+            with catalogue.engine.begin() as conn:  # what a rebuild makes
+                areas.fill_past(conn)
+                assert set(conn.exec_driver_sql(
+                    f"SELECT version_id FROM {areas.PAST_TABLE}").scalars()) == past
+            with catalogue.engine.connect() as conn:
+                assert champions.stale(conn) is True  # the index grew by more than 5%
+            monkey = pytest.MonkeyPatch()
+            monkey.setattr(champions, "MIN_DOCS", 3)
+            monkey.setattr(champions, "SIZE", 4)
+            try:
+                assert champions.refresh(catalogue.engine) is not None
+            finally:
+                monkey.undo()
+            assert champions.refresh(catalogue.engine) is None
+            for text in words:
+                for offset, limit in PAGES:
+                    results = search(catalogue, text, limit=limit, offset=offset)
+                    assert [(h.nct_id, h.score) for h in results.hits] == [
+                        (n, s) for n, _, s in _exact(catalogue, text, Selection(), offset,
+                                                     limit)]
+
+
+def test_no_lists_on_postgresql_and_the_same_answers(listed: Catalogue,
+                                                     corpus_pg: str | None) -> None:
+    """PostgreSQL keeps no lists and ranks every match: the same hits as SQLite's lists."""
+    if corpus_pg is None:
+        pytest.skip("no PostgreSQL")
+    with Catalogue.open(corpus_pg) as pg:
+        with pg.engine.connect() as conn:
+            assert champions.head(conn, "x") is None
+            assert champions.stale(conn) is False
+        for text in ("patients", "study -placebo"):
+            mine = search(listed, text, limit=5)
+            theirs = search(pg, text, limit=5)
+            assert mine.total == theirs.total
+            assert {h.nct_id for h in mine.hits} & {h.nct_id for h in theirs.hits}
+
+
+@pytest.fixture(scope="module")
+def corpus_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | None]:
+    import os
+
+    if not os.environ.get("TRIALS_TEST_POSTGRES_URL"):
+        yield None
+        return
+    with empty_catalogue("postgresql", tmp_path_factory.mktemp("pg")) as url:
+        assert trials(url, "import", *CORPUS).exit_code == 0
+        yield url
+
+
+def test_the_lists_count_as_the_ranking_of_one_word(listed: Catalogue) -> None:
+    """A list holds the first versions of its word's ranking, its floor the last's score."""
+    with listed.engine.connect() as conn:
+        rows = conn.execute(sa.text(f"SELECT h.match, h.floor, count(*) FROM {champions.HEAD} h "
+                                    f"JOIN {champions.LIST} l USING (list_id) "
+                                    "GROUP BY h.list_id")).all()
+    assert rows and all(n == 6 for _, _, n in rows)
+    key = champions.key(search_module.parse("patients"))
+    assert key is not None and key == champions.key(search_module.parse("Patients -cancer"))
+    floor = next(f for m, f, _ in rows if m == key)
+    assert _exact(listed, "patients", Selection(), 5, 1)[0][2] == floor
