@@ -110,7 +110,8 @@ def listed(head: Head, query: Query, selection: Selection) -> sa.Select[Any]:
 
     picked = selected(selection, few=True).order_by(None).subquery("picked")
     stmt = (sa.select(_LIST.c.nct_id, _LIST.c.version_id, _LIST.c.score)
-            .join(picked, picked.c.version_id == _LIST.c.version_id)
+            .join(picked, sa.and_(picked.c.version_id == _LIST.c.version_id,
+                                  picked.c.nct_id == _LIST.c.nct_id))  # as of: by NCT id
             .where(_LIST.c.list_id == head.list_id).order_by(_LIST.c.place))
     if isinstance(query.root, All) and any(isinstance(p, Not) for p in query.root.parts):
         whole = Scoped((("term", query),)).fts5()
