@@ -1,6 +1,7 @@
 """Full-text searches ``--as-of`` a date without the per-match test (SQLite).
 
-A search as of a date keeps each trial's version current then (see
+A search of a frequent word (one with a champion list, :mod:`harvester.find.champions`)
+as of a date keeps each trial's version current then (see
 :func:`harvester.catalogue.selection.versions_as_of`): a test per match through the index on
 ``(nct_id, effective_date, …)``, seconds for a frequent word at the registry's size, both to
 count the matches and to rank them.  Most trials of a catalogue have one version, though,
@@ -77,14 +78,18 @@ def _among(stmt: sa.Select[Any], ids: Sequence[int]) -> sa.Select[Any]:
 def answer(conn: Connection, query: Query, selection: Selection, limit: int,
            offset: int) -> tuple[int, Sequence[Any] | None] | None:
     """``(total, page)`` of a search :func:`applies` to (the page None when the ranking of
-    every match must make it), or None when the trials with history are too many."""
+    every match must make it), or None when the query is not one word with a champion list
+    (its matches are few: testing each costs less than the set of versions by date) or
+    the trials with history are too many."""
     from harvester.find.search import _ranked, _scoped
 
     assert selection.as_of is not None
     wanted = champions.key(query)
     head = champions.head(conn, wanted) if wanted is not None else None
+    if head is None:
+        return None  # few matches (or several words): testing each costs less than the date
     indexed = areas.indexed_up_to(conn)
-    history = with_history(conn, min(indexed, head.up_to) if head is not None else indexed)
+    history = with_history(conn, min(indexed, head.up_to))
     if history is None:
         return None
     stmt, _ = _ranked(conn, query, selection)
@@ -102,7 +107,7 @@ def answer(conn: Connection, query: Query, selection: Selection, limit: int,
     if mine is not None:
         total += int(conn.execute(sa.select(sa.func.count()).select_from(
             mine.subquery())).scalar_one())
-    if head is None or offset + limit > champions.SIZE:
+    if offset + limit > champions.SIZE:
         return total, None
     seen = set(history)
     rows = [row for row in conn.execute(champions.listed(head, query, selection)
