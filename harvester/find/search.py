@@ -40,7 +40,7 @@ from harvester.catalogue.selection import (
     the_nct_id,
 )
 from harvester.errors import UsageError
-from harvester.find import asof, champions
+from harvester.find import asof, champions, several
 from harvester.find.scoped import Scoped
 from harvester.find.search_query import Query, parse
 
@@ -264,6 +264,8 @@ def search(catalogue: Catalogue, text: str | Query | None,
                  if query is not None and asof.applies(conn, query, selection) else None)
         champion = (None if dated is not None
                     else _from_champions(conn, query, selection, limit, offset))
+        if champion is None and dated is None and query is not None:
+            champion = several.page(conn, query, selection, limit, offset)
         found: Sequence[Any]
         if dated is not None:
             # As of a date: the trials with history tested, the others by date (asof).
