@@ -81,7 +81,8 @@ def test_as_of_pages_and_totals_are_those_of_testing_every_match(
     assert {"page", "total", "no"} <= set(answered)
     with listed.engine.connect() as conn:
         history = asof.with_history(conn, areas.indexed_up_to(conn))
-        assert history is not None and len(history) >= 5  # NCT06203210's snapshots, NCT00557986's sources
+        # NCT06203210's snapshots, NCT00557986's two sources
+        assert history is not None and len(history) >= 5
     # The trials with history do count: as of a day between two snapshots, the versions
     # picked include ones no longer current.
     current = {h.version_id for h in iter_hits(listed, "patients")}

@@ -105,9 +105,10 @@ def answer(conn: Connection, query: Query, selection: Selection, limit: int,
         f"AND +rowid NOT IN (SELECT id FROM version WHERE effective_date > ?) "
         f"AND +rowid NOT IN (SELECT value FROM json_each(?))",
         (match, late, _json(history))).scalar_one())
-    if mine is not None:
-        total += int(conn.execute(sa.select(sa.func.count()).select_from(
-            mine.subquery())).scalar_one())
+    # The trials with history: every match of theirs, ranked (one scan; a few versions).
+    ranked = [] if mine is None else list(conn.execute(
+        mine.order_by(sa.desc("score"), sa.asc("nct_id"))).all())
+    total += len(ranked)
     if offset + limit > champions.SIZE:
         return total, None
     seen = set(history)
@@ -116,11 +117,9 @@ def answer(conn: Connection, query: Query, selection: Selection, limit: int,
             if row.version_id not in seen][:offset + limit]
     if len(rows) < offset + limit:
         return total, None  # too few of the list picked: rank every match
-    if mine is not None:
-        ranked = conn.execute(mine.order_by(sa.desc("score"), sa.asc("nct_id"))
-                              .limit(offset + limit)).all()
-        rows = sorted([*rows, *ranked], key=lambda r: (-float(r.score), r.nct_id))[
-            :offset + limit]
+    if ranked:
+        rows = sorted([*rows, *ranked[:offset + limit]],
+                      key=lambda r: (-float(r.score), r.nct_id))[:offset + limit]
     return total, rows[offset:offset + limit]
 
 
