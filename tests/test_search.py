@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -124,3 +125,77 @@ def test_near_lists_the_nearest_site_first_with_its_distance(corpus: Catalogue,
                                                       within_km=800), page=3))
     assert [(h.nct_id, h.distance_km) for h in streamed] == [
         (h.nct_id, h.distance_km) for h in results.hits]
+
+
+# --- field-scoped searches with filters: the unfiltered ranking, filtered --------------------
+
+AREA_QUERIES = ((("cond", "lung cancer"),), (("cond", "melanoma"),),
+                (("intr", "pembrolizumab"),), (("titles", "study"),),
+                (("outc", "overall survival"),), (("cond", "cancer"), ("intr", "placebo")))
+FILTERS = (Selection(statuses=("COMPLETED", "TERMINATED")), Selection(phases=("PHASE3",)),
+           Selection(study_types=("INTERVENTIONAL",)), Selection(has_results=True),
+           Selection(age=70), Selection(sex="FEMALE", age_groups=("OLDER_ADULT",)),
+           Selection(healthy_volunteers=False), Selection(funders=("INDUSTRY",)),
+           Selection(documents=("protocol",), completion_before=date(2024, 12, 31)),
+           Selection(start_after=date(2015, 1, 1), start_before=date(2020, 12, 31)),
+           Selection(countries=("United States",), states=("CA", "NY")),
+           Selection(updated_since=date(2020, 1, 1), sponsors=("university",)),
+           Selection(conditions=("cancer",), interventions=("mab",)),
+           Selection(ids=("NCT06203210", "NCT02481830", "NCT04585815")))
+
+
+def _ranking(catalogue: Catalogue, text: str | None,
+             selection: Selection) -> list[tuple[str, int, float]]:
+    return [(h.nct_id, h.version_id, h.score) for h in iter_hits(catalogue, text, selection)]
+
+
+def _picked(catalogue: Catalogue, selection: Selection) -> set[int]:
+    from harvester.catalogue.selection import iter_selected
+
+    with catalogue.engine.connect() as conn:
+        return {version_id for _, version_id in iter_selected(conn, selection)}
+
+
+@pytest.mark.parametrize("as_of", [None, date(2025, 6, 1)])
+def test_a_filtered_area_search_is_its_ranking_filtered(corpus: Catalogue,
+                                                        as_of: date | None) -> None:
+    """Each match's filters are tested before it is joined to its trial (and, today, after
+    a look at the index's past versions): the same hits, order, scores and totals as the
+    search without the filters, keeping the versions the filters select."""
+    checked = 0
+    for given in AREA_QUERIES:
+        for text in (None, "patients"):
+            everything = _ranking(corpus, text, Selection(areas=given, as_of=as_of))
+            for chosen in FILTERS:
+                kept = _picked(corpus, replace(chosen, as_of=as_of))
+                chosen = replace(chosen, areas=given, as_of=as_of)
+                expected = [hit for hit in everything if hit[1] in kept]
+                assert _ranking(corpus, text, chosen) == expected, (given, text, chosen)
+                page = search(corpus, text, chosen, limit=3, offset=1)
+                assert page.total == len(expected)
+                assert [(h.nct_id, h.version_id, h.score) for h in page.hits] == expected[1:4]
+                checked += bool(expected) and len(expected) < len(everything)
+    assert checked > 40  # filters that kept some matches and dropped others
+
+
+@pytest.mark.parametrize("text,given", [(None, (("cond", "cancer"),)), ("patients", ()),
+                                        ("study", (("intr", "drug"),))])
+def test_near_with_words_keeps_the_matches_in_reach_by_distance(
+        corpus: Catalogue, text: str | None, given: tuple[tuple[str, str], ...]) -> None:
+    """The sites in reach are found first and the words' matches outside them dropped
+    before anything else: the matches in reach, nearest first, ties in the ranking's
+    order, each with its distance."""
+    near = Selection(near="42.3601,-71.0589", within_km=1500)
+    ranking = _ranking(corpus, text, Selection(areas=given))
+    reach = {h.version_id: h.distance_km for h in iter_hits(corpus, None, near)}
+    hits = list(iter_hits(corpus, text, Selection(areas=given, near=near.near,
+                                                  within_km=near.within_km)))
+    expected = sorted((hit for hit in ranking if hit[1] in reach),
+                      key=lambda hit: (round(reach[hit[1]] or 0.0, 6), ranking.index(hit)))
+    assert 1 < len(hits) < len(ranking)
+    assert [(h.nct_id, h.version_id) for h in hits] == [(n, v) for n, v, _ in expected]
+    assert [h.distance_km for h in hits] == [reach[v] for _, v, _ in expected]
+    both = Selection(areas=given, near=near.near, within_km=near.within_km,
+                     statuses=("COMPLETED",))
+    assert search(corpus, text, both).total == len(
+        [v for _, v, _ in expected if v in _picked(corpus, Selection(statuses=("COMPLETED",)))])

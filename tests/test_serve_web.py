@@ -84,6 +84,10 @@ def test_paging_returns_every_api_study_once(client: TestClient) -> None:
     {"filter.advanced": "AREA[Phase]PHASE3"},
     {"sort": "LastUpdatePostDate:desc"},
     {"sort": "EnrollmentCount", "query.term": "cancer"},
+    {"filter.advanced": "AREA[LastUpdatePostDate]RANGE[2025-01-01, MAX]",
+     "sort": "LastUpdatePostDate:asc"},
+    {"filter.advanced": "AREA[LastUpdatePostDate]RANGE[MIN, 2025-06-30]",
+     "sort": "LastUpdatePostDate:desc", "filter.overallStatus": "COMPLETED"},
 ])
 def test_same_hits_as_the_registry_replica(client: TestClient, replica: ReplicaServer,
                                            params: dict[str, str]) -> None:
@@ -96,6 +100,41 @@ def test_same_hits_as_the_registry_replica(client: TestClient, replica: ReplicaS
     # The corpus catalogue holds more API studies than the fixture folder: compare on these.
     assert [i for i in ours if i in fixture_ids] == theirs
     assert theirs  # each case matches something
+
+
+@pytest.mark.parametrize("statuses", ["COMPLETED", "RECRUITING,COMPLETED", "WITHDRAWN",
+                                      "NO_LONGER_AVAILABLE"])
+def test_a_status_page_is_the_same_walked_in_nct_order_or_from_the_set(
+        client: TestClient, monkeypatch: pytest.MonkeyPatch, statuses: str) -> None:
+    """A common status's page is found by walking the trials in NCT order, a rare one's
+    from the set of versions of that status: the same pages and total either way."""
+    from harvester.serve.web.studies import CatalogueStudies
+
+    walked = []
+    pages = {}
+    for walk in (True, False):
+        monkeypatch.setattr(CatalogueStudies, "_walks", lambda *args, walk=walk: walk)
+        params = {"filter.overallStatus": statuses, "pageSize": "3"}
+        pages[walk] = _all_pages(lambda p: client.get("/api/v2/studies", params=p).json(),
+                                 params)
+        walked.append(client.get("/api/v2/studies", params={
+            **params, "countTotal": "true"}).json().get("totalCount"))
+    assert pages[True] == pages[False] and walked[0] == walked[1] == len(pages[True])
+    assert pages[True] or statuses == "NO_LONGER_AVAILABLE"
+
+
+def test_the_status_page_walks_only_for_a_common_status(corpus_url: str) -> None:
+    from harvester.serve.web.studies import CatalogueStudies, _SqlPlan
+
+    studies = CatalogueStudies(Catalogue.open(corpus_url))
+    with studies.catalogue.engine.connect() as conn:
+        revision = studies.revision(conn)
+        common = _SqlPlan(statuses=[["COMPLETED", "RECRUITING", "ACTIVE_NOT_RECRUITING",
+                                     "UNKNOWN", "TERMINATED"]])
+        assert studies._walks(conn, revision, common, 2)
+        assert not studies._walks(conn, revision, _SqlPlan(statuses=[["WITHDRAWN"]]), 11)
+        assert not studies._walks(conn, revision, common, 10_000)  # a deep page
+        assert not studies._walks(conn, revision, _SqlPlan(), 2)  # no status
 
 
 def test_study_fields_and_as_of(client: TestClient) -> None:

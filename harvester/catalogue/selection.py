@@ -230,19 +230,34 @@ def selected(selection: Selection, *, per_match: bool = False,
     by a look at the version's entry in the column's index.  (A search's matches can be
     most of the catalogue: there the set, one range of that index, costs less.)
     """
-    per_match = per_match or few
+    base = picked_versions(selection)
+    where = filters(selection, base.c.version_id, base.c.nct_id, per_match=per_match,
+                    few=few)
+    return sa.select(base.c.nct_id, base.c.version_id).where(*where).order_by(base.c.nct_id)
+
+
+def picked_versions(selection: Selection) -> sa.Subquery:
+    """``(nct_id, version_id)`` of every trial's version the selection starts from: the
+    current ones, or those current ``as_of`` its date (no filter applied)."""
     if selection.as_of is None:
-        base = sa.select(T.c.nct_id, T.c.current_version_id.label("version_id")).subquery("base")
-    else:
-        base = versions_as_of(selection.as_of).subquery("base")
-    picked = base.c.version_id
+        return sa.select(T.c.nct_id, T.c.current_version_id.label("version_id")
+                         ).subquery("base")
+    return versions_as_of(selection.as_of).subquery("base")
+
+
+def filters(selection: Selection, picked: Any, nct_id: Any, *, per_match: bool = False,
+            few: bool = False) -> list[Any]:
+    """The conditions of :func:`selected` on a version id ``picked`` and its NCT id
+    ``nct_id`` (columns, or expressions: a search tests them on the index's match, before
+    it is joined to its trial)."""
+    per_match = per_match or few
     where: list[Any] = []
     if selection.ids:
-        where.append(base.c.nct_id.in_(sorted(set(selection.ids))))
+        where.append(nct_id.in_(sorted(set(selection.ids))))
     if selection.query is not None:
         if selection.query_key is None:
             raise UsageError(f"the saved query {selection.query!r} was not looked up")
-        where.append(base.c.nct_id.in_(sa.select(M.c.nct_id).where(
+        where.append(nct_id.in_(sa.select(M.c.nct_id).where(
             M.c.query_key == selection.query_key, M.c.present.is_(True))))
     own: list[Any] = []  # conditions on the version's own columns
     # Equality filters: for a few rows, a look at each one's entry in the column's index.
@@ -279,7 +294,7 @@ def selected(selection: Selection, *, per_match: bool = False,
         where.append(AreaMatch(picked, selection.areas))
     where += _facet_filters(selection, picked, per_match)
     where += _place_filters(selection, picked, per_match)
-    return sa.select(base.c.nct_id, picked).where(*where).order_by(base.c.nct_id)
+    return where
 
 
 def _equal_filters(selection: Selection) -> list[tuple[str, Any]]:

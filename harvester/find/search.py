@@ -34,8 +34,10 @@ from harvester.catalogue import tables as t
 from harvester.catalogue.selection import (
     DEFAULT_WITHIN_KM,
     Selection,
+    filters,
     near_point,
     near_test,
+    picked_versions,
     selected,
     the_nct_id,
 )
@@ -128,23 +130,29 @@ def _matches(conn: Connection, query: Query | None,
     # Nearest site first; relevance orders trials at the same distance.  Each version's
     # nearest site is found once, from the sites in reach (a range of the index on z),
     # rather than per match; the join is the --near filter too.
-    stmt, value = _ranked(conn, query, replace(selection, near=None, within_km=None))
+    # The sites in reach are few beside the words' matches: found first (once), and each
+    # match outside them is dropped before it is joined to its trial, filtered or scored.
+    reach = nearest_sites(selection.near, selection.within_km or DEFAULT_WITHIN_KM,
+                          cte=True)
+    stmt, value = _ranked(conn, query, replace(selection, near=None, within_km=None),
+                          among=sa.select(reach.c.version_id))
     inner = stmt.subquery("ranked")
-    reach = nearest_sites(selection.near, selection.within_km or DEFAULT_WITHIN_KM)
     return (sa.select(inner.c.nct_id, inner.c.version_id,
                       (-reach.c.d2 * BOOST * BOOST + inner.c.score / BOOST).label("score"),
                       reach.c.d2)
             .join(reach, reach.c.version_id == inner.c.version_id)), value
 
 
-def nearest_sites(near: str, within_km: float) -> sa.Subquery:
+def nearest_sites(near: str, within_km: float, *, cte: bool = False) -> Any:
     """``(version_id, d2)``: each version with a site within ``within_km`` of ``near``, and
-    the squared chord to its nearest such site."""
+    the squared chord to its nearest such site (``cte``: a materialized CTE, made once
+    however often the statement reads it)."""
     x, y, z = near_point(near)
     p = facets.PLACE
     d2 = (p.c.x - x) * (p.c.x - x) + (p.c.y - y) * (p.c.y - y) + (p.c.z - z) * (p.c.z - z)
-    return (sa.select(p.c.version_id, sa.func.min(d2).label("d2"))
-            .where(near_test(near, within_km)).group_by(p.c.version_id).subquery("reach"))
+    stmt = (sa.select(p.c.version_id, sa.func.min(d2).label("d2"))
+            .where(near_test(near, within_km)).group_by(p.c.version_id))
+    return stmt.cte("reach").prefix_with("MATERIALIZED") if cte else stmt.subquery("reach")
 
 
 def _located(conn: Connection, selection: Selection) -> Selection:
@@ -161,17 +169,22 @@ def _located(conn: Connection, selection: Selection) -> Selection:
 
 
 def _ranked(conn: Connection, query: Query | None, selection: Selection,
-            since: int | None = None) -> tuple[sa.Select[Any], Any]:
+            since: int | None = None,
+            among: sa.Select[Any] | None = None) -> tuple[sa.Select[Any], Any]:
     """As :func:`_matches`; ``since`` (SQLite): only versions with a higher id (those
-    indexed since the champion lists were made)."""
+    indexed since the champion lists were made); ``among``: only the versions it selects
+    (a few: the sites in reach of ``--near``), tested on each match first."""
     scoped = _scoped(query, selection)
     # A field-scoped search matches few trials: its filters are tested on each match; a
-    # bare word may match most of the catalogue: its filters are sets, built once.
-    picked = selected(replace(selection, areas=()), per_match=bool(selection.areas)
-                      ).order_by(None).subquery("picked")
+    # bare word may match most of the catalogue: its filters are sets, built once.  Among
+    # a few versions (near a place), every filter is tested on each.
+    picked = selected(replace(selection, areas=()), per_match=bool(selection.areas),
+                      few=among is not None).order_by(None).subquery("picked")
     if scoped is None:
-        return sa.select(picked.c.nct_id, picked.c.version_id,
-                         sa.literal(0.0).label("score")), None
+        stmt = sa.select(picked.c.nct_id, picked.c.version_id, sa.literal(0.0).label("score"))
+        if among is not None:
+            stmt = stmt.where(picked.c.version_id.in_(among))
+        return stmt, None
     sqlite = conn.dialect.name == "sqlite"
     snippet = None if query is None else (query.fts5() if sqlite else conn.execute(
         sa.select(sa.cast(query.tsquery(), sa.Text))).scalar_one())
@@ -186,15 +199,31 @@ def _ranked(conn: Connection, query: Query | None, selection: Selection,
                 sa.literal_column(areas.FTS_TABLE).op("MATCH")(strong))
             if since is not None:
                 boosted = boosted.where(sa.literal_column("rowid") > since)
+            if among is not None:  # `+rowid`: a scan of the matches, not a look-up each
+                boosted = boosted.where(_plain(sa.literal_column("rowid")).in_(among))
             score = score + sa.case((fts.c.rowid.in_(boosted), BOOST), else_=0.0)
-        on = picked.c.version_id == fts.c.rowid
+        # The filters are tested on each match before it is joined to its trial (a look-up
+        # that costs more than most filters), and first of all, for today's versions,
+        # whether it is one: not among the index's past versions (a small table).
+        plain = replace(selection, areas=())
+        base = picked_versions(plain)
+        row = _plain(fts.c.rowid)
+        where = filters(plain, row, base.c.nct_id, per_match=bool(selection.areas),
+                        few=among is not None)
+        if selection.as_of is None:
+            where.insert(0, row.not_in(sa.select(
+                sa.table(areas.PAST_TABLE, sa.column("version_id")).c.version_id)))
+        on = base.c.version_id == fts.c.rowid
         if selection.as_of is not None:  # found by NCT id (see versions_as_of)
-            on = sa.and_(on, picked.c.nct_id == the_nct_id(fts.c.rowid))
-        stmt = (sa.select(picked.c.nct_id, picked.c.version_id, score.label("score"))
-                .select_from(fts).join(picked, on)
-                .where(sa.literal_column(areas.FTS_TABLE).op("MATCH")(match or "zzitemzz")))
+            on = sa.and_(on, base.c.nct_id == the_nct_id(fts.c.rowid))
+        stmt = (sa.select(base.c.nct_id, base.c.version_id, score.label("score"))
+                .select_from(fts).join(base, on)
+                .where(sa.literal_column(areas.FTS_TABLE).op("MATCH")(match or "zzitemzz"),
+                       *where))
         if since is not None:  # a range of each match list: one cursor
             stmt = stmt.where(fts.c.rowid > since)
+        if among is not None:  # before the join to the trial: the rest is never scored
+            stmt = stmt.where(_plain(fts.c.rowid).in_(among))
         return stmt, snippet
     tsquery, strong = scoped.tsquery(), scoped.strong_tsquery()
     doc = sa.table(areas.PG_TABLE, sa.column("version_id"), sa.column("document"))
@@ -205,7 +234,15 @@ def _ranked(conn: Connection, query: Query | None, selection: Selection,
     stmt = (sa.select(picked.c.nct_id, picked.c.version_id, score.label("score"))
             .select_from(doc).join(picked, picked.c.version_id == doc.c.version_id)
             .where(doc.c.document.op("@@")(_as_tsquery(tsquery or "'zzitemzz'"))))
+    if among is not None:
+        stmt = stmt.where(doc.c.version_id.in_(among))
     return stmt, snippet or None
+
+
+def _plain(column: Any) -> Any:
+    """``+column`` on SQLite: a test of each row the scan gives, not a look-up by it (an
+    FTS5 look-up by rowid parses the query and counts its words' matches again)."""
+    return sa.literal_column("+" + str(column.compile(compile_kwargs={"literal_binds": True})))
 
 
 #: Added to the score of a match on the concept or the condition list: above any other.

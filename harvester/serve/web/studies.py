@@ -31,6 +31,7 @@ from sqlalchemy.engine import Connection
 from harvester.catalogue import Catalogue
 from harvester.catalogue import tables as t
 from harvester.catalogue.prepared import unpack
+from harvester.catalogue.selection import OwnTest
 from harvester.serve.fields import project
 from harvester.serve.query import QueryError, parse_query
 from harvester.serve.querytree import And, InArea, Node, Range
@@ -91,6 +92,10 @@ class _SqlPlan:
     order_column: str | None = None
     descending: bool = False
     residual: dict[str, str] = field(default_factory=dict)  # params left to the Essie engine
+    # filter.overallStatus and postFilter.overallStatus (each applies): tested as a set of
+    # versions or on each trial walked in NCT order, whichever reads less (_walks).
+    statuses: list[list[str]] = field(default_factory=list)
+    ranges: list[tuple[str, str, str]] = field(default_factory=list)  # (column, lo, hi)
 
 
 def _date_floor(node: Node) -> list[tuple[str, str, str]] | None:
@@ -117,6 +122,11 @@ def _is_day(text: str) -> bool:
     return len(text) == 10
 
 
+def _bounds(column: Any, lo: str, hi: str) -> list[Any]:
+    """``lo <= column <= hi`` (``MIN`` and ``MAX``: no bound)."""
+    return [*([column >= lo] if lo != "MIN" else []), *([column <= hi] if hi != "MAX" else [])]
+
+
 def _sql_plan(params: Mapping[str, str], picked: Any) -> _SqlPlan:
     plan = _SqlPlan()
     residual: dict[str, str] = {}
@@ -127,8 +137,7 @@ def _sql_plan(params: Mapping[str, str], picked: Any) -> _SqlPlan:
             ids = sorted({canonical_nct(v) or "" for v in _split(value)} - {""})
             plan.where.append(picked.c.nct_id.in_(ids))
         elif name in ("filter.overallStatus", "postFilter.overallStatus"):
-            plan.where.append(picked.c.version_id.in_(sa.select(V.c.id).where(
-                V.c.overall_status.in_(_split(value)))))
+            plan.statuses.append(_split(value))
         elif name in ("filter.advanced", "postFilter.advanced"):
             try:
                 floors = _date_floor(parse_query(value).node)
@@ -137,13 +146,7 @@ def _sql_plan(params: Mapping[str, str], picked: Any) -> _SqlPlan:
             if floors is None:
                 residual[name] = value
                 continue
-            for column, lo, hi in floors:
-                cond = []
-                if lo != "MIN":
-                    cond.append(V.c[column] >= lo)
-                if hi != "MAX":
-                    cond.append(V.c[column] <= hi)
-                plan.where.append(picked.c.version_id.in_(sa.select(V.c.id).where(*cond)))
+            plan.ranges += floors
         elif name == "sort":
             keys = _sort_keys(value)
             if len(keys) == 1 and keys[0].piece is not None and keys[0].piece.name in (
@@ -222,7 +225,9 @@ class CatalogueStudies:
                 more = offset + size < total
             else:
                 stmt = self._ordered(picked, sql)
-                rows = conn.execute(stmt.limit(size + 1).offset(offset)).all()
+                walk = as_of is None and self._walks(conn, revision, sql, offset + size + 1)
+                page_stmt = self._ordered(picked, sql, walk=True) if walk else stmt
+                rows = conn.execute(page_stmt.limit(size + 1).offset(offset)).all()
                 chunk = [(row.nct_id, row.version_id) for row in rows[:size]]
                 more = len(rows) > size
                 total = -1
@@ -305,15 +310,64 @@ class CatalogueStudies:
                     self._counts.popitem(last=False)
         return int(cached)
 
-    def _ordered(self, picked: Any, sql: _SqlPlan) -> sa.Select[Any]:
+    def _walks(self, conn: Connection, revision: int, sql: _SqlPlan, wanted: int) -> bool:
+        """Whether a page in NCT order is found sooner by walking the trials in that order,
+        testing each one's status (``wanted`` rows needed), than by the set of versions of
+        that status (which is read whole, then sorted): when the status is common.  The
+        counts are taken once per catalogue state."""
+        if not sql.statuses or sql.order_column is not None:
+            return False
+        trials = self._cached(("trials", revision), lambda: int(conn.execute(
+            sa.select(sa.func.count()).select_from(T)).scalar_one()))
+        having = min(self._cached(("status", revision, tuple(sorted(group))),
+                                  lambda group=group: int(conn.execute(
+                                      sa.select(sa.func.count()).select_from(V).where(
+                                          V.c.overall_status.in_(group))).scalar_one()))
+                     for group in sql.statuses)
+        # Walking reads about wanted * trials / having trials; the set, having versions.
+        return wanted * trials < having * having
+
+    def _cached(self, key: tuple[Any, ...], count: Any) -> int:
+        with self._lock:
+            cached = self._counts.get(key)
+        if cached is None:
+            cached = count()
+            with self._lock:
+                self._counts[key] = cached
+                while len(self._counts) > 256:
+                    self._counts.popitem(last=False)
+        return int(cached)
+
+    def _ordered(self, picked: Any, sql: _SqlPlan, *, walk: bool = False) -> sa.Select[Any]:
+        """The page's statement.  ``walk``: the statuses tested on each trial (a look at
+        its version's entry in the status index), so that the trials are read in NCT order
+        until the page is full; else each a set of versions."""
         stmt = sa.select(picked.c.nct_id, picked.c.version_id).where(*sql.where)
+        for group in sql.statuses:
+            stmt = stmt.where(OwnTest(picked.c.version_id, lambda c, group=group: c.in_(group),
+                                      "overall_status") if walk else
+                              picked.c.version_id.in_(sa.select(V.c.id).where(
+                                  V.c.overall_status.in_(group))))
         if sql.order_column is None:
-            return stmt.order_by(picked.c.nct_id)
+            return stmt.where(*self._ranges(picked, sql.ranges)).order_by(picked.c.nct_id)
         column = V.c[sql.order_column]
         stmt = stmt.join(V, V.c.id == picked.c.version_id)
-        # Missing values last, as the registry sorts.
+        # A range of the column the page is sorted by is tested on the joined version row,
+        # so that the column's index gives both the range and the order (the versions in
+        # the range are read in order until the page is full); other ranges are sets.
+        own = [r for r in sql.ranges if r[0] == sql.order_column]
+        stmt = stmt.where(*self._ranges(picked, [r for r in sql.ranges if r not in own]),
+                          *(test for _, lo, hi in own for test in _bounds(column, lo, hi)))
         key = column.desc() if sql.descending else column.asc()
+        if any(lo != "MIN" or hi != "MAX" for _, lo, hi in own):
+            return stmt.order_by(key, picked.c.nct_id)  # no missing value in a range
+        # Missing values last, as the registry sorts.
         return stmt.order_by(column.is_(None), key, picked.c.nct_id)
+
+    @staticmethod
+    def _ranges(picked: Any, ranges: Sequence[tuple[str, str, str]]) -> list[Any]:
+        return [picked.c.version_id.in_(sa.select(V.c.id).where(*_bounds(V.c[name], lo, hi)))
+                for name, lo, hi in ranges]
 
     def _scanned(self, conn: Connection, params: Mapping[str, str], as_of: date | None,
                  picked: Any, sql: _SqlPlan) -> list[tuple[str, int]]:
