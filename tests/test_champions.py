@@ -206,3 +206,37 @@ def test_the_lists_count_as_the_ranking_of_one_word(listed: Catalogue) -> None:
     assert key is not None and key == champions.key(search_module.parse("Patients -cancer"))
     floor = next(f for m, f, _ in rows if m == key)
     assert _exact(listed, "patients", Selection(), 5, 1)[0][2] == floor
+
+
+def test_each_word_bound_into_one_compiled_ranking_lists_what_its_own_statement_ranks(
+        listed: Catalogue) -> None:
+    """`build` binds each word into one compiled statement (champions.OneWord) instead of
+    building the word's own: every list is that statement's ranking, place for place."""
+    from harvester.find.search import _ranked
+
+    with listed.engine.connect() as conn:
+        ranking = champions.OneWord(conn, 6)
+        assert ranking.sql is not None  # the compiled path is the one taken
+        lists: dict[str, list[tuple[str, int, float]]] = {}
+        for match, nct, version, score in conn.exec_driver_sql(
+                f"SELECT h.match, l.nct_id, l.version_id, l.score FROM {champions.HEAD} h "
+                f"JOIN {champions.LIST} l USING (list_id) ORDER BY h.match, l.place"):
+            lists.setdefault(match, []).append((nct, version, score))
+        conn.exec_driver_sql(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{areas.FTS_TABLE}_v "
+                             f"USING fts5vocab(main, {areas.FTS_TABLE}, row)")
+        words = [str(w) for w, in conn.exec_driver_sql(
+            f"SELECT term FROM temp.{areas.FTS_TABLE}_v WHERE doc >= 3 ORDER BY term")]
+        keyed = {champions.key(search_module.parse(w)): w for w in words
+                 if w.isalpha() and w not in ("and", "or", "not")}
+        listed_words = sorted(keyed[m] for m in lists if m in keyed)
+        assert len(lists) > 50 and len(listed_words) > 50
+        for word in listed_words[::7]:  # a seventh of them, each built as a search builds it
+            query = search_module.parse(word)
+            match = champions.key(query)
+            assert match is not None
+            stmt, _ = _ranked(conn, query, Selection())
+            own = conn.execute(stmt.order_by(sa.desc("score"), sa.asc("nct_id")).limit(6))
+            assert [(r.nct_id, r.version_id, r.score) for r in own] == lists[match], word
+            bound = ranking.rows(conn, query)
+            assert bound is not None
+            assert [(r.nct_id, r.version_id, r.score) for r in bound] == lists[match], word

@@ -30,7 +30,8 @@ which it does once the index has grown by :data:`STALE` (and on ``--rebuild``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +51,7 @@ HEAD = "version_area_champion_head"
 MIN_DOCS = 20_000  # versions matching a word before it has a list
 SIZE = 2_000  # versions kept per word
 STALE = 0.05  # the index grown by this share since the lists were made: make them again
+GROUP_SECONDS = 0.25  # a transaction of the build makes lists this long at most
 _MARK = ""  # the head row that records when the lists were made (match '')
 
 
@@ -145,9 +147,12 @@ def refresh(engine: sa.Engine, *, rebuild: bool = False,
 
 def build(engine: sa.Engine, *, min_docs: int | None = None, size: int | None = None,
           progress: Callable[[int], None] | None = None) -> int:
-    """Make every frequent word's list, a word per transaction (searches and a killed
-    build see whole lists: each is exact for the index it was made from); returns how
-    many words have one.  ``progress(1)`` after each word."""
+    """Make every frequent word's list; returns how many words have one.  ``progress(1)``
+    after each word.
+
+    Words are made a group per transaction, each group for up to :data:`GROUP_SECONDS` (the
+    write lock is held no longer: a sync waits that long at most), so searches and a killed
+    build see whole lists, each exact for the index it was made from."""
     from harvester.catalogue.selection import Selection
     from harvester.find.search import _ranked
 
@@ -159,8 +164,9 @@ def build(engine: sa.Engine, *, min_docs: int | None = None, size: int | None = 
         words = [str(term) for term, in conn.exec_driver_sql(
             f"SELECT term FROM temp.{areas.FTS_TABLE}_vocab WHERE doc >= ? "
             f"ORDER BY doc DESC", (min_docs,))]
+        ranking = OneWord(conn, size)
         conn.rollback()
-    made: list[str] = []
+    wanted: list[tuple[str, Query]] = []
     for word in words:
         if word.startswith((areas.CONCEPT_PREFIX, "zzitemzz")) or areas.tokens(word) != [word]:
             continue  # a concept, the item separator, or no query's word is this token
@@ -169,32 +175,29 @@ def build(engine: sa.Engine, *, min_docs: int | None = None, size: int | None = 
         except UsageError:
             continue  # an operator (or, not)
         found = key(query)
-        if found is None:
-            continue
+        if found is not None:
+            wanted.append((found, query))
+    made: list[str] = []
+    done = 0
+    while done < len(wanted):
         with engine.begin() as conn:
             # The write lock first: a catch-up (a search's) cannot index between reading
-            # the ranking and noting what was indexed then.
+            # the rankings and noting what was indexed then.
             conn.exec_driver_sql("DELETE FROM schema_info WHERE 0")
             up_to, docs = areas.indexed_up_to(conn), areas.count(conn)
-            stmt, _ = _ranked(conn, query, Selection())
-            rows = conn.execute(stmt.order_by(sa.desc("score"), sa.asc("nct_id"))
-                                .limit(size)).all()
-            conn.exec_driver_sql(f"DELETE FROM {LIST} WHERE list_id IN "
-                                 f"(SELECT list_id FROM {HEAD} WHERE match = ?)", (found,))
-            conn.exec_driver_sql(f"DELETE FROM {HEAD} WHERE match = ?", (found,))
-            if len(rows) == size:  # else: every match is listed, no list needed
-                list_id = conn.exec_driver_sql(
-                    f"INSERT INTO {HEAD} (match, floor, floor_nct, up_to, docs) "
-                    f"VALUES (?, ?, ?, ?, ?) RETURNING list_id",
-                    (found, float(rows[-1].score), rows[-1].nct_id, up_to, docs)).scalar_one()
-                conn.exec_driver_sql(
-                    f"INSERT INTO {LIST} (list_id, place, version_id, nct_id, score) "
-                    f"VALUES (?, ?, ?, ?, ?)", [(list_id, place, row.version_id, row.nct_id,
-                                                 float(row.score))
-                                                for place, row in enumerate(rows)])
-                made.append(found)
-        if progress is not None:
-            progress(1)
+            started = time.monotonic()
+            while done < len(wanted) and time.monotonic() - started < GROUP_SECONDS:
+                found, query = wanted[done]
+                done += 1
+                rows = ranking.rows(conn, query)
+                if rows is None:  # a word the compiled statement does not fit
+                    stmt, _ = _ranked(conn, query, Selection())
+                    rows = conn.execute(stmt.order_by(sa.desc("score"), sa.asc("nct_id"))
+                                        .limit(size)).all()
+                if _store(conn, found, rows, size, up_to, docs):
+                    made.append(found)
+                if progress is not None:
+                    progress(1)
     with engine.begin() as conn:
         conn.exec_driver_sql("DELETE FROM schema_info WHERE 0")
         up_to, docs = areas.indexed_up_to(conn), areas.count(conn)
@@ -206,3 +209,70 @@ def build(engine: sa.Engine, *, min_docs: int | None = None, size: int | None = 
         conn.exec_driver_sql(f"INSERT OR REPLACE INTO {HEAD} (match, floor, floor_nct, up_to, "
                              f"docs) VALUES (?, 0, '', ?, ?)", (_MARK, up_to, docs))
     return len(made)
+
+
+def _store(conn: Connection, found: str, rows: Sequence[Any], size: int, up_to: int,
+           docs: int) -> bool:
+    """Replace the list of ``found`` by ``rows`` (its ranking's first ``size``); whether it
+    has one now (a word with fewer matches needs none: every match is ranked)."""
+    conn.exec_driver_sql(f"DELETE FROM {LIST} WHERE list_id IN "
+                         f"(SELECT list_id FROM {HEAD} WHERE match = ?)", (found,))
+    conn.exec_driver_sql(f"DELETE FROM {HEAD} WHERE match = ?", (found,))
+    if len(rows) < size:
+        return False
+    list_id = conn.exec_driver_sql(
+        f"INSERT INTO {HEAD} (match, floor, floor_nct, up_to, docs) "
+        f"VALUES (?, ?, ?, ?, ?) RETURNING list_id",
+        (found, float(rows[-1].score), rows[-1].nct_id, up_to, docs)).scalar_one()
+    conn.exec_driver_sql(
+        f"INSERT INTO {LIST} (list_id, place, version_id, nct_id, score) "
+        f"VALUES (?, ?, ?, ?, ?)", [(list_id, place, row.version_id, row.nct_id,
+                                     float(row.score))
+                                    for place, row in enumerate(rows)])
+    return True
+
+
+class OneWord:
+    """The ranking of one word as :func:`harvester.find.search._ranked` makes it, compiled
+    once for the whole build: the statements of two words differ only in the values of
+    their two match expressions (the word's, and the boost's on the concept and the
+    condition list), so each word only binds its own.  Building the statement anew cost
+    more than running it, for each of the thousand frequent words."""
+
+    PROBE = "zzprobezz"
+
+    def __init__(self, conn: Connection, size: int) -> None:
+        from harvester.catalogue.selection import Selection
+        from harvester.find.search import _ranked
+
+        query = parse(self.PROBE)
+        stmt, _ = _ranked(conn, query, Selection())
+        compiled = stmt.order_by(sa.desc("score"), sa.asc("nct_id")).limit(size).compile(
+            dialect=conn.dialect)
+        self.sql: str | None = str(compiled)
+        self.names = tuple(compiled.positiontup or ())
+        self.params = dict(compiled.params)
+        probe = self.expressions(query) or ()
+        self.slots = {name: probe.index(value) for name, value in self.params.items()
+                      if value in probe}
+        others = [v for n, v in self.params.items()
+                  if n not in self.slots and self.PROBE in str(v)]
+        if ("POSTCOMPILE" in self.sql or others or sorted(self.slots.values()) != [0, 1]
+                or not self.names):
+            self.sql = None  # not a statement this can rebind: each word builds its own
+
+    @staticmethod
+    def expressions(query: Query) -> tuple[str, str] | None:
+        """The word's match expression and its boost's, as ``_ranked`` makes them."""
+        scoped = Scoped((("term", query),))
+        match, strong = scoped.fts5(), scoped.strong_fts5()
+        return None if match is None or strong is None else (match, strong)
+
+    def rows(self, conn: Connection, query: Query) -> Sequence[Any] | None:
+        """The word's ranking (its first ``size``), or None when it must be built."""
+        values = self.expressions(query)
+        if self.sql is None or values is None:
+            return None
+        bound = tuple(values[self.slots[name]] if name in self.slots else self.params[name]
+                      for name in self.names)
+        return conn.exec_driver_sql(self.sql, bound).all()
