@@ -15,6 +15,7 @@ from harvester.catalogue import Catalogue, areas
 from harvester.catalogue.selection import Selection
 from harvester.find import asof, champions
 from harvester.find.search import iter_hits, search
+from tests import corpusdb
 from tests.conftest import empty_catalogue, trials
 from tests.corpusdb import CORPUS
 
@@ -130,3 +131,20 @@ def test_versions_stored_after_the_lists_were_made(tmp_path: Path, answered: lis
             champions.build(catalogue.engine, min_docs=3, size=4)
             for day in DAYS:
                 _check(catalogue, "patients", day)
+
+
+corpus_url = corpusdb.corpus_url
+
+
+def test_postgresql_tests_every_match_with_the_same_totals(listed: Catalogue,
+                                                           corpus_url: str) -> None:
+    """PostgreSQL tests every match as of the date (its own ranking): the same totals and
+    the same matches as SQLite's split by history."""
+    with Catalogue.open(corpus_url) as other:
+        for text in ("patients", "study", "cancer", "patients -cancer"):
+            for day in DAYS:
+                selection = Selection(as_of=day)
+                mine = {(h.nct_id, h.version_id) for h in iter_hits(listed, text, selection)}
+                theirs = search(other, text, selection, limit=50)
+                assert theirs.total == search(listed, text, selection).total == len(mine)
+                assert {h.nct_id for h in theirs.hits} <= {n for n, _ in mine}

@@ -67,15 +67,6 @@ def with_history(conn: Connection, up_to: int) -> list[int] | None:
     return None if len(ids) > MAX_HISTORY else sorted(ids)
 
 
-def _among(stmt: sa.Select[Any], ids: Sequence[int]) -> sa.Select[Any]:
-    """The matches of ``stmt`` (a ranking of :func:`~harvester.find.search._ranked`)
-    among the versions ``ids``: one scan of the matches, each tested in the set (``+rowid``:
-    a look-up of each version by rowid evaluates the expression again, milliseconds each)."""
-    rowid: sa.ColumnElement[Any] = sa.literal_column(f"+{areas.FTS_TABLE}.rowid")
-    return stmt.where(rowid.in_(
-        sa.select(sa.column("value")).select_from(sa.func.json_each(_json(ids)))))
-
-
 def answer(conn: Connection, query: Query, selection: Selection, limit: int,
            offset: int) -> tuple[int, Sequence[Any] | None] | None:
     """``(total, page)`` of a search :func:`applies` to (the page None when the ranking of
@@ -93,8 +84,10 @@ def answer(conn: Connection, query: Query, selection: Selection, limit: int,
     history = with_history(conn, min(indexed, head.up_to))
     if history is None:
         return None
-    stmt, _ = _ranked(conn, query, selection)
-    mine = _among(stmt, history) if history else None
+    # Only the trials with history tested and scored (the boost's set of strong matches
+    # among them too): a scan of the matches, each tested in that small set first.
+    mine = _ranked(conn, query, selection, among=sa.select(sa.column("value")).select_from(
+        sa.func.json_each(_json(history))))[0] if history else None
     scoped = _scoped(query, selection)
     match = scoped.fts5() if scoped is not None else None
     if match is None:
