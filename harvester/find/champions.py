@@ -15,10 +15,11 @@ start of the word's list — versions still current, passing the filters and not
 until it is full.  Every current version outside the list ranked below all of it, so the
 page is the ranking of every match, hits, order and scores, as long as no version has been
 indexed since the list was made.  When fewer than ``offset + limit`` pass (a selective
-filter), the search ranks every match as before.  Other queries rank every match: a word
-with fewer matches costs little, and for several frequent words the union of their lists
-is no answer (on the benchmark's catalogue its first 20 shared none with the exact page's
-for ``lung cancer``).  Totals are always exact.
+filter), the search ranks every match as before.  Several frequent words are ranked from
+their lists under a bound (:mod:`harvester.find.several`: the union of the lists alone is
+no answer — on the benchmark's catalogue its first 20 shared none with the exact page's for
+``lung cancer``), one word ``--as-of`` a date by :mod:`harvester.find.asof`; other queries
+rank every match (a word with fewer matches costs little).  Totals are always exact.
 
 **After the lists were made**, versions indexed since are ranked as the full ranking ranks
 them now and merged in, superseded versions drop out (they are no longer current), but the
@@ -110,7 +111,8 @@ def listed(head: Head, query: Query, selection: Selection) -> sa.Select[Any]:
 
     picked = selected(selection, few=True).order_by(None).subquery("picked")
     stmt = (sa.select(_LIST.c.nct_id, _LIST.c.version_id, _LIST.c.score)
-            .join(picked, picked.c.version_id == _LIST.c.version_id)
+            .join(picked, sa.and_(picked.c.version_id == _LIST.c.version_id,
+                                  picked.c.nct_id == _LIST.c.nct_id))  # as of: by NCT id
             .where(_LIST.c.list_id == head.list_id).order_by(_LIST.c.place))
     if isinstance(query.root, All) and any(isinstance(p, Not) for p in query.root.parts):
         whole = Scoped((("term", query),)).fts5()

@@ -42,7 +42,7 @@ from harvester.catalogue.selection import (
     the_nct_id,
 )
 from harvester.errors import UsageError
-from harvester.find import champions
+from harvester.find import asof, champions, several
 from harvester.find.scoped import Scoped
 from harvester.find.search_query import Query, parse
 
@@ -297,9 +297,20 @@ def search(catalogue: Catalogue, text: str | Query | None,
             # The planner costs testing a row's vector as cheap and, for a common word,
             # reads the whole table; the GIN index is always the better way in.
             conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-        champion = _from_champions(conn, query, selection, limit, offset)
+        dated = (asof.answer(conn, query, selection, limit, offset)
+                 if query is not None and asof.applies(conn, query, selection) else None)
+        champion = (None if dated is not None
+                    else _from_champions(conn, query, selection, limit, offset))
+        if champion is None and dated is None and query is not None:
+            champion = several.page(conn, query, selection, limit, offset)
         found: Sequence[Any]
-        if champion is not None:
+        if dated is not None:
+            # As of a date: the trials with history tested, the others by date (asof).
+            total, page = dated
+            found = page if page is not None else conn.execute(
+                stmt.order_by(sa.desc("score"), sa.asc("nct_id")).limit(limit)
+                .offset(offset)).all()
+        elif champion is not None:
             found = champion
             total = _total(conn, query, selection, count)
         elif (selection.is_everything and conn.dialect.name == "sqlite") or (

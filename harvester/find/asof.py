@@ -1,0 +1,127 @@
+"""Full-text searches ``--as-of`` a date without the per-match test (SQLite).
+
+A search of a frequent word (one with a champion list, :mod:`harvester.find.champions`)
+as of a date keeps each trial's version current then (see
+:func:`harvester.catalogue.selection.versions_as_of`): a test per match through the index on
+``(nct_id, effective_date, …)``, seconds for a frequent word at the registry's size, both to
+count the matches and to rank them.  Most trials of a catalogue have one version, though,
+and for those the test is only a date: such a version is current on a day when it was
+published by then.  So the matches are split in two:
+
+*the trials with history* (:func:`with_history`) — every version of a trial with a version
+no longer current (:data:`~harvester.catalogue.areas.PAST_TABLE`) or one indexed after the
+word's champion list was made (or not indexed yet) — are matched, tested, counted and ranked
+as before, a few of them;
+
+*every other match* is the current and only version of its trial (a version stops being
+current only when another version of its trial is stored, and then the trial has history),
+indexed before the list was made and current then: it is picked when its registry date is
+on or before the day (counted in one scan of the index's matches, without a join), and it
+is either in the word's champion list (read in the list's order, tested as before) or ranks
+below all of the list.
+
+The page is then the list's first versions picked (outside the trials with history) merged
+with the trials with history ranked now — the ranking of every match, as
+:mod:`harvester.find.champions` argues for the current versions, when enough of the list is
+picked; else the search ranks every match.  The total is exact either way.  When the
+trials with history are many (:data:`MAX_HISTORY` versions), the search ranks every match
+as before.  PostgreSQL ranks every match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from harvester.catalogue import areas
+from harvester.catalogue import tables as t
+from harvester.catalogue.selection import Selection
+from harvester.find import champions
+from harvester.find.search_query import Query
+
+V = t.Version.__table__  # type: ignore[attr-defined]
+#: Versions of trials with history beyond which an as-of search ranks every match.
+MAX_HISTORY = 5_000
+
+
+def applies(conn: Connection, query: Query | None, selection: Selection) -> bool:
+    """A search of words as of a date with no other filter, on SQLite."""
+    return (conn.dialect.name == "sqlite" and query is not None
+            and selection.as_of is not None
+            and replace(selection, as_of=None).is_everything)
+
+
+def with_history(conn: Connection, up_to: int) -> list[int] | None:
+    """The version ids of every trial with a version no longer current, or with one whose
+    id is above ``up_to``; None when more than :data:`MAX_HISTORY`."""
+    trials = sa.union(
+        sa.select(V.c.nct_id).where(V.c.id.in_(
+            sa.select(sa.column("version_id")).select_from(sa.table(areas.PAST_TABLE)))),
+        sa.select(V.c.nct_id).where(V.c.id > up_to))
+    ids = conn.execute(sa.select(V.c.id).where(V.c.nct_id.in_(trials))
+                       .limit(MAX_HISTORY + 1)).scalars().all()
+    return None if len(ids) > MAX_HISTORY else sorted(ids)
+
+
+def _among(stmt: sa.Select[Any], ids: Sequence[int]) -> sa.Select[Any]:
+    """The matches of ``stmt`` (a ranking of :func:`~harvester.find.search._ranked`)
+    among the versions ``ids``: one scan of the matches, each tested in the set (``+rowid``:
+    a look-up of each version by rowid evaluates the expression again, milliseconds each)."""
+    rowid: sa.ColumnElement[Any] = sa.literal_column(f"+{areas.FTS_TABLE}.rowid")
+    return stmt.where(rowid.in_(
+        sa.select(sa.column("value")).select_from(sa.func.json_each(_json(ids)))))
+
+
+def answer(conn: Connection, query: Query, selection: Selection, limit: int,
+           offset: int) -> tuple[int, Sequence[Any] | None] | None:
+    """``(total, page)`` of a search :func:`applies` to (the page None when the ranking of
+    every match must make it), or None when the query is not one word with a champion list
+    (its matches are few: testing each costs less than the set of versions by date) or
+    the trials with history are too many."""
+    from harvester.find.search import _ranked, _scoped
+
+    assert selection.as_of is not None
+    wanted = champions.key(query)
+    head = champions.head(conn, wanted) if wanted is not None else None
+    if head is None:
+        return None  # few matches (or several words): testing each costs less than the date
+    indexed = areas.indexed_up_to(conn)
+    history = with_history(conn, min(indexed, head.up_to))
+    if history is None:
+        return None
+    stmt, _ = _ranked(conn, query, selection)
+    mine = _among(stmt, history) if history else None
+    scoped = _scoped(query, selection)
+    match = scoped.fts5() if scoped is not None else None
+    if match is None:
+        return None
+    late = selection.as_of.isoformat()
+    total = int(conn.exec_driver_sql(
+        f"SELECT count(*) FROM {areas.FTS_TABLE} WHERE {areas.FTS_TABLE} MATCH ? "
+        f"AND +rowid NOT IN (SELECT id FROM version WHERE effective_date > ?) "
+        f"AND +rowid NOT IN (SELECT value FROM json_each(?))",
+        (match, late, _json(history))).scalar_one())
+    # The trials with history: every match of theirs, ranked (one scan; a few versions).
+    ranked = [] if mine is None else list(conn.execute(
+        mine.order_by(sa.desc("score"), sa.asc("nct_id"))).all())
+    total += len(ranked)
+    if offset + limit > champions.SIZE:
+        return total, None
+    seen = set(history)
+    rows = [row for row in conn.execute(champions.listed(head, query, selection)
+                                        .limit(offset + limit + len(history)))
+            if row.version_id not in seen][:offset + limit]
+    if len(rows) < offset + limit:
+        return total, None  # too few of the list picked: rank every match
+    if ranked:
+        rows = sorted([*rows, *ranked[:offset + limit]],
+                      key=lambda r: (-float(r.score), r.nct_id))[:offset + limit]
+    return total, rows[offset:offset + limit]
+
+
+def _json(ids: Sequence[int]) -> str:
+    return "[" + ",".join(str(i) for i in ids) + "]"

@@ -1,0 +1,132 @@
+"""Several frequent words (``lung cancer``) ranked from their champion lists (SQLite).
+
+Ranking every match of two frequent words costs a ``bm25`` per match (several phrases each),
+over half a second at the registry's size.  Each word's champion list
+(:mod:`harvester.find.champions`) holds the first :data:`~harvester.find.champions.SIZE`
+current versions of that word's own ranking with their scores; together with a bound on
+every version outside them, they give the page of the words together (a threshold
+algorithm: Fagin, Lotem and Naor, "Optimal aggregation algorithms for middleware", 2003):
+
+* FTS5's ``bm25`` is a sum over the query's phrases, each phrase's part depending only on
+  that phrase and the version, so a version's score for the words together is the sum of
+  its scores for each word, less the boost of a concept or condition match
+  (:data:`~harvester.find.search.BOOST`) counted once per word instead of once: with
+  ``L_i`` a word's score (as its list holds them), a version matching all the words in the
+  concept or the condition list scores ``sum(L_i) - BOOST * (k - 1)``; any other scores
+  its plain ``bm25``, below ``U`` = phrases × (k1 + 1) × ln(2N + 1) (each phrase's part is
+  below its ``idf`` × (k1 + 1), and ``idf`` below ln(2N + 1)).
+* A version outside word ``j``'s list has ``L_j`` at most the list's last score (its
+  *floor*), and every ``L_i`` at most its list's first: so it scores at most
+  ``B = max(U, min over j of (floor_j + sum of the others' first) - BOOST * (k - 1))``.
+* The versions in any of the lists are ranked now, exactly, as the ranking of every match
+  ranks them (filters and exclusions applied): when the last of the page scores above
+  ``B``, no version outside the lists can enter it — the page is the ranking of every
+  match, hits, order and scores.  Else (or when a word has no list), every match is ranked.
+
+The lists are used only while nothing has been indexed since they were made (their scores
+and bounds are those of the index then): else every match is ranked, until ``trials
+index`` makes them again.  Totals are counted as before.  PostgreSQL ranks every match.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from harvester.catalogue import areas
+from harvester.catalogue.selection import Selection
+from harvester.find import champions
+from harvester.find.scoped import Scoped
+from harvester.find.search_query import All, Not, Query, Term
+
+#: FTS5's bm25 parameter k1 (``fts5_aux.c``).
+K1 = 1.2
+#: Below this margin a version outside the lists might tie the page's last: rank every match.
+MARGIN = 1e-6
+
+
+def words(query: Query) -> list[Query] | None:
+    """The query's words, each as a query of its own, when it is several words (and
+    exclusions) only; else None."""
+    root = query.root
+    if not isinstance(root, All):
+        return None
+    wanted = [p for p in root.parts if not isinstance(p, Not)]
+    if len(wanted) < 2 or not all(isinstance(p, Term) and not p.prefix for p in wanted):
+        return None
+    return [Query(p.text, p) for p in wanted if isinstance(p, Term)]
+
+
+def _phrases(expression: str) -> int:
+    """The phrases of an FTS5 expression of the area index: its quoted strings and its
+    concept tokens."""
+    return expression.count('"') // 2 + expression.count(areas.CONCEPT_PREFIX)
+
+
+def page(conn: Connection, query: Query, selection: Selection, limit: int,
+         offset: int) -> Sequence[Any] | None:
+    """The page of a search of several words, ranked from their lists, or None to rank
+    every match."""
+    from harvester.find.search import _ranked
+
+    if (conn.dialect.name != "sqlite" or selection.as_of is not None or selection.areas
+            or selection.near is not None or offset + limit > champions.SIZE):
+        return None
+    parts = words(query)
+    if parts is None:
+        return None
+    heads = []
+    for part in parts:
+        wanted = champions.key(part)
+        head = champions.head(conn, wanted) if wanted is not None else None
+        if head is None:
+            return None  # a word with few matches: ranking every match costs little
+        heads.append(head)
+    indexed = areas.indexed_up_to(conn)
+    if any(head.up_to != indexed for head in heads):
+        return None  # indexed since: the lists' scores and bounds are no longer exact
+    found = bound(conn, query, heads)
+    if found is None or found[1] <= found[0] + MARGIN:
+        return None  # no version can score above the bound
+    top = found[0]
+    need = offset + limit
+    stmt, _ = _ranked(conn, query, selection)
+    # `+rowid`: one scan of the matches, each tested in the set (a look-up of each listed
+    # version by rowid would evaluate the expression again for each, milliseconds apiece)
+    rowid: sa.ColumnElement[Any] = sa.literal_column(f"+{areas.FTS_TABLE}.rowid")
+    candidates = sa.select(_LIST.c.version_id).where(
+        _LIST.c.list_id.in_([head.list_id for head in heads]))
+    rows = conn.execute(stmt.where(rowid.in_(candidates))
+                        .order_by(sa.desc("score"), sa.asc("nct_id")).limit(need)).all()
+    if len(rows) < need or not float(rows[-1].score) > top + MARGIN:
+        return None  # a version outside the lists might rank in the page
+    return rows[offset:need]
+
+
+def bound(conn: Connection, query: Query,
+          heads: Sequence[champions.Head]) -> tuple[float, float] | None:
+    """The score no version outside the lists of the query's words (``heads``, one a
+    word) can exceed, from the index as the lists were made, and the most any version
+    matching all the words in the concept or condition list can score (the lists' firsts
+    together)."""
+    from harvester.find.search import BOOST
+
+    match = Scoped((("term", query),)).fts5()
+    if match is None:
+        return None
+    ids = [head.list_id for head in heads]
+    marks = ", ".join("?" * len(ids))
+    tops: dict[int, float] = dict(conn.exec_driver_sql(
+        f"SELECT list_id, score FROM {champions.LIST} WHERE list_id IN ({marks}) "
+        f"AND place = 0", tuple(ids)).all())
+    every = sum(float(tops[i]) for i in ids)
+    listed = min(float(head.floor) + every - float(tops[head.list_id]) for head in heads)
+    plain = _phrases(match) * (K1 + 1) * math.log(2 * max(h.up_to for h in heads) + 1)
+    return max(plain, listed - BOOST * (len(heads) - 1)), every - BOOST * (len(heads) - 1)
+
+
+_LIST = sa.table(champions.LIST, sa.column("list_id"), sa.column("version_id"))

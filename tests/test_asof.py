@@ -1,0 +1,132 @@
+"""Searches as of a date (harvester/find/asof.py): the trials with history tested, the others
+by their date, frequent words' pages from their lists: the same totals and pages as the
+search that tests and ranks every match."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harvester.catalogue import Catalogue, areas
+from harvester.catalogue.selection import Selection
+from harvester.find import asof, champions
+from harvester.find.search import iter_hits, search
+from tests.conftest import empty_catalogue, trials
+from tests.corpusdb import CORPUS
+
+#: Before most registry dates, between the history snapshots (2023-12-12 and 2024-01-03 of
+#: NCT02552212; 2026-02-04, -09 and 03-09 of NCT06203210), and after all of them.
+DAYS = (date(2012, 6, 30), date(2019, 1, 1), date(2023, 12, 20), date(2026, 2, 5),
+        date(2026, 2, 20), date(2030, 1, 1))
+WORDS = ("patients", "study", "cancer", "patients -cancer", "tigit", "immun*",
+         "lung cancer", '"phase 3"')
+PAGES = ((0, 1), (0, 3), (2, 2), (1, 5))
+
+
+@pytest.fixture(scope="module")
+def listed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Catalogue]:
+    """The corpus on SQLite (several trials with history, a trial from two sources) with
+    lists of 6 versions for each word matching 3 or more."""
+    folder = tmp_path_factory.mktemp("asof")
+    with empty_catalogue("sqlite", folder) as url:
+        assert trials(url, "import", *CORPUS).exit_code == 0
+        with Catalogue.open(url) as catalogue:
+            areas.catch_up(catalogue.engine)
+            assert champions.build(catalogue.engine, min_docs=3, size=6) > 50
+            yield catalogue
+
+
+@pytest.fixture
+def answered(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """How each as-of search was answered: "page" (from a list), "total" (counted here,
+    every match ranked) or "no" (the search as before)."""
+    seen: list[str] = []
+    original = asof.answer
+
+    def spy(*args: Any) -> Any:
+        got = original(*args)
+        seen.append("no" if got is None else "total" if got[1] is None else "page")
+        return got
+
+    monkeypatch.setattr(asof, "answer", spy)
+    return seen
+
+
+def _every(catalogue: Catalogue, text: str, selection: Selection) -> list[tuple[str, int, float]]:
+    return [(h.nct_id, h.version_id, h.score) for h in iter_hits(catalogue, text, selection)]
+
+
+def _check(catalogue: Catalogue, text: str, day: date) -> None:
+    selection = Selection(as_of=day)
+    every = _every(catalogue, text, selection)
+    for offset, limit in PAGES:
+        results = search(catalogue, text, selection, limit=limit, offset=offset)
+        assert [(h.nct_id, h.version_id, h.score) for h in results.hits] == every[
+            offset:offset + limit], (text, day, offset)
+        assert results.total == len(every), (text, day)
+
+
+def test_as_of_pages_and_totals_are_those_of_testing_every_match(
+        listed: Catalogue, answered: list[str]) -> None:
+    """Every page and total of words, exclusions, prefixes, phrases and several words as of
+    dates before, between and after the history snapshots: hits, order, scores, totals."""
+    for text in WORDS:
+        for day in DAYS:
+            _check(listed, text, day)
+    # page: from the list; total: too few of the list picked; no: not one listed word
+    assert {"page", "total", "no"} <= set(answered)
+    with listed.engine.connect() as conn:
+        history = asof.with_history(conn, areas.indexed_up_to(conn))
+        # NCT06203210's snapshots, NCT00557986's two sources
+        assert history is not None and len(history) >= 5
+    # The trials with history do count: as of a day between two snapshots, the versions
+    # picked include ones no longer current.
+    current = {h.version_id for h in iter_hits(listed, "patients")}
+    then = {h.version_id for h in iter_hits(listed, "patients",
+                                            Selection(as_of=date(2026, 2, 20)))}
+    assert then and then - current
+
+
+def test_filters_and_postgresql_are_not_answered_here(listed: Catalogue,
+                                                      answered: list[str]) -> None:
+    """Another filter beside the date: the search tests every match, as before."""
+    selection = Selection(as_of=date(2026, 2, 20), statuses=("COMPLETED",))
+    results = search(listed, "patients", selection, limit=3)
+    assert results.total == len(_every(listed, "patients", selection))
+    assert answered == []
+
+
+def test_too_many_trials_with_history_rank_every_match(listed: Catalogue, answered: list[str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(asof, "MAX_HISTORY", 3)
+    _check(listed, "patients", date(2026, 2, 20))
+    assert set(answered) == {"no"}
+
+
+def test_versions_stored_after_the_lists_were_made(tmp_path: Path, answered: list[str]) -> None:
+    """History snapshots imported after the lists were made, searched before and after the
+    index caught up: the trials they belong to have history, tested one by one."""
+    snapshots = sorted(p for p in CORPUS if "__vh" in p.name)
+    with empty_catalogue("sqlite", tmp_path) as url:
+        first = [p for p in CORPUS if p not in snapshots]
+        assert trials(url, "import", *first, snapshots[0]).exit_code == 0
+        with Catalogue.open(url) as catalogue:
+            areas.catch_up(catalogue.engine)
+            assert champions.build(catalogue.engine, min_docs=3, size=4) > 20
+        assert trials(url, "import", *snapshots[1:]).exit_code == 0
+        with Catalogue.open(url) as catalogue:
+            for day in DAYS:
+                for text in ("patients", "study -placebo", "tigit"):
+                    selection = Selection(as_of=day)
+                    every = {(n, v) for n, v, _ in _every(catalogue, text, selection)}
+                    results = search(catalogue, text, selection, limit=3)
+                    assert results.total == len(every)
+                    assert all((h.nct_id, h.version_id) in every for h in results.hits)
+            assert "page" in answered
+            champions.build(catalogue.engine, min_docs=3, size=4)
+            for day in DAYS:
+                _check(catalogue, "patients", day)

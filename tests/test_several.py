@@ -1,0 +1,134 @@
+"""Several frequent words ranked from their champion lists (harvester/find/several.py): the
+same pages, hits, order and scores, as the ranking of every match, or every match ranked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harvester.catalogue import Catalogue, areas
+from harvester.catalogue.selection import Selection
+from harvester.find import champions, several
+from harvester.find.search import iter_hits, search
+from harvester.find.search_query import parse
+from tests.conftest import empty_catalogue, trials
+from tests.corpusdb import CORPUS
+
+QUERIES = ("lung cancer", "cancer patients", "covid 19", "breast cancer", "cancer study",
+           "patients study", "study treatment", "cancer patients -placebo", "tumor cancer",
+           "covid vaccine", "heart failure", "cancer lung study", "diabetes type")
+SELECTIONS = (Selection(), Selection(statuses=("COMPLETED",)), Selection(has_results=True),
+              Selection(start_after=date(2010, 1, 1)))
+PAGES = ((0, 1), (0, 3), (2, 2), (1, 4))
+
+
+@pytest.fixture(scope="module", params=[4, 12])
+def listed(request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Catalogue]:
+    """The corpus on SQLite with lists of 4 (or 12) versions for each word matching 3 or
+    more."""
+    folder = tmp_path_factory.mktemp("several")
+    with empty_catalogue("sqlite", folder) as url:
+        assert trials(url, "import", *CORPUS).exit_code == 0
+        with Catalogue.open(url) as catalogue:
+            areas.catch_up(catalogue.engine)
+            assert champions.build(catalogue.engine, min_docs=3, size=request.param) > 50
+            yield catalogue
+
+
+@pytest.fixture
+def used(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether each search of several words took its page from the lists."""
+    seen: list[bool] = []
+    original = several.page
+
+    def spy(*args: Any) -> Any:
+        got = original(*args)
+        seen.append(got is not None)
+        return got
+
+    monkeypatch.setattr(several, "page", spy)
+    return seen
+
+
+def _every(catalogue: Catalogue, text: str, selection: Selection) -> list[tuple[str, int, float]]:
+    return [(h.nct_id, h.version_id, h.score) for h in iter_hits(catalogue, text, selection)]
+
+
+def test_several_words_from_their_lists_are_the_exact_page(listed: Catalogue,
+                                                           used: list[bool]) -> None:
+    """Every page of several frequent words (with exclusions and filters) is the page of
+    the ranking of every match, hits, order and scores; totals too."""
+    for text in QUERIES:
+        for selection in SELECTIONS:
+            every = _every(listed, text, selection)
+            for offset, limit in PAGES:
+                results = search(listed, text, selection, limit=limit, offset=offset)
+                assert [(h.nct_id, h.version_id, h.score) for h in results.hits] == every[
+                    offset:offset + limit], (text, selection, offset)
+                assert results.total == len(every)
+    assert any(used) and not all(used)  # the lists answered some, the bound refused some
+
+
+def test_the_bound_is_above_every_version_outside_the_lists(listed: Catalogue) -> None:
+    """What the page rests on: no version outside the lists scores above the bound the
+    search computes (here checked against the ranking of every match)."""
+    checked = 0
+    for text in QUERIES:
+        query = parse(text)
+        parts = several.words(query)
+        assert parts is not None
+        with listed.engine.connect() as conn:
+            keys = [champions.key(p) for p in parts]
+            heads = [champions.head(conn, k) for k in keys if k is not None]
+            if len(heads) < len(parts) or any(h is None for h in heads):
+                continue
+            inside = set(conn.exec_driver_sql(
+                f"SELECT version_id FROM {champions.LIST} WHERE list_id IN "
+                f"({', '.join(str(h.list_id) for h in heads if h is not None)})").scalars())
+            found = several.bound(conn, query, [h for h in heads if h is not None])
+            assert found is not None
+            bound, best = found
+        outside = [s for _, v, s in _every(listed, text, Selection()) if v not in inside]
+        assert all(s <= bound for s in outside), text
+        assert all(s <= max(bound, best) for _, _, s in _every(listed, text, Selection()))
+        checked += 1
+    assert checked >= 5
+
+
+def test_other_shapes_and_stale_lists_rank_every_match(tmp_path: Path, used: list[bool]) -> None:
+    """A prefix, a phrase, OR, one word: not several words; after versions were indexed
+    since the lists were made, every match is ranked until the lists are made again."""
+    assert several.words(parse("immun* cancer")) is None
+    assert several.words(parse('"lung cancer"')) is None
+    assert several.words(parse("lung OR cancer")) is None
+    assert several.words(parse("cancer -lung")) is None
+    snapshots = sorted(p for p in CORPUS if "__vh" in p.name)
+    with empty_catalogue("sqlite", tmp_path) as url:
+        first = [p for p in CORPUS if p not in snapshots]
+        assert trials(url, "import", *first, snapshots[0]).exit_code == 0
+        with Catalogue.open(url) as catalogue:
+            areas.catch_up(catalogue.engine)
+            champions.build(catalogue.engine, min_docs=3, size=12)
+            for text in QUERIES:
+                search(catalogue, text, limit=3)
+            assert any(used)
+        assert trials(url, "import", *snapshots[1:]).exit_code == 0
+        with Catalogue.open(url) as catalogue:
+            used.clear()
+            for text in QUERIES:
+                results = search(catalogue, text, limit=3)
+                assert [(h.nct_id, h.score) for h in results.hits] == [
+                    (n, s) for n, _, s in _every(catalogue, text, Selection())[:3]]
+            assert used and not any(used)
+            champions.build(catalogue.engine, min_docs=3, size=12)
+            used.clear()
+            for text in QUERIES:
+                results = search(catalogue, text, limit=3)
+                assert [(h.nct_id, h.score) for h in results.hits] == [
+                    (n, s) for n, _, s in _every(catalogue, text, Selection())[:3]]
+            assert any(used)
