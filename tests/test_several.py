@@ -15,6 +15,7 @@ from harvester.catalogue.selection import Selection
 from harvester.find import champions, several
 from harvester.find.search import iter_hits, search
 from harvester.find.search_query import parse
+from tests import corpusdb
 from tests.conftest import empty_catalogue, trials
 from tests.corpusdb import CORPUS
 
@@ -132,3 +133,18 @@ def test_other_shapes_and_stale_lists_rank_every_match(tmp_path: Path, used: lis
                 assert [(h.nct_id, h.score) for h in results.hits] == [
                     (n, s) for n, _, s in _every(catalogue, text, Selection())[:3]]
             assert any(used)
+
+
+corpus_url = corpusdb.corpus_url
+
+
+def test_postgresql_ranks_every_match_with_the_same_totals(listed: Catalogue,
+                                                           corpus_url: str) -> None:
+    """PostgreSQL keeps no lists and ranks every match (its own ranking): the same totals
+    as SQLite's page from the lists, and hits among the same matches."""
+    with Catalogue.open(corpus_url) as other:
+        for text in QUERIES:
+            mine, theirs = search(listed, text, limit=5), search(other, text, limit=5)
+            assert mine.total == theirs.total, text
+            every = {h.nct_id for h in iter_hits(listed, text)}
+            assert {h.nct_id for h in theirs.hits} <= every

@@ -20,7 +20,8 @@ on or before the day (counted in one scan of the index's matches, without a join
 is either in the word's champion list (read in the list's order, tested as before) or ranks
 below all of the list.
 
-The page is then the list's first versions picked (outside the trials with history) merged
+While nothing has been indexed since the list was made, the page is the list's first
+versions picked (outside the trials with history) merged
 with the trials with history ranked now — the ranking of every match, as
 :mod:`harvester.find.champions` argues for the current versions, when enough of the list is
 picked; else the search ranks every match.  The total is exact either way.  When the
@@ -67,15 +68,6 @@ def with_history(conn: Connection, up_to: int) -> list[int] | None:
     return None if len(ids) > MAX_HISTORY else sorted(ids)
 
 
-def _among(stmt: sa.Select[Any], ids: Sequence[int]) -> sa.Select[Any]:
-    """The matches of ``stmt`` (a ranking of :func:`~harvester.find.search._ranked`)
-    among the versions ``ids``: one scan of the matches, each tested in the set (``+rowid``:
-    a look-up of each version by rowid evaluates the expression again, milliseconds each)."""
-    rowid: sa.ColumnElement[Any] = sa.literal_column(f"+{areas.FTS_TABLE}.rowid")
-    return stmt.where(rowid.in_(
-        sa.select(sa.column("value")).select_from(sa.func.json_each(_json(ids)))))
-
-
 def answer(conn: Connection, query: Query, selection: Selection, limit: int,
            offset: int) -> tuple[int, Sequence[Any] | None] | None:
     """``(total, page)`` of a search :func:`applies` to (the page None when the ranking of
@@ -93,8 +85,10 @@ def answer(conn: Connection, query: Query, selection: Selection, limit: int,
     history = with_history(conn, min(indexed, head.up_to))
     if history is None:
         return None
-    stmt, _ = _ranked(conn, query, selection)
-    mine = _among(stmt, history) if history else None
+    # Only the trials with history tested and scored (the boost's set of strong matches
+    # among them too): a scan of the matches, each tested in that small set first.
+    mine = _ranked(conn, query, selection, among=sa.select(sa.column("value")).select_from(
+        sa.func.json_each(_json(history))))[0] if history else None
     scoped = _scoped(query, selection)
     match = scoped.fts5() if scoped is not None else None
     if match is None:
@@ -109,8 +103,8 @@ def answer(conn: Connection, query: Query, selection: Selection, limit: int,
     ranked = [] if mine is None else list(conn.execute(
         mine.order_by(sa.desc("score"), sa.asc("nct_id"))).all())
     total += len(ranked)
-    if offset + limit > champions.SIZE:
-        return total, None
+    if offset + limit > champions.SIZE or head.up_to != indexed:
+        return total, None  # beyond the list, or indexed since (its scores are the old ones)
     seen = set(history)
     rows = [row for row in conn.execute(champions.listed(head, query, selection)
                                         .limit(offset + limit + len(history)))

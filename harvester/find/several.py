@@ -94,14 +94,12 @@ def page(conn: Connection, query: Query, selection: Selection, limit: int,
         return None  # no version can score above the bound
     top = found[0]
     need = offset + limit
-    stmt, _ = _ranked(conn, query, selection)
-    # `+rowid`: one scan of the matches, each tested in the set (a look-up of each listed
-    # version by rowid would evaluate the expression again for each, milliseconds apiece)
-    rowid: sa.ColumnElement[Any] = sa.literal_column(f"+{areas.FTS_TABLE}.rowid")
+    # The listed versions only (a scan of the matches, each tested in that set first, and
+    # the boost's set of strong matches among them only)
     candidates = sa.select(_LIST.c.version_id).where(
         _LIST.c.list_id.in_([head.list_id for head in heads]))
-    rows = conn.execute(stmt.where(rowid.in_(candidates))
-                        .order_by(sa.desc("score"), sa.asc("nct_id")).limit(need)).all()
+    stmt, _ = _ranked(conn, query, selection, among=candidates)
+    rows = conn.execute(stmt.order_by(sa.desc("score"), sa.asc("nct_id")).limit(need)).all()
     if len(rows) < need or not float(rows[-1].score) > top + MARGIN:
         return None  # a version outside the lists might rank in the page
     return rows[offset:need]
