@@ -109,8 +109,9 @@ def test_too_many_trials_with_history_rank_every_match(listed: Catalogue, answer
 
 
 def test_versions_stored_after_the_lists_were_made(tmp_path: Path, answered: list[str]) -> None:
-    """History snapshots imported after the lists were made, searched before and after the
-    index caught up: the trials they belong to have history, tested one by one."""
+    """History snapshots imported after the lists were made: the trials they belong to
+    have history, tested one by one; the page is ranked from every match (the lists are
+    stale) until the lists are made again."""
     snapshots = sorted(p for p in CORPUS if "__vh" in p.name)
     with empty_catalogue("sqlite", tmp_path) as url:
         first = [p for p in CORPUS if p not in snapshots]
@@ -122,15 +123,12 @@ def test_versions_stored_after_the_lists_were_made(tmp_path: Path, answered: lis
         with Catalogue.open(url) as catalogue:
             for day in DAYS:
                 for text in ("patients", "study -placebo", "tigit"):
-                    selection = Selection(as_of=day)
-                    every = {(n, v) for n, v, _ in _every(catalogue, text, selection)}
-                    results = search(catalogue, text, selection, limit=3)
-                    assert results.total == len(every)
-                    assert all((h.nct_id, h.version_id) in every for h in results.hits)
-            assert "page" in answered
+                    _check(catalogue, text, day)
+            assert "total" in answered and "page" not in answered
             champions.build(catalogue.engine, min_docs=3, size=4)
             for day in DAYS:
                 _check(catalogue, "patients", day)
+            assert "page" in answered
 
 
 corpus_url = corpusdb.corpus_url

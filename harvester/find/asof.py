@@ -20,7 +20,8 @@ on or before the day (counted in one scan of the index's matches, without a join
 is either in the word's champion list (read in the list's order, tested as before) or ranks
 below all of the list.
 
-The page is then the list's first versions picked (outside the trials with history) merged
+While nothing has been indexed since the list was made, the page is the list's first
+versions picked (outside the trials with history) merged
 with the trials with history ranked now — the ranking of every match, as
 :mod:`harvester.find.champions` argues for the current versions, when enough of the list is
 picked; else the search ranks every match.  The total is exact either way.  When the
@@ -102,8 +103,8 @@ def answer(conn: Connection, query: Query, selection: Selection, limit: int,
     ranked = [] if mine is None else list(conn.execute(
         mine.order_by(sa.desc("score"), sa.asc("nct_id"))).all())
     total += len(ranked)
-    if offset + limit > champions.SIZE:
-        return total, None
+    if offset + limit > champions.SIZE or head.up_to != indexed:
+        return total, None  # beyond the list, or indexed since (its scores are the old ones)
     seen = set(history)
     rows = [row for row in conn.execute(champions.listed(head, query, selection)
                                         .limit(offset + limit + len(history)))
