@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from harvester.catalogue import Catalogue, areas
 from harvester.catalogue.selection import Selection
+from harvester.errors import UsageError
 from harvester.find import champions
 from harvester.find import search as search_module
 from harvester.find.search import iter_hits, search
@@ -106,6 +107,43 @@ def test_several_words_rank_every_match(listed: Catalogue, used: list[bool]) -> 
         assert [(h.nct_id, h.score) for h in results.hits] == [
             (n, s) for n, _, s in _exact(listed, text, Selection(), 0, 3)]
     assert not any(used)
+
+
+def test_a_word_matching_more_keeps_a_longer_list(tmp_path: Path, used: list[bool]) -> None:
+    """A list keeps ``size`` versions, or ``share`` of its word's matches when that is more
+    (champions.length): a filter passing few versions still fills its page from the list,
+    and the page is the exact one."""
+    with empty_catalogue("sqlite", tmp_path) as url:
+        assert trials(url, "import", *CORPUS).exit_code == 0
+        with Catalogue.open(url) as catalogue:
+            areas.catch_up(catalogue.engine)
+            assert champions.build(catalogue.engine, min_docs=3, size=2, share=0.25) > 50
+            with catalogue.engine.connect() as conn:
+                kept = dict(conn.exec_driver_sql(
+                    f"SELECT h.match, count(*) FROM {champions.HEAD} h JOIN {champions.LIST} l "
+                    "USING (list_id) GROUP BY h.list_id").all())
+                conn.exec_driver_sql(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.v USING "
+                                     f"fts5vocab(main, {areas.FTS_TABLE}, row)")
+                docs = {}
+                for word, n in conn.exec_driver_sql("SELECT term, doc FROM temp.v "
+                                                    "ORDER BY doc DESC"):
+                    if areas.tokens(str(word)) != [str(word)]:
+                        continue  # no query's word is this token ("experiment": "experi")
+                    try:  # words of one key ("onli", "on"): the most matched
+                        docs.setdefault(champions.key(search_module.parse(str(word))), int(n))
+                    except UsageError:  # an operator
+                        continue
+            assert kept and all(n == max(2, int(docs[m] * 0.25)) for m, n in kept.items())
+            assert sum(n > 2 for n in kept.values()) > 20  # longer lists for frequent words
+            for text, selection in (("patients", Selection(countries=("United States",))),
+                                    ("study", Selection(has_results=True)),
+                                    ("patients", Selection(statuses=("COMPLETED",)))):
+                results = search(catalogue, text, selection, limit=3)
+                assert used[-1] is True, text  # three hits: more than two from the list
+                assert [(h.nct_id, h.version_id, h.score) for h in results.hits] == \
+                    _exact(catalogue, text, selection, 0, 3)
+                assert results.total == len(list(iter_hits(catalogue, text, selection)))
+    assert champions.length(300_000) == 15_000 and champions.length(20_000) == champions.SIZE
 
 
 def test_versions_indexed_since_the_lists_are_ranked_with_them(tmp_path: Path) -> None:

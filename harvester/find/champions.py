@@ -3,12 +3,12 @@
 A word that most of the catalogue holds ("cancer", "patients") matches hundreds of
 thousands of versions, and ranking them all costs a ``bm25`` per match (about 1.4 µs each in
 FTS5): over a second at the registry's size, for a page of twenty.  For each word whose
-matches reach :data:`MIN_DOCS`, ``trials index`` keeps the first :data:`SIZE` current
-versions of that word's own ranking — the search of that one word as
-:func:`harvester.find.search.search` ranks it (``bm25`` with the area weights, the boost of a
-concept or condition match, ties by NCT id) — with their scores, in :data:`LIST`: *champion
-lists*, or impact-ordered postings (Manning, Raghavan and Schütze, *Introduction to
-Information Retrieval*, §7.1.3).
+matches reach :data:`MIN_DOCS`, ``trials index`` keeps the first current versions of that
+word's own ranking (:data:`SIZE`, or :data:`SHARE` of its matches when that is more) — the
+search of that one word as :func:`harvester.find.search.search` ranks it (``bm25`` with the
+area weights, the boost of a concept or condition match, ties by NCT id) — with their
+scores, in :data:`LIST`: *champion lists*, or impact-ordered postings (Manning, Raghavan
+and Schütze, *Introduction to Information Retrieval*, §7.1.3).
 
 **One word** (with filters, exclusions ``-word`` and paging): the page is read from the
 start of the word's list — versions still current, passing the filters and not excluded —
@@ -49,10 +49,22 @@ if TYPE_CHECKING:
 LIST = "version_area_champion"
 HEAD = "version_area_champion_head"
 MIN_DOCS = 20_000  # versions matching a word before it has a list
-SIZE = 2_000  # versions kept per word
+SIZE = 2_000  # versions kept per word at least
+SHARE = 0.05  # and this share of the word's matches: see :func:`length`
 STALE = 0.05  # the index grown by this share since the lists were made: make them again
 GROUP_SECONDS = 0.25  # a transaction of the build makes lists this long at most
 _MARK = ""  # the head row that records when the lists were made (match '')
+
+
+def length(docs: int, size: int = SIZE, share: float = SHARE) -> int:
+    """How many versions the list of a word matching ``docs`` versions keeps: ``size``, or
+    ``share`` of its matches when that is more.  A filter that passes one version in ``n``
+    fills a page of twenty from the list when the list holds ``20 n`` versions: with a
+    fixed 2,000, a filter passing fewer than 1 in 100 (a country, a phase with results)
+    fell back to ranking every match — 250–550 ms for a word of ~300,000 matches at the
+    registry's size — where a twentieth of the matches (15,000 versions) serves filters
+    down to 1 in 750, and reading it costs what the versions read until the page is full."""
+    return max(size, int(docs * share))
 
 
 @dataclass(frozen=True)
@@ -146,8 +158,9 @@ def refresh(engine: sa.Engine, *, rebuild: bool = False,
 
 
 def build(engine: sa.Engine, *, min_docs: int | None = None, size: int | None = None,
-          progress: Callable[[int], None] | None = None) -> int:
-    """Make every frequent word's list; returns how many words have one.  ``progress(1)``
+          share: float | None = None, progress: Callable[[int], None] | None = None) -> int:
+    """Make every frequent word's list, of :func:`length` versions (a ``size`` given
+    alone: that many, ``share`` none); returns how many words have one.  ``progress(1)``
     after each word.
 
     Words are made a group per transaction, each group for up to :data:`GROUP_SECONDS` (the
@@ -157,17 +170,20 @@ def build(engine: sa.Engine, *, min_docs: int | None = None, size: int | None = 
     from harvester.find.search import _ranked
 
     min_docs = MIN_DOCS if min_docs is None else min_docs
+    if share is None:
+        share = SHARE if size is None else 0.0
     size = SIZE if size is None else size
     with engine.connect() as conn:
         conn.exec_driver_sql(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{areas.FTS_TABLE}_vocab "
                              f"USING fts5vocab(main, {areas.FTS_TABLE}, row)")
-        words = [str(term) for term, in conn.exec_driver_sql(
-            f"SELECT term FROM temp.{areas.FTS_TABLE}_vocab WHERE doc >= ? "
+        words = [(str(term), int(docs)) for term, docs in conn.exec_driver_sql(
+            f"SELECT term, doc FROM temp.{areas.FTS_TABLE}_vocab WHERE doc >= ? "
             f"ORDER BY doc DESC", (min_docs,))]
         ranking = OneWord(conn, size)
         conn.rollback()
-    wanted: list[tuple[str, Query]] = []
-    for word in words:
+    wanted: list[tuple[str, Query, int]] = []
+    keys: set[str] = set()
+    for word, docs in words:
         if word.startswith((areas.CONCEPT_PREFIX, "zzitemzz")) or areas.tokens(word) != [word]:
             continue  # a concept, the item separator, or no query's word is this token
         try:
@@ -175,8 +191,9 @@ def build(engine: sa.Engine, *, min_docs: int | None = None, size: int | None = 
         except UsageError:
             continue  # an operator (or, not)
         found = key(query)
-        if found is not None:
-            wanted.append((found, query))
+        if found is not None and found not in keys:  # words of one key: the most matched
+            keys.add(found)
+            wanted.append((found, query, length(docs, size, share)))
     made: list[str] = []
     done = 0
     while done < len(wanted):
@@ -187,14 +204,14 @@ def build(engine: sa.Engine, *, min_docs: int | None = None, size: int | None = 
             up_to, docs = areas.indexed_up_to(conn), areas.count(conn)
             started = time.monotonic()
             while done < len(wanted) and time.monotonic() - started < GROUP_SECONDS:
-                found, query = wanted[done]
+                found, query, keep = wanted[done]
                 done += 1
-                rows = ranking.rows(conn, query)
+                rows = ranking.rows(conn, query, keep)
                 if rows is None:  # a word the compiled statement does not fit
                     stmt, _ = _ranked(conn, query, Selection())
                     rows = conn.execute(stmt.order_by(sa.desc("score"), sa.asc("nct_id"))
-                                        .limit(size)).all()
-                if _store(conn, found, rows, size, up_to, docs):
+                                        .limit(keep)).all()
+                if _store(conn, found, rows, keep, up_to, docs):
                     made.append(found)
                 if progress is not None:
                     progress(1)
@@ -236,10 +253,11 @@ class OneWord:
     """The ranking of one word as :func:`harvester.find.search._ranked` makes it, compiled
     once for the whole build: the statements of two words differ only in the values of
     their two match expressions (the word's, and the boost's on the concept and the
-    condition list), so each word only binds its own.  Building the statement anew cost
-    more than running it, for each of the thousand frequent words."""
+    condition list), and its list's length, so each word only binds its own.  Building the
+    statement anew cost more than running it, for each of the thousand frequent words."""
 
     PROBE = "zzprobezz"
+    LIMIT = "champion_list_length"
 
     def __init__(self, conn: Connection, size: int) -> None:
         from harvester.catalogue.selection import Selection
@@ -247,8 +265,8 @@ class OneWord:
 
         query = parse(self.PROBE)
         stmt, _ = _ranked(conn, query, Selection())
-        compiled = stmt.order_by(sa.desc("score"), sa.asc("nct_id")).limit(size).compile(
-            dialect=conn.dialect)
+        compiled = stmt.order_by(sa.desc("score"), sa.asc("nct_id")).limit(
+            sa.bindparam(self.LIMIT, size, type_=sa.Integer)).compile(dialect=conn.dialect)
         self.sql: str | None = str(compiled)
         self.names = tuple(compiled.positiontup or ())
         self.params = dict(compiled.params)
@@ -258,7 +276,7 @@ class OneWord:
         others = [v for n, v in self.params.items()
                   if n not in self.slots and self.PROBE in str(v)]
         if ("POSTCOMPILE" in self.sql or others or sorted(self.slots.values()) != [0, 1]
-                or not self.names):
+                or self.LIMIT not in self.names):
             self.sql = None  # not a statement this can rebind: each word builds its own
 
     @staticmethod
@@ -268,11 +286,14 @@ class OneWord:
         match, strong = scoped.fts5(), scoped.strong_fts5()
         return None if match is None or strong is None else (match, strong)
 
-    def rows(self, conn: Connection, query: Query) -> Sequence[Any] | None:
-        """The word's ranking (its first ``size``), or None when it must be built."""
+    def rows(self, conn: Connection, query: Query, size: int | None = None
+             ) -> Sequence[Any] | None:
+        """The word's ranking (its first ``size``, else the size it was compiled with), or
+        None when it must be built."""
         values = self.expressions(query)
         if self.sql is None or values is None:
             return None
-        bound = tuple(values[self.slots[name]] if name in self.slots else self.params[name]
-                      for name in self.names)
+        given = {self.LIMIT: size} if size is not None else {}
+        bound = tuple(values[self.slots[name]] if name in self.slots
+                      else given.get(name, self.params[name]) for name in self.names)
         return conn.exec_driver_sql(self.sql, bound).all()
