@@ -246,6 +246,25 @@ def test_a_filter_of_a_few_rows_looks_at_the_version_s_own_index_entry(
     assert f"USING COVERING INDEX ix_version_{column} ({column}=? AND rowid=?)" in plan, plan
 
 
+@pytest.mark.parametrize("selection", [
+    Selection(start_after=date(2015, 1, 1), start_before=date(2020, 12, 31)),
+    Selection(updated_since=date(2024, 1, 1)), Selection(sponsors=("university",))])
+def test_a_range_of_a_few_rows_is_tested_on_each_version_s_own_row(
+        catalogue: Catalogue, selection: Selection) -> None:
+    """For a few rows (a champion list's walk, similar's candidates), start dates, update
+    dates and sponsors are tested on each version's own row, found by its id — never the
+    set of versions in the range, which for a span of years is most of the catalogue."""
+    stmt = selected(selection, few=True)
+    with catalogue.engine.connect() as conn:
+        if conn.dialect.name != "sqlite":
+            pytest.skip("the plan checked is SQLite's")
+        sql = str(stmt.compile(conn, compile_kwargs={"literal_binds": True}))
+        plan = " | ".join(row[-1] for row in conn.exec_driver_sql(
+            f"EXPLAIN QUERY PLAN {sql}"))
+    assert "SEARCH own USING INTEGER PRIMARY KEY (rowid=?)" in plan, plan
+    assert "LIST SUBQUERY" not in plan and "ix_version_start_date" not in plan, plan
+
+
 @pytest.mark.parametrize("day", [date(2016, 6, 1), date(2026, 2, 10)])
 def test_a_few_rows_as_of_a_day_are_filtered_as_the_whole_catalogue(
         catalogue: Catalogue, day: date) -> None:

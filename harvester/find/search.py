@@ -172,14 +172,16 @@ def _ranked(conn: Connection, query: Query | None, selection: Selection,
             since: int | None = None,
             among: sa.Select[Any] | None = None) -> tuple[sa.Select[Any], Any]:
     """As :func:`_matches`; ``since`` (SQLite): only versions with a higher id (those
-    indexed since the champion lists were made); ``among``: only the versions it selects
-    (a few: the sites in reach of ``--near``), tested on each match first."""
+    indexed since the champion lists were made: a few, their filters tested on each);
+    ``among``: only the versions it selects (a few: the sites in reach of ``--near``),
+    tested on each match first."""
     scoped = _scoped(query, selection)
     # A field-scoped search matches few trials: its filters are tested on each match; a
     # bare word may match most of the catalogue: its filters are sets, built once.  Among
     # a few versions (near a place), every filter is tested on each.
+    few = among is not None or since is not None
     picked = selected(replace(selection, areas=()), per_match=bool(selection.areas),
-                      few=among is not None).order_by(None).subquery("picked")
+                      few=few).order_by(None).subquery("picked")
     if scoped is None:
         stmt = sa.select(picked.c.nct_id, picked.c.version_id, sa.literal(0.0).label("score"))
         if among is not None:
@@ -209,7 +211,7 @@ def _ranked(conn: Connection, query: Query | None, selection: Selection,
         base = picked_versions(plain)
         row = _plain(fts.c.rowid)
         where = filters(plain, row, base.c.nct_id, per_match=bool(selection.areas),
-                        few=among is not None)
+                        few=few)
         if selection.as_of is None:
             where.insert(0, row.not_in(sa.select(
                 sa.table(areas.PAST_TABLE, sa.column("version_id")).c.version_id)))
@@ -354,6 +356,8 @@ def _from_champions(conn: Connection, query: Query | None, selection: Selection,
     rows = list(conn.execute(listed.limit(offset + limit)).all())
     if len(rows) < offset + limit:
         return None  # too few pass the filters: rank every match
+    if areas.indexed_up_to(conn) == head.up_to:
+        return rows[offset:offset + limit]  # nothing indexed since the list was made
     stmt, _ = _ranked(conn, query, selection, since=head.up_to)
     newer = conn.execute(stmt.order_by(sa.desc("score"), sa.asc("nct_id"))
                          .limit(offset + limit)).all()
@@ -365,10 +369,12 @@ def _from_champions(conn: Connection, query: Query | None, selection: Selection,
 
 def _total(conn: Connection, query: Query | None, selection: Selection,
            count: sa.Select[Any]) -> int:
-    """The number of matches: for a search of the current versions without filters on
-    SQLite, the index's matches less those of versions no longer current
-    (:data:`areas.PAST_TABLE`), without joining each match to ``trial``."""
-    if not (selection.is_everything and query is not None and conn.dialect.name == "sqlite"):
+    """The number of matches: for a search of the current versions on SQLite (not
+    field-scoped, not near a place), the index's matches less those of versions no longer
+    current (:data:`areas.PAST_TABLE`) that pass the filters, each tested on the match,
+    without joining each match to ``trial`` (a quarter of a filtered count's time)."""
+    if not (query is not None and conn.dialect.name == "sqlite" and selection.as_of is None
+            and not selection.areas and selection.near is None):
         return int(conn.execute(count).scalar_one())
     scoped = _scoped(query, selection)
     match = scoped.fts5() if scoped is not None else None
@@ -376,9 +382,14 @@ def _total(conn: Connection, query: Query | None, selection: Selection,
         return int(conn.execute(count).scalar_one())
     # One scan of the matches, each id tested in the (small) table: `+rowid`, else FTS5
     # would look each past version up with a cursor of its own (a prefix expanded again).
-    return int(conn.exec_driver_sql(
-        f"SELECT count(*) FROM {areas.FTS_TABLE} WHERE {areas.FTS_TABLE} MATCH ? "
-        f"AND +rowid NOT IN (SELECT version_id FROM {areas.PAST_TABLE})", (match,)).scalar_one())
+    fts = sa.table(areas.FTS_TABLE, sa.column("rowid"))
+    row = _plain(fts.c.rowid)
+    past = sa.table(areas.PAST_TABLE, sa.column("version_id"))
+    return int(conn.execute(
+        sa.select(sa.func.count()).select_from(fts).where(
+            sa.literal_column(areas.FTS_TABLE).op("MATCH")(match),
+            row.not_in(sa.select(past.c.version_id)),
+            *filters(selection, row, the_nct_id(fts.c.rowid)))).scalar_one())
 
 
 def iter_hits(catalogue: Catalogue, text: str | Query | None,
