@@ -101,6 +101,36 @@ def test_the_bound_is_above_every_version_outside_the_lists(listed: Catalogue) -
     assert checked >= 5
 
 
+def test_lists_taken_as_far_as_their_first_versions_give_the_exact_page(
+        listed: Catalogue, used: list[bool], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A list longer than ``several.TAKEN`` (a word of many matches keeps a share of them)
+    is taken only that far: the bound rests on the score there, and holds; the pages are
+    still the ranking of every match."""
+    monkeypatch.setattr(several, "TAKEN", 3)
+    for text in QUERIES:
+        query = parse(text)
+        parts = several.words(query)
+        assert parts is not None
+        with listed.engine.connect() as conn:
+            heads = [champions.head(conn, k) for p in parts if (k := champions.key(p))]
+            if len(heads) < len(parts) or any(h is None for h in heads):
+                continue
+            inside = set(conn.exec_driver_sql(
+                f"SELECT version_id FROM {champions.LIST} WHERE place < 3 AND list_id IN "
+                f"({', '.join(str(h.list_id) for h in heads if h is not None)})").scalars())
+            found = several.bound(conn, query, [h for h in heads if h is not None])
+        assert found is not None
+        every = _every(listed, text, Selection())
+        assert all(s <= found[0] for _, v, s in every if v not in inside), text
+        for selection in SELECTIONS[:2]:
+            every = _every(listed, text, selection)
+            for offset, limit in PAGES[:3]:
+                results = search(listed, text, selection, limit=limit, offset=offset)
+                assert [(h.nct_id, h.version_id, h.score) for h in results.hits] == every[
+                    offset:offset + limit], (text, selection, offset)
+    assert any(used)
+
+
 def test_other_shapes_and_stale_lists_rank_every_match(tmp_path: Path, used: list[bool]) -> None:
     """A prefix, a phrase, OR, one word: not several words; after versions were indexed
     since the lists were made, every match is ranked until the lists are made again."""

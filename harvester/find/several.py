@@ -47,6 +47,10 @@ from harvester.find.search_query import All, Not, Query, Term
 K1 = 1.2
 #: Below this margin a version outside the lists might tie the page's last: rank every match.
 MARGIN = 1e-6
+#: The first versions of each list taken: a list longer than that (a word of many matches
+#: keeps a share of them, for filters) would make the candidates ranked many times more,
+#: for a bound hardly lower.
+TAKEN = champions.SIZE
 
 
 def words(query: Query) -> list[Query] | None:
@@ -97,7 +101,7 @@ def page(conn: Connection, query: Query, selection: Selection, limit: int,
     # The listed versions only (a scan of the matches, each tested in that set first, and
     # the boost's set of strong matches among them only)
     candidates = sa.select(_LIST.c.version_id).where(
-        _LIST.c.list_id.in_([head.list_id for head in heads]))
+        _LIST.c.list_id.in_([head.list_id for head in heads]), _LIST.c.place < TAKEN)
     stmt, _ = _ranked(conn, query, selection, among=candidates)
     rows = conn.execute(stmt.order_by(sa.desc("score"), sa.asc("nct_id")).limit(need)).all()
     if len(rows) < need or not float(rows[-1].score) > top + MARGIN:
@@ -121,10 +125,15 @@ def bound(conn: Connection, query: Query,
     tops: dict[int, float] = dict(conn.exec_driver_sql(
         f"SELECT list_id, score FROM {champions.LIST} WHERE list_id IN ({marks}) "
         f"AND place = 0", tuple(ids)).all())
+    # Each list's floor as far as it is taken (a longer list: its score at that place).
+    floors: dict[int, float] = {head.list_id: float(head.floor) for head in heads} | dict(
+        conn.exec_driver_sql(f"SELECT list_id, score FROM {champions.LIST} WHERE list_id "
+                             f"IN ({marks}) AND place = ?", (*ids, TAKEN - 1)).all())
     every = sum(float(tops[i]) for i in ids)
-    listed = min(float(head.floor) + every - float(tops[head.list_id]) for head in heads)
+    listed = min(floors[head.list_id] + every - float(tops[head.list_id]) for head in heads)
     plain = _phrases(match) * (K1 + 1) * math.log(2 * max(h.up_to for h in heads) + 1)
     return max(plain, listed - BOOST * (len(heads) - 1)), every - BOOST * (len(heads) - 1)
 
 
-_LIST = sa.table(champions.LIST, sa.column("list_id"), sa.column("version_id"))
+_LIST = sa.table(champions.LIST, sa.column("list_id"), sa.column("place"),
+                 sa.column("version_id"))
