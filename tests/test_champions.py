@@ -4,6 +4,7 @@ list is the search that ranks every match; totals from the index less the past v
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,73 @@ def test_one_word_from_its_list_is_the_exact_page(listed: Catalogue,
     assert sum(used) > 40 and not all(used)  # the lists answered most, not every one
 
 
+AREA_WORDS = (("cond", "cancer"), ("cond", "Cancer -placebo"), ("intr", "placebo"),
+              ("titles", "study"), ("outc", "rate"), ("locn", "united"),
+              ("spons", "university"))
+
+
+def test_one_word_in_one_area_from_its_list_is_the_exact_page(listed: Catalogue,
+                                                              used: list[bool]) -> None:
+    """A field-scoped search of one frequent word (``--cond cancer``, with exclusions,
+    filters and offsets) reads its page from the area's list of that word: the page of the
+    ranking of every match, hits, order and scores; its total too."""
+    answered: set[str] = set()
+    for area, text in AREA_WORDS:
+        for selection in SELECTIONS[:4]:
+            scoped = replace(selection, areas=((area, text),))
+            every = list(iter_hits(listed, None, scoped))
+            for offset, limit in PAGES[:3]:
+                results = search(listed, None, scoped, limit=limit, offset=offset)
+                assert [(h.nct_id, h.version_id, h.score) for h in results.hits] == [
+                    (h.nct_id, h.version_id, h.score) for h in every[offset:offset + limit]
+                ], (area, text, selection, offset)
+                assert results.total == len(every)
+                if used[-1]:
+                    answered.add(area)
+    assert answered == {area for area, _ in AREA_WORDS}  # every area's list answered
+
+
+def test_each_area_s_lists_are_its_own_ranking(listed: Catalogue) -> None:
+    """Each field-scoped area's lists are made with one compiled statement of that area
+    (champions.OneWord): place for place the ranking of the word's own search there."""
+    from harvester.find.search import _ranked
+
+    with listed.engine.connect() as conn:
+        for area, text in AREA_WORDS:
+            query = search_module.parse(text.split()[0])
+            ranking = champions.OneWord(conn, 6, area)
+            assert ranking.sql is not None, area  # the compiled path is the one taken
+            found = champions.key(query, area)
+            assert found is not None
+            head = champions.head(conn, found)
+            assert head is not None, (area, text)
+            stored = [tuple(r) for r in conn.execute(
+                champions.listed(head, query, Selection(), area).limit(6))]
+            stmt, _ = _ranked(conn, None, Selection(areas=((area, text.split()[0]),)))
+            own = conn.execute(stmt.order_by(sa.desc("score"), sa.asc("nct_id")).limit(6))
+            assert [(r.nct_id, r.version_id, r.score) for r in own] == stored, area
+            bound = ranking.rows(conn, query)
+            assert bound is not None
+            assert [(r.nct_id, r.version_id, r.score) for r in bound] == stored, area
+
+
+def test_a_list_read_past_its_first_versions_only_when_some_of_them_pass(
+        listed: Catalogue, used: list[bool], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page is read from a list's first ``SIZE`` versions first; when some of them
+    pass the filters but too few, from the whole list; when none pass, every match is
+    ranked.  The page is the exact one either way."""
+    monkeypatch.setattr(champions, "SIZE", 2)  # the lists hold 6
+    for text in WORDS:
+        for selection in SELECTIONS:
+            every = list(iter_hits(listed, text, selection))
+            for offset, limit in ((0, 1), (0, 2), (1, 1)):
+                results = search(listed, text, selection, limit=limit, offset=offset)
+                assert [(h.nct_id, h.version_id, h.score) for h in results.hits] == [
+                    (h.nct_id, h.version_id, h.score) for h in every[offset:offset + limit]
+                ], (text, selection, offset)
+    assert any(used) and not all(used)
+
+
 def test_searches_the_lists_do_not_answer_rank_every_match(listed: Catalogue,
                                                            used: list[bool]) -> None:
     """As of a date, near a place, field-scoped, a phrase, a prefix, OR, a rare word, and
@@ -133,8 +201,10 @@ def test_a_word_matching_more_keeps_a_longer_list(tmp_path: Path, used: list[boo
                         docs.setdefault(champions.key(search_module.parse(str(word))), int(n))
                     except UsageError:  # an operator
                         continue
-            assert kept and all(n == max(2, int(docs[m] * 0.25)) for m, n in kept.items())
-            assert sum(n > 2 for n in kept.values()) > 20  # longer lists for frequent words
+            words = {m: n for m, n in kept.items() if m in docs}  # the words' box's lists
+            assert len(words) > 20
+            assert all(n == max(2, int(docs[m] * 0.25)) for m, n in words.items())
+            assert sum(n > 2 for n in words.values()) > 20  # longer lists for frequent words
             for text, selection in (("patients", Selection(countries=("United States",))),
                                     ("study", Selection(has_results=True)),
                                     ("patients", Selection(statuses=("COMPLETED",)))):

@@ -18,8 +18,11 @@ indexed since the list was made.  When fewer than ``offset + limit`` pass (a sel
 filter), the search ranks every match as before.  Several frequent words are ranked from
 their lists under a bound (:mod:`harvester.find.several`: the union of the lists alone is
 no answer — on the benchmark's catalogue its first 20 shared none with the exact page's for
-``lung cancer``), one word ``--as-of`` a date by :mod:`harvester.find.asof`; other queries
-rank every match (a word with fewer matches costs little).  Totals are always exact.
+``lung cancer``), one word ``--as-of`` a date by :mod:`harvester.find.asof`.  **One word
+in one field-scoped area** (``--cond melanoma``): each area of :data:`AREAS` has lists of
+its own frequent words, ranked as that area's search ranks them, read the same way.  Other
+queries rank every match (a word with fewer matches costs little).  Totals are always
+exact.
 
 **After the lists were made**, versions indexed since are ranked as the full ranking ranks
 them now and merged in, superseded versions drop out (they are no longer current), but the
@@ -32,7 +35,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -89,15 +92,27 @@ def create(conn: Connection) -> None:
                          f"PRIMARY KEY (list_id, place)) WITHOUT ROWID")
 
 
-def key(query: Query) -> str | None:
-    """The list key a query's page can be read from: its one word, with any exclusions;
-    None for other shapes (several words, phrases, prefixes, OR, groups)."""
+def key(query: Query, area: str = "term") -> str | None:
+    """The list key a query's page can be read from: its one word, with any exclusions,
+    searched in ``area`` (the words' box: ``term``); None for other shapes (several words,
+    phrases, prefixes, OR, groups)."""
     root = query.root
     parts = root.parts if isinstance(root, All) else (root,)
     wanted = [p for p in parts if not isinstance(p, Not)]
     if len(wanted) != 1 or not isinstance(wanted[0], Term) or wanted[0].prefix:
         return None
-    return Scoped((("term", Query(wanted[0].text, wanted[0])),)).fts5()
+    return Scoped(((area, Query(wanted[0].text, wanted[0])),)).fts5()
+
+
+def one_area(query: Query | None, selection: Selection) -> tuple[str, Query] | None:
+    """The one search area and its query of a search, when it has one: the words alone
+    (``term``), or one field-scoped search without words (``--cond melanoma``)."""
+    if query is not None:
+        return None if selection.areas else ("term", query)
+    if len(selection.areas) != 1:
+        return None
+    area, text = selection.areas[0]
+    return area, parse(text)
 
 
 def head(conn: Connection, wanted: str) -> Head | None:
@@ -117,19 +132,26 @@ _LIST = sa.table(LIST, sa.column("list_id"), sa.column("place"), sa.column("vers
                  sa.column("nct_id"), sa.column("score"))
 
 
-def listed(head: Head, query: Query, selection: Selection) -> sa.Select[Any]:
+def placed(places: int) -> sa.ColumnElement[bool]:
+    """A condition of :func:`listed`: only the list's first ``places`` versions."""
+    return _LIST.c.place < places
+
+
+def listed(head: Head, query: Query, selection: Selection,
+           area: str = "term") -> sa.Select[Any]:
     """``(nct_id, version_id, score)`` of the list's versions that are current, pass the
-    selection's filters and match the query (its exclusions), in the list's order: read
-    from its start until a page is full, with the scores stored when it was made."""
+    selection's filters (its areas aside: the list is the area's) and match the query (its
+    exclusions, in ``area``), in the list's order: read from its start until a page is
+    full, with the scores stored when it was made."""
     from harvester.catalogue.selection import selected
 
-    picked = selected(selection, few=True).order_by(None).subquery("picked")
+    picked = selected(replace(selection, areas=()), few=True).order_by(None).subquery("picked")
     stmt = (sa.select(_LIST.c.nct_id, _LIST.c.version_id, _LIST.c.score)
             .join(picked, sa.and_(picked.c.version_id == _LIST.c.version_id,
                                   picked.c.nct_id == _LIST.c.nct_id))  # as of: by NCT id
             .where(_LIST.c.list_id == head.list_id).order_by(_LIST.c.place))
     if isinstance(query.root, All) and any(isinstance(p, Not) for p in query.root.parts):
-        whole = Scoped((("term", query),)).fts5()
+        whole = Scoped(((area, query),)).fts5()
         fts = sa.table(areas.FTS_TABLE, sa.column("rowid"))
         stmt = stmt.where(sa.select(sa.literal(1)).select_from(fts).where(
             sa.literal_column(areas.FTS_TABLE).op("MATCH")(whole),
@@ -166,7 +188,6 @@ def build(engine: sa.Engine, *, min_docs: int | None = None, size: int | None = 
     Words are made a group per transaction, each group for up to :data:`GROUP_SECONDS` (the
     write lock is held no longer: a sync waits that long at most), so searches and a killed
     build see whole lists, each exact for the index it was made from."""
-    from harvester.catalogue.selection import Selection
     from harvester.find.search import _ranked
 
     min_docs = MIN_DOCS if min_docs is None else min_docs
@@ -176,24 +197,24 @@ def build(engine: sa.Engine, *, min_docs: int | None = None, size: int | None = 
     with engine.connect() as conn:
         conn.exec_driver_sql(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{areas.FTS_TABLE}_vocab "
                              f"USING fts5vocab(main, {areas.FTS_TABLE}, row)")
-        words = [(str(term), int(docs)) for term, docs in conn.exec_driver_sql(
+        words = [("term", str(term), int(docs)) for term, docs in conn.exec_driver_sql(
             f"SELECT term, doc FROM temp.{areas.FTS_TABLE}_vocab WHERE doc >= ? "
-            f"ORDER BY doc DESC", (min_docs,))]
-        ranking = OneWord(conn, size)
+            f"ORDER BY doc DESC", (min_docs,))] + _area_words(conn, min_docs)
+        rankings = {area: OneWord(conn, size, area) for area in ("term", *AREAS)}
         conn.rollback()
-    wanted: list[tuple[str, Query, int]] = []
+    wanted: list[tuple[str, str, Query, int]] = []
     keys: set[str] = set()
-    for word, docs in words:
+    for area, word, docs in words:
         if word.startswith((areas.CONCEPT_PREFIX, "zzitemzz")) or areas.tokens(word) != [word]:
             continue  # a concept, the item separator, or no query's word is this token
         try:
             query = parse(word)
         except UsageError:
             continue  # an operator (or, not)
-        found = key(query)
+        found = key(query, area)
         if found is not None and found not in keys:  # words of one key: the most matched
             keys.add(found)
-            wanted.append((found, query, length(docs, size, share)))
+            wanted.append((found, area, query, length(docs, size, share)))
     made: list[str] = []
     done = 0
     while done < len(wanted):
@@ -204,11 +225,11 @@ def build(engine: sa.Engine, *, min_docs: int | None = None, size: int | None = 
             up_to, docs = areas.indexed_up_to(conn), areas.count(conn)
             started = time.monotonic()
             while done < len(wanted) and time.monotonic() - started < GROUP_SECONDS:
-                found, query, keep = wanted[done]
+                found, area, query, keep = wanted[done]
                 done += 1
-                rows = ranking.rows(conn, query, keep)
+                rows = rankings[area].rows(conn, query, keep)
                 if rows is None:  # a word the compiled statement does not fit
-                    stmt, _ = _ranked(conn, query, Selection())
+                    stmt, _ = _ranked(conn, *_searched(area, query))
                     rows = conn.execute(stmt.order_by(sa.desc("score"), sa.asc("nct_id"))
                                         .limit(keep)).all()
                 if _store(conn, found, rows, keep, up_to, docs):
@@ -226,6 +247,42 @@ def build(engine: sa.Engine, *, min_docs: int | None = None, size: int | None = 
         conn.exec_driver_sql(f"INSERT OR REPLACE INTO {HEAD} (match, floor, floor_nct, up_to, "
                              f"docs) VALUES (?, 0, '', ?, ?)", (_MARK, up_to, docs))
     return len(made)
+
+
+#: The field-scoped areas with lists of their frequent words (``--cond melanoma``): each
+#: word's docs in the area are its most in any one of the area's columns.
+AREAS = ("cond", "intr", "titles", "outc", "spons", "locn")
+
+
+def _area_words(conn: Connection, min_docs: int) -> list[tuple[str, str, int]]:
+    """``(area, word, docs)`` of the words matching ``min_docs`` versions in a column of
+    a field-scoped area (:data:`AREAS`)."""
+    conn.exec_driver_sql(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{areas.FTS_TABLE}_vocol "
+                         f"USING fts5vocab(main, {areas.FTS_TABLE}, col)")
+    columns: dict[str, list[tuple[str, int]]] = {}
+    for term, column, docs in conn.exec_driver_sql(
+            f"SELECT term, col, doc FROM temp.{areas.FTS_TABLE}_vocol WHERE doc >= ?",
+            (min_docs,)):
+        columns.setdefault(str(column), []).append((str(term), int(docs)))
+    found: list[tuple[str, str, int]] = []
+    for area in AREAS:
+        most: dict[str, int] = {}
+        for column in areas.AREAS[area]:
+            for term, docs in columns.get(column, ()):
+                most[term] = max(most.get(term, 0), docs)
+        found += sorted(((area, term, docs) for term, docs in most.items()),
+                        key=lambda x: -x[2])
+    return found
+
+
+def _searched(area: str, query: Query) -> tuple[Query | None, Selection]:
+    """The query and selection of a search of ``query`` in ``area`` alone, as
+    :func:`harvester.find.search.search` ranks it."""
+    from harvester.catalogue.selection import Selection
+
+    if area == "term":
+        return query, Selection()
+    return None, Selection(areas=((area, query.text),))
 
 
 def _store(conn: Connection, found: str, rows: Sequence[Any], size: int, up_to: int,
@@ -259,12 +316,12 @@ class OneWord:
     PROBE = "zzprobezz"
     LIMIT = "champion_list_length"
 
-    def __init__(self, conn: Connection, size: int) -> None:
-        from harvester.catalogue.selection import Selection
+    def __init__(self, conn: Connection, size: int, area: str = "term") -> None:
         from harvester.find.search import _ranked
 
+        self.area = area
         query = parse(self.PROBE)
-        stmt, _ = _ranked(conn, query, Selection())
+        stmt, _ = _ranked(conn, *_searched(area, query))
         compiled = stmt.order_by(sa.desc("score"), sa.asc("nct_id")).limit(
             sa.bindparam(self.LIMIT, size, type_=sa.Integer)).compile(dialect=conn.dialect)
         self.sql: str | None = str(compiled)
@@ -275,16 +332,19 @@ class OneWord:
                       if value in probe}
         others = [v for n, v in self.params.items()
                   if n not in self.slots and self.PROBE in str(v)]
-        if ("POSTCOMPILE" in self.sql or others or sorted(self.slots.values()) != [0, 1]
+        if ("POSTCOMPILE" in self.sql or others or not probe
+                or sorted(self.slots.values()) != list(range(len(probe)))
                 or self.LIMIT not in self.names):
             self.sql = None  # not a statement this can rebind: each word builds its own
 
-    @staticmethod
-    def expressions(query: Query) -> tuple[str, str] | None:
-        """The word's match expression and its boost's, as ``_ranked`` makes them."""
-        scoped = Scoped((("term", query),))
+    def expressions(self, query: Query) -> tuple[str, ...] | None:
+        """The word's match expression and its boost's (in an area with one: the words'
+        box and ``cond``), as ``_ranked`` makes them."""
+        scoped = Scoped(((self.area, query),))
         match, strong = scoped.fts5(), scoped.strong_fts5()
-        return None if match is None or strong is None else (match, strong)
+        if match is None or (strong is None) != (self.area not in ("term", "cond")):
+            return None
+        return (match,) if strong is None else (match, strong)
 
     def rows(self, conn: Connection, query: Query, size: int | None = None
              ) -> Sequence[Any] | None:

@@ -341,19 +341,29 @@ def search(catalogue: Catalogue, text: str | Query | None,
 def _from_champions(conn: Connection, query: Query | None, selection: Selection,
                     limit: int, offset: int) -> Sequence[Any] | None:
     """The page ranked from the champion lists of the query's words (see
-    :mod:`harvester.find.champions`: exact for one word), or None to rank every match."""
-    if (query is None or selection.areas or selection.near is not None
-            or selection.as_of is not None or conn.dialect.name != "sqlite"
-            or offset + limit > champions.SIZE):
+    :mod:`harvester.find.champions`: exact for one word, in the words' box or in one
+    field-scoped area), or None to rank every match."""
+    if (selection.near is not None or selection.as_of is not None
+            or conn.dialect.name != "sqlite" or offset + limit > champions.SIZE):
         return None
-    wanted = champions.key(query)
+    one = champions.one_area(query, selection)
+    if one is None:
+        return None
+    area, words = one
+    wanted = champions.key(words, area)
     head = champions.head(conn, wanted) if wanted is not None else None
     if head is None:
         return None
     # Its list in order, with the scores stored (the ranking of every match then), the
     # filters tested on each; then the versions indexed since, ranked now.
-    listed = champions.listed(head, query, selection)
-    rows = list(conn.execute(listed.limit(offset + limit)).all())
+    listed = champions.listed(head, words, selection, area)
+    # Its first SIZE versions first: when none of them pass the filters, the rest of a
+    # long list (up to 30,000) is not read either — the filter picks few of this word's
+    # best (its page is elsewhere: rank every match).
+    rows = list(conn.execute(listed.where(champions.placed(champions.SIZE))
+                             .limit(offset + limit)).all())
+    if 0 < len(rows) < offset + limit:
+        rows = list(conn.execute(listed.limit(offset + limit)).all())
     if len(rows) < offset + limit:
         return None  # too few pass the filters: rank every match
     if areas.indexed_up_to(conn) == head.up_to:
