@@ -203,3 +203,35 @@ def test_a_query_of_common_words_still_finds_trials(corpus: SimilarityEngine,
     result = corpus.similar_to_text("lung cancer")
     assert result.matches and all("lung" in (m.title or "").lower() or m.reasons
                                   for m in result.matches)
+
+
+def test_prescore_sums_the_weights_of_each_trial_s_postings(db_url: str) -> None:
+    """``prescore`` ranks the trials by the summed weights of their postings under the
+    given terms (checked against the postings themselves); on PostgreSQL it reads the
+    postings by their key — no sequential scan of the table for that statement, the
+    setting as it was afterwards — and sessions run without JIT compilation."""
+    catalogue = build(db_url, STUDIES)
+    SimilarityEngine(catalogue).refresh()
+    seen: list[str] = []
+    sa.event.listen(catalogue.engine, "before_cursor_execute",
+                    lambda conn, cursor, statement, *rest: seen.append(statement))
+    with catalogue.engine.connect() as conn:
+        busiest = [int(t) for t in conn.execute(sa.text(
+            "SELECT term_id FROM sim_posting GROUP BY term_id "
+            "ORDER BY count(*) DESC, term_id LIMIT 6")).scalars()]
+        weights = {term: 1.0 + place / 4 for place, term in enumerate(busiest)}
+        sums: Counter[int] = Counter()
+        for term, doc in conn.execute(sa.select(POSTING.c.term_id, POSTING.c.doc_id)):
+            if term in weights:
+                sums[doc] += weights[term]  # type: ignore[assignment]
+        expected = sorted(sums.items(), key=lambda x: (-x[1], x[0]))
+        got = ix.prescore(conn, weights, limit=None)
+        assert [d for d, _ in got] == [d for d, _ in expected] and len(got) > 10
+        assert [s for _, s in got] == pytest.approx([s for _, s in expected])
+        assert ix.prescore(conn, weights, limit=5) == got[:5]
+        if conn.dialect.name == "postgresql":
+            ranked = next(i for i, s in enumerate(seen) if s.lstrip().startswith("WITH w"))
+            assert "SET LOCAL enable_seqscan = off" in seen[ranked - 1]
+            assert conn.exec_driver_sql("SHOW enable_seqscan").scalar_one() == "on"
+            assert conn.exec_driver_sql("SHOW jit").scalar_one() == "off"
+    catalogue.close()

@@ -72,6 +72,16 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _postgresql_settings(dbapi_conn: Any, _record: Any) -> None:
+    """No JIT compilation: it starts when a plan's estimated cost is high — the catalogue's
+    index-driven statements over large tables, similar's postings at the registry's size —
+    and there it compiled for 140 ms a statement that runs in 25 ms."""
+    cursor = dbapi_conn.cursor()
+    cursor.execute("SET jit = off")
+    cursor.close()
+    dbapi_conn.commit()  # a session setting, kept past this first transaction
+
+
 def make_engine(url: str, *, create: bool = True) -> Engine:
     """An engine for ``url``; creates the folder of a SQLite file (with ``create``)."""
     try:
@@ -88,6 +98,7 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
     if parsed.get_backend_name() == "postgresql":
         # Room for parallel syncs: each holds its run's and its query's connection too.
         engine = sa.create_engine(parsed, pool_pre_ping=True, max_overflow=40)
+        sa.event.listen(engine, "connect", _postgresql_settings)
         storage.install(engine)
         return engine
     raise CatalogueError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite:/// "
