@@ -226,6 +226,17 @@ def test_normalise_enum(value: str, expected: str) -> None:
     assert normalise_enum(value) == expected
 
 
+def _few_rows_plan(catalogue: Catalogue, selection: Selection) -> str:
+    """SQLite's plan of the selection as a few rows are tested (skipped elsewhere)."""
+    stmt = selected(selection, few=True)
+    with catalogue.engine.connect() as conn:
+        if conn.dialect.name != "sqlite":
+            pytest.skip("the plan checked is SQLite's")
+        sql = str(stmt.compile(conn, compile_kwargs={"literal_binds": True}))
+        return " | ".join(row[-1] for row in conn.exec_driver_sql(
+            f"EXPLAIN QUERY PLAN {sql}"))
+
+
 @pytest.mark.parametrize("selection", [
     Selection(statuses=("RECRUITING",)), Selection(phases=("PHASE1", "PHASE3")),
     Selection(study_types=("OBSERVATIONAL",)), Selection(has_results=True)])
@@ -234,13 +245,7 @@ def test_a_filter_of_a_few_rows_looks_at_the_version_s_own_index_entry(
     """For a few rows (similar's candidates), an equality filter on the version's own
     columns seeks each version's entry in that column's index: its cost follows the
     candidates, never the catalogue-wide set of versions passing it, nor the version's row."""
-    stmt = selected(selection, few=True)
-    with catalogue.engine.connect() as conn:
-        if conn.dialect.name != "sqlite":
-            pytest.skip("the plan checked is SQLite's")
-        sql = str(stmt.compile(conn, compile_kwargs={"literal_binds": True}))
-        plan = " | ".join(row[-1] for row in conn.exec_driver_sql(
-            f"EXPLAIN QUERY PLAN {sql}"))
+    plan = _few_rows_plan(catalogue, selection)
     column = next(f for f in ("overall_status", "phases", "study_type", "has_results")
                   if f"ix_version_{f}" in plan)
     assert f"USING COVERING INDEX ix_version_{column} ({column}=? AND rowid=?)" in plan, plan
@@ -254,13 +259,7 @@ def test_a_range_of_a_few_rows_is_tested_on_each_version_s_own_row(
     """For a few rows (a champion list's walk, similar's candidates), start dates, update
     dates and sponsors are tested on each version's own row, found by its id — never the
     set of versions in the range, which for a span of years is most of the catalogue."""
-    stmt = selected(selection, few=True)
-    with catalogue.engine.connect() as conn:
-        if conn.dialect.name != "sqlite":
-            pytest.skip("the plan checked is SQLite's")
-        sql = str(stmt.compile(conn, compile_kwargs={"literal_binds": True}))
-        plan = " | ".join(row[-1] for row in conn.exec_driver_sql(
-            f"EXPLAIN QUERY PLAN {sql}"))
+    plan = _few_rows_plan(catalogue, selection)
     assert "SEARCH own USING INTEGER PRIMARY KEY (rowid=?)" in plan, plan
     assert "LIST SUBQUERY" not in plan and "ix_version_start_date" not in plan, plan
 

@@ -75,25 +75,35 @@ def test_several_words_from_their_lists_are_the_exact_page(listed: Catalogue,
     assert any(used) and not all(used)  # the lists answered some, the bound refused some
 
 
+def _inside_and_bound(conn: Any, text: str, places: int
+                      ) -> tuple[set[int], tuple[float, float]] | None:
+    """The versions in the first ``places`` of the lists of the words of ``text`` and the
+    bound the search computes; None when a word has no list."""
+    query = parse(text)
+    parts = several.words(query)
+    assert parts is not None
+    heads = [champions.head(conn, k) for p in parts if (k := champions.key(p))]
+    if len(heads) < len(parts) or any(h is None for h in heads):
+        return None
+    ids = ", ".join(str(h.list_id) for h in heads if h is not None)
+    inside = set(conn.exec_driver_sql(
+        f"SELECT version_id FROM {champions.LIST} WHERE place < {places} AND list_id IN "
+        f"({ids})").scalars())
+    found = several.bound(conn, query, [h for h in heads if h is not None])
+    assert found is not None
+    return inside, found
+
+
 def test_the_bound_is_above_every_version_outside_the_lists(listed: Catalogue) -> None:
     """What the page rests on: no version outside the lists scores above the bound the
     search computes (here checked against the ranking of every match)."""
     checked = 0
     for text in QUERIES:
-        query = parse(text)
-        parts = several.words(query)
-        assert parts is not None
         with listed.engine.connect() as conn:
-            keys = [champions.key(p) for p in parts]
-            heads = [champions.head(conn, k) for k in keys if k is not None]
-            if len(heads) < len(parts) or any(h is None for h in heads):
-                continue
-            inside = set(conn.exec_driver_sql(
-                f"SELECT version_id FROM {champions.LIST} WHERE list_id IN "
-                f"({', '.join(str(h.list_id) for h in heads if h is not None)})").scalars())
-            found = several.bound(conn, query, [h for h in heads if h is not None])
-            assert found is not None
-            bound, best = found
+            listed_words = _inside_and_bound(conn, text, 2_000)
+        if listed_words is None:
+            continue
+        inside, (bound, best) = listed_words
         outside = [s for _, v, s in _every(listed, text, Selection()) if v not in inside]
         assert all(s <= bound for s in outside), text
         assert all(s <= max(bound, best) for _, _, s in _every(listed, text, Selection()))
@@ -108,18 +118,11 @@ def test_lists_taken_as_far_as_their_first_versions_give_the_exact_page(
     still the ranking of every match."""
     monkeypatch.setattr(several, "TAKEN", 3)
     for text in QUERIES:
-        query = parse(text)
-        parts = several.words(query)
-        assert parts is not None
         with listed.engine.connect() as conn:
-            heads = [champions.head(conn, k) for p in parts if (k := champions.key(p))]
-            if len(heads) < len(parts) or any(h is None for h in heads):
-                continue
-            inside = set(conn.exec_driver_sql(
-                f"SELECT version_id FROM {champions.LIST} WHERE place < 3 AND list_id IN "
-                f"({', '.join(str(h.list_id) for h in heads if h is not None)})").scalars())
-            found = several.bound(conn, query, [h for h in heads if h is not None])
-        assert found is not None
+            listed_words = _inside_and_bound(conn, text, 3)
+        if listed_words is None:
+            continue
+        inside, found = listed_words
         every = _every(listed, text, Selection())
         assert all(s <= found[0] for _, v, s in every if v not in inside), text
         for selection in SELECTIONS[:2]:

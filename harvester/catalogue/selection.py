@@ -264,7 +264,7 @@ def filters(selection: Selection, picked: Any, nct_id: Any, *, per_match: bool =
     # Equality filters: for a few rows, a look at each one's entry in the column's index.
     for column, test in _equal_filters(selection):
         if few:
-            where.append(OwnTest(picked, test, column))
+            where.append(OwnTest.indexed(picked, test, column))
         else:
             own.append(functools.partial(_on_column, test, column))
     after, before = selection.start_after, selection.start_before
@@ -284,7 +284,7 @@ def filters(selection: Selection, picked: Any, nct_id: Any, *, per_match: bool =
                                       for s in sponsors)))
     # For a few rows, the rest are tested on the version's own row; else each is the set
     # of versions passing it.
-    where += [RowTest(picked, condition) if few
+    where += [OwnTest.row(picked, condition) if few
               else picked.in_(sa.select(V.c.id).where(condition(V))) for condition in own]
     for values, table, column in ((selection.conditions, C, C.c.term_norm),
                                   (selection.interventions, I, I.c.name_norm)):
@@ -319,19 +319,35 @@ def _equal_filters(selection: Selection) -> list[tuple[str, Any]]:
 
 
 class OwnTest(sa.sql.expression.ColumnElement[bool]):
-    """``EXISTS (SELECT 1 FROM version AS own WHERE own.id = picked AND test(own.column))``:
-    on SQLite through the column's index (``INDEXED BY``), a seek of (value, id) there —
-    the planner would pick the row by its id and read its columns, which lie behind the
-    record's overflow pages."""
+    """``EXISTS (SELECT 1 FROM version AS own WHERE own.id = picked AND test(own))``: a
+    test of one version's own entry, for a few rows, with an SQLite index hint.
+
+    :meth:`indexed`: an equality on a column, through the column's index (``INDEXED BY``),
+    a seek of (value, id) there — the planner would pick the row by its id and read its
+    columns, which lie behind the record's overflow pages.  :meth:`row`: any test (a range
+    of dates), on the version's own row found by its id (``NOT INDEXED``: else the planner
+    may scan a range of a column's index for each row) — a few microseconds a row through
+    the overflow pages, for a few rows (a champion list's walk, similar's candidates) far
+    less than the set of versions passing the test, which for a span of start dates is
+    most of the catalogue (~90 ms at 600,000 trials)."""
 
     type = sa.Boolean()
     inherit_cache = False
 
-    def __init__(self, picked: Any, test: Any, column: str) -> None:
-        self.own = V.alias("own")
-        self.index = f"ix_version_{column}"
-        self.test = sa.select(sa.literal(1)).select_from(self.own).where(
-            self.own.c.id == picked, test(self.own.c[column])).exists()
+    def __init__(self, picked: Any, test: Callable[[Any], Any], hint: str) -> None:
+        own = V.alias("own")
+        self.hint = hint
+        self.test = sa.select(sa.literal(1)).select_from(own).where(
+            own.c.id == picked, test(own)).exists()
+
+    @classmethod
+    def indexed(cls, picked: Any, test: Callable[[Any], Any], column: str) -> OwnTest:
+        return cls(picked, functools.partial(_on_column, test, column),
+                   f"INDEXED BY ix_version_{column}")
+
+    @classmethod
+    def row(cls, picked: Any, test: Callable[[Any], Any]) -> OwnTest:
+        return cls(picked, test, "NOT INDEXED")
 
 
 @compiles(OwnTest)
@@ -344,41 +360,11 @@ def _own_test_sqlite(element: OwnTest, compiler: Any, **kw: Any) -> str:
     text = str(compiler.process(element.test, **kw))
     plain = "FROM version AS own"
     assert text.count(plain) == 1, text
-    return text.replace(plain, f"{plain} INDEXED BY {element.index}")
+    return text.replace(plain, f"{plain} {element.hint}")
 
 
 def _on_column(test: Callable[[Any], Any], column: str, version: Any) -> Any:
     return test(version.c[column])
-
-
-class RowTest(sa.sql.expression.ColumnElement[bool]):
-    """``EXISTS (SELECT 1 FROM version AS own WHERE own.id = picked AND test(own))``: the
-    version's own row, found by its id — on SQLite ``NOT INDEXED``, else the planner may
-    scan a range of the column's index for each row.  Its columns lie behind the record's
-    overflow pages, a few microseconds a row: for a few rows (a champion list's walk,
-    similar's candidates) far less than the set of versions passing the test, which for a
-    range of start dates is most of the catalogue (~90 ms at 600,000 trials)."""
-
-    type = sa.Boolean()
-    inherit_cache = False
-
-    def __init__(self, picked: Any, test: Callable[[Any], Any]) -> None:
-        own = V.alias("own")
-        self.test = sa.select(sa.literal(1)).select_from(own).where(
-            own.c.id == picked, test(own)).exists()
-
-
-@compiles(RowTest)
-def _row_test(element: RowTest, compiler: Any, **kw: Any) -> str:
-    return str(compiler.process(element.test, **kw))
-
-
-@compiles(RowTest, "sqlite")
-def _row_test_sqlite(element: RowTest, compiler: Any, **kw: Any) -> str:
-    text = str(compiler.process(element.test, **kw))
-    plain = "FROM version AS own"
-    assert text.count(plain) == 1, text
-    return text.replace(plain, f"{plain} NOT INDEXED")
 
 
 def _among(picked: Any, column: Any, test: list[Any], per_match: bool) -> Any:

@@ -17,6 +17,7 @@ through them costs one slice per page.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -344,8 +345,9 @@ class CatalogueStudies:
         until the page is full; else each a set of versions."""
         stmt = sa.select(picked.c.nct_id, picked.c.version_id).where(*sql.where)
         for group in sql.statuses:
-            stmt = stmt.where(OwnTest(picked.c.version_id, lambda c, group=group: c.in_(group),
-                                      "overall_status") if walk else
+            stmt = stmt.where(OwnTest.indexed(picked.c.version_id,
+                                              functools.partial(_one_of, group),
+                                              "overall_status") if walk else
                               picked.c.version_id.in_(sa.select(V.c.id).where(
                                   V.c.overall_status.in_(group))))
         if sql.order_column is None:
@@ -415,3 +417,6 @@ class CatalogueStudies:
         return {row.id: unpack(row.codec, row.data).strip() for row in rows
                 if row.data is not None}
 
+
+def _one_of(values: Any, column: Any) -> Any:
+    return column.in_(values)
