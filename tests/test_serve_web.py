@@ -307,3 +307,32 @@ def test_registry_text_is_escaped(tmp_path: Path) -> None:
     for html in pages:
         assert "<script>alert" not in html and "<img src=x" not in html
         assert "&lt;script&gt;alert" in html
+
+
+def test_a_superseded_version_is_never_served(db_url: str) -> None:
+    """A version re-derived by a newer parser supersedes the old one (same payload): the
+    API's study, its history and its list serve the new one only, on both databases."""
+    from harvester.catalogue.store import supersede
+
+    snapshots = sorted((FIXTURES / "ctgov-history/api-v2-snapshots").glob(f"{HISTORY}__vh*"))
+    assert trials(db_url, "import", *snapshots, "--quiet").exit_code == 0
+    catalogue = Catalogue.open(db_url)
+    with TestClient(make_app(catalogue, search_form())) as c:
+        before = [c.get(f"/api/v2/studies/{HISTORY}{path}").json()
+                  for path in ("", "/history", "?asOf=2026-02-01")]
+        website = c.get(f"/api/int/studies/{HISTORY}/history").json()
+        listed = c.get("/api/v2/studies").json()
+        old = catalogue.current(HISTORY)
+        assert old is not None
+        record = catalogue.record(old.id).model_copy(update={"brief_title": "re-derived"})
+        new_id = supersede(catalogue, old, record, run_id=None)
+        assert new_id is not None
+        after = [c.get(f"/api/v2/studies/{HISTORY}{path}").json()
+                 for path in ("", "/history", "?asOf=2026-02-01")]
+        assert after[0] == before[0] and after[2] == before[2]  # the same payload
+        ids = [v["id"] for v in after[1]["versions"]]
+        assert len(ids) == len(before[1]["versions"]) == len(snapshots)
+        assert ids[-1] == new_id and old.id not in ids
+        assert c.get(f"/api/int/studies/{HISTORY}/history").json() == website  # listed once
+        assert c.get("/api/v2/studies").json() == listed
+    catalogue.close()

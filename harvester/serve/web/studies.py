@@ -62,6 +62,8 @@ _DATE_COLUMNS = {"LastUpdatePostDate": "last_update_posted", "StartDate": "start
 def api_versions(as_of: date | None = None) -> sa.Select[Any]:
     """``(nct_id, version_id)`` of each trial's latest ``ctgov-json`` version (by registry
     date, then when seen), optionally among those published by ``as_of``."""
+    # The set of superseded ids, built once for the whole catalogue (a look-up per row in
+    # the per-trial statements below).
     superseded = sa.select(V.c.supersedes_id).where(V.c.supersedes_id.is_not(None))
     mine, other = V.alias("mine"), V.alias("newer")
     later = sa.or_(other.c.effective_date > mine.c.effective_date,
@@ -190,12 +192,11 @@ class CatalogueStudies:
         return str(seen)[:19].replace(" ", "T")
 
     def study(self, nct: str, as_of: date | None, fields: str | None) -> bytes | None:
-        superseded = sa.select(V.c.supersedes_id).where(V.c.supersedes_id.is_not(None))
         day = [] if as_of is None else [V.c.effective_date <= as_of.isoformat()]
         with self.catalogue.engine.connect() as conn:
             # The trial's own versions (a handful, through the (nct_id, date) index).
             version_id = conn.execute(sa.select(V.c.id).where(
-                V.c.nct_id == nct, V.c.source == API_SOURCE, V.c.id.not_in(superseded), *day)
+                V.c.nct_id == nct, V.c.source == API_SOURCE, _not_superseded(V.c.id), *day)
                 .order_by(V.c.effective_date.desc(), V.c.seen_at.desc(), V.c.id.desc())
                 .limit(1)).scalar()
             if version_id is None:
@@ -245,10 +246,9 @@ class CatalogueStudies:
     def registry_history(self, nct: str) -> list[tuple[str, dict[str, Any]]]:
         """The trial's ``ctgov-json`` versions, oldest first, as ``(registry date, study)``:
         what the registry's own record history lists (``/api/int/studies/{nct}/history``)."""
-        superseded = sa.select(V.c.supersedes_id).where(V.c.supersedes_id.is_not(None))
         with self.catalogue.engine.connect() as conn:
             rows = conn.execute(sa.select(V.c.id, V.c.effective_date).where(
-                V.c.nct_id == nct, V.c.source == API_SOURCE, V.c.id.not_in(superseded))
+                V.c.nct_id == nct, V.c.source == API_SOURCE, _not_superseded(V.c.id))
                 .order_by(V.c.effective_date, V.c.seen_at, V.c.id)).all()
             bodies = self._payloads(conn, [row.id for row in rows])
         return [(row.effective_date, msgspec.json.decode(bodies[row.id])) for row in rows
@@ -287,9 +287,8 @@ class CatalogueStudies:
                             ).subquery("picked")
 
     def _latest(self, conn: Connection, nct: str) -> int | None:
-        superseded = sa.select(V.c.supersedes_id).where(V.c.supersedes_id.is_not(None))
         found: int | None = conn.execute(sa.select(V.c.id).where(
-            V.c.nct_id == nct, V.c.source == API_SOURCE, V.c.id.not_in(superseded))
+            V.c.nct_id == nct, V.c.source == API_SOURCE, _not_superseded(V.c.id))
             .order_by(V.c.effective_date.desc(), V.c.seen_at.desc(), V.c.id.desc())
             .limit(1)).scalar()
         return found
@@ -420,3 +419,11 @@ class CatalogueStudies:
 
 def _one_of(values: Any, column: Any) -> Any:
     return column.in_(values)
+
+
+def _not_superseded(version_id: Any) -> Any:
+    """No version supersedes this one: a look-up in the index on ``supersedes_id``.
+    ``NOT IN`` the superseded ids instead, PostgreSQL (whose NULL rules forbid an anti-join
+    there) scanned every version for them: 190 ms a request at 600,000 trials."""
+    newer = V.alias("superseding")
+    return ~sa.exists().where(newer.c.supersedes_id == version_id)
