@@ -328,6 +328,7 @@ class OneWord:
         self.names = tuple(compiled.positiontup or ())
         self.params = dict(compiled.params)
         probe = self.expressions(query) or ()
+        self.width = len(probe)  # the word's match expression, and its boost's if the area has one
         self.slots = {name: probe.index(value) for name, value in self.params.items()
                       if value in probe}
         others = [v for n, v in self.params.items()
@@ -342,7 +343,7 @@ class OneWord:
         box and ``cond``), as ``_ranked`` makes them."""
         scoped = Scoped(((self.area, query),))
         match, strong = scoped.fts5(), scoped.strong_fts5()
-        if match is None or (strong is None) != (self.area not in ("term", "cond")):
+        if match is None:
             return None
         return (match,) if strong is None else (match, strong)
 
@@ -351,7 +352,7 @@ class OneWord:
         """The word's ranking (its first ``size``, else the size it was compiled with), or
         None when it must be built."""
         values = self.expressions(query)
-        if self.sql is None or values is None:
+        if self.sql is None or values is None or len(values) != self.width:
             return None
         given = {self.LIMIT: size} if size is not None else {}
         bound = tuple(values[self.slots[name]] if name in self.slots

@@ -360,10 +360,11 @@ def _from_champions(conn: Connection, query: Query | None, selection: Selection,
     # Its first SIZE versions first: when none of them pass the filters, the rest of a
     # long list (up to 30,000) is not read either — the filter picks few of this word's
     # best (its page is elsewhere: rank every match).
-    rows = list(conn.execute(listed.where(champions.placed(champions.SIZE))
-                             .limit(offset + limit)).all())
-    if 0 < len(rows) < offset + limit:
-        rows = list(conn.execute(listed.limit(offset + limit)).all())
+    need = offset + limit
+    rows = list(conn.execute(listed.where(champions.placed(champions.SIZE)).limit(need)).all())
+    if 0 < len(rows) < need:  # some pass: the rest of the list, from where that stopped
+        rows += conn.execute(listed.where(~champions.placed(champions.SIZE))
+                             .limit(need - len(rows))).all()
     if len(rows) < offset + limit:
         return None  # too few pass the filters: rank every match
     if areas.indexed_up_to(conn) == head.up_to:
