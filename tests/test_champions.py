@@ -275,32 +275,77 @@ def test_versions_indexed_since_the_lists_are_ranked_with_them(tmp_path: Path) -
                                                      limit)]
 
 
-def test_no_lists_on_postgresql_and_the_same_answers(listed: Catalogue,
-                                                     corpus_pg: str | None) -> None:
-    """PostgreSQL keeps no lists and ranks every match: the same hits as SQLite's lists."""
-    if corpus_pg is None:
-        pytest.skip("no PostgreSQL")
-    with Catalogue.open(corpus_pg) as pg:
-        with pg.engine.connect() as conn:
-            assert champions.head(conn, "x") is None
-            assert champions.stale(conn) is False
-        for text in ("patients", "study -placebo"):
-            mine = search(listed, text, limit=5)
-            theirs = search(pg, text, limit=5)
-            assert mine.total == theirs.total
-            assert {h.nct_id for h in mine.hits} & {h.nct_id for h in theirs.hits}
-
-
 @pytest.fixture(scope="module")
-def corpus_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | None]:
-    import os
-
-    if not os.environ.get("TRIALS_TEST_POSTGRES_URL"):
-        yield None
-        return
+def listed_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Catalogue]:
+    """The corpus on PostgreSQL with lists of 6 versions for each word matching 3 or
+    more, as ``listed`` on SQLite (skipped without PostgreSQL)."""
     with empty_catalogue("postgresql", tmp_path_factory.mktemp("pg")) as url:
         assert trials(url, "import", *CORPUS).exit_code == 0
-        yield url
+        with Catalogue.open(url) as catalogue:
+            areas.catch_up(catalogue.engine)
+            assert champions.build(catalogue.engine, min_docs=3, size=6) > 50
+            yield catalogue
+
+
+def test_postgresql_reads_one_word_s_page_from_its_list_exactly(listed_pg: Catalogue,
+                                                                used: list[bool]) -> None:
+    """On PostgreSQL too, a page of one frequent word (exclusions, filters, offsets; in
+    the words' box or one field-scoped area) is read from its list, ranked by
+    ``ts_rank`` as the ranking of every match ranks it: hits, order, scores, total."""
+    cases = [(text, selection) for text in WORDS for selection in SELECTIONS[::2]] + [
+        (None, replace(selection, areas=((area, text),)))
+        for area, text in AREA_WORDS for selection in SELECTIONS[:2]]
+    for text, selection in cases:
+        every = list(iter_hits(listed_pg, text, selection))
+        for offset, limit in PAGES[:3]:
+            results = search(listed_pg, text, selection, limit=limit, offset=offset)
+            assert [(h.nct_id, h.version_id, h.score) for h in results.hits] == [
+                (h.nct_id, h.version_id, h.score) for h in every[offset:offset + limit]
+            ], (text, selection, offset)
+            assert results.total == len(every)
+    assert sum(used) > 40 and not all(used)
+
+
+def test_postgresql_lists_the_words_sqlite_lists(listed: Catalogue,
+                                                 listed_pg: Catalogue) -> None:
+    """Both databases keep lists for the same words in the same areas (PostgreSQL counts
+    every version of an index no larger than its sample), each list that word's own
+    ranking on its database (the floor: the last listed score)."""
+    def heads(catalogue: Catalogue) -> dict[str, int]:
+        with catalogue.engine.connect() as conn:
+            return {str(m): int(n) for m, n in conn.execute(sa.text(
+                f"SELECT h.match, count(*) FROM {champions.HEAD} h JOIN {champions.LIST} l "
+                f"ON l.list_id = h.list_id GROUP BY h.match"))}
+
+    mine, theirs = heads(listed), heads(listed_pg)
+    assert len(theirs) > 50 and set(theirs) == set(mine)
+    assert set(theirs.values()) == {6}
+    with listed_pg.engine.connect() as conn:
+        for text in ("patients", "cancer"):
+            found = champions.key(search_module.parse(text))
+            assert found is not None
+            head = champions.head(conn, found)
+            assert head is not None
+            assert head.floor == _exact(listed_pg, text, Selection(), 5, 1)[0][2]
+
+
+def test_postgresql_counts_its_frequent_words_in_a_sample(
+        listed_pg: Catalogue, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An index larger than the sample: the words are counted in a sample of its blocks
+    and scaled to the whole; the most frequent words are still found, their counts near
+    the true ones."""
+    from harvester.find import frequent
+
+    with listed_pg.engine.connect() as conn:
+        exact = {word: docs for area, word, docs in frequent.words(conn, 3) if area == "term"}
+        total = areas.count(conn)
+        monkeypatch.setattr(frequent, "SAMPLE", total // 3)
+        sampled = {word: docs for area, word, docs in frequent.words(conn, 3)
+                   if area == "term"}
+    assert sampled != exact  # counted in a sample, scaled
+    top = sorted(exact, key=lambda w: -exact[w])[:5]
+    assert all(word in sampled for word in top)
+    assert all(exact[w] / 2 <= sampled[w] <= exact[w] * 2 for w in top)
 
 
 def test_the_lists_count_as_the_ranking_of_one_word(listed: Catalogue) -> None:

@@ -242,7 +242,7 @@ def test_schema_step_15_keeps_sites_in_version_place_alone(db_url: str) -> None:
 def test_schema_step_16_lists_the_past_versions_of_the_search_index(db_url: str) -> None:
     """Schema 16 (SQLite): the area index's versions that are not current, listed from the
     index as it is, and the empty champion lists.  A catalogue from schema 15 opens
-    upgraded, and searches answer as before (PostgreSQL: nothing changes)."""
+    upgraded, and searches answer as before (PostgreSQL: the lists, step 17)."""
     from harvester.catalogue import areas
     from harvester.find import champions
     from harvester.find.search import search
@@ -271,7 +271,7 @@ def test_schema_step_16_lists_the_past_versions_of_the_search_index(db_url: str)
     engine = make_engine(db_url)
     assert migrate(engine) == 15
     with engine.connect() as conn:
-        assert _schema(conn) == str(SCHEMA_VERSION) == "16"
+        assert _schema(conn) == str(SCHEMA_VERSION) == "17"
         if sqlite:
             assert set(conn.exec_driver_sql(
                 f"SELECT version_id FROM {areas.PAST_TABLE}").scalars()) == past
@@ -280,3 +280,35 @@ def test_schema_step_16_lists_the_past_versions_of_the_search_index(db_url: str)
     engine.dispose()
     with Catalogue.open(db_url) as catalogue:
         assert answers(catalogue) == before
+
+
+def test_schema_step_17_gives_postgresql_the_champion_lists(db_url: str) -> None:
+    """Schema 17: a PostgreSQL catalogue made at schema 16 (which kept no champion lists
+    there) opens with the empty lists, and `trials index` fills them; its searches answer
+    as before.  SQLite had them at 16: the step changes nothing there."""
+    from harvester.find import champions
+    from harvester.find.search import search
+
+    assert trials(db_url, "import", *CORPUS).exit_code == 0
+    with Catalogue.open(db_url) as catalogue:
+        before = search(catalogue, "patients", limit=5)
+        with catalogue.engine.begin() as conn:
+            if catalogue.engine.dialect.name != "sqlite":
+                conn.exec_driver_sql(f"DROP TABLE {champions.LIST}")
+                conn.exec_driver_sql(f"DROP TABLE {champions.HEAD}")
+            conn.execute(sa.text("UPDATE schema_info SET value = '16' "
+                                 "WHERE key = 'schema_version'"))
+    engine = make_engine(db_url)
+    assert migrate(engine) == 16
+    with engine.connect() as conn:
+        assert _schema(conn) == str(SCHEMA_VERSION) == "17"
+        assert conn.exec_driver_sql(f"SELECT count(*) FROM {champions.HEAD}").scalar_one() == 0
+    engine.dispose()
+    with Catalogue.open(db_url) as catalogue:
+        after = search(catalogue, "patients", limit=5)
+        assert (after.total, [h.nct_id for h in after.hits]) == (
+            before.total, [h.nct_id for h in before.hits])
+        assert champions.build(catalogue.engine, min_docs=3, size=4) > 20
+        with catalogue.engine.connect() as conn:
+            assert conn.exec_driver_sql(f"SELECT count(*) FROM {champions.LIST}"
+                                        ).scalar_one() > 80

@@ -252,6 +252,14 @@ def _add_search_shortcuts(conn: Connection) -> None:
     champions.create(conn)
 
 
+def _add_champion_lists_postgresql(conn: Connection) -> None:
+    """PostgreSQL: the (empty) champion lists of frequent words, which SQLite has had since
+    step 16 (:mod:`harvester.find.champions`, made by ``trials index``)."""
+    from harvester.find import champions
+
+    champions.create(conn)
+
+
 #: Ordered schema steps; the schema version is the number of steps applied.
 MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _add_trial_events,
                                                   _add_sync_tables, _add_fulltext,
@@ -260,7 +268,8 @@ MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _add_trial_events,
                                                   _add_work_queue, _add_near_index,
                                                   _compress_records, _drop_fulltext,
                                                   _add_summaries, _drop_unread_indexes,
-                                                  _drop_sites, _add_search_shortcuts]
+                                                  _drop_sites, _add_search_shortcuts,
+                                                  _add_champion_lists_postgresql]
 SCHEMA_VERSION = len(MIGRATIONS)  # = location.SCHEMA_VERSION (tests/test_quick.py checks)
 __all__ = ["ENV_VAR", "SCHEMA_VERSION", "default_url", "describe", "exists", "make_engine",
            "migrate", "resolve_url", "schema_version"]

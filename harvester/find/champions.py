@@ -1,4 +1,4 @@
-"""Champion lists: the best-ranked current versions of each frequent word (SQLite).
+"""Champion lists: the best-ranked current versions of each frequent word.
 
 A word that most of the catalogue holds ("cancer", "patients") matches hundreds of
 thousands of versions, and ranking them all costs a ``bm25`` per match (about 1.4 µs each in
@@ -29,6 +29,12 @@ them now and merged in, superseded versions drop out (they are no longer current
 scores in the lists are those of the index then (the number of versions and their mean
 length enter ``bm25``): an approximation until ``trials index`` makes the lists again,
 which it does once the index has grown by :data:`STALE` (and on ``--rebuild``).
+
+**On PostgreSQL** the lists are the same, ranked with ``ts_rank`` as its search ranks, and
+read the same way (one word, in the words' box or one area); several words and ``--as-of``
+rank every match there.  Its frequent words are found in a sample of the index
+(:data:`SAMPLE` versions): PostgreSQL has no vocabulary table, and counting every lexeme
+of every version would read the whole index.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from sqlalchemy.engine import Connection
 
 from harvester.catalogue import areas
 from harvester.errors import UsageError
+from harvester.find import frequent
 from harvester.find.scoped import Scoped
 from harvester.find.search_query import All, Not, Query, Term, parse
 
@@ -79,17 +86,18 @@ class Head:
 
 
 def create(conn: Connection) -> None:
-    """Schema step (SQLite): the empty lists; :func:`refresh` fills them."""
-    if conn.dialect.name != "sqlite":
-        return
-    conn.exec_driver_sql(f"CREATE TABLE IF NOT EXISTS {HEAD} (list_id INTEGER PRIMARY KEY, "
-                         f"match TEXT NOT NULL UNIQUE, floor REAL NOT NULL, "
+    """Schema step: the empty lists; :func:`refresh` fills them."""
+    sqlite = conn.dialect.name == "sqlite"
+    key, real = ("INTEGER PRIMARY KEY", "REAL") if sqlite else ("SERIAL PRIMARY KEY",
+                                                               "DOUBLE PRECISION")
+    conn.exec_driver_sql(f"CREATE TABLE IF NOT EXISTS {HEAD} (list_id {key}, "
+                         f"match TEXT NOT NULL UNIQUE, floor {real} NOT NULL, "
                          f"floor_nct TEXT NOT NULL, up_to INTEGER NOT NULL, "
                          f"docs INTEGER NOT NULL)")
     conn.exec_driver_sql(f"CREATE TABLE IF NOT EXISTS {LIST} (list_id INTEGER NOT NULL, "
                          f"place INTEGER NOT NULL, version_id INTEGER NOT NULL, "
-                         f"nct_id TEXT NOT NULL, score REAL NOT NULL, "
-                         f"PRIMARY KEY (list_id, place)) WITHOUT ROWID")
+                         f"nct_id TEXT NOT NULL, score {real} NOT NULL, "
+                         f"PRIMARY KEY (list_id, place)){' WITHOUT ROWID' if sqlite else ''}")
 
 
 def key(query: Query, area: str = "term") -> str | None:
@@ -116,13 +124,14 @@ def one_area(query: Query | None, selection: Selection) -> tuple[str, Query] | N
 
 
 def head(conn: Connection, wanted: str) -> Head | None:
-    """The list of this key, or None when it has none (or on PostgreSQL)."""
+    """The list of this key, or None when it has none."""
+    statement = sa.text(f"SELECT list_id, floor, floor_nct, up_to FROM {HEAD} "
+                        f"WHERE match = :wanted")
     if conn.dialect.name != "sqlite":
-        return None
+        row = conn.execute(statement, {"wanted": wanted}).first()
+        return None if row is None else Head(*row)
     try:
-        row = conn.exec_driver_sql(
-            f"SELECT list_id, floor, floor_nct, up_to FROM {HEAD} WHERE match = ?",
-            (wanted,)).first()
+        row = conn.execute(statement, {"wanted": wanted}).first()
     except sa.exc.OperationalError:  # a catalogue without the lists (read-only, older)
         return None
     return None if row is None else Head(*row)
@@ -138,11 +147,11 @@ def placed(places: int) -> sa.ColumnElement[bool]:
 
 
 def listed(head: Head, query: Query, selection: Selection,
-           area: str = "term") -> sa.Select[Any]:
+           area: str = "term", *, dialect: str = "sqlite") -> sa.Select[Any]:
     """``(nct_id, version_id, score)`` of the list's versions that are current, pass the
     selection's filters (its areas aside: the list is the area's) and match the query (its
     exclusions, in ``area``), in the list's order: read from its start until a page is
-    full, with the scores stored when it was made."""
+    full, with the scores stored when it was made (``dialect``: the catalogue's database)."""
     from harvester.catalogue.selection import selected
 
     picked = selected(replace(selection, areas=()), few=True).order_by(None).subquery("picked")
@@ -151,20 +160,30 @@ def listed(head: Head, query: Query, selection: Selection,
                                   picked.c.nct_id == _LIST.c.nct_id))  # as of: by NCT id
             .where(_LIST.c.list_id == head.list_id).order_by(_LIST.c.place))
     if isinstance(query.root, All) and any(isinstance(p, Not) for p in query.root.parts):
-        whole = Scoped(((area, query),)).fts5()
-        fts = sa.table(areas.FTS_TABLE, sa.column("rowid"))
-        stmt = stmt.where(sa.select(sa.literal(1)).select_from(fts).where(
-            sa.literal_column(areas.FTS_TABLE).op("MATCH")(whole),
-            fts.c.rowid == _LIST.c.version_id).exists())  # one look-up per version
+        stmt = stmt.where(_matching(Scoped(((area, query),)), dialect == "sqlite"))
     return stmt
+
+
+def _matching(scoped: Scoped, sqlite: bool) -> sa.ColumnElement[bool]:
+    """Whether a listed version matches the whole query (its exclusions too): one look-up
+    per version, in the area index."""
+    if sqlite:
+        fts = sa.table(areas.FTS_TABLE, sa.column("rowid"))
+        return sa.select(sa.literal(1)).select_from(fts).where(
+            sa.literal_column(areas.FTS_TABLE).op("MATCH")(scoped.fts5()),
+            fts.c.rowid == _LIST.c.version_id).exists()
+    from sqlalchemy.dialects.postgresql import TSQUERY
+
+    doc = sa.table(areas.PG_TABLE, sa.column("version_id"), sa.column("document"))
+    return sa.select(sa.literal(1)).select_from(doc).where(
+        doc.c.document.op("@@")(sa.cast(sa.literal(scoped.tsquery(), sa.Text), TSQUERY)),
+        doc.c.version_id == _LIST.c.version_id).exists()
 
 
 def stale(conn: Connection) -> bool:
     """Whether :func:`refresh` would make the lists again."""
-    if conn.dialect.name != "sqlite":
-        return False
-    mark = conn.exec_driver_sql(f"SELECT docs FROM {HEAD} WHERE match = ?",
-                                (_MARK,)).scalar_one_or_none()
+    mark = conn.execute(sa.text(f"SELECT docs FROM {HEAD} WHERE match = :mark"),
+                        {"mark": _MARK}).scalar_one_or_none()
     now = areas.count(conn)
     return mark is None or now > mark * (1 + STALE)
 
@@ -174,7 +193,7 @@ def refresh(engine: sa.Engine, *, rebuild: bool = False,
     """Make the lists again when they are missing or :func:`stale` (or ``rebuild``);
     returns the number of words with a list then, None when they were fresh."""
     with engine.connect() as conn:
-        if conn.dialect.name != "sqlite" or not (rebuild or stale(conn)):
+        if not (rebuild or stale(conn)):
             return None
     return build(engine, progress=progress)
 
@@ -195,11 +214,7 @@ def build(engine: sa.Engine, *, min_docs: int | None = None, size: int | None = 
         share = SHARE if size is None else 0.0
     size = SIZE if size is None else size
     with engine.connect() as conn:
-        conn.exec_driver_sql(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{areas.FTS_TABLE}_vocab "
-                             f"USING fts5vocab(main, {areas.FTS_TABLE}, row)")
-        words = [("term", str(term), int(docs)) for term, docs in conn.exec_driver_sql(
-            f"SELECT term, doc FROM temp.{areas.FTS_TABLE}_vocab WHERE doc >= ? "
-            f"ORDER BY doc DESC", (min_docs,))] + _area_words(conn, min_docs)
+        words = frequent.words(conn, min_docs)
         rankings = {area: OneWord(conn, size, area) for area in ("term", *AREAS)}
         conn.rollback()
     wanted: list[tuple[str, str, Query, int]] = []
@@ -221,7 +236,7 @@ def build(engine: sa.Engine, *, min_docs: int | None = None, size: int | None = 
         with engine.begin() as conn:
             # The write lock first: a catch-up (a search's) cannot index between reading
             # the rankings and noting what was indexed then.
-            conn.exec_driver_sql("DELETE FROM schema_info WHERE 0")
+            _hold_index(conn)
             up_to, docs = areas.indexed_up_to(conn), areas.count(conn)
             started = time.monotonic()
             while done < len(wanted) and time.monotonic() - started < GROUP_SECONDS:
@@ -237,42 +252,32 @@ def build(engine: sa.Engine, *, min_docs: int | None = None, size: int | None = 
                 if progress is not None:
                     progress(1)
     with engine.begin() as conn:
-        conn.exec_driver_sql("DELETE FROM schema_info WHERE 0")
+        _hold_index(conn)
         up_to, docs = areas.indexed_up_to(conn), areas.count(conn)
-        listed = tuple(made) or ("",)
-        marks = ", ".join("?" * len(listed))
-        conn.exec_driver_sql(f"DELETE FROM {LIST} WHERE list_id IN (SELECT list_id FROM "
-                             f"{HEAD} WHERE match NOT IN ({marks}))", listed)
-        conn.exec_driver_sql(f"DELETE FROM {HEAD} WHERE match NOT IN ({marks})", listed)
-        conn.exec_driver_sql(f"INSERT OR REPLACE INTO {HEAD} (match, floor, floor_nct, up_to, "
-                             f"docs) VALUES (?, 0, '', ?, ?)", (_MARK, up_to, docs))
+        kept: sa.BindParameter[Any] = sa.bindparam("kept", tuple(made) or ("",), expanding=True)
+        conn.execute(sa.text(f"DELETE FROM {LIST} WHERE list_id IN (SELECT list_id FROM "
+                             f"{HEAD} WHERE match NOT IN :kept)").bindparams(kept))
+        conn.execute(sa.text(f"DELETE FROM {HEAD} WHERE match NOT IN :kept").bindparams(kept))
+        conn.execute(sa.text(f"INSERT INTO {HEAD} (match, floor, floor_nct, up_to, docs) "
+                             f"VALUES (:mark, 0, '', :up_to, :docs) ON CONFLICT (match) DO "
+                             f"UPDATE SET up_to = excluded.up_to, docs = excluded.docs"),
+                     {"mark": _MARK, "up_to": up_to, "docs": docs})
     return len(made)
 
 
-#: The field-scoped areas with lists of their frequent words (``--cond melanoma``): each
-#: word's docs in the area are its most in any one of the area's columns.
-AREAS = ("cond", "intr", "titles", "outc", "spons", "locn")
+def _hold_index(conn: Connection) -> None:
+    """Take the lock a catch-up takes to index (until the transaction ends): the index
+    stays as the lists are ranked from.  On PostgreSQL, the ranking reads the index by
+    its GIN index only (as a search does)."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("DELETE FROM schema_info WHERE 0")
+    else:
+        conn.exec_driver_sql(f"LOCK TABLE {areas.PG_TABLE} IN SHARE MODE")
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
 
 
-def _area_words(conn: Connection, min_docs: int) -> list[tuple[str, str, int]]:
-    """``(area, word, docs)`` of the words matching ``min_docs`` versions in a column of
-    a field-scoped area (:data:`AREAS`)."""
-    conn.exec_driver_sql(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{areas.FTS_TABLE}_vocol "
-                         f"USING fts5vocab(main, {areas.FTS_TABLE}, col)")
-    columns: dict[str, list[tuple[str, int]]] = {}
-    for term, column, docs in conn.exec_driver_sql(
-            f"SELECT term, col, doc FROM temp.{areas.FTS_TABLE}_vocol WHERE doc >= ?",
-            (min_docs,)):
-        columns.setdefault(str(column), []).append((str(term), int(docs)))
-    found: list[tuple[str, str, int]] = []
-    for area in AREAS:
-        most: dict[str, int] = {}
-        for column in areas.AREAS[area]:
-            for term, docs in columns.get(column, ()):
-                most[term] = max(most.get(term, 0), docs)
-        found += sorted(((area, term, docs) for term, docs in most.items()),
-                        key=lambda x: -x[2])
-    return found
+#: The field-scoped areas with lists of their frequent words (``--cond melanoma``).
+AREAS = frequent.AREAS
 
 
 def _searched(area: str, query: Query) -> tuple[Query | None, Selection]:
@@ -289,21 +294,28 @@ def _store(conn: Connection, found: str, rows: Sequence[Any], size: int, up_to: 
            docs: int) -> bool:
     """Replace the list of ``found`` by ``rows`` (its ranking's first ``size``); whether it
     has one now (a word with fewer matches needs none: every match is ranked)."""
-    conn.exec_driver_sql(f"DELETE FROM {LIST} WHERE list_id IN "
-                         f"(SELECT list_id FROM {HEAD} WHERE match = ?)", (found,))
-    conn.exec_driver_sql(f"DELETE FROM {HEAD} WHERE match = ?", (found,))
+    given = {"found": found}
+    conn.execute(sa.text(f"DELETE FROM {LIST} WHERE list_id IN "
+                         f"(SELECT list_id FROM {HEAD} WHERE match = :found)"), given)
+    conn.execute(sa.text(f"DELETE FROM {HEAD} WHERE match = :found"), given)
     if len(rows) < size:
         return False
-    list_id = conn.exec_driver_sql(
+    list_id = conn.execute(sa.text(
         f"INSERT INTO {HEAD} (match, floor, floor_nct, up_to, docs) "
-        f"VALUES (?, ?, ?, ?, ?) RETURNING list_id",
-        (found, float(rows[-1].score), rows[-1].nct_id, up_to, docs)).scalar_one()
-    conn.exec_driver_sql(
-        f"INSERT INTO {LIST} (list_id, place, version_id, nct_id, score) "
-        f"VALUES (?, ?, ?, ?, ?)", [(list_id, place, row.version_id, row.nct_id,
-                                     float(row.score))
-                                    for place, row in enumerate(rows)])
+        f"VALUES (:found, :floor, :nct, :up_to, :docs) RETURNING list_id"),
+        {**given, "floor": float(rows[-1].score), "nct": rows[-1].nct_id, "up_to": up_to,
+         "docs": docs}).scalar_one()
+    values = [(list_id, place, row.version_id, row.nct_id, float(row.score))
+              for place, row in enumerate(rows)]
+    if conn.dialect.name == "sqlite":  # the driver's own executemany: no dict a row
+        conn.exec_driver_sql(f"INSERT INTO {LIST} (list_id, place, version_id, nct_id, score) "
+                             f"VALUES (?, ?, ?, ?, ?)", values)
+    else:
+        conn.execute(sa.insert(_LIST), [dict(zip(_NAMES, row, strict=True)) for row in values])
     return True
+
+
+_NAMES = ("list_id", "place", "version_id", "nct_id", "score")
 
 
 class OneWord:

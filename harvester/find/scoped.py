@@ -36,8 +36,13 @@ class Scoped:
         found = [e for area, q in self.parts if (e := _fts5(q.root, area, only)) is not None]
         return " AND ".join(f"({e})" for e in found) if found else None
 
-    def tsquery(self, only: tuple[str, ...] | None = None) -> str | None:
-        found = [e for area, q in self.parts if (e := _tsq(q.root, area, only)) is not None]
+    def tsquery(self, only: tuple[str, ...] | None = None, *,
+                ranked: bool = False) -> str | None:
+        """The ``tsquery`` (``ranked``: without its exclusions, what a match is ranked by —
+        ``ts_rank`` scores a query's negated words too, where FTS5's ``bm25`` gives the
+        phrases a match lacks nothing)."""
+        found = [e for area, q in self.parts
+                 if (e := _tsq(q.root, area, only, ranked)) is not None]
         return " & ".join(f"({e})" for e in found) if found else None
 
     def strong_fts5(self) -> str | None:
@@ -97,7 +102,8 @@ def _fts5(node: Node, area: str, only: tuple[str, ...] | None) -> str | None:
     return None
 
 
-def _tsq(node: Node, area: str, only: tuple[str, ...] | None) -> str | None:
+def _tsq(node: Node, area: str, only: tuple[str, ...] | None,
+         ranked: bool = False) -> str | None:
     if isinstance(node, Term):
         cols, concepts = _columns(area, only)
         toks = _term_tokens(node)
@@ -113,17 +119,18 @@ def _tsq(node: Node, area: str, only: tuple[str, ...] | None) -> str | None:
             alternatives.append(f"'{areas.TAG[col]}:{token}'")
         return " | ".join(alternatives) if alternatives else None
     if isinstance(node, Not):
-        inner = _tsq(node.part, area, None)
+        inner = None if ranked else _tsq(node.part, area, None)
         return None if inner is None else f"!({inner})"
     if isinstance(node, Any_):
-        parts = [p for p in (_tsq(x, area, only) for x in node.parts) if p is not None]
+        parts = [p for p in (_tsq(x, area, only, ranked) for x in node.parts)
+                 if p is not None]
         return "(" + " | ".join(f"({p})" for p in parts) + ")" if parts else None
     if isinstance(node, All):
         wanted = [p for x in node.parts if not isinstance(x, Not)
-                  if (p := _tsq(x, area, only)) is not None]
+                  if (p := _tsq(x, area, only, ranked)) is not None]
         if not wanted:
             return None
         excluded = [p for x in node.parts if isinstance(x, Not)
-                    if (p := _tsq(x, area, None)) is not None]
+                    if (p := _tsq(x, area, None, ranked)) is not None]
         return "(" + " & ".join(f"({p})" for p in [*wanted, *excluded]) + ")"
     return None

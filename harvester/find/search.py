@@ -229,13 +229,17 @@ def _ranked(conn: Connection, query: Query | None, selection: Selection,
         return stmt, snippet
     tsquery, strong = scoped.tsquery(), scoped.strong_tsquery()
     doc = sa.table(areas.PG_TABLE, sa.column("version_id"), sa.column("document"))
-    score = sa.func.ts_rank(doc.c.document, _as_tsquery(tsquery or "'zzitemzz'"), 1)
+    # Ranked without its exclusions (as bm25 ranks on SQLite): a list's order holds then.
+    score = sa.func.ts_rank(doc.c.document,
+                            _as_tsquery(scoped.tsquery(ranked=True) or "'zzitemzz'"), 1)
     if strong is not None:
         score = score + sa.case((doc.c.document.op("@@")(_as_tsquery(strong)), BOOST),
                                 else_=0.0)
     stmt = (sa.select(picked.c.nct_id, picked.c.version_id, score.label("score"))
             .select_from(doc).join(picked, picked.c.version_id == doc.c.version_id)
             .where(doc.c.document.op("@@")(_as_tsquery(tsquery or "'zzitemzz'"))))
+    if since is not None:
+        stmt = stmt.where(doc.c.version_id > since)
     if among is not None:
         stmt = stmt.where(doc.c.version_id.in_(among))
     return stmt, snippet or None
@@ -344,7 +348,7 @@ def _from_champions(conn: Connection, query: Query | None, selection: Selection,
     :mod:`harvester.find.champions`: exact for one word, in the words' box or in one
     field-scoped area), or None to rank every match."""
     if (selection.near is not None or selection.as_of is not None
-            or conn.dialect.name != "sqlite" or offset + limit > champions.SIZE):
+            or offset + limit > champions.SIZE):
         return None
     one = champions.one_area(query, selection)
     if one is None:
@@ -356,7 +360,7 @@ def _from_champions(conn: Connection, query: Query | None, selection: Selection,
         return None
     # Its list in order, with the scores stored (the ranking of every match then), the
     # filters tested on each; then the versions indexed since, ranked now.
-    listed = champions.listed(head, words, selection, area)
+    listed = champions.listed(head, words, selection, area, dialect=conn.dialect.name)
     # Its first SIZE versions first: when none of them pass the filters, the rest of a
     # long list (up to 30,000) is not read either — the filter picks few of this word's
     # best (its page is elsewhere: rank every match).
