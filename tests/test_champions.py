@@ -329,25 +329,6 @@ def test_postgresql_lists_the_words_sqlite_lists(listed: Catalogue,
             assert head.floor == _exact(listed_pg, text, Selection(), 5, 1)[0][2]
 
 
-def test_postgresql_counts_its_frequent_words_in_a_sample(
-        listed_pg: Catalogue, monkeypatch: pytest.MonkeyPatch) -> None:
-    """An index larger than the sample: the words are counted in a sample of its blocks
-    and scaled to the whole; the most frequent words are still found, their counts near
-    the true ones."""
-    from harvester.find import frequent
-
-    with listed_pg.engine.connect() as conn:
-        exact = {word: docs for area, word, docs in frequent.words(conn, 3) if area == "term"}
-        total = areas.count(conn)
-        monkeypatch.setattr(frequent, "SAMPLE", total // 3)
-        sampled = {word: docs for area, word, docs in frequent.words(conn, 3)
-                   if area == "term"}
-    assert sampled != exact  # counted in a sample, scaled
-    top = sorted(exact, key=lambda w: -exact[w])[:5]
-    assert all(word in sampled for word in top)
-    assert all(exact[w] / 2 <= sampled[w] <= exact[w] * 2 for w in top)
-
-
 def test_the_lists_count_as_the_ranking_of_one_word(listed: Catalogue) -> None:
     """A list holds the first versions of its word's ranking, its floor the last's score."""
     with listed.engine.connect() as conn:
