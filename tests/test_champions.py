@@ -343,6 +343,22 @@ def test_the_lists_count_as_the_ranking_of_one_word(listed: Catalogue) -> None:
     assert _exact(listed, "patients", Selection(), 5, 1)[0][2] == floor
 
 
+def test_a_list_counts_its_word_s_current_matches(listed: Catalogue,
+                                                  listed_pg: Catalogue) -> None:
+    """Each list keeps the number of current versions matching its word when it was made:
+    the total of that word's search alone (no filter, no exclusion), on both databases."""
+    for catalogue in (listed, listed_pg):
+        with catalogue.engine.connect() as conn:
+            for text, area in (("patients", "term"), ("immun*", "term"), ("cancer", "cond")):
+                found = champions.key(search_module.parse(text), area)
+                assert found is not None
+                head = champions.head(conn, found)
+                assert head is not None and head.matches is not None, (text, area)
+                selection = Selection(areas=((area, text),)) if area != "term" else Selection()
+                every = list(iter_hits(catalogue, None if area != "term" else text, selection))
+                assert head.matches == len(every) > 6, (text, area)
+
+
 def test_each_word_bound_into_one_compiled_ranking_lists_what_its_own_statement_ranks(
         listed: Catalogue) -> None:
     """`build` binds each word into one compiled statement (champions.OneWord) instead of

@@ -284,8 +284,8 @@ def test_schema_step_16_lists_the_past_versions_of_the_search_index(db_url: str)
 
 def test_schema_step_17_gives_postgresql_the_champion_lists(db_url: str) -> None:
     """Schema 17: a PostgreSQL catalogue made at schema 16 (which kept no champion lists
-    there) opens with the empty lists, and `trials index` fills them; its searches answer
-    as before.  SQLite had them at 16: the step changes nothing there."""
+    there) opens with the empty lists; a SQLite one's lists gain their count of matches.
+    Searches answer as before, and `trials index` fills the lists, counted."""
     from harvester.find import champions
     from harvester.find.search import search
 
@@ -293,9 +293,17 @@ def test_schema_step_17_gives_postgresql_the_champion_lists(db_url: str) -> None
     with Catalogue.open(db_url) as catalogue:
         before = search(catalogue, "patients", limit=5)
         with catalogue.engine.begin() as conn:
-            if catalogue.engine.dialect.name != "sqlite":
-                conn.exec_driver_sql(f"DROP TABLE {champions.LIST}")
-                conn.exec_driver_sql(f"DROP TABLE {champions.HEAD}")
+            conn.exec_driver_sql(f"DROP TABLE {champions.LIST}")
+            conn.exec_driver_sql(f"DROP TABLE {champions.HEAD}")
+            if catalogue.engine.dialect.name == "sqlite":  # the lists as step 16 made them
+                conn.exec_driver_sql(
+                    f"CREATE TABLE {champions.HEAD} (list_id INTEGER PRIMARY KEY, match TEXT "
+                    f"NOT NULL UNIQUE, floor REAL NOT NULL, floor_nct TEXT NOT NULL, up_to "
+                    f"INTEGER NOT NULL, docs INTEGER NOT NULL)")
+                conn.exec_driver_sql(
+                    f"CREATE TABLE {champions.LIST} (list_id INTEGER NOT NULL, place INTEGER "
+                    f"NOT NULL, version_id INTEGER NOT NULL, nct_id TEXT NOT NULL, score REAL "
+                    f"NOT NULL, PRIMARY KEY (list_id, place)) WITHOUT ROWID")
             conn.execute(sa.text("UPDATE schema_info SET value = '16' "
                                  "WHERE key = 'schema_version'"))
     engine = make_engine(db_url)
@@ -312,3 +320,5 @@ def test_schema_step_17_gives_postgresql_the_champion_lists(db_url: str) -> None
         with catalogue.engine.connect() as conn:
             assert conn.exec_driver_sql(f"SELECT count(*) FROM {champions.LIST}"
                                         ).scalar_one() > 80
+            assert conn.exec_driver_sql(f"SELECT count(*) FROM {champions.HEAD} WHERE "
+                                        f"match <> '' AND matches IS NULL").scalar_one() == 0

@@ -252,12 +252,16 @@ def _add_search_shortcuts(conn: Connection) -> None:
     champions.create(conn)
 
 
-def _add_champion_lists_postgresql(conn: Connection) -> None:
-    """PostgreSQL: the (empty) champion lists of frequent words, which SQLite has had since
-    step 16 (:mod:`harvester.find.champions`, made by ``trials index``)."""
+def _count_champion_lists(conn: Connection) -> None:
+    """The champion lists on PostgreSQL too (SQLite has had them since step 16), and each
+    list's count of the current versions matching its word when it was made (the total of
+    that word's search while nothing was indexed since; :mod:`harvester.find.champions`).
+    Lists made before hold no count until ``trials index`` makes them again."""
     from harvester.find import champions
 
     champions.create(conn)
+    if conn.dialect.name == "sqlite":
+        champions.count_matches(conn)
 
 
 #: Ordered schema steps; the schema version is the number of steps applied.
@@ -269,7 +273,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _add_trial_events,
                                                   _compress_records, _drop_fulltext,
                                                   _add_summaries, _drop_unread_indexes,
                                                   _drop_sites, _add_search_shortcuts,
-                                                  _add_champion_lists_postgresql]
+                                                  _count_champion_lists]
 SCHEMA_VERSION = len(MIGRATIONS)  # = location.SCHEMA_VERSION (tests/test_quick.py checks)
 __all__ = ["ENV_VAR", "SCHEMA_VERSION", "default_url", "describe", "exists", "make_engine",
            "migrate", "resolve_url", "schema_version"]

@@ -87,6 +87,7 @@ class Head:
     floor: float  # the score of the list's last version
     floor_nct: str  # and its NCT id (ties rank by NCT id)
     up_to: int  # versions indexed then: the ones after are ranked along with the list
+    matches: int | None = None  # current versions matching then (None: not counted)
 
 
 def create(conn: Connection) -> None:
@@ -97,7 +98,7 @@ def create(conn: Connection) -> None:
     conn.exec_driver_sql(f"CREATE TABLE IF NOT EXISTS {HEAD} (list_id {key}, "
                          f"match TEXT NOT NULL UNIQUE, floor {real} NOT NULL, "
                          f"floor_nct TEXT NOT NULL, up_to INTEGER NOT NULL, "
-                         f"docs INTEGER NOT NULL)")
+                         f"docs INTEGER NOT NULL, matches INTEGER)")
     conn.exec_driver_sql(f"CREATE TABLE IF NOT EXISTS {LIST} (list_id INTEGER NOT NULL, "
                          f"place INTEGER NOT NULL, version_id INTEGER NOT NULL, "
                          f"nct_id TEXT NOT NULL, score {real} NOT NULL, "
@@ -127,9 +128,18 @@ def one_area(query: Query | None, selection: Selection) -> tuple[str, Query] | N
     return area, parse(text)
 
 
+def count_matches(conn: Connection) -> None:
+    """Schema step 17 (SQLite, whose lists predate it): a list's count of the current
+    versions matching its word when it was made (``matches``), the total of a search of
+    that word alone while nothing was indexed since."""
+    found = {row[1] for row in conn.exec_driver_sql(f"PRAGMA table_info({HEAD})")}
+    if "matches" not in found:
+        conn.exec_driver_sql(f"ALTER TABLE {HEAD} ADD COLUMN matches INTEGER")
+
+
 def head(conn: Connection, wanted: str) -> Head | None:
     """The list of this key, or None when it has none."""
-    statement = sa.text(f"SELECT list_id, floor, floor_nct, up_to FROM {HEAD} "
+    statement = sa.text(f"SELECT list_id, floor, floor_nct, up_to, matches FROM {HEAD} "
                         f"WHERE match = :wanted")
     if conn.dialect.name != "sqlite":
         row = conn.execute(statement, {"wanted": wanted}).first()
@@ -255,11 +265,16 @@ def build(engine: sa.Engine, *, min_docs: int | None = None, size: int | None = 
                 found, area, query, keep = wanted[done]
                 done += 1
                 rows = rankings[area].rows(conn, query, keep)
-                if rows is None:  # a word the compiled statement does not fit
+                matches = None
+                if rows is None:  # a word the compiled statement does not fit; PostgreSQL
                     stmt, _ = _ranked(conn, *_searched(area, query))
-                    rows = conn.execute(stmt.order_by(sa.desc("score"), sa.asc("nct_id"))
+                    rows = conn.execute(stmt.add_columns(sa.func.count().over().label("n"))
+                                        .order_by(sa.desc("score"), sa.asc("nct_id"))
                                         .limit(keep)).all()
-                if _store(conn, found, rows, keep, up_to, docs):
+                    matches = int(rows[0].n) if rows else 0  # counted in the same pass
+                elif len(rows) >= keep:
+                    matches = _current_matches(conn, found)
+                if _store(conn, found, rows, keep, up_to, docs, matches):
                     made.append(found)
                 if progress is not None:
                     progress(1)
@@ -302,8 +317,16 @@ def _searched(area: str, query: Query) -> tuple[Query | None, Selection]:
     return None, Selection(areas=((area, query.text),))
 
 
+def _current_matches(conn: Connection, found: str) -> int:
+    """SQLite: the current versions matching the list's key (its FTS5 expression): the
+    index's matches less its versions no longer current, in one scan of the matches."""
+    return int(conn.exec_driver_sql(
+        f"SELECT count(*) FROM {areas.FTS_TABLE} WHERE {areas.FTS_TABLE} MATCH ? AND +rowid "
+        f"NOT IN (SELECT version_id FROM {areas.PAST_TABLE})", (found,)).scalar_one())
+
+
 def _store(conn: Connection, found: str, rows: Sequence[Any], size: int, up_to: int,
-           docs: int) -> bool:
+           docs: int, matches: int | None = None) -> bool:
     """Replace the list of ``found`` by ``rows`` (its ranking's first ``size``); whether it
     has one now (a word with fewer matches needs none: every match is ranked)."""
     given = {"found": found}
@@ -313,10 +336,10 @@ def _store(conn: Connection, found: str, rows: Sequence[Any], size: int, up_to: 
     if len(rows) < size:
         return False
     list_id = conn.execute(sa.text(
-        f"INSERT INTO {HEAD} (match, floor, floor_nct, up_to, docs) "
-        f"VALUES (:found, :floor, :nct, :up_to, :docs) RETURNING list_id"),
+        f"INSERT INTO {HEAD} (match, floor, floor_nct, up_to, docs, matches) "
+        f"VALUES (:found, :floor, :nct, :up_to, :docs, :matches) RETURNING list_id"),
         {**given, "floor": float(rows[-1].score), "nct": rows[-1].nct_id, "up_to": up_to,
-         "docs": docs}).scalar_one()
+         "docs": docs, "matches": matches}).scalar_one()
     values = [(list_id, place, row.version_id, row.nct_id, float(row.score))
               for place, row in enumerate(rows)]
     if conn.dialect.name == "sqlite":  # the driver's own executemany: no dict a row

@@ -44,7 +44,7 @@ from harvester.catalogue.selection import (
 from harvester.errors import UsageError
 from harvester.find import asof, champions, several
 from harvester.find.scoped import Scoped
-from harvester.find.search_query import Query, parse
+from harvester.find.search_query import Query, Term, parse
 
 V = t.Version.__table__  # type: ignore[attr-defined]
 #: Marks around highlighted words in :attr:`Hit.snippet` (see :attr:`Hit.highlights`).
@@ -305,8 +305,9 @@ def search(catalogue: Catalogue, text: str | Query | None,
             conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
         dated = (asof.answer(conn, query, selection, limit, offset)
                  if query is not None and asof.applies(conn, query, selection) else None)
-        champion = (None if dated is not None
-                    else _from_champions(conn, query, selection, limit, offset))
+        listed = (None if dated is not None
+                  else _from_champions(conn, query, selection, limit, offset))
+        champion, known = listed if listed is not None else (None, None)
         if champion is None and dated is None and query is not None:
             champion = several.page(conn, query, selection, limit, offset)
         found: Sequence[Any]
@@ -318,7 +319,7 @@ def search(catalogue: Catalogue, text: str | Query | None,
                 .offset(offset)).all()
         elif champion is not None:
             found = champion
-            total = _total(conn, query, selection, count)
+            total = known if known is not None else _total(conn, query, selection, count)
         elif (selection.is_everything and conn.dialect.name == "sqlite") or (
                 query is None and not selection.areas and selection.near is None):
             # Matching the current versions is cheap: count, then rank the page.
@@ -343,10 +344,11 @@ def search(catalogue: Catalogue, text: str | Query | None,
 
 
 def _from_champions(conn: Connection, query: Query | None, selection: Selection,
-                    limit: int, offset: int) -> Sequence[Any] | None:
+                    limit: int, offset: int) -> tuple[Sequence[Any], int | None] | None:
     """The page ranked from the champion lists of the query's words (see
     :mod:`harvester.find.champions`: exact for one word, in the words' box or in one
-    field-scoped area), or None to rank every match."""
+    field-scoped area), or None to rank every match; with the page, its total when the
+    list's count is it (the word alone, no filter, nothing indexed since), else None."""
     if (selection.near is not None or selection.as_of is not None
             or offset + limit > champions.SIZE):
         return None
@@ -371,15 +373,17 @@ def _from_champions(conn: Connection, query: Query | None, selection: Selection,
                              .limit(need - len(rows))).all()
     if len(rows) < offset + limit:
         return None  # too few pass the filters: rank every match
-    if areas.indexed_up_to(conn) == head.up_to:
-        return rows[offset:offset + limit]  # nothing indexed since the list was made
+    if areas.indexed_up_to(conn) == head.up_to:  # nothing indexed since the list was made
+        alone = (isinstance(words.root, Term)
+                 and replace(selection, areas=()).is_everything)  # its count is the total
+        return rows[offset:offset + limit], head.matches if alone else None
     stmt, _ = _ranked(conn, query, selection, since=head.up_to)
     newer = conn.execute(stmt.order_by(sa.desc("score"), sa.asc("nct_id"))
                          .limit(offset + limit)).all()
     if newer:
         rows = sorted([*rows, *newer], key=lambda r: (-float(r.score), r.nct_id))[
             :offset + limit]
-    return rows[offset:offset + limit]
+    return rows[offset:offset + limit], None
 
 
 def _total(conn: Connection, query: Query | None, selection: Selection,
