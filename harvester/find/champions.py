@@ -161,18 +161,14 @@ def placed(places: int) -> sa.ColumnElement[bool]:
 
 
 def listed(head: Head, query: Query, selection: Selection,
-           area: str = "term", *, dialect: str = "sqlite", few: bool = True
-           ) -> sa.Select[Any]:
+           area: str = "term", *, dialect: str = "sqlite") -> sa.Select[Any]:
     """``(nct_id, version_id, score)`` of the list's versions that are current, pass the
     selection's filters (its areas aside: the list is the area's) and match the query (its
     exclusions, in ``area``), in the list's order: read from its start until a page is
-    full, with the scores stored when it was made (``dialect``: the catalogue's database).
-    ``few``: each filter is tested on each version read (a walk that stops early); else
-    each is the set of versions passing it, built once (a long walk: a look-up per version
-    costs more)."""
+    full, with the scores stored when it was made (``dialect``: the catalogue's database)."""
     from harvester.catalogue.selection import selected
 
-    picked = selected(replace(selection, areas=()), few=few).order_by(None).subquery("picked")
+    picked = selected(replace(selection, areas=()), few=True).order_by(None).subquery("picked")
     stmt = (sa.select(_LIST.c.nct_id, _LIST.c.version_id, _LIST.c.score)
             .join(picked, sa.and_(picked.c.version_id == _LIST.c.version_id,
                                   picked.c.nct_id == _LIST.c.nct_id))  # as of: by NCT id
