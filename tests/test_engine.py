@@ -304,13 +304,12 @@ def test_schema_step_17_gives_postgresql_the_champion_lists(db_url: str) -> None
                     f"CREATE TABLE {champions.LIST} (list_id INTEGER NOT NULL, place INTEGER "
                     f"NOT NULL, version_id INTEGER NOT NULL, nct_id TEXT NOT NULL, score REAL "
                     f"NOT NULL, PRIMARY KEY (list_id, place)) WITHOUT ROWID")
-            conn.execute(sa.text("UPDATE schema_info SET value = '16' "
-                                 "WHERE key = 'schema_version'"))
+    _downgrade(db_url, 16)
     engine = make_engine(db_url)
-    assert migrate(engine) == 16
+    assert (migrate(engine), SCHEMA_VERSION) == (16, 17)
     with engine.connect() as conn:
-        assert _schema(conn) == str(SCHEMA_VERSION) == "17"
         assert conn.exec_driver_sql(f"SELECT count(*) FROM {champions.HEAD}").scalar_one() == 0
+        assert "matches" in {str(c["name"]) for c in sa.inspect(conn).get_columns(champions.HEAD)}
     engine.dispose()
     with Catalogue.open(db_url) as catalogue:
         after = search(catalogue, "patients", limit=5)
