@@ -6,6 +6,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -199,3 +200,32 @@ def test_near_with_words_keeps_the_matches_in_reach_by_distance(
                      statuses=("COMPLETED",))
     assert search(corpus, text, both).total == len(
         [v for _, v, _ in expected if v in _picked(corpus, Selection(statuses=("COMPLETED",)))])
+
+
+def test_postgresql_matches_through_the_gin_index_then_restores_the_planner(
+        tmp_path: Path) -> None:
+    """On PostgreSQL the statements that match every version of a query run with plain
+    index scans off (so a common word's matches come from the GIN index's bitmap, not a
+    walk of every vector through the primary key) and a larger work_mem; the settings are
+    back as they were after, and a search by filters alone leaves them alone."""
+    import sqlalchemy as sa
+
+    from harvester.find.search import WORK_MEM, _through_the_index
+    from tests.conftest import empty_catalogue
+
+    def settings(conn: sa.Connection) -> tuple[str, str]:
+        row = conn.exec_driver_sql("SELECT current_setting('enable_indexscan'), "
+                                   "current_setting('work_mem')").one()
+        return str(row[0]), str(row[1])
+
+    with empty_catalogue("postgresql", tmp_path) as url, Catalogue.open(url) as catalogue:
+        with catalogue.engine.connect() as conn:
+            before = settings(conn)
+            assert before[0] == "on" and before[1] != WORK_MEM
+            with _through_the_index(conn):
+                assert settings(conn) == ("off", WORK_MEM)
+            assert settings(conn) == before
+            with _through_the_index(conn, matching=False):
+                assert settings(conn) == before
+        with catalogue.engine.connect() as conn:  # search's own transaction ended
+            assert settings(conn) == before
