@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from harvester.catalogue import Catalogue, areas
+from harvester.catalogue.engine import make_engine
 from harvester.catalogue.selection import Selection
 from harvester.errors import UsageError
 from harvester.find import champions
@@ -391,3 +392,35 @@ def test_each_word_bound_into_one_compiled_ranking_lists_what_its_own_statement_
             bound = ranking.rows(conn, query)
             assert bound is not None
             assert [(r.nct_id, r.version_id, r.score) for r in bound] == lists[match], word
+
+
+def test_postgresql_builds_lists_from_one_snapshot_while_catch_ups_go_on(
+        tmp_path: Path) -> None:
+    """On PostgreSQL a group of the build reads the index as one snapshot (REPEATABLE
+    READ) instead of locking it: a catch-up indexes new versions beside it without
+    waiting, and the group still sees the index — and notes the ``up_to`` — it ranks
+    from."""
+    snapshots = sorted(p for p in CORPUS if "__vh" in p.name)
+    with empty_catalogue("postgresql", tmp_path) as url:
+        assert trials(url, "import", *[p for p in CORPUS if p not in snapshots]).exit_code == 0
+        with Catalogue.open(url) as catalogue:
+            areas.catch_up(catalogue.engine)
+        assert trials(url, "import", *snapshots).exit_code == 0
+        with Catalogue.open(url) as catalogue:
+            engine = catalogue.engine
+            beside = make_engine(url)  # a catch-up that fails rather than waits for a lock
+            sa.event.listen(beside, "connect", _lock_timeout)
+            with champions._group(engine) as conn:
+                seen = areas.indexed_up_to(conn)
+                assert areas.catch_up(beside) > 0  # beside the open group, not after it
+                assert areas.indexed_up_to(conn) == seen  # the group's own snapshot
+            beside.dispose()
+            with engine.connect() as conn:
+                assert areas.indexed_up_to(conn) > seen
+
+
+def _lock_timeout(dbapi_conn: Any, _record: Any) -> None:
+    """A session waiting 2 s at most for a lock (committed: kept past the first
+    transaction)."""
+    dbapi_conn.cursor().execute("SET lock_timeout = '2s'")
+    dbapi_conn.commit()

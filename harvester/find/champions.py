@@ -41,7 +41,8 @@ counting every lexeme of every version would read the whole index.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -221,7 +222,7 @@ def build(engine: sa.Engine, *, min_docs: int | None = None, size: int | None = 
     Words are made a group per transaction, each group for up to :data:`GROUP_SECONDS` (the
     write lock is held no longer: a sync waits that long at most), so searches and a killed
     build see whole lists, each exact for the index it was made from."""
-    from harvester.find.search import _ranked
+    from harvester.find.search import _ranked, _through_the_index
 
     min_docs = MIN_DOCS if min_docs is None else min_docs
     if share is None:
@@ -251,10 +252,7 @@ def build(engine: sa.Engine, *, min_docs: int | None = None, size: int | None = 
     made: list[str] = []
     done = 0
     while done < len(wanted):
-        with engine.begin() as conn:
-            # The write lock first: a catch-up (a search's) cannot index between reading
-            # the rankings and noting what was indexed then.
-            _hold_index(conn)
+        with _group(engine) as conn:
             up_to, docs = areas.indexed_up_to(conn), areas.count(conn)
             started = time.monotonic()
             while done < len(wanted) and time.monotonic() - started < GROUP_SECONDS:
@@ -264,9 +262,10 @@ def build(engine: sa.Engine, *, min_docs: int | None = None, size: int | None = 
                 matches = None
                 if rows is None:  # a word the compiled statement does not fit; PostgreSQL
                     stmt, _ = _ranked(conn, *_searched(area, query))
-                    rows = conn.execute(stmt.add_columns(sa.func.count().over().label("n"))
-                                        .order_by(sa.desc("score"), sa.asc("nct_id"))
-                                        .limit(keep)).all()
+                    with _through_the_index(conn):  # as a search ranks every match
+                        rows = conn.execute(stmt.add_columns(sa.func.count().over().label("n"))
+                                            .order_by(sa.desc("score"), sa.asc("nct_id"))
+                                            .limit(keep)).all()
                     matches = int(rows[0].n) if rows else 0  # counted in the same pass
                 elif len(rows) >= keep:
                     matches = _current_matches(conn, found)
@@ -274,8 +273,7 @@ def build(engine: sa.Engine, *, min_docs: int | None = None, size: int | None = 
                     made.append(found)
                 if progress is not None:
                     progress(1)
-    with engine.begin() as conn:
-        _hold_index(conn)
+    with _group(engine) as conn:
         up_to, docs = areas.indexed_up_to(conn), areas.count(conn)
         kept: sa.BindParameter[Any] = sa.bindparam("kept", tuple(made) or ("",), expanding=True)
         conn.execute(sa.text(f"DELETE FROM {LIST} WHERE list_id IN (SELECT list_id FROM "
@@ -288,15 +286,24 @@ def build(engine: sa.Engine, *, min_docs: int | None = None, size: int | None = 
     return len(made)
 
 
-def _hold_index(conn: Connection) -> None:
-    """Take the lock a catch-up takes to index (until the transaction ends): the index
-    stays as the lists are ranked from.  On PostgreSQL, the ranking reads the index by
-    its GIN index only (as a search does)."""
-    if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("DELETE FROM schema_info WHERE 0")
-    else:
-        conn.exec_driver_sql(f"LOCK TABLE {areas.PG_TABLE} IN SHARE MODE")
-        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+@contextmanager
+def _group(engine: sa.Engine) -> Iterator[Connection]:
+    """A transaction of the build, in which the index stays as the lists are ranked from
+    (what they hold and the ``up_to`` they note agree).  SQLite: the write lock first, so
+    a catch-up (a search's) waits — for :data:`GROUP_SECONDS` and one word at most.
+    PostgreSQL: ``REPEATABLE READ``, every statement reading the snapshot of the first, so
+    catch-ups go on beside it (a list of a word every trial holds takes ~25 s to rank at
+    the registry's size: no search waits for it)."""
+    if engine.dialect.name == "sqlite":
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM schema_info WHERE 0")
+            yield conn
+        return
+    with engine.connect() as plain:
+        conn = plain.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            yield conn
 
 
 #: The field-scoped areas with lists of their frequent words (``--cond melanoma``).
