@@ -32,8 +32,10 @@ length enter ``bm25``): an approximation until ``trials index`` makes the lists 
 which it does once the index has grown by :data:`STALE` (and on ``--rebuild``).
 
 **On PostgreSQL** the lists are the same, ranked with ``ts_rank`` as its search ranks, and
-read the same way (one word, in the words' box or one area); several words and ``--as-of``
-rank every match there.  Its frequent words are found in a sample of the index
+read the same way (one word or prefix, in the words' box or one area); several words and
+``--as-of`` rank every match there.  A list keeps the count of current versions matching
+its word (``matches``): the total of that word alone while nothing was indexed since —
+PostgreSQL counts a word's matches only by visiting each in the index's heap.  Its frequent words are found in a sample of the index
 (:data:`harvester.find.frequent.SAMPLE` versions): PostgreSQL has no vocabulary table, and
 counting every lexeme of every version would read the whole index.
 """
