@@ -35,9 +35,10 @@ which it does once the index has grown by :data:`STALE` (and on ``--rebuild``).
 read the same way (one word or prefix, in the words' box or one area); several words and
 ``--as-of`` rank every match there.  A list keeps the count of current versions matching
 its word (``matches``): the total of that word alone while nothing was indexed since —
-PostgreSQL counts a word's matches only by visiting each in the index's heap.  Its frequent words are found in a sample of the index
-(:data:`harvester.find.frequent.SAMPLE` versions): PostgreSQL has no vocabulary table, and
-counting every lexeme of every version would read the whole index.
+PostgreSQL counts a word's matches only by visiting each in the index's heap.  Its
+frequent words are found in a sample of the index (:data:`harvester.find.frequent.SAMPLE`
+versions): PostgreSQL has no vocabulary table, and counting every lexeme of every version
+would read the whole index.
 """
 
 from __future__ import annotations
