@@ -10,7 +10,8 @@ older release opens (and is upgraded); one made by a newer release is refused.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,28 @@ def _postgresql_settings(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("SET jit = off")
     cursor.close()
     dbapi_conn.commit()  # a session setting, kept past this first transaction
+
+
+@contextmanager
+def planner_settings(conn: Connection, **settings: str) -> Iterator[None]:
+    """PostgreSQL: the planner's ``settings`` (``enable_seqscan="off"``…) for the statements
+    run inside, then each back as it was; after a failed statement the transaction is
+    lost anyway and they go with it.  Elsewhere nothing changes."""
+    if conn.dialect.name != "postgresql" or not settings:
+        yield
+        return
+    names = sorted(settings)
+    given = {f"n{i}": name for i, name in enumerate(names)}
+    before = conn.execute(sa.text("SELECT " + ", ".join(
+        f"current_setting(:n{i})" for i in range(len(names)))), given).one()
+    for name in names:  # the caller's own names and values (identifiers, sizes)
+        value = settings[name]
+        conn.exec_driver_sql(f"SET LOCAL {name} = "
+                             f"{value if value.isidentifier() else repr(value)}")
+    yield
+    conn.execute(sa.text("SELECT " + ", ".join(
+        f"set_config(:n{i}, :v{i}, true)" for i in range(len(names)))),
+        {**given, **{f"v{i}": str(value) for i, value in enumerate(before)}})
 
 
 def make_engine(url: str, *, create: bool = True) -> Engine:

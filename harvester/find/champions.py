@@ -145,12 +145,11 @@ def head(conn: Connection, wanted: str) -> Head | None:
     """The list of this key, or None when it has none."""
     statement = sa.text(f"SELECT list_id, floor, floor_nct, up_to, matches FROM {HEAD} "
                         f"WHERE match = :wanted")
-    if conn.dialect.name != "sqlite":
-        row = conn.execute(statement, {"wanted": wanted}).first()
-        return None if row is None else Head(*row)
     try:
         row = conn.execute(statement, {"wanted": wanted}).first()
-    except sa.exc.OperationalError:  # a catalogue without the lists (read-only, older)
+    except sa.exc.OperationalError:  # SQLite: a catalogue without the lists (read-only, older)
+        if conn.dialect.name != "sqlite":
+            raise
         return None
     return None if row is None else Head(*row)
 
@@ -225,7 +224,7 @@ def build(engine: sa.Engine, *, min_docs: int | None = None, size: int | None = 
     Words are made a group per transaction, each group for up to :data:`GROUP_SECONDS` (the
     write lock is held no longer: a sync waits that long at most), so searches and a killed
     build see whole lists, each exact for the index it was made from."""
-    from harvester.find.search import _ranked, _through_the_index
+    from harvester.find.search import _ranked, _through_the_index, current_matches
 
     min_docs = MIN_DOCS if min_docs is None else min_docs
     if share is None:
@@ -271,7 +270,7 @@ def build(engine: sa.Engine, *, min_docs: int | None = None, size: int | None = 
                                             .limit(keep)).all()
                     matches = int(rows[0].n) if rows else 0  # counted in the same pass
                 elif len(rows) >= keep:
-                    matches = _current_matches(conn, found)
+                    matches = current_matches(conn, found)
                 if _store(conn, found, rows, keep, up_to, docs, matches):
                     made.append(found)
                 if progress is not None:
@@ -321,14 +320,6 @@ def _searched(area: str, query: Query) -> tuple[Query | None, Selection]:
     if area == "term":
         return query, Selection()
     return None, Selection(areas=((area, query.text),))
-
-
-def _current_matches(conn: Connection, found: str) -> int:
-    """SQLite: the current versions matching the list's key (its FTS5 expression): the
-    index's matches less its versions no longer current, in one scan of the matches."""
-    return int(conn.exec_driver_sql(
-        f"SELECT count(*) FROM {areas.FTS_TABLE} WHERE {areas.FTS_TABLE} MATCH ? AND +rowid "
-        f"NOT IN (SELECT version_id FROM {areas.PAST_TABLE})", (found,)).scalar_one())
 
 
 def _store(conn: Connection, found: str, rows: Sequence[Any], size: int, up_to: int,

@@ -31,6 +31,7 @@ from harvester.catalogue import (
     summary,
 )
 from harvester.catalogue import tables as t
+from harvester.catalogue.engine import planner_settings
 from harvester.catalogue.selection import (
     DEFAULT_WITHIN_KM,
     Selection,
@@ -272,16 +273,9 @@ def _through_the_index(conn: Connection, matching: bool = True) -> Iterator[None
     statement leaves them to the transaction's end.  The cost: the phase filter's skip
     through its index becomes bitmap scans (~4 s at 600,000; left as it is).  Not
     ``matching`` (no words, no area: filters only), nothing changes."""
-    if conn.dialect.name != "postgresql" or not matching:
+    with planner_settings(conn, **({"enable_indexscan": "off", "work_mem": WORK_MEM}
+                                   if matching else {})):
         yield
-        return
-    before = conn.exec_driver_sql("SELECT current_setting('enable_indexscan'), "
-                                  "current_setting('work_mem')").one()
-    conn.exec_driver_sql("SET LOCAL enable_indexscan = off")
-    conn.exec_driver_sql(f"SET LOCAL work_mem = '{WORK_MEM}'")
-    yield
-    conn.execute(sa.text("SELECT set_config('enable_indexscan', :a, true), "
-                         "set_config('work_mem', :b, true)"), {"a": before[0], "b": before[1]})
 
 
 #: PostgreSQL's memory for a search's bitmap of matches and its joins (the default 4 MB
@@ -341,8 +335,8 @@ def search(catalogue: Catalogue, text: str | Query | None,
         if champion is None and dated is None and query is not None:
             champion = several.page(conn, query, selection, limit, offset)
         with _through_the_index(conn, query is not None or bool(selection.areas)):
-            found, total = _page(conn, stmt, count, query, selection, dated,
-                                 (champion, known), limit, offset)
+            found, total = _page(conn, stmt, count, query, selection, dated, champion,
+                                 known, limit, offset)
         rows = [(row.nct_id, row.version_id, float(row.score)) for row in found]
         hits = _hits(conn, rows, value, offset, _distances(found, selection.near))
     return Results(query, selection, total, offset, hits)
@@ -350,11 +344,11 @@ def search(catalogue: Catalogue, text: str | Query | None,
 
 def _page(conn: Connection, stmt: sa.Select[Any], count: sa.Select[Any],
           query: Query | None, selection: Selection, dated: Any,
-          listed: tuple[Sequence[Any] | None, int | None], limit: int,
+          champion: Sequence[Any] | None, known: int | None, limit: int,
           offset: int) -> tuple[Sequence[Any], int]:
     """The page's rows and the total: as of a date (:mod:`asof`'s answer), from the lists
-    (``listed``: the page and, when known, its total), or by ranking every match."""
-    champion, known = listed
+    (``champion``: the page, ``known``: its total when the list knew it), or by ranking
+    every match."""
     found: Sequence[Any]
     if dated is not None:
         # As of a date: the trials with history tested, the others by date (asof).
@@ -442,16 +436,23 @@ def _total(conn: Connection, query: Query | None, selection: Selection,
     match = scoped.fts5() if scoped is not None else None
     if match is None:
         return int(conn.execute(count).scalar_one())
-    # One scan of the matches, each id tested in the (small) table: `+rowid`, else FTS5
-    # would look each past version up with a cursor of its own (a prefix expanded again).
+    return current_matches(conn, match, selection)
+
+
+def current_matches(conn: Connection, match: str, selection: Selection | None = None) -> int:
+    """SQLite: the current versions matching the FTS5 expression ``match`` (and passing the
+    selection's filters): the index's matches less its versions no longer current, in one
+    scan of the matches, without joining each to ``trial``."""
+    # Each id tested in the (small) table: `+rowid`, else FTS5 would look each past
+    # version up with a cursor of its own (a prefix expanded again).
     fts = sa.table(areas.FTS_TABLE, sa.column("rowid"))
     row = _plain(fts.c.rowid)
     past = sa.table(areas.PAST_TABLE, sa.column("version_id"))
+    tests = filters(selection, row, the_nct_id(fts.c.rowid)) if selection is not None else []
     return int(conn.execute(
         sa.select(sa.func.count()).select_from(fts).where(
             sa.literal_column(areas.FTS_TABLE).op("MATCH")(match),
-            row.not_in(sa.select(past.c.version_id)),
-            *filters(selection, row, the_nct_id(fts.c.rowid)))).scalar_one())
+            row.not_in(sa.select(past.c.version_id)), *tests)).scalar_one())
 
 
 def iter_hits(catalogue: Catalogue, text: str | Query | None,

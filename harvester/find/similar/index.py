@@ -31,6 +31,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from harvester.catalogue import recordcodec
 from harvester.catalogue import tables as t
+from harvester.catalogue.engine import planner_settings
 from harvester.catalogue.lock import writer_lock
 from harvester.find.similar import features as fx
 from harvester.find.similar import store
@@ -378,9 +379,5 @@ def prescore(conn: Connection, weights: dict[int, float], *,
     # at the registry's size, scans every posting (27 million: 1.3-2.6 s) where the primary
     # key (term_id, doc_id) reads the few thousand wanted (25 ms): no sequential scan for
     # this statement, the setting as it was after it.
-    before = conn.exec_driver_sql("SELECT current_setting('enable_seqscan')").scalar_one()
-    conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-    try:
+    with planner_settings(conn, enable_seqscan="off"):
         return [(row.doc_id, float(row.s)) for row in conn.execute(stmt)]
-    finally:
-        conn.exec_driver_sql(f"SET LOCAL enable_seqscan = {'on' if before == 'on' else 'off'}")
