@@ -20,6 +20,7 @@ from harvester.catalogue.selection import (
     iter_versions,
     normalise_enum,
     selected,
+    with_phase_values,
 )
 from harvester.catalogue.store import supersede
 from harvester.errors import UsageError
@@ -125,6 +126,30 @@ def test_each_filter_picks_what_the_records_say(
     assert picked(catalogue, selection, few=True) == expected  # as similar tests it
     with catalogue.engine.connect() as conn:
         assert count_selected(conn, selection) == len(expected)
+        resolved = with_phase_values(conn, selection)  # as a search gives it
+    assert resolved == selection and resolved.describe() == selection.describe()
+    assert picked(catalogue, resolved) == expected
+    assert picked(catalogue, resolved, per_match=True) == expected
+
+
+@pytest.mark.parametrize("phases", [("PHASE2",), ("PHASE1", "PHASE3"), ("NA",),
+                                    ("EARLY_PHASE1",), ("PHASE4",)])
+def test_phase_values_are_the_stored_values_holding_a_phase(catalogue: Catalogue,
+                                                            phases: tuple[str, ...]) -> None:
+    """Looked up before the statement (a search turns PostgreSQL's index scans off for its
+    matching statements, which the skip through the index needs): every stored value of the
+    column that holds one of the phases, and no other."""
+    import sqlalchemy as sa
+
+    from harvester.catalogue.store import V
+
+    with catalogue.engine.connect() as conn:
+        stored = set(conn.execute(sa.select(V.c.phases).distinct()).scalars()) - {None}
+        resolved = with_phase_values(conn, Selection(phases=phases))
+    assert resolved.phase_values is not None
+    assert sorted(resolved.phase_values) == sorted(
+        v for v in stored if set(v.split("|")) & set(phases))
+    assert any("|" in v for v in stored)  # combined phases (PHASE1|PHASE2) among them
 
 
 def test_ids(catalogue: Catalogue, current: dict[str, tuple[int, TrialRecord]]) -> None:

@@ -41,6 +41,7 @@ from harvester.catalogue.selection import (
     picked_versions,
     selected,
     the_nct_id,
+    with_phase_values,
 )
 from harvester.errors import UsageError
 from harvester.find import asof, champions, several
@@ -270,8 +271,8 @@ def _through_the_index(conn: Connection, matching: bool = True) -> Iterator[None
     where the GIN index's bitmap of its 150,813 matches, read by parallel workers, takes
     3.5 s (merge joins alone off: 5.1 s, one process).  Index scans are off only for these
     statements (a champion list's walk needs them), then back as they were; a failed
-    statement leaves them to the transaction's end.  The cost: the phase filter's skip
-    through its index becomes bitmap scans (~4 s at 600,000; left as it is).  Not
+    statement leaves them to the transaction's end.  The phase filter's skip through its
+    index, which needs them, is done before (:func:`with_phase_values`).  Not
     ``matching`` (no words, no area: filters only), nothing changes."""
     with planner_settings(conn, **({"enable_indexscan": "off", "work_mem": WORK_MEM}
                                    if matching else {})):
@@ -321,6 +322,7 @@ def search(catalogue: Catalogue, text: str | Query | None,
         raise UsageError("--limit must be at least 1 and --offset at least 0")
     ready(catalogue)
     with catalogue.engine.connect() as conn, _refused_queries(query):
+        selection = with_phase_values(conn, selection)
         stmt, value = _matches(conn, query, _located(conn, selection))
         count = sa.select(sa.func.count()).select_from(stmt.subquery())
         if conn.dialect.name == "postgresql":
@@ -464,6 +466,7 @@ def iter_hits(catalogue: Catalogue, text: str | Query | None,
     ready(catalogue)
     with (catalogue.engine.connect() as conn, catalogue.engine.connect() as details,
           _refused_queries(query)):
+        selection = with_phase_values(conn, selection)
         stmt, value = _matches(conn, query, _located(conn, selection))
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # as in search()
