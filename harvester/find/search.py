@@ -172,11 +172,13 @@ def _located(conn: Connection, selection: Selection) -> Selection:
 
 def _ranked(conn: Connection, query: Query | None, selection: Selection,
             since: int | None = None,
-            among: sa.Select[Any] | None = None) -> tuple[sa.Select[Any], Any]:
+            among: sa.Select[Any] | None = None,
+            extracts: bool = True) -> tuple[sa.Select[Any], Any]:
     """As :func:`_matches`; ``since`` (SQLite): only versions with a higher id (those
     indexed since the champion lists were made: a few, their filters tested on each);
     ``among``: only the versions it selects (a few: the sites in reach of ``--near``),
-    tested on each match first."""
+    tested on each match first; not ``extracts``: without the value extracts need (on
+    PostgreSQL a round trip: the query's tsquery as text)."""
     scoped = _scoped(query, selection)
     # A field-scoped search matches few trials: its filters are tested on each match; a
     # bare word may match most of the catalogue: its filters are sets, built once.  Among
@@ -190,8 +192,9 @@ def _ranked(conn: Connection, query: Query | None, selection: Selection,
             stmt = stmt.where(picked.c.version_id.in_(among))
         return stmt, None
     sqlite = conn.dialect.name == "sqlite"
-    snippet = None if query is None else (query.fts5() if sqlite else conn.execute(
-        sa.select(sa.cast(query.tsquery(), sa.Text))).scalar_one())
+    snippet = None if query is None or not extracts else (
+        query.fts5() if sqlite else conn.execute(
+            sa.select(sa.cast(query.tsquery(), sa.Text))).scalar_one())
     if sqlite:
         match, strong = scoped.fts5(), scoped.strong_fts5()
         fts = sa.table(areas.FTS_TABLE, sa.column("rowid"))
