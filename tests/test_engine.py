@@ -315,7 +315,7 @@ def test_schema_step_17_gives_postgresql_the_champion_lists(db_url: str) -> None
         after = search(catalogue, "patients", limit=5)
         assert (after.total, [h.nct_id for h in after.hits]) == (
             before.total, [h.nct_id for h in before.hits])
-        assert champions.build(catalogue.engine, min_docs=3, size=4) > 20
+        assert champions.build(catalogue.engine, min_docs=10, size=4) > 20
         with catalogue.engine.connect() as conn:
             assert conn.exec_driver_sql(f"SELECT count(*) FROM {champions.LIST}"
                                         ).scalar_one() > 80
