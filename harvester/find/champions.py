@@ -248,7 +248,10 @@ def build(engine: sa.Engine, *, min_docs: int | None = None, size: int | None = 
             every.append(parse(word + "*"))  # its prefix: `immun*` ("immune", "immunity"…)
         for each in every:
             if each is query and docs < size:
-                continue  # fewer versions hold it than a list keeps (its prefix may have more)
+                # Fewer versions hold it than a list keeps: its ranking would fill one only
+                # through its concept's matches (a search ranks every match then); its
+                # prefix may hold more.
+                continue
             found = key(each, area)
             if found is not None and found not in keys:  # words of one key: the most matched
                 keys.add(found)
