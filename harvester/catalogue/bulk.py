@@ -21,13 +21,13 @@ from sqlalchemy.engine import Connection
 _MARKS = {"qmark": "?", "numeric": ":{}", "named": ":{}"}
 
 
-def insert_sql(conn: Connection, table: sa.Table, columns: Sequence[str]) -> str:
+def insert_sql(conn: Connection, table: sa.TableClause, columns: Sequence[str]) -> str:
     mark = _MARKS.get(conn.dialect.paramstyle, "%s")
     values = ", ".join(mark.format(i + 1) for i in range(len(columns)))
     return f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({values})"
 
 
-def _converters(conn: Connection, table: sa.Table,
+def _converters(conn: Connection, table: sa.TableClause,
                 columns: Sequence[str]) -> list[tuple[int, Callable[[Any], Any]]]:
     found: list[tuple[int, Callable[[Any], Any]]] = []
     for i, name in enumerate(columns):
@@ -37,7 +37,7 @@ def _converters(conn: Connection, table: sa.Table,
     return found
 
 
-def insert_rows(conn: Connection, table: sa.Table, rows: Sequence[tuple[Any, ...]],
+def insert_rows(conn: Connection, table: sa.TableClause, rows: Sequence[tuple[Any, ...]],
                 columns: Sequence[str] | None = None, *, copy: bool = True) -> None:
     """Insert ``rows`` (tuples in the order of ``columns``, by default all the table's);
     ``copy=False``: never with COPY."""

@@ -348,13 +348,10 @@ def _store(conn: Connection, found: str, rows: Sequence[Any], size: int, up_to: 
         f"VALUES (:found, :floor, :nct, :up_to, :docs, :matches) RETURNING list_id"),
         {**given, "floor": float(rows[-1].score), "nct": rows[-1].nct_id, "up_to": up_to,
          "docs": docs, "matches": matches}).scalar_one()
-    values = [(list_id, place, row.version_id, row.nct_id, float(row.score))
-              for place, row in enumerate(rows)]
-    if conn.dialect.name == "sqlite":  # the driver's own executemany: no dict a row
-        conn.exec_driver_sql(f"INSERT INTO {LIST} (list_id, place, version_id, nct_id, score) "
-                             f"VALUES (?, ?, ?, ?, ?)", values)
-    else:
-        conn.execute(sa.insert(_LIST), [dict(zip(_NAMES, row, strict=True)) for row in values])
+    from harvester.catalogue.bulk import insert_rows  # the driver's executemany, or COPY
+
+    insert_rows(conn, _LIST, [(list_id, place, row.version_id, row.nct_id, float(row.score))
+                              for place, row in enumerate(rows)], _NAMES)
     return True
 
 

@@ -325,13 +325,8 @@ def search(catalogue: Catalogue, text: str | Query | None,
         raise UsageError("--limit must be at least 1 and --offset at least 0")
     ready(catalogue)
     with catalogue.engine.connect() as conn, _refused_queries(query):
-        selection = with_phase_values(conn, selection)
-        stmt, value = _matches(conn, query, _located(conn, selection))
+        selection, stmt, value = _matching(conn, query, selection)
         count = sa.select(sa.func.count()).select_from(stmt.subquery())
-        if conn.dialect.name == "postgresql":
-            # The planner costs testing a row's vector as cheap and, for a common word,
-            # reads the whole table; the GIN index is always the better way in.
-            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
         dated = (asof.answer(conn, query, selection, limit, offset)
                  if query is not None and asof.applies(conn, query, selection) else None)
         listed = (None if dated is not None
@@ -345,6 +340,19 @@ def search(catalogue: Catalogue, text: str | Query | None,
         rows = [(row.nct_id, row.version_id, float(row.score)) for row in found]
         hits = _hits(conn, rows, value, offset, _distances(found, selection.near))
     return Results(query, selection, total, offset, hits)
+
+
+def _matching(conn: Connection, query: Query | None,
+              selection: Selection) -> tuple[Selection, sa.Select[Any], Any]:
+    """The selection with its phase values looked up (:func:`with_phase_values`), and its
+    matches as :func:`_matches` gives them.  On PostgreSQL no sequential scan for the rest
+    of the transaction: the planner costs testing a row's vector as cheap and, for a common
+    word, reads the whole table; the GIN index is always the better way in."""
+    selection = with_phase_values(conn, selection)
+    stmt, value = _matches(conn, query, _located(conn, selection))
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    return selection, stmt, value
 
 
 def _page(conn: Connection, stmt: sa.Select[Any], count: sa.Select[Any],
@@ -469,10 +477,7 @@ def iter_hits(catalogue: Catalogue, text: str | Query | None,
     ready(catalogue)
     with (catalogue.engine.connect() as conn, catalogue.engine.connect() as details,
           _refused_queries(query)):
-        selection = with_phase_values(conn, selection)
-        stmt, value = _matches(conn, query, _located(conn, selection))
-        if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # as in search()
+        selection, stmt, value = _matching(conn, query, selection)
         ranked = stmt.order_by(sa.desc("score"), sa.asc("nct_id")).offset(offset)
         # Planned when executed: the settings apply to the whole stream.
         with _through_the_index(conn, query is not None or bool(selection.areas)):
