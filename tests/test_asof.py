@@ -5,7 +5,7 @@ search that tests and ranks every match."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,42 @@ def test_as_of_pages_and_totals_are_those_of_testing_every_match(
     then = {h.version_id for h in iter_hits(listed, "patients",
                                             Selection(as_of=date(2026, 2, 20)))}
     assert then and then - current
+
+
+def test_the_count_by_date_is_the_versions_published_by_then(listed: Catalogue) -> None:
+    """The matches published by a day, counted from the registry dates' tokens (the day's
+    month and before, less its month's later days, less the trials with history), are those
+    the dates themselves say — on every registry date of the corpus, the days either side,
+    and the ends of their months and years."""
+    from harvester.find.scoped import Scoped
+    from harvester.find.search_query import parse
+
+    with listed.engine.connect() as conn:
+        stored = set(conn.exec_driver_sql("SELECT effective_date FROM version").scalars())
+        history = asof.with_history(conn, areas.indexed_up_to(conn))
+        assert history
+        days = set()
+        for text in stored:
+            day = date.fromisoformat(text)
+            end = date(day.year, 12, 31)
+            month_end = (date(day.year, day.month + 1, 1) if day.month < 12
+                         else date(day.year + 1, 1, 1)) - timedelta(days=1)
+            days |= {day - timedelta(days=1), day, day + timedelta(days=1), month_end, end}
+        assert len(days) > 100
+        counted = 0
+        for word in ("patients", "study", "cancer -lung"):
+            match = Scoped((("term", parse(word)),)).fts5()
+            assert match is not None
+            for day in sorted(days):
+                expected = conn.exec_driver_sql(
+                    f"SELECT count(*) FROM {areas.FTS_TABLE} WHERE {areas.FTS_TABLE} MATCH ? "
+                    f"AND rowid NOT IN (SELECT id FROM version WHERE effective_date > ?) "
+                    f"AND rowid NOT IN (SELECT value FROM json_each(?))",
+                    (match, day.isoformat(), "[" + ",".join(map(str, history)) + "]")
+                ).scalar_one()
+                assert asof._published_by(conn, match, day, history) == expected, (word, day)
+                counted += expected > 0
+        assert counted > 100
 
 
 def test_filters_and_postgresql_are_not_answered_here(listed: Catalogue,

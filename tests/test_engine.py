@@ -271,7 +271,13 @@ def test_schema_step_16_lists_the_past_versions_of_the_search_index(db_url: str)
     engine = make_engine(db_url)
     assert migrate(engine) == 15
     with engine.connect() as conn:
-        assert _schema(conn) == str(SCHEMA_VERSION) == "17"
+        assert _schema(conn) == str(SCHEMA_VERSION) == "18"
+        if sqlite:  # step 18 made the index anew: filled again, its past versions listed
+            assert conn.exec_driver_sql(f"SELECT count(*) FROM {areas.PAST_TABLE}"
+                                        ).scalar_one() == 0
+    if sqlite:
+        assert areas.catch_up(engine) > 0
+    with engine.connect() as conn:
         if sqlite:
             assert set(conn.exec_driver_sql(
                 f"SELECT version_id FROM {areas.PAST_TABLE}").scalars()) == past
@@ -306,7 +312,7 @@ def test_schema_step_17_gives_postgresql_the_champion_lists(db_url: str) -> None
                     f"NOT NULL, PRIMARY KEY (list_id, place)) WITHOUT ROWID")
     _downgrade(db_url, 16)
     engine = make_engine(db_url)
-    assert (migrate(engine), SCHEMA_VERSION) == (16, 17)
+    assert (migrate(engine), SCHEMA_VERSION) == (16, 18)
     with engine.connect() as conn:
         assert conn.exec_driver_sql(f"SELECT count(*) FROM {champions.HEAD}").scalar_one() == 0
         assert "matches" in {str(c["name"]) for c in sa.inspect(conn).get_columns(champions.HEAD)}
@@ -321,3 +327,53 @@ def test_schema_step_17_gives_postgresql_the_champion_lists(db_url: str) -> None
                                         ).scalar_one() > 80
             assert conn.exec_driver_sql(f"SELECT count(*) FROM {champions.HEAD} WHERE "
                                         f"match <> '' AND matches IS NULL").scalar_one() == 0
+
+
+def test_schema_step_18_makes_the_area_index_anew_with_filter_tokens(db_url: str) -> None:
+    """Schema 18 (SQLite): a catalogue whose area index has no column of filter tokens (as
+    step 17 left it) opens with the index made anew, empty, its past versions and lists
+    cleared; the next search fills it, and filtered searches answer as SQL's filters do.
+    PostgreSQL: nothing changes."""
+    from harvester.catalogue import areas, filtertokens
+    from harvester.find import champions
+    from harvester.find.search import search
+
+    assert trials(db_url, "import", *CORPUS).exit_code == 0
+    wanted = [("cancer", Selection(statuses=("COMPLETED",), has_results=True)),
+              ("patients", Selection(phases=("PHASE2",), sex="FEMALE")),
+              ("study", Selection(funders=("INDUSTRY",), documents=("protocol",)))]
+
+    def answers(catalogue: Catalogue) -> list[tuple[int, list[str]]]:
+        found = [search(catalogue, text, selection, limit=5) for text, selection in wanted]
+        return [(r.total, [h.nct_id for h in r.hits]) for r in found]
+
+    with Catalogue.open(db_url) as catalogue:
+        before = answers(catalogue)
+        assert all(total > 0 for total, _ in before)
+        sqlite = catalogue.engine.dialect.name == "sqlite"
+        if sqlite:
+            assert champions.build(catalogue.engine, min_docs=10, size=4) > 0
+            with catalogue.engine.begin() as conn:  # the index as step 17 made it
+                conn.exec_driver_sql(f"DROP TABLE {areas.FTS_TABLE}")
+                conn.exec_driver_sql(
+                    f"CREATE VIRTUAL TABLE {areas.FTS_TABLE} USING fts5("
+                    f"{', '.join(areas.NAMES)}, content='', "
+                    f"tokenize='unicode61 remove_diacritics 0')")
+                conn.exec_driver_sql(
+                    f"INSERT INTO {areas.FTS_TABLE} (rowid, {', '.join(areas.NAMES)}) "
+                    f"SELECT id, {', '.join(['nct_id'] * len(areas.NAMES))} "
+                    f"FROM version")
+    _downgrade(db_url, 17)
+    engine = make_engine(db_url)
+    assert (migrate(engine), SCHEMA_VERSION) == (17, 18)
+    with engine.connect() as conn:
+        if sqlite:
+            columns = [row[1] for row in conn.exec_driver_sql(
+                f"PRAGMA table_info({areas.FTS_TABLE})")]
+            assert columns == [*areas.NAMES, filtertokens.COLUMN]
+            assert areas.count(conn) == 0
+            for table in (areas.PAST_TABLE, champions.HEAD, champions.LIST):
+                assert conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one() == 0
+    engine.dispose()
+    with Catalogue.open(db_url) as catalogue:
+        assert answers(catalogue) == before

@@ -106,7 +106,10 @@ def test_the_bound_is_above_every_version_outside_the_lists(listed: Catalogue) -
         inside, (bound, best) = listed_words
         outside = [s for _, v, s in _every(listed, text, Selection()) if v not in inside]
         assert all(s <= bound for s in outside), text
-        assert all(s <= max(bound, best) for _, _, s in _every(listed, text, Selection()))
+        # (best: the sum of the lists' firsts, which the top version may equal, up to
+        # the rounding of two sums in another order)
+        assert all(s <= max(bound, best) + several.MARGIN
+                   for _, _, s in _every(listed, text, Selection()))
         checked += 1
     assert checked >= 5
 

@@ -53,7 +53,7 @@ import snowballstemmer  # type: ignore[import-untyped]
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from harvester.catalogue import recordcodec
+from harvester.catalogue import facets, filtertokens, recordcodec
 from harvester.catalogue import tables as t
 
 FTS_TABLE = "version_area"
@@ -74,7 +74,9 @@ COLUMNS: tuple[tuple[str, str, str, float], ...] = (
 )
 NAMES = tuple(c[0] for c in COLUMNS)
 TAG = {c[0]: c[1] for c in COLUMNS}
-WEIGHTS = tuple(c[3] for c in COLUMNS)
+#: SQLite's ``bm25`` weights: the columns', then 0 for the filter tokens' column (see
+#: :mod:`harvester.catalogue.filtertokens`), which no search ranks by.
+WEIGHTS = (*(c[3] for c in COLUMNS), 0.0)
 
 #: The registry's search areas (option names of `trials sync` and `trials search`) and the
 #: columns each searches.
@@ -285,7 +287,8 @@ def create(conn: Connection) -> None:
     if _is_sqlite(conn):
         conn.exec_driver_sql(
             f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5("
-            f"{', '.join(NAMES)}, content='', tokenize='unicode61 remove_diacritics 0')")
+            f"{', '.join(NAMES)}, {filtertokens.COLUMN}, content='', "
+            f"tokenize=\"unicode61 remove_diacritics 0 tokenchars '_'\")")
         conn.exec_driver_sql(f"CREATE TABLE IF NOT EXISTS {PAST_TABLE} "
                              f"(version_id INTEGER PRIMARY KEY)")
         return
@@ -347,12 +350,10 @@ def catch_up(engine: sa.Engine, progress: Callable[[int], None] | None = None) -
             else:
                 conn.exec_driver_sql(f"LOCK TABLE {PG_TABLE} IN SHARE ROW EXCLUSIVE MODE")
             last = indexed_up_to(conn)
-            rows = conn.execute(sa.select(version.c.id, version.c.nct_id, version.c.record)
-                                .where(version.c.id > last, version.c.id <= horizon)
-                                .order_by(version.c.id).limit(BATCH)).all()
+            rows = conn.execute(_indexed(version.c.id > last, version.c.id <= horizon)).all()
             if not rows:
                 return done
-            _insert(conn, [(row.id, recordcodec.unpack(row.record)) for row in rows])
+            _insert(conn, rows)
             _mark_past(conn, {row.nct_id for row in rows}, rows[-1].id)
         done += len(rows)
         if progress is not None:
@@ -372,13 +373,11 @@ def rebuild(engine: sa.Engine, progress: Callable[[int], None] | None = None) ->
             conn.exec_driver_sql(f"LOCK TABLE {PG_TABLE} IN SHARE ROW EXCLUSIVE MODE")
             conn.exec_driver_sql(f"DELETE FROM {PG_TABLE}")
         while True:
-            rows = conn.execute(sa.select(version.c.id, version.c.record)
-                                .where(version.c.id > last)
-                                .order_by(version.c.id).limit(BATCH)).all()
+            rows = conn.execute(_indexed(version.c.id > last)).all()
             if not rows:
                 fill_past(conn)
                 return done
-            _insert(conn, [(row.id, recordcodec.unpack(row.record)) for row in rows])
+            _insert(conn, rows)
             last, done = rows[-1].id, done + len(rows)
             if progress is not None:
                 progress(len(rows))
@@ -438,15 +437,35 @@ def _horizon(engine: sa.Engine) -> int | None:
             conn.rollback()  # reads only: the lock goes with the transaction
 
 
-def _insert(conn: Connection, rows: Sequence[tuple[int, Any]]) -> None:
+def _indexed(*where: Any) -> sa.Select[Any]:
+    """The next batch of versions to index: id, NCT id, record and the values of the
+    filter tokens (the version's own, its facet row's)."""
+    version = t.Version.__table__  # type: ignore[attr-defined]
+    f = facets.FACET
+    return (sa.select(version.c.id, version.c.nct_id, version.c.record,
+                      version.c.overall_status, version.c.phases, version.c.study_type,
+                      version.c.has_results, version.c.effective_date,
+                      f.c.version_id.label("facet_id"), f.c.funder,
+                      f.c.sex, f.c.healthy, f.c.documents)
+            .outerjoin(f, f.c.version_id == version.c.id)
+            .where(*where).order_by(version.c.id).limit(BATCH))
+
+
+def _insert(conn: Connection, rows: Sequence[Any]) -> None:
+    """Index the versions of :func:`_indexed`'s rows."""
     if _is_sqlite(conn):
         conn.exec_driver_sql(
-            f"INSERT INTO {FTS_TABLE} (rowid, {', '.join(NAMES)}) "
-            f"VALUES (?{', ?' * len(NAMES)})",
-            [(version_id, *_sqlite_fields(document(record))) for version_id, record in rows])
+            f"INSERT INTO {FTS_TABLE} (rowid, {', '.join(NAMES)}, {filtertokens.COLUMN}) "
+            f"VALUES (?{', ?' * (len(NAMES) + 1)})",
+            [(row.id, *_sqlite_fields(document(recordcodec.unpack(row.record))),
+              filtertokens.tokens(
+                  row.overall_status, row.phases, row.study_type, row.has_results,
+                  None if row.facet_id is None else (row.funder, row.sex, row.healthy,
+                                                     row.documents), row.effective_date))
+             for row in rows])
         return
     conn.execute(sa.text(
         f"INSERT INTO {PG_TABLE} (version_id, document) SELECT x.id, CAST(x.doc AS tsvector) "
         f"FROM unnest(CAST(:ids AS INTEGER[]), CAST(:docs AS TEXT[])) AS x(id, doc)"),
-        {"ids": [version_id for version_id, _ in rows],
-         "docs": [_tsvector(document(record)) for _, record in rows]})
+        {"ids": [row.id for row in rows],
+         "docs": [_tsvector(document(recordcodec.unpack(row.record))) for row in rows]})

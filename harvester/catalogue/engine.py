@@ -287,6 +287,27 @@ def _count_champion_lists(conn: Connection) -> None:
         champions.count_matches(conn)
 
 
+def _add_filter_tokens(conn: Connection) -> None:
+    """SQLite: the area index gets a column of filter tokens (a filtered search in one
+    MATCH, :mod:`harvester.catalogue.filtertokens`) and a tokenizer that keeps ``_`` in a
+    word.  The index is made anew, empty (an FTS5 table's columns cannot change), with the
+    list of past versions and the champion lists, whose scores it gave: the next search or
+    ``trials index`` fills it again, a batch per transaction (at 600,000 trials ~12 min;
+    until then searches wait for it).  One transaction: a crash leaves the catalogue at
+    step 17 or 18.  PostgreSQL: nothing (its filters stay SQL)."""
+    from harvester.catalogue import areas
+    from harvester.find import champions
+
+    if conn.dialect.name != "sqlite":
+        return
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {areas.FTS_TABLE}")
+    areas.create(conn)
+    conn.exec_driver_sql(f"DELETE FROM {areas.PAST_TABLE}")
+    champions.create(conn)
+    conn.exec_driver_sql(f"DELETE FROM {champions.LIST}")
+    conn.exec_driver_sql(f"DELETE FROM {champions.HEAD}")
+
+
 #: Ordered schema steps; the schema version is the number of steps applied.
 MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _add_trial_events,
                                                   _add_sync_tables, _add_fulltext,
@@ -296,7 +317,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _add_trial_events,
                                                   _compress_records, _drop_fulltext,
                                                   _add_summaries, _drop_unread_indexes,
                                                   _drop_sites, _add_search_shortcuts,
-                                                  _count_champion_lists]
+                                                  _count_champion_lists, _add_filter_tokens]
 SCHEMA_VERSION = len(MIGRATIONS)  # = location.SCHEMA_VERSION (tests/test_quick.py checks)
 __all__ = ["ENV_VAR", "SCHEMA_VERSION", "default_url", "describe", "exists", "make_engine",
            "migrate", "resolve_url", "schema_version"]

@@ -16,7 +16,7 @@ as before, a few of them;
 *every other match* is the current and only version of its trial (a version stops being
 current only when another version of its trial is stored, and then the trial has history),
 indexed before the list was made and current then: it is picked when its registry date is
-on or before the day (counted in one scan of the index's matches, without a join), and it
+on or before the day (counted from the registry dates' tokens of the index, filtertokens), and it
 is either in the word's champion list (read in the list's order, tested as before) or ranks
 below all of the list.
 
@@ -33,12 +33,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from harvester.catalogue import areas
+from harvester.catalogue import areas, filtertokens
 from harvester.catalogue import tables as t
 from harvester.catalogue.selection import Selection
 from harvester.find import champions
@@ -86,19 +87,16 @@ def answer(conn: Connection, query: Query, selection: Selection, limit: int,
     if history is None:
         return None
     # Only the trials with history tested and scored (the boost's set of strong matches
-    # among them too): a scan of the matches, each tested in that small set first.
-    mine = _ranked(conn, query, selection, among=sa.select(sa.column("value")).select_from(
-        sa.func.json_each(_json(history))))[0] if history else None
+    # among them too): a scan of the matches from the first of them (FTS5 seeks there:
+    # most are the latest versions stored), each tested in that small set first.
+    mine = _ranked(conn, query, selection, since=history[0] - 1,
+                   among=sa.select(sa.column("value")).select_from(
+                       sa.func.json_each(_json(history))))[0] if history else None
     scoped = _scoped(query, selection)
     match = scoped.fts5() if scoped is not None else None
     if match is None:
         return None
-    late = selection.as_of.isoformat()
-    total = int(conn.exec_driver_sql(
-        f"SELECT count(*) FROM {areas.FTS_TABLE} WHERE {areas.FTS_TABLE} MATCH ? "
-        f"AND +rowid NOT IN (SELECT id FROM version WHERE effective_date > ?) "
-        f"AND +rowid NOT IN (SELECT value FROM json_each(?))",
-        (match, late, _json(history))).scalar_one())
+    total = _published_by(conn, match, selection.as_of, history)
     # The trials with history: every match of theirs, ranked (one scan; a few versions).
     ranked = [] if mine is None else list(conn.execute(
         mine.order_by(sa.desc("score"), sa.asc("nct_id"))).all())
@@ -115,6 +113,34 @@ def answer(conn: Connection, query: Query, selection: Selection, limit: int,
         rows = sorted([*rows, *ranked[:offset + limit]],
                       key=lambda r: (-float(r.score), r.nct_id))[:offset + limit]
     return total, rows[offset:offset + limit]
+
+
+def _published_by(conn: Connection, match: str, day: date, history: Sequence[int]) -> int:
+    """The versions matching ``match`` published by ``day``, those of ``history`` aside:
+    counted from the registry dates' tokens of the area index
+    (:mod:`harvester.catalogue.filtertokens`) — the matches in ``day``'s month or before
+    (FTS5 leaves out the later months' doclists), less those of its month published after
+    it (a few, each tested), less ``history``'s published by then (a few).  A test of each
+    match against the set of versions published later would cost ~160 ms for a common
+    word at 600,000 trials."""
+    count = f"SELECT count(*) FROM {areas.FTS_TABLE} WHERE {areas.FTS_TABLE} MATCH ?"
+    last = conn.execute(sa.select(sa.func.max(V.c.effective_date))).scalar_one_or_none()
+    later = filtertokens.published_later(day, last) if last else None
+    found = int(conn.exec_driver_sql(count, (match if later is None
+                                             else f"({match}) NOT {later}",)).scalar_one())
+    end = (date(day.year + 1, 1, 1) if day.month == 12
+           else date(day.year, day.month + 1, 1)).isoformat()
+    found -= int(conn.exec_driver_sql(
+        f"{count} AND +rowid IN (SELECT id FROM version WHERE effective_date > ? "
+        f"AND effective_date < ?)",
+        (f"({match}) AND {filtertokens.published_in_month(day)}", day.isoformat(),
+         end)).scalar_one())
+    if history:  # from the first of them (FTS5 seeks there), each tested in their set
+        found -= int(conn.exec_driver_sql(
+            f"{count} AND rowid >= ? AND +rowid IN (SELECT id FROM version NOT INDEXED "
+            f"WHERE id IN (SELECT value FROM json_each(?)) AND effective_date <= ?)",
+            (match, history[0], _json(history), day.isoformat())).scalar_one())
+    return found
 
 
 def _json(ids: Sequence[int]) -> str:

@@ -53,11 +53,14 @@ def _sqlite(conn: Connection, min_docs: int) -> Counts:
                          f"USING fts5vocab(main, {areas.FTS_TABLE}, row)")
     conn.exec_driver_sql(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{areas.FTS_TABLE}_vocol "
                          f"USING fts5vocab(main, {areas.FTS_TABLE}, col)")
+    # Not the filter tokens (harvester.catalogue.filtertokens: `_st_recruiting`…), which
+    # no query holds: a word starts with a letter or a digit.
+    words = "doc >= ? AND substr(term, 1, 1) != '_'"
     every = [(str(term), int(docs)) for term, docs in conn.exec_driver_sql(
-        f"SELECT term, doc FROM temp.{areas.FTS_TABLE}_vocab WHERE doc >= ?", (min_docs,))]
+        f"SELECT term, doc FROM temp.{areas.FTS_TABLE}_vocab WHERE {words}", (min_docs,))]
     columns: dict[str, list[tuple[str, int]]] = {}
     for term, column, docs in conn.exec_driver_sql(
-            f"SELECT term, col, doc FROM temp.{areas.FTS_TABLE}_vocol WHERE doc >= ?",
+            f"SELECT term, col, doc FROM temp.{areas.FTS_TABLE}_vocol WHERE {words}",
             (min_docs,)):
         columns.setdefault(str(column), []).append((str(term), int(docs)))
     return every, columns

@@ -25,6 +25,7 @@ from harvester.catalogue import (
     Catalogue,
     areas,
     facets,
+    filtertokens,
     fulltext,
     places,
     recordcodec,
@@ -209,10 +210,15 @@ def _ranked(conn: Connection, query: Query | None, selection: Selection,
             if among is not None:  # `+rowid`: a scan of the matches, not a look-up each
                 boosted = boosted.where(_plain(sa.literal_column("rowid")).in_(among))
             score = score + sa.case((fts.c.rowid.in_(boosted), BOOST), else_=0.0)
-        # The filters are tested on each match before it is joined to its trial (a look-up
-        # that costs more than most filters), and first of all, for today's versions,
-        # whether it is one: not among the index's past versions (a small table).
+        # The equality filters are words of the index (filtertokens): FTS5 intersects
+        # them with the query's.  The others are tested on each match before it is joined
+        # to its trial (a look-up that costs more than most filters), and first of all, for
+        # today's versions, whether it is one: not among the index's past versions (a
+        # small table).
         plain = replace(selection, areas=())
+        if match is not None:
+            tokens, plain = filtertokens.split(plain)
+            match = filtertokens.both(match, tokens)
         base = picked_versions(plain)
         row = _plain(fts.c.rowid)
         where = filters(plain, row, base.c.nct_id, per_match=bool(selection.areas),
@@ -461,7 +467,11 @@ def current_matches(conn: Connection, match: str, selection: Selection | None = 
     fts = sa.table(areas.FTS_TABLE, sa.column("rowid"))
     row = _plain(fts.c.rowid)
     past = sa.table(areas.PAST_TABLE, sa.column("version_id"))
-    tests = filters(selection, row, the_nct_id(fts.c.rowid)) if selection is not None else []
+    tests = []
+    if selection is not None:  # the equality filters are words of the index (filtertokens)
+        tokens, selection = filtertokens.split(selection)
+        match = filtertokens.both(match, tokens)
+        tests = filters(selection, row, the_nct_id(fts.c.rowid))
     return int(conn.execute(
         sa.select(sa.func.count()).select_from(fts).where(
             sa.literal_column(areas.FTS_TABLE).op("MATCH")(match),
