@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -40,6 +40,13 @@ SELECTIONS = [
     Selection(phases=("PHASE2",), start_after=date(2010, 1, 1)),
     Selection(sex="FEMALE", age=70, funders=("OTHER",)),
     Selection(statuses=("COMPLETED",), as_of=date(2024, 6, 1)),
+    Selection(start_after=date(2010, 1, 1), start_before=date(2019, 12, 31)),
+    Selection(start_after=date(2015, 6, 1)), Selection(start_before=date(2012, 2, 29)),
+    Selection(start_after=date(2008, 3, 1), start_before=date(2021, 5, 17)),
+    Selection(completion_before=date(2019, 12, 31), documents=("protocol",)),
+    Selection(primary_completion_after=date(2018, 1, 1),
+              primary_completion_before=date(2023, 9, 30)),
+    Selection(first_posted_after=date(2016, 4, 1), statuses=("COMPLETED",)),
 ]
 WORDS = ("patients", "cancer", "study -placebo")
 
@@ -63,8 +70,54 @@ def test_a_search_picks_what_the_selection_s_sql_picks(catalogue: Catalogue,
     assert narrowed  # the filter narrows some word's matches, on real data
 
 
+def _month_bounds(value: str) -> tuple[date, date, date]:
+    """The first day of a stored date's month, the last day of the month before, the last
+    day of its own month."""
+    first = date(int(value[:4]), int(value[5:7]) if len(value) >= 7 else 1, 1)
+    following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    return first, first - timedelta(days=1), following - timedelta(days=1)
+
+
+def test_ranges_bounded_at_the_stored_dates_months(catalogue: Catalogue) -> None:
+    """Ranges whose bounds are the months of the dates the matches hold (their first day,
+    the day before, their last day; Decembers and Januaries among them): exactly what SQL
+    picks, so each date's tokens are its own month's."""
+    word = "patients"
+    matched = search(catalogue, word, limit=1000).hits
+    with catalogue.engine.connect() as conn:
+        stored = conn.exec_driver_sql(
+            "SELECT v.start_date, f.completion FROM version AS v JOIN version_facet AS f "
+            f"ON f.version_id = v.id WHERE v.id IN ({','.join(str(h.version_id) for h in matched)})"
+        ).all()
+    starts = sorted({s for s, _ in stored if s})
+    ends = sorted({c for _, c in stored if c})
+    assert len(starts) > 20 and len(ends) > 20
+    assert any(s[5:7] in ("01", "12") for s in starts)
+    selections = []
+    for value in starts[::2]:
+        first, before, last = _month_bounds(value)
+        selections += [Selection(start_after=first), Selection(start_before=before),
+                       Selection(start_after=first, start_before=last)]
+    for value in ends[::3]:
+        first, before, last = _month_bounds(value)
+        selections += [Selection(completion_after=first),
+                       Selection(completion_before=before)]
+    for selection in selections:
+        expected = picked(catalogue, replace(selection, areas=(("term", word),)))
+        found = search(catalogue, word, selection, limit=1000)
+        assert (found.total, {h.nct_id: h.version_id for h in found.hits}) == (
+            len(expected), expected), selection
+
+
+def test_an_empty_range_of_months_matches_nothing(catalogue: Catalogue) -> None:
+    empty = Selection(completion_after=date(2030, 1, 1), completion_before=date(2020, 1, 31))
+    assert search(catalogue, "patients", empty).total == 0
+    assert search(catalogue, "patients").total > 0
+    assert filtertokens.split(empty) == ('filters : ("_none")', Selection())
+
+
 def test_a_filter_the_tokens_do_not_answer_stays_sql() -> None:
-    plain = Selection(start_after=date(2010, 1, 1), age=40, countries=("France",))
+    plain = Selection(start_after=date(2010, 1, 2), age=40, countries=("France",))
     assert filtertokens.split(plain) == (None, plain)
     match, rest = filtertokens.split(replace(plain, phases=("PHASE2",), sex="MALE",
                                              documents=("sap",)))
@@ -74,12 +127,37 @@ def test_a_filter_the_tokens_do_not_answer_stays_sql() -> None:
 
 
 def test_a_version_s_tokens_are_its_stored_values() -> None:
-    assert filtertokens.tokens("NOT_YET_RECRUITING", "PHASE1|PHASE2", "INTERVENTIONAL",
-                               False, ("INDUSTRY", None, True, "|protocol|icf|")).split() == [
+    assert filtertokens.tokens(
+        "NOT_YET_RECRUITING", "PHASE1|PHASE2", "INTERVENTIONAL", False,
+        ("INDUSTRY", None, True, "|protocol|icf|", "2021", "2020-11", None),
+        "2024-03-05", "2019-07-14").split() == [
+        "_ey_2024", "_em_2024_03", "_sc_20", "_sd_201", "_sy_2019", "_sm_2019_07",
         "_st_not_yet_recruiting", "_ph_phase1", "_ph_phase2", "_ty_interventional",
-        "_rs_no", "_fu_industry", "_sx_none", "_hv_yes", "_do_protocol", "_do_icf"]
+        "_rs_no", "_fu_industry", "_sx_none", "_hv_yes", "_do_protocol", "_do_icf",
+        "_cc_20", "_cd_202", "_cy_2021", "_cm_2021_01",  # a partial date: its first day
+        "_pc_20", "_pd_202", "_py_2020", "_pm_2020_11"]
     # No facet row: none of its tokens (the SQL tests of those filters need the row).
     assert filtertokens.tokens(None, None, None, None, None) == ""
+
+
+def test_a_range_of_whole_months_is_the_fewest_tokens() -> None:
+    match, rest = filtertokens.split(Selection(start_after=date(1998, 11, 1),
+                                               start_before=date(2021, 2, 28)))
+    assert rest == Selection()
+    assert match == ('filters : ("_sm_1998_11" OR "_sm_1998_12" OR "_sy_1999" OR '
+                     '"_sd_200" OR "_sd_201" OR "_sy_2020" OR "_sm_2021_01" OR '
+                     '"_sm_2021_02")')
+    # Open on one side: up to the year 2999; a bound inside a month stays SQL's.
+    match, rest = filtertokens.split(Selection(completion_after=date(2015, 1, 1),
+                                               completion_before=date(2020, 6, 15)))
+    assert rest == Selection(completion_before=date(2020, 6, 15))
+    assert match is not None and match.startswith(
+        'filters : ("_cy_2015" OR "_cy_2016" OR "_cy_2017" OR "_cy_2018" OR "_cy_2019" '
+        'OR "_cd_202" OR "_cd_203"')
+    assert match.endswith('"_cc_28" OR "_cc_29")')
+    # --updated-since compares whole dates: SQL.
+    plain = Selection(updated_since=date(2020, 1, 1))
+    assert filtertokens.split(plain) == (None, plain)
 
 
 def test_no_query_word_is_a_filter_token(catalogue: Catalogue) -> None:

@@ -445,8 +445,9 @@ def _indexed(*where: Any) -> sa.Select[Any]:
     return (sa.select(version.c.id, version.c.nct_id, version.c.record,
                       version.c.overall_status, version.c.phases, version.c.study_type,
                       version.c.has_results, version.c.effective_date,
-                      f.c.version_id.label("facet_id"), f.c.funder,
-                      f.c.sex, f.c.healthy, f.c.documents)
+                      version.c.start_date, f.c.version_id.label("facet_id"), f.c.funder,
+                      f.c.sex, f.c.healthy, f.c.documents, f.c.completion,
+                      f.c.primary_completion, f.c.first_posted)
             .outerjoin(f, f.c.version_id == version.c.id)
             .where(*where).order_by(version.c.id).limit(BATCH))
 
@@ -460,8 +461,10 @@ def _insert(conn: Connection, rows: Sequence[Any]) -> None:
             [(row.id, *_sqlite_fields(document(recordcodec.unpack(row.record))),
               filtertokens.tokens(
                   row.overall_status, row.phases, row.study_type, row.has_results,
-                  None if row.facet_id is None else (row.funder, row.sex, row.healthy,
-                                                     row.documents), row.effective_date))
+                  None if row.facet_id is None else (
+                      row.funder, row.sex, row.healthy, row.documents, row.completion,
+                      row.primary_completion, row.first_posted),
+                  row.effective_date, row.start_date))
              for row in rows])
         return
     conn.execute(sa.text(

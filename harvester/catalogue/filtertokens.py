@@ -19,8 +19,17 @@ filter                 the version's value              tokens
 ``--sex``              ``version_facet.sex``            ``_sx_female`` … ``_sx_none`` (no value)
 ``--healthy-volunteers`` ``version_facet.healthy``      ``_hv_yes`` / ``_hv_no``
 ``--has-document``     ``version_facet.documents``      ``_do_protocol`` …
+``--start-…``          ``version.start_date``           ``_sc_20 _sd_201 _sy_2015 _sm_2015_06``
+``--completion-…``     ``version_facet.completion``     ``_cc_ _cd_ _cy_ _cm_`` (the same four)
+``--primary-…``        ``…primary_completion``          ``_pc_ _pd_ _py_ _pm_``
+``--first-posted-…``   ``version_facet.first_posted``   ``_fc_ _fd_ _fy_ _fm_``
 ``--as-of`` (counts)   ``version.effective_date``       ``_ey_2025 _em_2025_06``
 =====================  ===============================  =========================================
+
+A date range is answered by tokens when each bound is a whole month's (a first day, a last
+day: ``--start-before 2020`` is 2020-12-31): the fewest centuries, decades, years and months
+covering it, ORed (a partial date counts as its first day, as SQL compares it); a bound
+inside a month stays SQL's.
 
 The values are the stored ones, read when the version is indexed (a version and its facet
 row are never updated), so a token stands for exactly the SQL test of
@@ -36,9 +45,10 @@ the selection left for SQL (dates, ages, places…).  PostgreSQL keeps its SQL f
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
-from datetime import date
-from typing import TYPE_CHECKING
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from harvester.catalogue.selection import Selection
@@ -51,19 +61,61 @@ def _token(kind: str, value: str) -> str:
     return f"_{kind}_{value.lower()}"
 
 
+#: The date filters the tokens answer: (token kind, selection's "on or after" field, its
+#: "on or before" field).  Each date is four tokens: its century, decade, year and month
+#: (``_sc_20 _sd_201 _sy_2015 _sm_2015_06``), so that a range of whole months is a few
+#: tokens (:func:`_cover`).  (``--updated-since`` compares full dates only: SQL.)
+DATES = (("s", "start_after", "start_before"),
+         ("c", "completion_after", "completion_before"),
+         ("p", "primary_completion_after", "primary_completion_before"),
+         ("f", "first_posted_after", "first_posted_before"))
+#: The months a range open on one side reaches (no registry date is outside).
+_FIRST, _LAST = 1000 * 12, 2999 * 12 + 11
+
+
+def _month_of(value: str) -> int:
+    """A stored date's month (year × 12 + month − 1); a partial date is its first day."""
+    return int(value[:4]) * 12 + (int(value[5:7]) - 1 if len(value) >= 7 else 0)
+
+
+def _date_tokens(kind: str, value: str | None) -> list[str]:
+    if not value:
+        return []
+    year, month = divmod(_month_of(value), 12)
+    return [_token(f"{kind}c", str(year // 100)), _token(f"{kind}d", str(year // 10)),
+            _token(f"{kind}y", str(year)), _token(f"{kind}m", f"{year}_{month + 1:02d}")]
+
+
+def _cover(kind: str, first: int, last: int) -> list[str]:
+    """The fewest tokens of the months ``first`` to ``last`` (inclusive): whole centuries,
+    decades and years, the rest months."""
+    found, at = [], first
+    while at <= last:
+        year, month = divmod(at, 12)
+        for months, level, value in ((1200, "c", year // 100), (120, "d", year // 10),
+                                     (12, "y", year)):
+            if month == 0 and year % (months // 12) == 0 and at + months - 1 <= last:
+                found.append(_token(f"{kind}{level}", str(value)))
+                at += months
+                break
+        else:
+            found.append(_token(f"{kind}m", f"{year}_{month + 1:02d}"))
+            at += 1
+    return found or ["_none"]  # an empty range: a token no version has
+
+
 def tokens(status: str | None, phases: str | None, study_type: str | None,
-           has_results: bool | None, facet: tuple[str | None, str | None, bool | None,
-                                                  str | None] | None,
-           effective_date: str | None = None) -> str:
+           has_results: bool | None, facet: Sequence[Any] | None,
+           effective_date: str | None = None, start_date: str | None = None) -> str:
     """The column's text for a version: its own values, then (``facet``: its facet row's
-    ``funder, sex, healthy, documents``, None when it has no row) its facet values, then
-    the year and month of its registry date (``effective_date``; a partial date counts as
+    ``funder, sex, healthy, documents, completion, primary_completion, first_posted``,
+    None when it has no row) its facet values, then the year and month of its registry
+    date (``effective_date``) and the tokens of its start date (a partial date counts as
     its first day)."""
     found = []
     if effective_date:
-        year = effective_date[:4]
-        month = effective_date[5:7] if len(effective_date) >= 7 else "01"
-        found += [_token("ey", year), _token("em", f"{year}_{month}")]
+        found += _date_tokens("e", effective_date)[2:]
+    found += _date_tokens("s", start_date)
     if status:
         found.append(_token("st", status))
     found += [_token("ph", p) for p in (phases or "").split("|") if p]
@@ -72,19 +124,22 @@ def tokens(status: str | None, phases: str | None, study_type: str | None,
     if has_results is not None:
         found.append(_token("rs", "yes" if has_results else "no"))
     if facet is not None:
-        funder, sex, healthy, documents = facet
+        funder, sex, healthy, documents, completion, primary, first_posted = facet
         if funder:
             found.append(_token("fu", funder))
         found.append(_token("sx", sex or "none"))
         if healthy is not None:
             found.append(_token("hv", "yes" if healthy else "no"))
         found += [_token("do", d) for d in (documents or "").split("|") if d]
+        for kind, value in (("c", completion), ("p", primary), ("f", first_posted)):
+            found += _date_tokens(kind, value)
     return " ".join(found)
 
 
 def split(selection: Selection) -> tuple[str | None, Selection]:
     """The FTS5 expression of the selection's filters the tokens answer (None: none), and
-    the selection without them."""
+    the selection without them.  A date bound is answered when it is a whole month's (on
+    or after a first day, on or before a last day), else left to SQL."""
     groups: list[list[str]] = []
     if selection.statuses:
         groups.append([_token("st", s) for s in selection.statuses])
@@ -101,11 +156,26 @@ def split(selection: Selection) -> tuple[str | None, Selection]:
     if selection.healthy_volunteers is not None:
         groups.append([_token("hv", "yes" if selection.healthy_volunteers else "no")])
     groups += [[_token("do", d)] for d in selection.documents]
-    if not groups:
-        return None, selection
     rest = replace(selection, statuses=(), phases=(), phase_values=None, study_types=(),
                    has_results=None, funders=(), sex=None, healthy_volunteers=None,
                    documents=())
+    for kind, after_field, before_field in DATES:
+        after, before = getattr(selection, after_field), getattr(selection, before_field)
+        first = after.year * 12 + after.month - 1 if after and after.day == 1 else None
+        last = (before.year * 12 + before.month - 1
+                if before and (before + timedelta(days=1)).day == 1 else None)
+        if first is None and last is None:
+            continue  # no whole-month bound: SQL
+        groups.append(_cover(kind, _FIRST if first is None else first,
+                             _LAST if last is None else last))
+        answered: dict[str, Any] = {}
+        if first is not None:
+            answered[after_field] = None
+        if last is not None:
+            answered[before_field] = None
+        rest = replace(rest, **answered)
+    if not groups:
+        return None, selection
     return " AND ".join(f"{COLUMN} : ({' OR '.join(_quoted(t) for t in group)})"
                         for group in groups), rest
 
