@@ -198,6 +198,14 @@ def _ranked(conn: Connection, query: Query | None, selection: Selection,
             sa.select(sa.cast(query.tsquery(), sa.Text))).scalar_one())
     if sqlite:
         match, strong = scoped.fts5(), scoped.strong_fts5()
+        # The equality filters and whole months' dates are words of the index
+        # (filtertokens): FTS5 intersects them with the query's, and with the boost's set
+        # of strong matches (built once: only those passing the filters matter).
+        plain = replace(selection, areas=())
+        if match is not None:
+            tokens, plain = filtertokens.split(plain)
+            match = filtertokens.both(match, tokens)
+            strong = None if strong is None else filtertokens.both(strong, tokens)
         fts = sa.table(areas.FTS_TABLE, sa.column("rowid"))
         score: sa.ColumnElement[Any] = -sa.func.bm25(
             sa.literal_column(areas.FTS_TABLE), *areas.WEIGHTS)
@@ -210,15 +218,9 @@ def _ranked(conn: Connection, query: Query | None, selection: Selection,
             if among is not None:  # `+rowid`: a scan of the matches, not a look-up each
                 boosted = boosted.where(_plain(sa.literal_column("rowid")).in_(among))
             score = score + sa.case((fts.c.rowid.in_(boosted), BOOST), else_=0.0)
-        # The equality filters are words of the index (filtertokens): FTS5 intersects
-        # them with the query's.  The others are tested on each match before it is joined
-        # to its trial (a look-up that costs more than most filters), and first of all, for
-        # today's versions, whether it is one: not among the index's past versions (a
-        # small table).
-        plain = replace(selection, areas=())
-        if match is not None:
-            tokens, plain = filtertokens.split(plain)
-            match = filtertokens.both(match, tokens)
+        # The other filters are tested on each match before it is joined to its trial (a
+        # look-up that costs more than most filters), and first of all, for today's
+        # versions, whether it is one: not among the index's past versions (a small table).
         base = picked_versions(plain)
         row = _plain(fts.c.rowid)
         where = filters(plain, row, base.c.nct_id, per_match=bool(selection.areas),
