@@ -353,16 +353,16 @@ def test_schema_step_18_makes_the_area_index_anew_with_filter_tokens(db_url: str
         sqlite = catalogue.engine.dialect.name == "sqlite"
         if sqlite:
             assert champions.build(catalogue.engine, min_docs=10, size=4) > 0
-            with catalogue.engine.begin() as conn:  # the index as step 17 made it
-                conn.exec_driver_sql(f"DROP TABLE {areas.FTS_TABLE}")
-                conn.exec_driver_sql(
-                    f"CREATE VIRTUAL TABLE {areas.FTS_TABLE} USING fts5("
-                    f"{', '.join(areas.NAMES)}, content='', "
-                    f"tokenize='unicode61 remove_diacritics 0')")
-                conn.exec_driver_sql(
-                    f"INSERT INTO {areas.FTS_TABLE} (rowid, {', '.join(areas.NAMES)}) "
-                    f"SELECT id, {', '.join(['nct_id'] * len(areas.NAMES))} "
-                    f"FROM version")
+            names = ", ".join(areas.NAMES)
+            step_17 = (  # the index as step 17 made it (filled with something)
+                f"DROP TABLE {areas.FTS_TABLE}",
+                f"CREATE VIRTUAL TABLE {areas.FTS_TABLE} USING fts5({names}, content='', "
+                f"tokenize='unicode61 remove_diacritics 0')",
+                f"INSERT INTO {areas.FTS_TABLE} (rowid, {names}) SELECT id, "
+                f"{', '.join(['nct_id'] * len(areas.NAMES))} FROM version")
+            with catalogue.engine.begin() as conn:
+                for statement in step_17:
+                    conn.exec_driver_sql(statement)
     _downgrade(db_url, 17)
     engine = make_engine(db_url)
     assert (migrate(engine), SCHEMA_VERSION) == (17, 18)
