@@ -47,6 +47,8 @@ SELECTIONS = [
     Selection(primary_completion_after=date(2018, 1, 1),
               primary_completion_before=date(2023, 9, 30)),
     Selection(first_posted_after=date(2016, 4, 1), statuses=("COMPLETED",)),
+    Selection(countries=("France",)), Selection(countries=("USA", "canada")),
+    Selection(countries=("United States",), statuses=("RECRUITING",), states=("CA",)),
 ]
 WORDS = ("patients", "cancer", "study -placebo")
 
@@ -117,13 +119,14 @@ def test_an_empty_range_of_months_matches_nothing(catalogue: Catalogue) -> None:
 
 
 def test_a_filter_the_tokens_do_not_answer_stays_sql() -> None:
-    plain = Selection(start_after=date(2010, 1, 2), age=40, countries=("France",))
+    plain = Selection(start_after=date(2010, 1, 2), age=40, states=("CA",))
     assert filtertokens.split(plain) == (None, plain)
     match, rest = filtertokens.split(replace(plain, phases=("PHASE2",), sex="MALE",
-                                             documents=("sap",)))
+                                             documents=("sap",), countries=("USA", "Peru")))
     assert rest == plain
     assert match == ('filters : ("_ph_phase2") AND filters : ("_sx_male" OR "_sx_all" OR '
-                     '"_sx_none") AND filters : ("_do_sap")')
+                     '"_sx_none") AND filters : ("_do_sap") AND filters : ("_co_70657275" '
+                     'OR "_co_756e6974656420737461746573")')  # peru, united states
 
 
 def test_a_version_s_tokens_are_its_stored_values() -> None:
@@ -136,6 +139,9 @@ def test_a_version_s_tokens_are_its_stored_values() -> None:
         "_rs_no", "_fu_industry", "_sx_none", "_hv_yes", "_do_protocol", "_do_icf",
         "_cc_20", "_cd_202", "_cy_2021", "_cm_2021_01",  # a partial date: its first day
         "_pc_20", "_pd_202", "_py_2020", "_pm_2020_11"]
+    assert filtertokens.tokens(None, None, None, None, None,
+                               countries=["côte d'ivoire", "france", "france"]) == (
+        "_co_63c3b4746520642769766f697265 _co_6672616e6365")
     # No facet row: none of its tokens (the SQL tests of those filters need the row).
     assert filtertokens.tokens(None, None, None, None, None) == ""
 

@@ -455,6 +455,12 @@ def _indexed(*where: Any) -> sa.Select[Any]:
 def _insert(conn: Connection, rows: Sequence[Any]) -> None:
     """Index the versions of :func:`_indexed`'s rows."""
     if _is_sqlite(conn):
+        countries: dict[int, list[str]] = {}
+        for version_id, name in conn.execute(
+                sa.select(facets.PLACE.c.version_id, facets.PLACE.c.country).where(
+                    facets.PLACE.c.version_id.between(rows[0].id, rows[-1].id),
+                    facets.PLACE.c.country.is_not(None))):
+            countries.setdefault(version_id, []).append(name)
         conn.exec_driver_sql(
             f"INSERT INTO {FTS_TABLE} (rowid, {', '.join(NAMES)}, {filtertokens.COLUMN}) "
             f"VALUES (?{', ?' * (len(NAMES) + 1)})",
@@ -464,7 +470,7 @@ def _insert(conn: Connection, rows: Sequence[Any]) -> None:
                   None if row.facet_id is None else (
                       row.funder, row.sex, row.healthy, row.documents, row.completion,
                       row.primary_completion, row.first_posted),
-                  row.effective_date, row.start_date))
+                  row.effective_date, row.start_date, countries.get(row.id, ())))
              for row in rows])
         return
     conn.execute(sa.text(

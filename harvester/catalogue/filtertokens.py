@@ -23,6 +23,7 @@ filter                 the version's value              tokens
 ``--completion-…``     ``version_facet.completion``     ``_cc_ _cd_ _cy_ _cm_`` (the same four)
 ``--primary-…``        ``…primary_completion``          ``_pc_ _pd_ _py_ _pm_``
 ``--first-posted-…``   ``version_facet.first_posted``   ``_fc_ _fd_ _fy_ _fm_``
+``--country``          ``version_place.country``        ``_co_`` + the name's UTF-8 in hex
 ``--as-of`` (counts)   ``version.effective_date``       ``_ey_2025 _em_2025_06``
 =====================  ===============================  =========================================
 
@@ -45,10 +46,12 @@ the selection left for SQL (dates, ages, places…).  PostgreSQL keeps its SQL f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
+
+from harvester.catalogue import places
 
 if TYPE_CHECKING:
     from harvester.catalogue.selection import Selection
@@ -104,15 +107,22 @@ def _cover(kind: str, first: int, last: int) -> list[str]:
     return found or ["_none"]  # an empty range: a token no version has
 
 
+def _country(name: str) -> str:
+    """A site's country as ``version_place`` holds it (``united states``), as one token:
+    its UTF-8 bytes in hex, which no tokenizer splits and no two names share."""
+    return "_co_" + name.encode().hex()
+
+
 def tokens(status: str | None, phases: str | None, study_type: str | None,
            has_results: bool | None, facet: Sequence[Any] | None,
-           effective_date: str | None = None, start_date: str | None = None) -> str:
+           effective_date: str | None = None, start_date: str | None = None,
+           countries: Iterable[str] = ()) -> str:
     """The column's text for a version: its own values, then (``facet``: its facet row's
     ``funder, sex, healthy, documents, completion, primary_completion, first_posted``,
     None when it has no row) its facet values, then the year and month of its registry
-    date (``effective_date``) and the tokens of its start date (a partial date counts as
-    its first day)."""
-    found = []
+    date (``effective_date``), the tokens of its start date (a partial date counts as its
+    first day) and its sites' countries (``version_place.country``)."""
+    found = [_country(name) for name in sorted(set(countries))]
     if effective_date:
         found += _date_tokens("e", effective_date)[2:]
     found += _date_tokens("s", start_date)
@@ -156,9 +166,12 @@ def split(selection: Selection) -> tuple[str | None, Selection]:
     if selection.healthy_volunteers is not None:
         groups.append([_token("hv", "yes" if selection.healthy_volunteers else "no")])
     groups += [[_token("do", d)] for d in selection.documents]
+    if selection.countries:  # as selection's SQL spells them (places.country)
+        groups.append([_country(name) for name in
+                       sorted({places.country(c) for c in selection.countries})])
     rest = replace(selection, statuses=(), phases=(), phase_values=None, study_types=(),
                    has_results=None, funders=(), sex=None, healthy_volunteers=None,
-                   documents=())
+                   documents=(), countries=())
     for kind, after_field, before_field in DATES:
         after, before = getattr(selection, after_field), getattr(selection, before_field)
         first = after.year * 12 + after.month - 1 if after and after.day == 1 else None
