@@ -470,7 +470,7 @@ def current_matches(conn: Connection, match: str, selection: Selection | None = 
     row = _plain(fts.c.rowid)
     past = sa.table(areas.PAST_TABLE, sa.column("version_id"))
     tests = []
-    if selection is not None:  # the equality filters are words of the index (filtertokens)
+    if selection is not None:  # the filters the index holds as words (filtertokens)
         tokens, selection = filtertokens.split(selection)
         match = filtertokens.both(match, tokens)
         tests = filters(selection, row, the_nct_id(fts.c.rowid))
