@@ -34,7 +34,7 @@ from harvester.find.similar import duplicates as dup
 from harvester.find.similar import features as fx
 from harvester.find.similar import index as ix
 from harvester.find.similar import score as sc
-from harvester.find.similar import store
+from harvester.find.similar import store, termcache
 from harvester.records import TrialRecord
 
 V = t.Version.__table__  # type: ignore[attr-defined]
@@ -196,9 +196,13 @@ class SimilarityEngine:
         if selection is not None and selection.is_everything:
             selection = None
         weights = sc.weights_for(query)
-        count = max(int(store.get_meta(conn, "count") or 0), 1)
+        meta = store.get_metas(conn, ("count", "generation"))
+        count = max(int(meta.get("count") or 0), 1)
+        # The terms' statistics read by earlier queries of this process, while the index
+        # is as they were read from (termcache).
+        cache, generation = termcache.for_engine(self.engine), meta.get("generation")
         posted, counted = fx.index_terms(query)
-        stats = ix.term_stats(conn, posted | counted)
+        stats = cache.stats(conn, posted | counted, generation)
         if among is not None:
             candidates = self._among(conn, among, selection)
         else:
@@ -210,7 +214,7 @@ class SimilarityEngine:
         for entry in candidates:
             fx.scoring_terms(entry.features, by_kind)
         needed = {f"{kind}:{key}"[:200] for kind, keys in by_kind.items() for key in keys}
-        stats.update(ix.term_stats(conn, needed - stats.keys()))
+        stats.update(cache.stats(conn, needed - stats.keys(), generation))
 
         scorer = sc.Scorer(query, sc.Idf({t: df for t, (_, df) in stats.items()}, count),
                            weights)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import secrets
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -94,6 +95,13 @@ def reset(conn: Connection) -> None:
     store.set_meta(conn, "features_version", fx.FEATURES_VERSION)
     store.set_meta(conn, "mark", "0")
     store.set_meta(conn, "count", "0")
+    new_generation(conn)
+
+
+def new_generation(conn: Connection) -> None:
+    """Mark the index's terms as changed (in the transaction that changes them): the
+    statistics other processes keep of them (termcache) are read anew."""
+    store.set_meta(conn, "generation", secrets.token_hex(8))
 
 
 def refresh(engine: Engine, *, rebuild: bool = False, on_progress: Progress | None = None,
@@ -269,6 +277,7 @@ def _write(engine: Engine, fresh: Sequence[Ready]) -> int:
             conn.exec_driver_sql(_insert_sql(conn, POSTING), postings)
         count = int(store.get_meta(conn, "count") or 0) + len(inserts)
         store.set_meta(conn, "count", str(count))
+        new_generation(conn)
     return len(fresh)
 
 

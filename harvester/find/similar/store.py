@@ -17,6 +17,8 @@ only creates them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -63,6 +65,12 @@ def get_meta(conn: Connection, key: str) -> str | None:
     value: str | None = conn.execute(
         sa.select(META.c.value).where(META.c.key == key)).scalar_one_or_none()
     return value
+
+
+def get_metas(conn: Connection, keys: Sequence[str]) -> dict[str, str]:
+    """The values of these keys that are set (one statement)."""
+    return {str(key): str(value) for key, value in conn.execute(
+        sa.select(META.c.key, META.c.value).where(META.c.key.in_(keys)))}
 
 
 def set_meta(conn: Connection, key: str, value: str) -> None:
