@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 import sqlalchemy as sa
 
 from harvester.catalogue import Catalogue
@@ -50,3 +51,43 @@ def test_rows_with_times_booleans_and_bytes_store_as_sqlalchemy_stores_them(
     assert [tuple(f) for f in facets] == [
         (1, 18.0, None, "|ADULT|", "ALL", True, "NIH", None, None, None, "2020-01-01"),
         (2, None, 65.5, None, None, None, None, "|sap|", None, "2021", None)]
+
+
+def test_rows_without_copy_store_as_sqlalchemy_stores_them_and_a_repeat_fails_whole(
+        db_url: str) -> None:
+    """``copy=False`` (rows another writer may make first): on PostgreSQL one INSERT over
+    an array a column (bytes aside), on SQLite an executemany; either stores what
+    SQLAlchemy's insert stores — an aware time in UTC, NULLs, booleans — and a row already there
+    fails the whole statement with SQLAlchemy's IntegrityError (the batch is retried)."""
+    from harvester.catalogue.store import T
+
+    seen = datetime(2026, 12, 7, 1, 2, 3, 456789, tzinfo=PARIS)
+    with Catalogue.open(db_url) as catalogue:
+        with catalogue.engine.begin() as conn:
+            insert_rows(conn, V, [tuple(_version(n, seen, False).values())
+                                  for n in ("NCT00000001", "NCT00000002", "NCT00000003")],
+                        list(_version("", seen, False)))
+            ids = dict(conn.execute(sa.select(V.c.nct_id, V.c.id)).all())
+            insert_rows(conn, T, [("NCT00000001", ids["NCT00000001"], seen),
+                                  ("NCT00000002", ids["NCT00000002"], seen)],
+                        ("nct_id", "current_version_id", "first_seen_at"), copy=False)
+            facets = [(ids["NCT00000001"], 18.0, None, "|ADULT|", "ALL", True, "NIH", None,
+                       None, None, "2020-01-01"),
+                      (ids["NCT00000002"], None, 65.5, None, None, False, None, "|sap|",
+                       None, "2021", None)]
+            insert_rows(conn, FACET, facets, copy=False)
+            conn.execute(sa.insert(T).values(nct_id="NCT00000003",
+                                             current_version_id=ids["NCT00000003"],
+                                             first_seen_at=seen))
+            rows = {r.nct_id: r for r in conn.execute(sa.select(T))}
+            assert [tuple(f) for f in conn.execute(
+                sa.select(FACET).order_by(FACET.c.version_id))] == facets
+        assert rows["NCT00000001"].first_seen_at == rows["NCT00000003"].first_seen_at == seen
+        assert rows["NCT00000001"].current_version_id == ids["NCT00000001"]
+        with pytest.raises(sa.exc.IntegrityError), catalogue.engine.begin() as conn:
+            insert_rows(conn, T, [("NCT00000004", ids["NCT00000003"], seen),
+                                  ("NCT00000002", ids["NCT00000002"], seen)],
+                        ("nct_id", "current_version_id", "first_seen_at"), copy=False)
+        with catalogue.engine.connect() as conn:  # nothing of the failed statement stays
+            assert sorted(conn.execute(sa.select(T.c.nct_id)).scalars()) == [
+                "NCT00000001", "NCT00000002", "NCT00000003"]
