@@ -383,10 +383,26 @@ def prescore(conn: Connection, weights: dict[int, float], *,
             .join(POSTING, POSTING.c.term_id == wanted.c.term_id)
             .group_by(POSTING.c.doc_id).order_by(total.desc(), POSTING.c.doc_id).limit(limit))
     if conn.dialect.name != "postgresql":
-        return [(row.doc_id, float(row.s)) for row in conn.execute(stmt)]
+        return _rows(conn, stmt)
     # PostgreSQL cannot tell how many postings the listed terms have (a VALUES list) and,
     # at the registry's size, scans every posting (27 million: 1.3-2.6 s) where the primary
     # key (term_id, doc_id) reads the few thousand wanted (25 ms): no sequential scan for
     # this statement, the setting as it was after it.
     with planner_settings(conn, enable_seqscan="off"):
-        return [(row.doc_id, float(row.s)) for row in conn.execute(stmt)]
+        return _rows(conn, stmt)
+
+
+def _rows(conn: Connection, stmt: sa.Select[Any]) -> list[tuple[int, float]]:
+    """The ``(doc_id, sum)`` rows of ``stmt``, read by the driver's own cursor: a filtered
+    query reads 4,000 to 20,000 of them, and SQLAlchemy's rows cost more than the
+    statement (20,000: 67 against 43 ms at 600,000 trials)."""
+    compiled = stmt.compile(dialect=conn.dialect)
+    params = compiled.params
+    values = ([params[name] for name in compiled.positiontup or ()]
+              if compiled.positional else params)
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(str(compiled), values)
+        return [(int(doc), float(total)) for doc, total in cursor.fetchall()]
+    finally:
+        cursor.close()
