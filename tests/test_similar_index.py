@@ -243,3 +243,26 @@ def test_prescore_sums_the_weights_of_each_trial_s_postings(
             assert conn.exec_driver_sql("SHOW enable_seqscan").scalar_one() == "on"
             assert conn.exec_driver_sql("SHOW jit").scalar_one() == "off"
     catalogue.close()
+
+
+def test_a_read_through_the_driver_s_cursor_fails_as_any_statement_does(db_url: str) -> None:
+    """The look-ups read by the driver's own cursor (term statistics, entries, pre-scores)
+    fail as SQLAlchemy's statements do: a driver error wrapped by SQLAlchemy, and a lost
+    server through the catalogue's error boundary (StorageError, one line)."""
+    from harvester.errors import StorageError
+
+    catalogue = build(db_url, STUDIES)
+    SimilarityEngine(catalogue).refresh()
+    with catalogue.engine.connect() as conn:
+        assert ix.term_stats(conn, ["t:cancer"])
+        with pytest.raises(sa.exc.DBAPIError) as failed:
+            ix._driver_rows(conn, "SELECT term FROM no_such_table", ())
+        assert "no_such_table" in str(failed.value)
+    if catalogue.engine.dialect.name == "postgresql":
+        with catalogue.engine.connect() as conn:
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+            with catalogue.engine.connect() as other:
+                other.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+            with pytest.raises(StorageError):
+                ix.term_stats(conn, ["t:cancer"])
+    catalogue.close()

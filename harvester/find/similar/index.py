@@ -326,16 +326,26 @@ def _lookup(conn: Connection, sql: str, column: str, values: Sequence[Any]) -> I
     """Rows of ``sql`` (ending in ``WHERE``) for ``column`` in ``values``, at the driver
     level: PostgreSQL gets one array parameter (psycopg would parse thousands of
     placeholders), SQLite an IN list."""
+    postgres = conn.dialect.name == "postgresql"
+    for chunk in chunks(values, LOOKUP * 5 if postgres else LOOKUP):
+        if postgres:
+            yield from _driver_rows(conn, f"{sql} {column} = ANY(%s)", (list(chunk),))
+        else:
+            yield from _driver_rows(conn, f"{sql} {column} IN ({', '.join('?' * len(chunk))})",
+                                    tuple(chunk))
+
+
+def _driver_rows(conn: Connection, sql: str, params: Any) -> list[Any]:
+    """The rows of ``sql`` from the driver's own cursor (no SQLAlchemy row for each); a
+    driver error as any statement's: wrapped by SQLAlchemy, through the engine's error
+    hooks (harvester.catalogue.storage), so a lost server reads as one."""
     cursor = conn.connection.cursor()
     try:
-        postgres = conn.dialect.name == "postgresql"
-        for chunk in chunks(values, LOOKUP * 5 if postgres else LOOKUP):
-            if postgres:
-                cursor.execute(f"{sql} {column} = ANY(%s)", (list(chunk),))
-            else:
-                cursor.execute(f"{sql} {column} IN ({', '.join('?' * len(chunk))})",
-                               tuple(chunk))
-            yield from cursor.fetchall()
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+    except conn.dialect.loaded_dbapi.Error as exc:
+        conn._handle_dbapi_exception(exc, sql, params, cursor, None)
+        raise  # not reached: the call above raises
     finally:
         cursor.close()
 
@@ -400,9 +410,4 @@ def _rows(conn: Connection, stmt: sa.Select[Any]) -> list[tuple[int, float]]:
     params = compiled.params
     values = ([params[name] for name in compiled.positiontup or ()]
               if compiled.positional else params)
-    cursor = conn.connection.cursor()
-    try:
-        cursor.execute(str(compiled), values)
-        return [(int(doc), float(total)) for doc, total in cursor.fetchall()]
-    finally:
-        cursor.close()
+    return [(int(doc), float(total)) for doc, total in _driver_rows(conn, str(compiled), values)]
