@@ -109,3 +109,21 @@ def test_answers_with_kept_statistics_are_those_of_a_fresh_process(
     assert grown != first  # the new trials and frequencies are in the answers
     with catalogue.engine.connect() as conn:
         assert int(store.get_metas(conn, ["count"])["count"]) == len(STUDIES)
+
+
+def test_past_its_limit_the_cache_starts_again(catalogue: Catalogue, reads: list[set[str]],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long-running server's cache stays bounded: past ``LIMIT`` terms it is emptied and
+    filled anew (what it answers does not change)."""
+    monkeypatch.setattr(termcache.TermCache, "LIMIT", 50)
+    cache = termcache.TermCache()
+    with catalogue.engine.connect() as conn:
+        generation = store.get_metas(conn, ["generation"])["generation"]
+        terms = sorted(_every_term(conn))
+        first, second = set(terms[:40]), set(terms[40:100])
+        exact = ix.term_stats(conn, set(terms[:100]))
+        assert cache.stats(conn, first, generation) == {t: exact[t] for t in first}
+        assert cache.stats(conn, second, generation) == {t: exact[t] for t in second}
+        reads.clear()
+        assert cache.stats(conn, first, generation) == {t: exact[t] for t in first}
+        assert reads == [first]  # 100 kept > 50: emptied, read anew

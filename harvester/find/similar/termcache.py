@@ -31,7 +31,8 @@ Stats = dict[str, tuple[int, int]]  # term → (id, df)
 class TermCache:
     """``term → (id, df)`` of one index generation (and the terms it does not hold)."""
 
-    LIMIT = 1_000_000  # terms kept at most (about 150 MB); then kept anew
+    LIMIT = 200_000  # terms kept at most (~225 bytes each: 45 MB), then kept anew; 200
+    # random queries at 60,000 trials read 44,000 distinct terms
 
     def __init__(self) -> None:
         self._lock = threading.Lock()  # the web server answers in threads
