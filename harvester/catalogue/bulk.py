@@ -69,7 +69,7 @@ def insert_rows(conn: Connection, table: sa.TableClause, rows: Sequence[tuple[An
             # (harvester.catalogue.storage), so a lost server reads as one.
             conn._handle_dbapi_exception(exc, statement, (), cursor, None)
         return
-    if conn.dialect.name == "postgresql" and len(rows) > 1 and not any(
+    if conn.dialect.name == "postgresql" and not any(
             isinstance(table.c[name].type, sa.LargeBinary) for name in names):
         # One statement over one array a column: a unique violation fails it as it fails
         # the executemany (the batch is retried), for a third of the time.  Not with bytes:

@@ -477,11 +477,10 @@ def current_matches(conn: Connection, match: str, selection: Selection | None = 
     fts = sa.table(areas.FTS_TABLE, sa.column("rowid"))
     row = _plain(fts.c.rowid)
     past = sa.table(areas.PAST_TABLE, sa.column("version_id"))
-    tests = []
-    if selection is not None:  # the filters the index holds as words (filtertokens)
-        tokens, selection = filtertokens.split(selection)
-        match = filtertokens.both(match, tokens)
-        tests = filters(selection, row, the_nct_id(fts.c.rowid))
+    # The filters the index holds as words (filtertokens) join the match; the rest are SQL.
+    tokens, selection = filtertokens.split(selection)
+    match = filtertokens.both(match, tokens)
+    tests = filters(selection, row, the_nct_id(fts.c.rowid))
     return int(conn.execute(
         sa.select(sa.func.count()).select_from(fts).where(
             sa.literal_column(areas.FTS_TABLE).op("MATCH")(match),
