@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -271,7 +272,7 @@ def test_schema_step_16_lists_the_past_versions_of_the_search_index(db_url: str)
     engine = make_engine(db_url)
     assert migrate(engine) == 15
     with engine.connect() as conn:
-        assert _schema(conn) == str(SCHEMA_VERSION) == "18"
+        assert _schema(conn) == str(SCHEMA_VERSION) == "19"
         if sqlite:  # step 18 made the index anew: filled again, its past versions listed
             assert conn.exec_driver_sql(f"SELECT count(*) FROM {areas.PAST_TABLE}"
                                         ).scalar_one() == 0
@@ -312,7 +313,7 @@ def test_schema_step_17_gives_postgresql_the_champion_lists(db_url: str) -> None
                     f"NOT NULL, PRIMARY KEY (list_id, place)) WITHOUT ROWID")
     _downgrade(db_url, 16)
     engine = make_engine(db_url)
-    assert (migrate(engine), SCHEMA_VERSION) == (16, 18)
+    assert (migrate(engine), SCHEMA_VERSION) == (16, 19)
     with engine.connect() as conn:
         assert conn.exec_driver_sql(f"SELECT count(*) FROM {champions.HEAD}").scalar_one() == 0
         assert "matches" in {str(c["name"]) for c in sa.inspect(conn).get_columns(champions.HEAD)}
@@ -333,7 +334,7 @@ def test_schema_step_18_makes_the_area_index_anew_with_filter_tokens(db_url: str
     """Schema 18 (SQLite): a catalogue whose area index has no column of filter tokens (as
     step 17 left it) opens with the index made anew, empty, its past versions and lists
     cleared; the next search fills it, and filtered searches answer as SQL's filters do.
-    PostgreSQL: nothing changes."""
+    PostgreSQL: nothing changes at step 18 (step 19 empties its index: tested below)."""
     from harvester.catalogue import areas, filtertokens
     from harvester.find import champions
     from harvester.find.search import search
@@ -365,7 +366,7 @@ def test_schema_step_18_makes_the_area_index_anew_with_filter_tokens(db_url: str
                     conn.exec_driver_sql(statement)
     _downgrade(db_url, 17)
     engine = make_engine(db_url)
-    assert (migrate(engine), SCHEMA_VERSION) == (17, 18)
+    assert (migrate(engine), SCHEMA_VERSION) == (17, 19)
     with engine.connect() as conn:
         if sqlite:
             columns = [row[1] for row in conn.exec_driver_sql(
@@ -377,3 +378,53 @@ def test_schema_step_18_makes_the_area_index_anew_with_filter_tokens(db_url: str
     engine.dispose()
     with Catalogue.open(db_url) as catalogue:
         assert answers(catalogue) == before
+
+
+def test_schema_step_19_gives_postgresql_s_documents_the_filter_tokens(db_url: str) -> None:
+    """Schema 19 (PostgreSQL): an area index whose documents hold no filter tokens (as step
+    18 left them) is emptied, with its champion lists; the next search fills it with the
+    tokens, and filtered searches answer as before (the tokens pick what SQL's filters
+    picked).  A search never meets a document without them.  SQLite: nothing changes."""
+    from harvester.catalogue import areas
+    from harvester.find import champions
+    from harvester.find.search import search
+
+    assert trials(db_url, "import", *CORPUS).exit_code == 0
+    wanted = [("cancer", Selection(statuses=("COMPLETED",), has_results=True)),
+              ("patients", Selection(phases=("PHASE2",), sex="FEMALE",
+                                     countries=("United States",))),
+              ("study", Selection(funders=("INDUSTRY",), documents=("protocol",),
+                                  start_after=date(2010, 1, 1)))]
+
+    def answers(catalogue: Catalogue) -> list[tuple[int, list[tuple[str, float]]]]:
+        found = [search(catalogue, text, selection, limit=5) for text, selection in wanted]
+        return [(r.total, [(h.nct_id, h.score) for h in r.hits]) for r in found]
+
+    untagged = "SELECT count(*) FROM {0}, unnest(document) AS x WHERE left(x.lexeme, 1) = '_'"
+    with Catalogue.open(db_url) as catalogue:
+        before = answers(catalogue)
+        assert all(total > 0 for total, _ in before)
+        if catalogue.engine.dialect.name == "sqlite":
+            _downgrade(db_url, 18)
+            assert migrate(catalogue.engine) == 18
+            assert answers(catalogue) == before
+            return
+        assert champions.build(catalogue.engine, min_docs=10, size=4) > 0
+        with catalogue.engine.begin() as conn:
+            assert conn.exec_driver_sql(untagged.format(areas.PG_TABLE)).scalar_one() > 0
+            conn.exec_driver_sql(  # the documents as step 18 made them: no tokens
+                f"UPDATE {areas.PG_TABLE} SET document = ts_delete(document, ARRAY("
+                f"SELECT lexeme FROM unnest(document) WHERE left(lexeme, 1) = '_'))")
+            assert conn.exec_driver_sql(untagged.format(areas.PG_TABLE)).scalar_one() == 0
+    _downgrade(db_url, 18)
+    engine = make_engine(db_url)
+    assert (migrate(engine), SCHEMA_VERSION) == (18, 19)
+    with engine.connect() as conn:
+        assert areas.count(conn) == 0
+        for table in (champions.HEAD, champions.LIST):
+            assert conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one() == 0
+    engine.dispose()
+    with Catalogue.open(db_url) as catalogue:
+        assert answers(catalogue) == before
+        with catalogue.engine.connect() as conn:
+            assert conn.exec_driver_sql(untagged.format(areas.PG_TABLE)).scalar_one() > 0

@@ -1,6 +1,6 @@
 """Filter tokens (harvester/catalogue/filtertokens.py): a search's equality filters matched
-as words of the area index on SQLite pick exactly what the selection's SQL picks, on the
-corpus, and leave the ranking as it is; PostgreSQL (SQL filters) agrees."""
+as words of the area index (SQLite's column of tokens, PostgreSQL's untagged lexemes) pick
+exactly what the selection's SQL picks, on the corpus, and leave the ranking as it is."""
 
 from __future__ import annotations
 
@@ -127,6 +127,10 @@ def test_a_filter_the_tokens_do_not_answer_stays_sql() -> None:
     assert match == ('filters : ("_ph_phase2") AND filters : ("_sx_male" OR "_sx_all" OR '
                      '"_sx_none") AND filters : ("_do_sap") AND filters : ("_co_70657275" '
                      'OR "_co_756e6974656420737461746573")')  # peru, united states
+    # PostgreSQL's: the same tokens, as a tsquery of untagged lexemes.
+    assert filtertokens.split_tsquery(replace(plain, phases=("PHASE2",), sex="MALE")) == (
+        "('_ph_phase2') & ('_sx_male' | '_sx_all' | '_sx_none')", plain)
+    assert filtertokens.split_tsquery(plain) == (None, plain)
 
 
 def test_a_version_s_tokens_are_its_stored_values() -> None:
@@ -174,12 +178,16 @@ def test_no_query_word_is_a_filter_token(catalogue: Catalogue) -> None:
     from harvester.find import frequent
 
     assert areas.tokens("_rs_yes _st_completed") == ["rs", "yes", "st", "complet"]
-    if catalogue.engine.dialect.name != "sqlite":
-        return  # PostgreSQL's index holds no tokens
     with catalogue.engine.connect() as conn:
-        conn.exec_driver_sql(f"CREATE VIRTUAL TABLE temp.vocab_col USING "
-                             f"fts5vocab(main, {areas.FTS_TABLE}, col)")
-        found = conn.exec_driver_sql("SELECT term, col FROM temp.vocab_col").all()
+        if catalogue.engine.dialect.name == "sqlite":
+            conn.exec_driver_sql(f"CREATE VIRTUAL TABLE temp.vocab_col USING "
+                                 f"fts5vocab(main, {areas.FTS_TABLE}, col)")
+            found = conn.exec_driver_sql("SELECT term, col FROM temp.vocab_col").all()
+        else:  # untagged lexemes are the tokens; a word's lexeme is `tag:word`
+            found = [(lexeme.split(":", 1)[-1], filtertokens.COLUMN if ":" not in lexeme
+                      else lexeme.split(":", 1)[0]) for lexeme in conn.exec_driver_sql(
+                f"SELECT DISTINCT x.lexeme FROM {areas.PG_TABLE}, unnest(document) AS x"
+            ).scalars()]
         words = frequent.words(conn, 1)
     tokens = {term for term, col in found if col == filtertokens.COLUMN}
     assert {"_st_completed", "_ph_phase2", "_rs_yes", "_sx_all", "_do_protocol"} <= tokens

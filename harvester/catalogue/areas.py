@@ -454,27 +454,30 @@ def _indexed(*where: Any) -> sa.Select[Any]:
 
 def _insert(conn: Connection, rows: Sequence[Any]) -> None:
     """Index the versions of :func:`_indexed`'s rows."""
+    countries: dict[int, list[str]] = {}
+    for version_id, name in conn.execute(
+            sa.select(facets.PLACE.c.version_id, facets.PLACE.c.country).where(
+                facets.PLACE.c.version_id.between(rows[0].id, rows[-1].id),
+                facets.PLACE.c.country.is_not(None))):
+        countries.setdefault(version_id, []).append(name)
+    filters = [filtertokens.tokens(
+        row.overall_status, row.phases, row.study_type, row.has_results,
+        None if row.facet_id is None else (
+            row.funder, row.sex, row.healthy, row.documents, row.completion,
+            row.primary_completion, row.first_posted),
+        row.effective_date, row.start_date, countries.get(row.id, ())) for row in rows]
     if _is_sqlite(conn):
-        countries: dict[int, list[str]] = {}
-        for version_id, name in conn.execute(
-                sa.select(facets.PLACE.c.version_id, facets.PLACE.c.country).where(
-                    facets.PLACE.c.version_id.between(rows[0].id, rows[-1].id),
-                    facets.PLACE.c.country.is_not(None))):
-            countries.setdefault(version_id, []).append(name)
         conn.exec_driver_sql(
             f"INSERT INTO {FTS_TABLE} (rowid, {', '.join(NAMES)}, {filtertokens.COLUMN}) "
             f"VALUES (?{', ?' * (len(NAMES) + 1)})",
-            [(row.id, *_sqlite_fields(document(recordcodec.unpack(row.record))),
-              filtertokens.tokens(
-                  row.overall_status, row.phases, row.study_type, row.has_results,
-                  None if row.facet_id is None else (
-                      row.funder, row.sex, row.healthy, row.documents, row.completion,
-                      row.primary_completion, row.first_posted),
-                  row.effective_date, row.start_date, countries.get(row.id, ())))
-             for row in rows])
+            [(row.id, *_sqlite_fields(document(recordcodec.unpack(row.record))), tokens)
+             for row, tokens in zip(rows, filters, strict=True)])
         return
+    # The filter tokens as lexemes without positions, after the tagged words.
     conn.execute(sa.text(
         f"INSERT INTO {PG_TABLE} (version_id, document) SELECT x.id, CAST(x.doc AS tsvector) "
         f"FROM unnest(CAST(:ids AS INTEGER[]), CAST(:docs AS TEXT[])) AS x(id, doc)"),
         {"ids": [row.id for row in rows],
-         "docs": [_tsvector(document(recordcodec.unpack(row.record))) for row in rows]})
+         "docs": [" ".join((_tsvector(document(recordcodec.unpack(row.record))),
+                            *(f"'{token}'" for token in tokens.split())))
+                  for row, tokens in zip(rows, filters, strict=True)]})

@@ -308,6 +308,24 @@ def _add_filter_tokens(conn: Connection) -> None:
     conn.exec_driver_sql(f"DELETE FROM {champions.HEAD}")
 
 
+def _add_pg_filter_tokens(conn: Connection) -> None:
+    """PostgreSQL: the area index's documents get the filter tokens as lexemes
+    (:mod:`harvester.catalogue.filtertokens`: a filtered search intersects them in the GIN
+    index); the index is emptied, with the champion lists whose scores it gave, and the
+    next search or ``trials index`` fills it again, a batch per transaction (until then
+    searches wait for it).  A search must never meet documents without the tokens: they
+    would match no filter.  One transaction: a crash leaves the catalogue at step 18 or
+    19.  SQLite: nothing (its index has held them since step 18)."""
+    from harvester.catalogue import areas
+    from harvester.find import champions
+
+    if conn.dialect.name == "sqlite":
+        return
+    conn.exec_driver_sql(f"TRUNCATE {areas.PG_TABLE}")
+    conn.exec_driver_sql(f"DELETE FROM {champions.LIST}")
+    conn.exec_driver_sql(f"DELETE FROM {champions.HEAD}")
+
+
 #: Ordered schema steps; the schema version is the number of steps applied.
 MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _add_trial_events,
                                                   _add_sync_tables, _add_fulltext,
@@ -317,7 +335,8 @@ MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _add_trial_events,
                                                   _compress_records, _drop_fulltext,
                                                   _add_summaries, _drop_unread_indexes,
                                                   _drop_sites, _add_search_shortcuts,
-                                                  _count_champion_lists, _add_filter_tokens]
+                                                  _count_champion_lists, _add_filter_tokens,
+                                                  _add_pg_filter_tokens]
 SCHEMA_VERSION = len(MIGRATIONS)  # = location.SCHEMA_VERSION (tests/test_quick.py checks)
 __all__ = ["ENV_VAR", "SCHEMA_VERSION", "default_url", "describe", "exists", "make_engine",
            "migrate", "resolve_url", "schema_version"]

@@ -1,4 +1,4 @@
-"""The equality filters as words of the area index (SQLite): a filtered search in one MATCH.
+"""The equality filters as words of the area index: a filtered search in one match.
 
 A search of a common word with filters (``cancer`` with ``--phase 2 --has-results``) matches
 a third of the catalogue; testing each match against the sets of versions passing each
@@ -41,7 +41,12 @@ inside a word, which no indexed text holds).  ``bm25`` gives a phrase of a weigh
 nothing, so a filtered search ranks its matches as the unfiltered one does.
 
 :func:`split` turns a selection into the FTS5 expression of the filters the tokens answer and
-the selection left for SQL (dates, ages, places…).  PostgreSQL keeps its SQL filters.
+the selection left for SQL (dates, ages, places…).  PostgreSQL holds the same tokens as
+untagged lexemes of each version's ``tsvector`` (without positions: ``ts_rank`` ranks by
+the query's words only, the filters are ANDed into the matching ``tsquery`` alone;
+:func:`split_tsquery`), so its GIN index intersects a word's matches with the filters'
+before any match is ranked — at 600,000 trials a common word with a phase and results
+filters was ranked 150,000 times, then filtered.
 """
 
 from __future__ import annotations
@@ -56,7 +61,7 @@ from harvester.catalogue import places
 if TYPE_CHECKING:
     from harvester.catalogue.selection import Selection
 
-#: The area index's column of filter tokens (SQLite).
+#: The area index's column of filter tokens (SQLite; PostgreSQL: lexemes of the document).
 COLUMN = "filters"
 
 
@@ -150,6 +155,26 @@ def split(selection: Selection) -> tuple[str | None, Selection]:
     """The FTS5 expression of the selection's filters the tokens answer (None: none), and
     the selection without them.  A date bound is answered when it is a whole month's (on
     or after a first day, on or before a last day), else left to SQL."""
+    groups, rest = _groups(selection)
+    if not groups:
+        return None, selection
+    return " AND ".join(f"{COLUMN} : ({' OR '.join(_quoted(t) for t in group)})"
+                        for group in groups), rest
+
+
+def split_tsquery(selection: Selection) -> tuple[str | None, Selection]:
+    """As :func:`split`, the filters as a ``tsquery`` (PostgreSQL: the tokens are untagged
+    lexemes of each version's ``tsvector``, beside its tagged words)."""
+    groups, rest = _groups(selection)
+    if not groups:
+        return None, selection
+    return " & ".join("(" + " | ".join(f"'{t}'" for t in group) + ")"
+                      for group in groups), rest
+
+
+def _groups(selection: Selection) -> tuple[list[list[str]], Selection]:
+    """The tokens of the filters they answer, ORed within a group and the groups ANDed,
+    and the selection left for SQL."""
     groups: list[list[str]] = []
     if selection.statuses:
         groups.append([_token("st", s) for s in selection.statuses])
@@ -187,10 +212,7 @@ def split(selection: Selection) -> tuple[str | None, Selection]:
         if last is not None:
             answered[before_field] = None
         rest = replace(rest, **answered)
-    if not groups:
-        return None, selection
-    return " AND ".join(f"{COLUMN} : ({' OR '.join(_quoted(t) for t in group)})"
-                        for group in groups), rest
+    return groups, rest
 
 
 def published_later(day: date, last: str) -> str | None:

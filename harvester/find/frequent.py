@@ -79,7 +79,8 @@ def _postgresql(conn: Connection, min_docs: int) -> Counts:
     conn.exec_driver_sql(
         f"INSERT INTO frequent_sample SELECT d.version_id, split_part(x.lexeme, ':', 1), "
         f"split_part(x.lexeme, ':', 2) FROM {areas.PG_TABLE} AS d{sampled}, "
-        f"unnest(tsvector_to_array(d.document)) AS x(lexeme)")
+        f"unnest(tsvector_to_array(d.document)) AS x(lexeme) "
+        f"WHERE left(x.lexeme, 1) <> '_'")  # not the filter tokens, which no query holds
     seen = int(conn.exec_driver_sql(
         "SELECT count(DISTINCT version_id) FROM frequent_sample").scalar_one()) or 1
     scale = total / seen

@@ -241,6 +241,15 @@ def _ranked(conn: Connection, query: Query | None, selection: Selection,
             stmt = stmt.where(_plain(fts.c.rowid).in_(among))
         return stmt, snippet
     tsquery, strong = scoped.tsquery(), scoped.strong_tsquery()
+    if tsquery is not None:
+        # The equality filters and whole months' dates are lexemes of the documents
+        # (filtertokens): the GIN index intersects them with the query's matches, and only
+        # what passes them is joined to its trial and ranked.
+        tokens, plain = filtertokens.split_tsquery(replace(selection, areas=()))
+        if tokens is not None:
+            tsquery = f"({tsquery}) & {tokens}"
+            picked = selected(plain, per_match=bool(selection.areas),
+                              few=few).order_by(None).subquery("picked")
     doc = sa.table(areas.PG_TABLE, sa.column("version_id"), sa.column("document"))
     # Ranked without its exclusions (as bm25 ranks on SQLite): a list's order holds then.
     score = sa.func.ts_rank(doc.c.document,
