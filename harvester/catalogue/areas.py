@@ -34,7 +34,8 @@ cancer" is the heading "Small Cell Lung Carcinoma" and its descendants, not NSCL
 Storage: SQLite, a contentless FTS5 table (rowid = version id) with one column per field
 group and the plain ``unicode61`` tokenizer over the pre-made tokens; PostgreSQL, one
 ``tsvector`` per version whose lexemes are tagged with their column (``c:lung``), weighted
-A–D, under one GIN index — not one index per field.  The index is kept up by
+A–D, and the filter tokens untagged (:mod:`harvester.catalogue.filtertokens`), under one
+GIN index — not one index per field.  The index is kept up by
 :func:`catch_up` (versions with a higher id than any indexed), called by the searches before
 they match, so storing a page of versions does not pay for it; ``trials index --rebuild``
 builds it again (:func:`rebuild`).
