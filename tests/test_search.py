@@ -14,7 +14,7 @@ from harvester.catalogue import Catalogue
 from harvester.catalogue.places import haversine_km
 from harvester.catalogue.selection import Selection
 from harvester.errors import UsageError
-from harvester.find.search import iter_hits, search
+from harvester.find.search import START, iter_hits, search
 from harvester.find.search_query import parse
 from tests import corpusdb
 
@@ -49,6 +49,25 @@ def test_highlights_point_at_the_matched_words(corpus: Catalogue) -> None:
         assert spans, hit.snippet
         for start, end in spans:
             assert hit.plain_snippet[start:end].lower() == "dupilumab"
+
+
+def test_extracts_are_the_same_on_both_databases(corpus_url: str, tmp_path: Path) -> None:
+    """The page's extracts are taken alike (FTS5's snippet over the page's texts): a trial
+    found on both databases shows the same highlighted words (PostgreSQL's ts_headline
+    chose others before)."""
+    if not corpus_url.startswith("postgresql"):
+        pytest.skip("compared from PostgreSQL's run, with a SQLite corpus of its own")
+    with (corpusdb.corpus_catalogue("sqlite", tmp_path) as sqlite_url,
+          Catalogue.open(sqlite_url) as lite, Catalogue.open(corpus_url) as pg):
+        shown = 0
+        for text in ("lung cancer", "dupilumab", '"heart failure"', "immun*", "pain -opioid"):
+            mine = {h.nct_id: h.snippet for h in search(lite, text, limit=50).hits}
+            theirs = {h.nct_id: h.snippet for h in search(pg, text, limit=50).hits}
+            both = mine.keys() & theirs.keys()
+            assert both, text
+            assert {n: mine[n] for n in both} == {n: theirs[n] for n in both}
+            shown += sum(START in mine[n] for n in both)
+        assert shown > 20
 
 
 def test_stemming_and_case(corpus: Catalogue) -> None:

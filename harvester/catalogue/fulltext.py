@@ -9,9 +9,9 @@ an extract of its text, taken here from the record, in four fields, most telling
               descriptions, MeSH ancestors
 ``criteria``  the eligibility criteria
 
-SQLite takes the extract with FTS5's ``snippet()`` over a private in-memory table of the few
-documents shown (:func:`sqlite_snippets`, Porter stemmer over ``unicode61`` without
-diacritics); PostgreSQL with ``ts_headline`` in the ``english`` configuration.
+Both databases take the extract with FTS5's ``snippet()`` over a private in-memory table of
+the few documents shown (:func:`sqlite_snippets`, Porter stemmer over ``unicode61`` without
+diacritics): PostgreSQL's ``ts_headline`` cost two thirds of a page's rendering there.
 
 Catalogues before schema version 12 also kept a full-text index of every version here
 (``version_fts`` on SQLite, ``version_text`` on PostgreSQL), written after each run; since the

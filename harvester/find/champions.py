@@ -270,7 +270,7 @@ def build(engine: sa.Engine, *, min_docs: int | None = None, size: int | None = 
                 rows = rankings[area].rows(conn, query, keep)
                 matches = None
                 if rows is None:  # a word the compiled statement does not fit; PostgreSQL
-                    stmt, _ = _ranked(conn, *_searched(area, query), extracts=False)
+                    stmt, _ = _ranked(conn, *_searched(area, query))
                     rows = conn.execute(stmt.add_columns(sa.func.count().over().label("n"))
                                         .order_by(sa.desc("score"), sa.asc("nct_id"))
                                         .limit(keep)).all()

@@ -173,13 +173,11 @@ def _located(conn: Connection, selection: Selection) -> Selection:
 
 def _ranked(conn: Connection, query: Query | None, selection: Selection,
             since: int | None = None,
-            among: sa.Select[Any] | None = None,
-            extracts: bool = True) -> tuple[sa.Select[Any], Any]:
+            among: sa.Select[Any] | None = None) -> tuple[sa.Select[Any], Any]:
     """As :func:`_matches`; ``since`` (SQLite): only versions with a higher id (those
     indexed since the champion lists were made: a few, their filters tested on each);
     ``among``: only the versions it selects (a few: the sites in reach of ``--near``),
-    tested on each match first; not ``extracts``: without the value extracts need (on
-    PostgreSQL a round trip: the query's tsquery as text)."""
+    tested on each match first."""
     scoped = _scoped(query, selection)
     # A field-scoped search matches few trials: its filters are tested on each match; a
     # bare word may match most of the catalogue: its filters are sets, built once.  Among
@@ -193,9 +191,7 @@ def _ranked(conn: Connection, query: Query | None, selection: Selection,
             stmt = stmt.where(picked.c.version_id.in_(among))
         return stmt, None
     sqlite = conn.dialect.name == "sqlite"
-    snippet = None if query is None or not extracts else (
-        query.fts5() if sqlite else conn.execute(
-            sa.select(sa.cast(query.tsquery(), sa.Text))).scalar_one())
+    snippet = None if query is None else query.fts5()
     if sqlite:
         match, strong = scoped.fts5(), scoped.strong_fts5()
         # The equality filters and whole months' dates are words of the index
@@ -529,7 +525,7 @@ def _hits(conn: Connection, rows: Sequence[tuple[str, int, float]], value: Any,
     shown = summary.read(conn, ids)  # never the records: those only for extracts
     numbers = _history_numbers(conn, [nct_id for nct_id, _, _ in rows])
     docs = _extract_texts(conn, ids) if value else []  # no words, no extracts
-    snippets = _snippets(conn, value, docs)
+    snippets = _snippets(value, docs)
     distances = distances or {}
     hits = []
     for place, (nct_id, version_id, score) in enumerate(rows, start=offset + 1):
@@ -599,22 +595,13 @@ def _distances(rows: Sequence[Any], near: str | None) -> dict[int, float]:
             for row in rows}
 
 
-def _snippets(conn: Connection, value: Any,
-              docs: Sequence[tuple[int, fulltext.Texts]]) -> dict[int, str]:
+def _snippets(value: Any, docs: Sequence[tuple[int, fulltext.Texts]]) -> dict[int, str]:
+    """The page's extracts, taken alike on both databases: FTS5's ``snippet()`` over the
+    page's few texts in memory (on PostgreSQL ``ts_headline`` over them took two thirds of
+    a page's rendering, 8–16 ms, and chose other words than SQLite's)."""
     if not value:
         return {}
-    if conn.dialect.name == "sqlite":
-        found = fulltext.sqlite_snippets(value, docs, START, STOP)
-        return {version_id: _clean(text) for version_id, text in found.items()}
-    options = (f'StartSel="{START}", StopSel="{STOP}", MaxFragments=1, MaxWords=18, '
-               'MinWords=8, FragmentDelimiter=" … "')
-    body = sa.values(sa.column("id", sa.Integer), sa.column("body", sa.Text),
-                     name="page").data([(version_id, text.body.replace("\x00", ""))
-                                        for version_id, text in docs])
-    stmt = sa.select(body.c.id, sa.func.ts_headline(
-        sa.literal_column(f"'{fulltext.PG_CONFIG}'::regconfig"), body.c.body,
-        _as_tsquery(value), options))
-    found = {int(row[0]): str(row[1]) for row in conn.execute(stmt)}
+    found = fulltext.sqlite_snippets(value, docs, START, STOP)
     return {version_id: _clean(text) for version_id, text in found.items()}
 
 

@@ -1,4 +1,5 @@
-"""The search box's query language: parsed once, rendered for FTS5 and for PostgreSQL.
+"""The search box's query language: parsed once; :mod:`harvester.find.scoped` renders it for
+the area index of either database, and :meth:`Query.fts5` for the page's extracts.
 
 Words (all must match), ``"quoted phrases"``, ``OR`` between alternatives, ``-word`` or
 ``NOT word`` to exclude, ``prefix*``, and parentheses to group.  ``OR`` binds tighter than the
@@ -13,11 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
-import sqlalchemy as sa
-
-from harvester.catalogue import fulltext
 from harvester.errors import UsageError
 
 MAX_TERMS = 64
@@ -63,10 +60,6 @@ class Query:
     def fts5(self) -> str:
         """The FTS5 MATCH expression (every term a quoted string)."""
         return _fts5(self.root)
-
-    def tsquery(self) -> sa.ColumnElement[Any]:
-        """A SQL expression of the PostgreSQL ``tsquery`` (every term a bound parameter)."""
-        return _tsquery(self.root)
 
 
 _TOKEN = re.compile(r'\s+|"[^"]*"\*?|"|\(|\)|[^\s"()]+')
@@ -219,20 +212,3 @@ def _fts5(node: Node) -> str:
                 expr = f"({expr} NOT {_fts5(part.part)})"
         return expr
     raise UsageError("the query only excludes (NOT or -): add a word that must match")
-
-
-def _tsquery(node: Node) -> sa.ColumnElement[Any]:
-    config: sa.ColumnElement[Any] = sa.literal_column(f"'{fulltext.PG_CONFIG}'::regconfig")
-    if isinstance(node, Term):
-        if node.prefix:
-            pieces = _PIECES.findall(node.text)
-            return sa.func.to_tsquery(config, sa.literal(" <-> ".join(pieces) + ":*"))
-        return sa.func.phraseto_tsquery(config, sa.literal(node.text))
-    if isinstance(node, Not):
-        return sa.func.tsquery_not(_tsquery(node.part))
-    parts = [_tsquery(p) for p in node.parts]
-    combine = sa.func.tsquery_or if isinstance(node, Any_) else sa.func.tsquery_and
-    expr = parts[0]
-    for part in parts[1:]:
-        expr = combine(expr, part)
-    return expr
