@@ -219,10 +219,20 @@ def published_later(day: date, last: str) -> str | None:
     """The FTS5 expression of the versions whose registry date is in a month after
     ``day``'s (``last``: the latest registry date stored), None when there is none: the
     years after ``day``'s, and the months after its month in its year."""
-    later = [_token("ey", str(year)) for year in range(day.year + 1, int(last[:4]) + 1)]
-    later += [_token("em", f"{day.year}_{month:02d}") for month in range(day.month + 1, 13)
-              if f"{day.year}-{month:02d}" <= last[:7]]
+    later = _later(day, last)
     return f"{COLUMN} : ({' OR '.join(_quoted(t) for t in later)})" if later else None
+
+
+def published_later_tsquery(day: date, last: str) -> str | None:
+    """As :func:`published_later`, a ``tsquery`` (PostgreSQL)."""
+    later = _later(day, last)
+    return "(" + " | ".join(f"'{t}'" for t in later) + ")" if later else None
+
+
+def _later(day: date, last: str) -> list[str]:
+    later = [_token("ey", str(year)) for year in range(day.year + 1, int(last[:4]) + 1)]
+    return later + [_token("em", f"{day.year}_{month:02d}")
+                    for month in range(day.month + 1, 13) if f"{day.year}-{month:02d}" <= last[:7]]
 
 
 def published_in_month(day: date) -> str:
