@@ -21,7 +21,9 @@ The zip is generated in worker processes (a chunk of studies each, seeded by its
 the zip does not depend on the number of workers): 200,000 studies in ~6 min on a loaded
 two-core machine.  The import prints a progress line every 50,000 studies.  ``--steps``
 picks what is measured after the import and size (``index,similar,search,serve``);
-``--catalogue URL`` measures a catalogue kept by an earlier ``--keep`` run without importing.
+``--catalogue URL`` measures a catalogue kept by an earlier ``--keep`` run without importing;
+``--lists bench`` makes the champion lists of the searches' words only (a whole build takes
+hours on PostgreSQL at 600,000 trials; the searches read the same lists either way).
 
 Targets: import under 10 minutes on SQLite.  The machine's load average is printed beside
 each step: on a shared machine the figures are only as quiet as it was.
@@ -230,6 +232,24 @@ def biggest(url: str, top: int = 6) -> str:
             f"{int(record or 0) / 1e6:,.0f} MB")
 
 
+def bench_words_only() -> None:
+    """Champion lists for the words of the bench's searches only (``--lists bench``): the
+    lists those searches read are the ones a whole build makes, without the hours a whole
+    build takes on PostgreSQL at the registry's size (~9 s a frequent word there)."""
+    from harvester.catalogue import areas
+    from harvester.find import frequent
+
+    used = {token for _, _, text, selection in QUERIES
+            for value in (text, *(v for _, v in selection.areas)) if value
+            for token in areas.tokens(value.replace("*", " "))}
+    every = frequent.words
+
+    def words(conn: Any, min_docs: int) -> list[tuple[str, str, int]]:
+        return [w for w in every(conn, min_docs) if w[1] in used]
+
+    frequent.words = words
+
+
 def search_figures(url: str, rounds: int,
                    after_index: Callable[[], None] | None = None
                    ) -> tuple[list[float], list[float]]:
@@ -369,6 +389,8 @@ def run_one(kind: str, archive: Path, json_bytes: int, studies: int, folder: Pat
             vacuum(url)
             similar_figures(url, args.queries)
         if "search" in steps:
+            if args.lists == "bench":
+                bench_words_only()
             times, cpus = search_figures(url, args.rounds, after_index=lambda: vacuum(url))
             p95 = percentile(times, 95) * 1e3
             print(f"search over {len(times)} runs: median {statistics.median(times) * 1e3:.0f} "
@@ -411,6 +433,10 @@ def main() -> None:
     parser.add_argument("--steps", default=",".join(STEPS),
                         help="what to measure after the import and the size, comma-separated "
                              "(default: all)")
+    parser.add_argument("--lists", choices=("all", "bench"), default="all",
+                        help="champion lists of every frequent word, as `trials index` makes "
+                             "them (default), or of the bench's searches' words only (a whole "
+                             "build takes hours on PostgreSQL at 600,000 trials)")
     parser.add_argument("--catalogue", metavar="URL",
                         help="measure this catalogue (one kept with --keep) instead of "
                              "importing into a fresh one; --db names its kind")
