@@ -38,12 +38,16 @@ class Scoped:
 
     def tsquery(self, only: tuple[str, ...] | None = None, *,
                 ranked: bool = False) -> str | None:
-        """The ``tsquery`` (``ranked``: without its exclusions, what a match is ranked by —
-        ``ts_rank`` scores a query's negated words too, where FTS5's ``bm25`` gives the
-        phrases a match lacks nothing)."""
+        """The ``tsquery`` (``ranked``: what a match is ranked by — without its exclusions,
+        which ``ts_rank`` would score too, where FTS5's ``bm25`` gives the phrases a match
+        lacks nothing; and its words and areas ORed, not ANDed: ``ts_rank`` of an OR is the
+        mean of its lexemes' parts, so a version's score for several words is the weighted
+        mean of its scores for each, as ``bm25``'s is their sum — what lets
+        :mod:`harvester.find.several` rank them from each word's champion list — where
+        an AND is ranked by how near its words stand, which no list can bound)."""
         found = [e for area, q in self.parts
                  if (e := _tsq(q.root, area, only, ranked)) is not None]
-        return " & ".join(f"({e})" for e in found) if found else None
+        return (" | " if ranked else " & ").join(f"({e})" for e in found) if found else None
 
     def strong_fts5(self) -> str | None:
         """Matches of the concept or the condition list (they rank first)."""
@@ -132,5 +136,6 @@ def _tsq(node: Node, area: str, only: tuple[str, ...] | None,
             return None
         excluded = [p for x in node.parts if isinstance(x, Not)
                     if (p := _tsq(x, area, None, ranked)) is not None]
-        return "(" + " & ".join(f"({p})" for p in [*wanted, *excluded]) + ")"
+        joined = " | " if ranked else " & "  # ranked: a mean of the parts (see tsquery)
+        return "(" + joined.join(f"({p})" for p in [*wanted, *excluded]) + ")"
     return None

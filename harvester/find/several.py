@@ -1,4 +1,4 @@
-"""Several frequent words (``lung cancer``) ranked from their champion lists (SQLite).
+"""Several frequent words (``lung cancer``) ranked from their champion lists.
 
 Ranking every match of two frequent words costs a ``bm25`` per match (several phrases each),
 over half a second at the registry's size.  Each word's champion list
@@ -25,12 +25,19 @@ algorithm: Fagin, Lotem and Naor, "Optimal aggregation algorithms for middleware
 
 The lists are used only while nothing has been indexed since they were made (their scores
 and bounds are those of the index then): else every match is ranked, until ``trials
-index`` makes them again.  Totals are counted as before.  PostgreSQL ranks every match.
+index`` makes them again.  Totals are counted as before.
+
+PostgreSQL: ``ts_rank`` of the ORed ranking query (:meth:`~harvester.find.scoped.Scoped.
+tsquery`) is the mean of its lexemes' parts, so a version's score for the words is the
+mean of its scores for each word weighted by their lexemes, plus one boost when it
+matches every word in the concept or the condition list; the same argument bounds every
+version outside the lists (:func:`pg_bound`).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -77,8 +84,8 @@ def page(conn: Connection, query: Query, selection: Selection, limit: int,
     every match."""
     from harvester.find.search import _ranked
 
-    if (conn.dialect.name != "sqlite" or selection.as_of is not None or selection.areas
-            or selection.near is not None or offset + limit > champions.SIZE):
+    if (selection.as_of is not None or selection.areas or selection.near is not None
+            or offset + limit > champions.SIZE):
         return None
     parts = words(query)
     if parts is None:
@@ -93,8 +100,10 @@ def page(conn: Connection, query: Query, selection: Selection, limit: int,
     indexed = areas.indexed_up_to(conn)
     if any(head.up_to != indexed for head in heads):
         return None  # indexed since: the lists' scores and bounds are no longer exact
-    found = bound(conn, query, heads)
-    if found is None or found[1] <= found[0] + MARGIN:
+    sqlite = conn.dialect.name == "sqlite"
+    found = bound(conn, query, heads) if sqlite else pg_bound(conn, parts, heads)
+    margin = MARGIN if sqlite else PG_MARGIN
+    if found is None or found[1] <= found[0] + margin:
         return None  # no version can score above the bound
     top = found[0]
     need = offset + limit
@@ -104,7 +113,7 @@ def page(conn: Connection, query: Query, selection: Selection, limit: int,
         _LIST.c.list_id.in_([head.list_id for head in heads]), _LIST.c.place < TAKEN)
     stmt, _ = _ranked(conn, query, selection, among=candidates)
     rows = conn.execute(stmt.order_by(sa.desc("score"), sa.asc("nct_id")).limit(need)).all()
-    if len(rows) < need or not float(rows[-1].score) > top + MARGIN:
+    if len(rows) < need or not float(rows[-1].score) > top + margin:
         return None  # a version outside the lists might rank in the page
     return rows[offset:need]
 
@@ -133,6 +142,50 @@ def bound(conn: Connection, query: Query,
     listed = min(floors[head.list_id] + every - float(tops[head.list_id]) for head in heads)
     plain = _phrases(match) * (K1 + 1) * math.log(2 * max(h.up_to for h in heads) + 1)
     return max(plain, listed - BOOST * (len(heads) - 1)), every - BOOST * (len(heads) - 1)
+
+
+def pg_bound(conn: Connection, parts: Sequence[Query],
+             heads: Sequence[champions.Head]) -> tuple[float, float] | None:
+    """PostgreSQL's :func:`bound`: a version's score for the words together is the mean of
+    its scores for each word, weighted by the word's lexemes (``ts_rank`` of the ORed
+    ranking query, :meth:`~harvester.find.scoped.Scoped.tsquery`), plus the boost when it
+    matches every word in the concept or the condition list (as the lists' scores hold it,
+    once per word).  A version outside word ``j``'s list then scores at most the weighted
+    mean of the others' firsts and ``j``'s floor, or, without the boost, :data:`PG_PLAIN`.
+    None when two words share a lexeme (``ts_rank`` counts it once: no longer a mean)."""
+    items = [_lexemes(Scoped((("term", part),)).tsquery(ranked=True) or "") for part in parts]
+    if not all(items) or len(set().union(*items)) != sum(len(i) for i in items):
+        return None
+    total = sum(len(i) for i in items)
+    weights = {head.list_id: len(i) / total for head, i in zip(heads, items, strict=True)}
+    ids = list(weights)
+    tops = _scores(conn, ids, 0)
+    floors = {head.list_id: float(head.floor) for head in heads} | _scores(conn, ids, TAKEN - 1)
+    every = sum(weights[i] * tops[i] for i in ids)
+    listed = min(every - weights[i] * (tops[i] - floors[i]) for i in ids)
+    return max(PG_PLAIN, listed), every
+
+
+def _lexemes(tsquery: str) -> frozenset[str]:
+    """The lexemes of a ``tsquery`` of the area index (each quoted; a prefix marked)."""
+    return frozenset(_LEXEME.findall(tsquery))
+
+
+def _scores(conn: Connection, ids: Sequence[int], place: int) -> dict[int, float]:
+    """Each list's score at ``place`` (lists shorter than that: none)."""
+    marks = ", ".join(["%s"] * len(ids))
+    return {int(i): float(score) for i, score in conn.exec_driver_sql(
+        f"SELECT list_id, score FROM {champions.LIST} WHERE list_id IN ({marks}) "
+        f"AND place = %s", (*ids, place)).all()}
+
+
+_LEXEME = re.compile(r"'[^']*'(?::\*)?")
+#: The most ``ts_rank`` (normalization 1) gives any version for any words: each lexeme's
+#: part is below (1 + π²/6) / (π²/6) (weights at most 1), the mean of the parts too, and
+#: the normalization divides by log2(length + 1) ≥ 1 (``tsrank.c``, ``calc_rank_or``).
+PG_PLAIN = 1.0 + 1.0 / 1.64493406685 + 1e-6
+#: PostgreSQL's margin: ``ts_rank`` sums in single precision (~1e-7 a lexeme's part).
+PG_MARGIN = 1e-4
 
 
 _LIST = sa.table(champions.LIST, sa.column("list_id"), sa.column("place"),
