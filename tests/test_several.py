@@ -145,7 +145,7 @@ def test_lists_taken_as_far_as_their_first_versions_give_the_exact_page(
         inside, found = listed_words
         every = _every(listed, text, Selection())
         assert all(s <= found[0] for _, v, s in every if v not in inside), text
-        for selection in SELECTIONS[:2]:
+        for selection in SELECTIONS[:1 if listed.engine.dialect.name != "sqlite" else 2]:
             every = _every(listed, text, selection)
             for offset, limit in PAGES[:3]:
                 results = search(listed, text, selection, limit=limit, offset=offset)
