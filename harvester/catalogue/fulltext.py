@@ -64,8 +64,9 @@ class _Eligibility(msgspec.Struct):
     exclusion: list[str] = []
 
 
-class _Record(msgspec.Struct):
-    """The record's text fields (unknown fields ignored, absent ones empty)."""
+class RecordText(msgspec.Struct):
+    """The record's text fields (unknown fields ignored, absent ones empty); a reader that
+    needs more of the record decodes a subclass once (:func:`texts_of`)."""
 
     brief_title: str | None = None
     official_title: str | None = None
@@ -84,7 +85,7 @@ class _Record(msgspec.Struct):
     why_stopped: str | None = None
 
 
-_DECODER = msgspec.json.Decoder(_Record)
+_DECODER = msgspec.json.Decoder(RecordText)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +117,11 @@ def _join(items: Iterator[str | None] | Sequence[str | None]) -> str:
 
 def texts(record_json: str | bytes) -> Texts:
     """The text of a record (its JSON, as the catalogue stores it)."""
-    r = _DECODER.decode(record_json)
+    return texts_of(_DECODER.decode(record_json))
+
+
+def texts_of(r: RecordText) -> Texts:
+    """The text of a record decoded as :class:`RecordText` (or a subclass)."""
     elig = r.eligibility or _Eligibility()
     criteria = elig.criteria or "\n".join([*elig.inclusion, *elig.exclusion])
     return Texts(

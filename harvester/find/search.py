@@ -553,7 +553,9 @@ def _hits(conn: Connection, rows: Sequence[tuple[str, int, float]], value: Any,
     return hits
 
 
-class _More(msgspec.Struct):
+class _More(fulltext.RecordText):
+    """The record's text and the other fields the search areas hold, in one decoding."""
+
     class _Named(msgspec.Struct):
         name: str | None = None
 
@@ -568,11 +570,11 @@ class _More(msgspec.Struct):
 
     nct_id: str = ""
     org_study_id: str | None = None
-    secondary_ids: list[str] = []
+    secondary_ids: list[str] = msgspec.field(default_factory=list)
     lead_sponsor: _Named | None = None
-    collaborators: list[_Named] = []
-    outcomes: list[_Outcome] = []
-    locations: list[_Site] = []
+    collaborators: list[_Named] = msgspec.field(default_factory=list)
+    outcomes: list[_Outcome] = msgspec.field(default_factory=list)
+    locations: list[_Site] = msgspec.field(default_factory=list)
 
 
 _MORE = msgspec.json.Decoder(_More)
@@ -589,7 +591,8 @@ def _extract_texts(conn: Connection, ids: Sequence[int]) -> list[tuple[int, full
 def _shown_texts(record: str | bytes) -> fulltext.Texts:
     """The text an extract is taken from: the full-text fields, then the other fields the
     search areas hold (sponsors, outcomes, sites, ids), so every hit shows why it matched."""
-    texts, more = fulltext.texts(record), _MORE.decode(record)
+    more = _MORE.decode(record)
+    texts = fulltext.texts_of(more)
     extra = fulltext.SEPARATOR.join(x for x in (
         more.nct_id, more.org_study_id, *more.secondary_ids,
         *([more.lead_sponsor.name] if more.lead_sponsor else []),
