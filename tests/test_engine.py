@@ -384,7 +384,8 @@ def test_schema_step_19_gives_postgresql_s_documents_the_filter_tokens(db_url: s
     """Schema 19 (PostgreSQL): an area index whose documents hold no filter tokens (as step
     18 left them) is emptied, with its champion lists; the next search fills it with the
     tokens, and filtered searches answer as before (the tokens pick what SQL's filters
-    picked).  A search never meets a document without them.  SQLite: nothing changes."""
+    picked).  A search never meets a document without them.  The documents are stored out
+    of line from then on.  SQLite: nothing changes."""
     from harvester.catalogue import areas
     from harvester.find import champions
     from harvester.find.search import search
@@ -401,6 +402,8 @@ def test_schema_step_19_gives_postgresql_s_documents_the_filter_tokens(db_url: s
         return [(r.total, [(h.nct_id, h.score) for h in r.hits]) for r in found]
 
     untagged = "SELECT count(*) FROM {0}, unnest(document) AS x WHERE left(x.lexeme, 1) = '_'"
+    storage = ("SELECT attstorage FROM pg_attribute WHERE attname = 'document' AND "
+               "attrelid = 'version_area_doc'::regclass")
     with Catalogue.open(db_url) as catalogue:
         before = answers(catalogue)
         assert all(total > 0 for total, _ in before)
@@ -416,11 +419,15 @@ def test_schema_step_19_gives_postgresql_s_documents_the_filter_tokens(db_url: s
                 f"UPDATE {areas.PG_TABLE} SET document = ts_delete(document, ARRAY("
                 f"SELECT lexeme FROM unnest(document) WHERE left(lexeme, 1) = '_'))")
             assert conn.exec_driver_sql(untagged.format(areas.PG_TABLE)).scalar_one() == 0
+            assert conn.exec_driver_sql(storage).scalar_one() == "x"  # a new table's
+            conn.exec_driver_sql(f"ALTER TABLE {areas.PG_TABLE} ALTER COLUMN document "
+                                 f"SET STORAGE MAIN")  # as step 18 made it: inline
     _downgrade(db_url, 18)
     engine = make_engine(db_url)
     assert (migrate(engine), SCHEMA_VERSION) == (18, 19)
     with engine.connect() as conn:
         assert areas.count(conn) == 0
+        assert conn.exec_driver_sql(storage).scalar_one() == "x"  # out of line from now on
         for table in (champions.HEAD, champions.LIST):
             assert conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one() == 0
     engine.dispose()

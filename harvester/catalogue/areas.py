@@ -293,9 +293,14 @@ def create(conn: Connection) -> None:
         conn.exec_driver_sql(f"CREATE TABLE IF NOT EXISTS {PAST_TABLE} "
                              f"(version_id INTEGER PRIMARY KEY)")
         return
+    # The documents compressed out of line (the default storage): a row is its id and a
+    # pointer, so counting and joining a word's matches reads a heap page per ~180 of them
+    # rather than one each (inline, a document filled most of a page).  Ranking reads the
+    # documents as fast either way (decompressing them is its cost): measured at 60,000
+    # trials, `cancer`'s 28,284 matches joined to their trials 101 → 39 ms, ranked 268 →
+    # 277 ms.
     conn.exec_driver_sql(f"CREATE TABLE IF NOT EXISTS {PG_TABLE} (version_id INTEGER "
                          f"PRIMARY KEY, document TSVECTOR NOT NULL)")
-    conn.exec_driver_sql(f"ALTER TABLE {PG_TABLE} ALTER COLUMN document SET STORAGE MAIN")
     conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS ix_{PG_TABLE}_document "
                          f"ON {PG_TABLE} USING GIN (document)")
 

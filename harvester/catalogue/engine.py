@@ -314,14 +314,19 @@ def _add_pg_filter_tokens(conn: Connection) -> None:
     index); the index is emptied, with the champion lists whose scores it gave, and the
     next search or ``trials index`` fills it again, a batch per transaction (until then
     searches wait for it).  A search must never meet documents without the tokens: they
-    would match no filter.  One transaction: a crash leaves the catalogue at step 18 or
-    19.  SQLite: nothing (its index has held them since step 18)."""
+    would match no filter.  The documents are stored out of line from then on (see
+    :func:`harvester.catalogue.areas.create`).  One transaction: a crash leaves the
+    catalogue at step 18 or 19.  SQLite: nothing (its index has held them since step 18)."""
     from harvester.catalogue import areas
     from harvester.find import champions
 
     if conn.dialect.name == "sqlite":
         return
     conn.exec_driver_sql(f"TRUNCATE {areas.PG_TABLE}")
+    # Refilled out of line (as areas.create now makes the table): rows of a few bytes
+    # that counts and joins read many to a page.
+    conn.exec_driver_sql(f"ALTER TABLE {areas.PG_TABLE} ALTER COLUMN document "
+                         f"SET STORAGE EXTENDED")
     conn.exec_driver_sql(f"DELETE FROM {champions.LIST}")
     conn.exec_driver_sql(f"DELETE FROM {champions.HEAD}")
 
