@@ -58,6 +58,11 @@ MARGIN = 1e-6
 #: keeps a share of them, for filters) would make the candidates ranked many times more,
 #: for a bound hardly lower.
 TAKEN = champions.SIZE
+#: PostgreSQL's: ``ts_rank`` gives the versions a word's boost puts first scores a few
+#: thousandths apart (bm25's spread more), so the floor at 2,000 leaves the bound above
+#: the page's last: at 600,000 trials `lung cancer`'s page passed from 5,000 (its
+#: candidates ranked in ~0.2 s), where ranking its 150,813 matches took 1.3 s.
+PG_TAKEN = 5_000
 
 
 def words(query: Query) -> list[Query] | None:
@@ -110,7 +115,8 @@ def page(conn: Connection, query: Query, selection: Selection, limit: int,
     # The listed versions only (a scan of the matches, each tested in that set first, and
     # the boost's set of strong matches among them only)
     candidates = sa.select(_LIST.c.version_id).where(
-        _LIST.c.list_id.in_([head.list_id for head in heads]), _LIST.c.place < TAKEN)
+        _LIST.c.list_id.in_([head.list_id for head in heads]),
+        _LIST.c.place < (TAKEN if sqlite else PG_TAKEN))
     stmt, _ = _ranked(conn, query, selection, among=candidates)
     rows = conn.execute(stmt.order_by(sa.desc("score"), sa.asc("nct_id")).limit(need)).all()
     if len(rows) < need or not float(rows[-1].score) > top + margin:
@@ -160,7 +166,8 @@ def pg_bound(conn: Connection, parts: Sequence[Query],
     weights = {head.list_id: len(i) / total for head, i in zip(heads, items, strict=True)}
     ids = list(weights)
     tops = _scores(conn, ids, 0)
-    floors = {head.list_id: float(head.floor) for head in heads} | _scores(conn, ids, TAKEN - 1)
+    floors = {head.list_id: float(head.floor) for head in heads} | _scores(conn, ids,
+                                                                             PG_TAKEN - 1)
     every = sum(weights[i] * tops[i] for i in ids)
     listed = min(every - weights[i] * (tops[i] - floors[i]) for i in ids)
     return max(PG_PLAIN, listed), every
@@ -184,8 +191,11 @@ _LEXEME = re.compile(r"'[^']*'(?::\*)?")
 #: part is below (1 + π²/6) / (π²/6) (weights at most 1), the mean of the parts too, and
 #: the normalization divides by log2(length + 1) ≥ 1 (``tsrank.c``, ``calc_rank_or``).
 PG_PLAIN = 1.0 + 1.0 / 1.64493406685 + 1e-6
-#: PostgreSQL's margin: ``ts_rank`` sums in single precision (~1e-7 a lexeme's part).
-PG_MARGIN = 1e-4
+#: PostgreSQL's margin: ``ts_rank`` sums its lexemes' parts in single precision, the
+#: words together in another order than each word alone: at most ~3e-6 apart (28 parts of
+#: at most 1.61 each, a rounding of 6e-8 of the running sum per part, divided by their
+#: number); the scores of the first versions of a frequent word lie ~1e-5 apart.
+PG_MARGIN = 1e-5
 
 
 _LIST = sa.table(champions.LIST, sa.column("list_id"), sa.column("place"),
