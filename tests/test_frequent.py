@@ -51,7 +51,7 @@ def test_both_databases_count_the_same_words(both: tuple[Catalogue, Catalogue]) 
 
 def test_a_large_index_is_counted_in_a_sample(both: tuple[Catalogue, Catalogue],
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    """An index larger than the sample: its words are counted in a sample of its blocks
+    """An index larger than the sample: its words are counted in a sample of its rows
     and scaled to the whole; the most frequent are found, their counts near the true
     ones, and a word near the threshold is kept (the slack) rather than lost."""
     _, pg = both
