@@ -272,7 +272,7 @@ def test_schema_step_16_lists_the_past_versions_of_the_search_index(db_url: str)
     engine = make_engine(db_url)
     assert migrate(engine) == 15
     with engine.connect() as conn:
-        assert _schema(conn) == str(SCHEMA_VERSION) == "19"
+        assert _schema(conn) == str(SCHEMA_VERSION) == "20"
         if sqlite:  # step 18 made the index anew: filled again, its past versions listed
             assert conn.exec_driver_sql(f"SELECT count(*) FROM {areas.PAST_TABLE}"
                                         ).scalar_one() == 0
@@ -313,7 +313,7 @@ def test_schema_step_17_gives_postgresql_the_champion_lists(db_url: str) -> None
                     f"NOT NULL, PRIMARY KEY (list_id, place)) WITHOUT ROWID")
     _downgrade(db_url, 16)
     engine = make_engine(db_url)
-    assert (migrate(engine), SCHEMA_VERSION) == (16, 19)
+    assert (migrate(engine), SCHEMA_VERSION) == (16, 20)
     with engine.connect() as conn:
         assert conn.exec_driver_sql(f"SELECT count(*) FROM {champions.HEAD}").scalar_one() == 0
         assert "matches" in {str(c["name"]) for c in sa.inspect(conn).get_columns(champions.HEAD)}
@@ -366,7 +366,7 @@ def test_schema_step_18_makes_the_area_index_anew_with_filter_tokens(db_url: str
                     conn.exec_driver_sql(statement)
     _downgrade(db_url, 17)
     engine = make_engine(db_url)
-    assert (migrate(engine), SCHEMA_VERSION) == (17, 19)
+    assert (migrate(engine), SCHEMA_VERSION) == (17, 20)
     with engine.connect() as conn:
         if sqlite:
             columns = [row[1] for row in conn.exec_driver_sql(
@@ -424,7 +424,7 @@ def test_schema_step_19_gives_postgresql_s_documents_the_filter_tokens(db_url: s
                                  f"SET STORAGE MAIN")  # as step 18 made it: inline
     _downgrade(db_url, 18)
     engine = make_engine(db_url)
-    assert (migrate(engine), SCHEMA_VERSION) == (18, 19)
+    assert (migrate(engine), SCHEMA_VERSION) == (18, 20)
     with engine.connect() as conn:
         assert areas.count(conn) == 0
         assert conn.exec_driver_sql(storage).scalar_one() == "x"  # out of line from now on
@@ -435,3 +435,47 @@ def test_schema_step_19_gives_postgresql_s_documents_the_filter_tokens(db_url: s
         assert answers(catalogue) == before
         with catalogue.engine.connect() as conn:
             assert conn.exec_driver_sql(untagged.format(areas.PG_TABLE)).scalar_one() > 0
+
+
+def test_schema_step_20_gives_postgresql_the_past_versions(db_url: str) -> None:
+    """Schema 20 (PostgreSQL): the area index's list of versions no longer current is made
+    from the index (as SQLite's has been since step 16) and kept by each catch-up: after
+    more history is stored and indexed it still lists exactly the indexed versions that
+    are not current, and totals are as before.  SQLite: nothing changes."""
+    from harvester.catalogue import areas
+    from harvester.find.search import search
+
+    snapshots = sorted(p for p in CORPUS if "__vh" in p.name)
+    first = [p for p in CORPUS if p not in snapshots]
+    assert trials(db_url, "import", *first, *snapshots[:2]).exit_code == 0
+    indexed = ("SELECT id FROM version_area_docsize" if db_url.startswith("sqlite")
+               else "SELECT version_id FROM version_area_doc")
+
+    def listed(catalogue: Catalogue) -> tuple[set[int], set[int]]:
+        areas.catch_up(catalogue.engine)
+        with catalogue.engine.connect() as conn:
+            past = set(conn.exec_driver_sql(f"SELECT version_id FROM {areas.PAST_TABLE}"
+                                            ).scalars())
+            current = set(conn.exec_driver_sql("SELECT current_version_id FROM trial"
+                                               ).scalars())
+            return past, set(conn.exec_driver_sql(indexed).scalars()) - current
+
+    with Catalogue.open(db_url) as catalogue:
+        before = [search(catalogue, w).total for w in ("patients", "covid", "study")]
+        past, expected = listed(catalogue)
+        assert past == expected and past
+        if catalogue.engine.dialect.name == "sqlite":
+            return
+        with catalogue.engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP TABLE {areas.PAST_TABLE}")  # as step 19 left it
+    _downgrade(db_url, 19)
+    engine = make_engine(db_url)
+    assert (migrate(engine), SCHEMA_VERSION) == (19, 20)
+    engine.dispose()
+    with Catalogue.open(db_url) as catalogue:
+        assert listed(catalogue) == (past, expected)
+        assert [search(catalogue, w).total for w in ("patients", "covid", "study")] == before
+    assert trials(db_url, "import", *snapshots[2:]).exit_code == 0  # more history
+    with Catalogue.open(db_url) as catalogue:
+        grown, expected = listed(catalogue)
+        assert grown == expected and grown > past

@@ -70,6 +70,33 @@ def test_extracts_are_the_same_on_both_databases(corpus_url: str, tmp_path: Path
         assert shown > 20
 
 
+def test_totals_counted_from_the_past_versions_are_the_join_s(corpus: Catalogue) -> None:
+    """A total counted as the index's matches less its versions no longer current (both
+    databases; PostgreSQL when its tokens hold every filter) equals the count of the
+    matches joined to their trials, on the corpus's histories."""
+    import sqlalchemy as sa
+
+    from harvester.catalogue import areas
+    from harvester.find import search as searching
+
+    searching.ready(corpus)
+    with corpus.engine.connect() as conn:
+        past = conn.exec_driver_sql(f"SELECT count(*) FROM {areas.PAST_TABLE}").scalar_one()
+        assert past > 0  # the corpus holds histories: versions no longer current
+        checked = 0
+        for text in ("patients", "cancer", "study -placebo", "lung cancer", "covid"):
+            for selection in (Selection(), Selection(statuses=("COMPLETED",)),
+                              Selection(phases=("PHASE2",), has_results=True),
+                              Selection(start_after=date(2010, 1, 1)),
+                              Selection(countries=("United States",), age=40)):
+                picked, stmt, _ = searching._matching(conn, parse(text), selection)
+                count = sa.select(sa.func.count()).select_from(stmt.subquery())
+                total = int(conn.execute(count).scalar_one())
+                assert searching._total(conn, parse(text), picked, count) == total
+                checked += total > 0
+        assert checked > 15
+
+
 def test_stemming_and_case(corpus: Catalogue) -> None:
     """'Vaccines' finds 'vaccine' and 'vaccination' on both databases (English stemming)."""
     singular = {h.nct_id for h in search(corpus, "vaccine", limit=100).hits}

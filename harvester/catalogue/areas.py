@@ -62,7 +62,7 @@ PG_TABLE = "version_area_doc"
 #: SQLite: the indexed versions that are not their trial's current version (superseded,
 #: earlier history, a mirror's copy), kept by :func:`catch_up`: a search of the current
 #: versions counts its matches as the index's matches less these, without joining each
-#: match to ``trial`` (schema step 16).
+#: match to ``trial`` (schema step 16; PostgreSQL's since step 20).
 PAST_TABLE = "version_area_past"
 BATCH = 1000
 
@@ -293,6 +293,8 @@ def create(conn: Connection) -> None:
         conn.exec_driver_sql(f"CREATE TABLE IF NOT EXISTS {PAST_TABLE} "
                              f"(version_id INTEGER PRIMARY KEY)")
         return
+    conn.exec_driver_sql(f"CREATE TABLE IF NOT EXISTS {PAST_TABLE} "
+                         f"(version_id INTEGER PRIMARY KEY)")  # (schema step 20)
     # The documents compressed out of line (the default storage): a row is its id and a
     # pointer, so counting and joining a word's matches reads a heap page per ~180 of them
     # rather than one each (inline, a document filled most of a page).  Ranking reads the
@@ -394,29 +396,31 @@ def _mark_past(conn: Connection, nct_ids: set[str], top: int) -> None:
     a trial's current pointer moves only when a version of it is stored, so the trials of
     the versions just indexed are the only ones whose indexed versions can have stopped
     (or started) being current."""
-    if not _is_sqlite(conn):
-        return
+    sqlite = _is_sqlite(conn)
+    mark = "?" if sqlite else "%s"
     ordered = sorted(nct_ids)
     for start in range(0, len(ordered), 500):
         chunk = ordered[start:start + 500]
-        marks = ", ".join("?" * len(chunk))
+        marks = ", ".join([mark] * len(chunk))
         conn.exec_driver_sql(
-            f"INSERT OR IGNORE INTO {PAST_TABLE} SELECT v.id FROM version AS v "
-            f"JOIN trial AS t ON t.nct_id = v.nct_id WHERE v.nct_id IN ({marks}) "
-            f"AND v.id <= ? AND v.id != t.current_version_id", (*chunk, top))
+            f"INSERT {'OR IGNORE ' if sqlite else ''}INTO {PAST_TABLE} SELECT v.id FROM "
+            f"version AS v JOIN trial AS t ON t.nct_id = v.nct_id WHERE v.nct_id IN "
+            f"({marks}) AND v.id <= {mark} AND v.id != t.current_version_id"
+            f"{'' if sqlite else ' ON CONFLICT DO NOTHING'}", (*chunk, top))
         conn.exec_driver_sql(
             f"DELETE FROM {PAST_TABLE} WHERE version_id IN (SELECT current_version_id "
             f"FROM trial WHERE nct_id IN ({marks}))", tuple(chunk))
 
 
 def fill_past(conn: Connection) -> None:
-    """:data:`PAST_TABLE` made again from the whole index (a rebuild, schema step 16)."""
-    if not _is_sqlite(conn):
-        return
+    """:data:`PAST_TABLE` made again from the whole index (a rebuild, schema steps 16 and
+    20)."""
+    indexed = (f"SELECT id FROM {FTS_TABLE}_docsize" if _is_sqlite(conn)
+               else f"SELECT version_id FROM {PG_TABLE}")
     conn.exec_driver_sql(f"DELETE FROM {PAST_TABLE}")
     conn.exec_driver_sql(
-        f"INSERT INTO {PAST_TABLE} SELECT id FROM {FTS_TABLE}_docsize "
-        f"WHERE id NOT IN (SELECT current_version_id FROM trial)")
+        f"INSERT INTO {PAST_TABLE} {indexed} WHERE {indexed.split()[1]} NOT IN "
+        f"(SELECT current_version_id FROM trial WHERE current_version_id IS NOT NULL)")
 
 
 def _horizon(engine: sa.Engine) -> int | None:

@@ -331,6 +331,20 @@ def _add_pg_filter_tokens(conn: Connection) -> None:
     conn.exec_driver_sql(f"DELETE FROM {champions.HEAD}")
 
 
+def _add_pg_past_versions(conn: Connection) -> None:
+    """PostgreSQL: the area index's list of versions that are not current (SQLite's since
+    step 16, :data:`areas.PAST_TABLE`), made from the index as it is and kept by each
+    catch-up: a search's total is the index's matches less these, without joining each
+    match to its trial.  One transaction: a crash leaves the catalogue at step 19 or 20.
+    SQLite: nothing."""
+    from harvester.catalogue import areas
+
+    if conn.dialect.name == "sqlite":
+        return
+    areas.create(conn)
+    areas.fill_past(conn)
+
+
 #: Ordered schema steps; the schema version is the number of steps applied.
 MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _add_trial_events,
                                                   _add_sync_tables, _add_fulltext,
@@ -341,7 +355,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _add_trial_events,
                                                   _add_summaries, _drop_unread_indexes,
                                                   _drop_sites, _add_search_shortcuts,
                                                   _count_champion_lists, _add_filter_tokens,
-                                                  _add_pg_filter_tokens]
+                                                  _add_pg_filter_tokens, _add_pg_past_versions]
 SCHEMA_VERSION = len(MIGRATIONS)  # = location.SCHEMA_VERSION (tests/test_quick.py checks)
 __all__ = ["ENV_VAR", "SCHEMA_VERSION", "default_url", "describe", "exists", "make_engine",
            "migrate", "resolve_url", "schema_version"]
