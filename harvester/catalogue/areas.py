@@ -415,11 +415,11 @@ def _mark_past(conn: Connection, nct_ids: set[str], top: int) -> None:
 def fill_past(conn: Connection) -> None:
     """:data:`PAST_TABLE` made again from the whole index (a rebuild, schema steps 16 and
     20)."""
-    indexed = (f"SELECT id FROM {FTS_TABLE}_docsize" if _is_sqlite(conn)
-               else f"SELECT version_id FROM {PG_TABLE}")
+    table, column = (f"{FTS_TABLE}_docsize", "id") if _is_sqlite(conn) else (PG_TABLE,
+                                                                             "version_id")
     conn.exec_driver_sql(f"DELETE FROM {PAST_TABLE}")
     conn.exec_driver_sql(
-        f"INSERT INTO {PAST_TABLE} {indexed} WHERE {indexed.split()[1]} NOT IN "
+        f"INSERT INTO {PAST_TABLE} SELECT {column} FROM {table} WHERE {column} NOT IN "
         f"(SELECT current_version_id FROM trial WHERE current_version_id IS NOT NULL)")
 
 

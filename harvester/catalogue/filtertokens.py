@@ -158,8 +158,7 @@ def split(selection: Selection) -> tuple[str | None, Selection]:
     groups, rest = _groups(selection)
     if not groups:
         return None, selection
-    return " AND ".join(f"{COLUMN} : ({' OR '.join(_quoted(t) for t in group)})"
-                        for group in groups), rest
+    return " AND ".join(_any_fts5(group) for group in groups), rest
 
 
 def split_tsquery(selection: Selection) -> tuple[str | None, Selection]:
@@ -168,8 +167,7 @@ def split_tsquery(selection: Selection) -> tuple[str | None, Selection]:
     groups, rest = _groups(selection)
     if not groups:
         return None, selection
-    return " & ".join("(" + " | ".join(f"'{t}'" for t in group) + ")"
-                      for group in groups), rest
+    return " & ".join(_any_tsquery(group) for group in groups), rest
 
 
 def _groups(selection: Selection) -> tuple[list[list[str]], Selection]:
@@ -220,13 +218,13 @@ def published_later(day: date, last: str) -> str | None:
     ``day``'s (``last``: the latest registry date stored), None when there is none: the
     years after ``day``'s, and the months after its month in its year."""
     later = _later(day, last)
-    return f"{COLUMN} : ({' OR '.join(_quoted(t) for t in later)})" if later else None
+    return _any_fts5(later) if later else None
 
 
 def published_later_tsquery(day: date, last: str) -> str | None:
     """As :func:`published_later`, a ``tsquery`` (PostgreSQL)."""
     later = _later(day, last)
-    return "(" + " | ".join(f"'{t}'" for t in later) + ")" if later else None
+    return _any_tsquery(later) if later else None
 
 
 def _later(day: date, last: str) -> list[str]:
@@ -238,6 +236,16 @@ def _later(day: date, last: str) -> list[str]:
 def published_in_month(day: date) -> str:
     """The FTS5 expression of the versions whose registry date is in ``day``'s month."""
     return f"{COLUMN} : {_quoted(_token('em', f'{day.year}_{day.month:02d}'))}"
+
+
+def _any_fts5(tokens: Sequence[str]) -> str:
+    """The FTS5 expression of the versions holding any of ``tokens``."""
+    return f"{COLUMN} : ({' OR '.join(_quoted(t) for t in tokens)})"
+
+
+def _any_tsquery(tokens: Sequence[str]) -> str:
+    """The ``tsquery`` of the versions holding any of ``tokens`` (PostgreSQL)."""
+    return "(" + " | ".join(f"'{t}'" for t in tokens) + ")"
 
 
 def _quoted(token: str) -> str:

@@ -136,16 +136,12 @@ def bound(conn: Connection, query: Query,
     if match is None:
         return None
     ids = [head.list_id for head in heads]
-    marks = ", ".join("?" * len(ids))
-    tops: dict[int, float] = dict(conn.exec_driver_sql(
-        f"SELECT list_id, score FROM {champions.LIST} WHERE list_id IN ({marks}) "
-        f"AND place = 0", tuple(ids)).all())
+    tops = _scores(conn, ids, 0)
     # Each list's floor as far as it is taken (a longer list: its score at that place).
-    floors: dict[int, float] = {head.list_id: float(head.floor) for head in heads} | dict(
-        conn.exec_driver_sql(f"SELECT list_id, score FROM {champions.LIST} WHERE list_id "
-                             f"IN ({marks}) AND place = ?", (*ids, TAKEN - 1)).all())
-    every = sum(float(tops[i]) for i in ids)
-    listed = min(floors[head.list_id] + every - float(tops[head.list_id]) for head in heads)
+    floors = {head.list_id: float(head.floor) for head in heads} | _scores(conn, ids,
+                                                                             TAKEN - 1)
+    every = sum(tops[i] for i in ids)
+    listed = min(floors[head.list_id] + every - tops[head.list_id] for head in heads)
     plain = _phrases(match) * (K1 + 1) * math.log(2 * max(h.up_to for h in heads) + 1)
     return max(plain, listed - BOOST * (len(heads) - 1)), every - BOOST * (len(heads) - 1)
 
@@ -180,10 +176,11 @@ def _lexemes(tsquery: str) -> frozenset[str]:
 
 def _scores(conn: Connection, ids: Sequence[int], place: int) -> dict[int, float]:
     """Each list's score at ``place`` (lists shorter than that: none)."""
-    marks = ", ".join(["%s"] * len(ids))
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    marks = ", ".join([mark] * len(ids))
     return {int(i): float(score) for i, score in conn.exec_driver_sql(
         f"SELECT list_id, score FROM {champions.LIST} WHERE list_id IN ({marks}) "
-        f"AND place = %s", (*ids, place)).all()}
+        f"AND place = {mark}", (*ids, place)).all()}
 
 
 _LEXEME = re.compile(r"'[^']*'(?::\*)?")
