@@ -235,7 +235,16 @@ def _later(day: date, last: str) -> list[str]:
 
 def published_in_month(day: date) -> str:
     """The FTS5 expression of the versions whose registry date is in ``day``'s month."""
-    return f"{COLUMN} : {_quoted(_token('em', f'{day.year}_{day.month:02d}'))}"
+    return f"{COLUMN} : {_quoted(_month(day))}"
+
+
+def published_in_month_tsquery(day: date) -> str:
+    """As :func:`published_in_month`, a ``tsquery`` (PostgreSQL)."""
+    return f"'{_month(day)}'"
+
+
+def _month(day: date) -> str:
+    return _token("em", f"{day.year}_{day.month:02d}")
 
 
 def _any_fts5(tokens: Sequence[str]) -> str:

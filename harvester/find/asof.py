@@ -26,7 +26,12 @@ with the trials with history ranked now — the ranking of every match, as
 :mod:`harvester.find.champions` argues for the current versions, when enough of the list is
 picked; else the search ranks every match.  The total is exact either way.  When the
 trials with history are many (:data:`MAX_HISTORY` versions), the search ranks every match
-as before.  PostgreSQL ranks every match.
+as before.
+
+PostgreSQL answers the same way (its area index holds the same registry-date tokens and its
+own list of past versions); counting a common word's matches published by a date reads each
+match from the table there, so when few versions were published after the day it counts
+those instead, from the list's count of the word's current matches.
 """
 
 from __future__ import annotations
@@ -37,13 +42,14 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
 from harvester.catalogue import areas, filtertokens
 from harvester.catalogue import tables as t
 from harvester.catalogue.selection import Selection
 from harvester.find import champions
-from harvester.find.search_query import Query
+from harvester.find.search_query import Query, Term
 
 V = t.Version.__table__  # type: ignore[attr-defined]
 #: Versions of trials with history beyond which an as-of search ranks every match.
@@ -51,9 +57,8 @@ MAX_HISTORY = 5_000
 
 
 def applies(conn: Connection, query: Query | None, selection: Selection) -> bool:
-    """A search of words as of a date with no other filter, on SQLite."""
-    return (conn.dialect.name == "sqlite" and query is not None
-            and selection.as_of is not None
+    """A search of words as of a date with no other filter."""
+    return (query is not None and selection.as_of is not None
             and replace(selection, as_of=None).is_everything)
 
 
@@ -86,17 +91,21 @@ def answer(conn: Connection, query: Query, selection: Selection, limit: int,
     history = with_history(conn, min(indexed, head.up_to))
     if history is None:
         return None
+    sqlite = conn.dialect.name == "sqlite"
     # Only the trials with history tested and scored (the boost's set of strong matches
-    # among them too): a scan of the matches from the first of them (FTS5 seeks there:
-    # most are the latest versions stored), each tested in that small set first.
+    # among them too): on SQLite a scan of the matches from the first of them (FTS5 seeks
+    # there: most are the latest versions stored), each tested in that small set first.
     mine = _ranked(conn, query, selection, since=history[0] - 1,
-                   among=sa.select(sa.column("value")).select_from(
-                       sa.func.json_each(_json(history))))[0] if history else None
+                   among=_ids(history, sqlite))[0] if history else None
     scoped = _scoped(query, selection)
-    match = scoped.fts5() if scoped is not None else None
+    match = None if scoped is None else scoped.fts5() if sqlite else scoped.tsquery()
     if match is None:
         return None
-    total = _published_by(conn, match, selection.as_of, history)
+    # The word alone, nothing indexed since its list was made: the list's count of its
+    # current matches is known (PostgreSQL may count from it).
+    current = ((head.matches, indexed) if isinstance(query.root, Term)
+               and head.up_to == indexed and head.matches is not None else None)
+    total = _published_by(conn, match, selection.as_of, history, current)
     # The trials with history: every match of theirs, ranked (one scan; a few versions).
     ranked = [] if mine is None else list(conn.execute(
         mine.order_by(sa.desc("score"), sa.asc("nct_id"))).all())
@@ -104,9 +113,9 @@ def answer(conn: Connection, query: Query, selection: Selection, limit: int,
     if offset + limit > champions.SIZE or head.up_to != indexed:
         return total, None  # beyond the list, or indexed since (its scores are the old ones)
     seen = set(history)
-    rows = [row for row in conn.execute(champions.listed(head, query, selection)
-                                        .limit(offset + limit + len(history)))
-            if row.version_id not in seen][:offset + limit]
+    rows = [row for row in conn.execute(
+        champions.listed(head, query, selection, dialect=conn.dialect.name)
+        .limit(offset + limit + len(history))) if row.version_id not in seen][:offset + limit]
     if len(rows) < offset + limit:
         return total, None  # too few of the list picked: rank every match
     if ranked:
@@ -115,32 +124,97 @@ def answer(conn: Connection, query: Query, selection: Selection, limit: int,
     return total, rows[offset:offset + limit]
 
 
-def _published_by(conn: Connection, match: str, day: date, history: Sequence[int]) -> int:
-    """The versions matching ``match`` published by ``day``, those of ``history`` aside:
-    counted from the registry dates' tokens of the area index
-    (:mod:`harvester.catalogue.filtertokens`) — the matches in ``day``'s month or before
-    (FTS5 leaves out the later months' doclists), less those of its month published after
-    it (a few, each tested), less ``history``'s published by then (a few).  A test of each
-    match against the set of versions published later would cost ~160 ms for a common
-    word at 600,000 trials."""
+def _published_by(conn: Connection, match: str, day: date, history: Sequence[int],
+                  current: tuple[int, int] | None = None) -> int:
+    """The versions matching ``match`` (FTS5's expression on SQLite, a ``tsquery`` on
+    PostgreSQL) published by ``day``, those of ``history`` aside: counted from the registry
+    dates' tokens of the area index (:mod:`harvester.catalogue.filtertokens`) — the
+    matches in ``day``'s month or before (the index leaves out the later months' matches),
+    less those of its month published after it (a few, each tested), less ``history``'s
+    published by then (a few).  A test of each match against the set of versions
+    published later would cost ~160 ms for a common word at 600,000 trials.
+
+    ``current``: the word's current matches, when its list knows them, and the highest
+    version id indexed (about the versions indexed: ids are never reused).  PostgreSQL reads
+    every match its GIN index gives from the table (FTS5 counts its doclists), so when
+    fewer versions were published after ``day`` than a quarter of the index, it counts
+    those instead: ``current`` less the matches published later and less ``history``'s
+    current ones, plus ``history``'s published later."""
+    if conn.dialect.name == "postgresql":
+        return _pg_published_by(conn, match, day, history, current)
     count = f"SELECT count(*) FROM {areas.FTS_TABLE} WHERE {areas.FTS_TABLE} MATCH ?"
-    last = conn.execute(sa.select(sa.func.max(V.c.effective_date))).scalar_one_or_none()
-    later = filtertokens.published_later(day, last) if last else None
+    later = _later(conn, day, filtertokens.published_later)
     found = int(conn.exec_driver_sql(count, (match if later is None
                                              else f"({match}) NOT {later}",)).scalar_one())
-    end = (date(day.year + 1, 1, 1) if day.month == 12
-           else date(day.year, day.month + 1, 1)).isoformat()
     found -= int(conn.exec_driver_sql(
         f"{count} AND +rowid IN (SELECT id FROM version WHERE effective_date > ? "
         f"AND effective_date < ?)",
         (f"({match}) AND {filtertokens.published_in_month(day)}", day.isoformat(),
-         end)).scalar_one())
+         _month_end(day))).scalar_one())
     if history:  # from the first of them (FTS5 seeks there), each tested in their set
         found -= int(conn.exec_driver_sql(
             f"{count} AND rowid >= ? AND +rowid IN (SELECT id FROM version NOT INDEXED "
             f"WHERE id IN (SELECT value FROM json_each(?)) AND effective_date <= ?)",
             (match, history[0], _json(history), day.isoformat())).scalar_one())
     return found
+
+
+def _pg_published_by(conn: Connection, match: str, day: date, history: Sequence[int],
+                     current: tuple[int, int] | None) -> int:
+    """PostgreSQL's :func:`_published_by`."""
+    count = (f"SELECT count(*) FROM {areas.PG_TABLE} WHERE document @@ CAST(%s AS tsquery)")
+    later = _later(conn, day, filtertokens.published_later_tsquery)
+    # Of the day's month, the matches published after the day (a few, each tested).
+    in_month = int(conn.exec_driver_sql(
+        f"{count} AND version_id IN (SELECT id FROM version WHERE effective_date > %s "
+        f"AND effective_date < %s)",
+        (f"({match}) & {filtertokens.published_in_month_tsquery(day)}", day.isoformat(),
+         _month_end(day))).scalar_one())
+    # ``history``'s matches: all, published by the day, current (a few, each tested).
+    mine, by_then, now = (int(n) for n in conn.exec_driver_sql(
+        f"SELECT count(*), count(*) FILTER (WHERE v.effective_date <= %s), count(*) FILTER "
+        f"(WHERE d.version_id NOT IN (SELECT version_id FROM {areas.PAST_TABLE})) "
+        f"FROM {areas.PG_TABLE} d JOIN version v ON v.id = d.version_id "
+        f"WHERE d.version_id = ANY(%s) AND d.document @@ CAST(%s AS tsquery)",
+        (day.isoformat(), list(history), match)).one()) if history else (0, 0, 0)
+    if current is not None and _few_later(conn, day, current[1]):
+        published_later = in_month + (0 if later is None else int(conn.exec_driver_sql(
+            count, (f"({match}) & {later}",)).scalar_one()))
+        return current[0] - now - published_later + (mine - by_then)
+    found = int(conn.exec_driver_sql(count, (match if later is None
+                                             else f"({match}) & !{later}",)).scalar_one())
+    return found - in_month - by_then
+
+
+def _few_later(conn: Connection, day: date, docs: int) -> bool:
+    """Whether fewer versions were published after ``day`` than a quarter of ``docs``
+    (read through the index on the registry date, that quarter at most)."""
+    quarter = max(1, docs // 4)
+    later = conn.exec_driver_sql(
+        "SELECT count(*) FROM (SELECT 1 FROM version WHERE effective_date > %s LIMIT %s) x",
+        (day.isoformat(), quarter)).scalar_one()
+    return int(later) < quarter
+
+
+def _later(conn: Connection, day: date, render: Any) -> str | None:
+    """The index's expression of the versions published in a month after ``day``'s
+    (``render``: filtertokens' for the database), None when none is."""
+    last = conn.execute(sa.select(sa.func.max(V.c.effective_date))).scalar_one_or_none()
+    return render(day, last) if last else None
+
+
+def _month_end(day: date) -> str:
+    """The first day of the month after ``day``'s."""
+    return (date(day.year + 1, 1, 1) if day.month == 12
+            else date(day.year, day.month + 1, 1)).isoformat()
+
+
+def _ids(ids: Sequence[int], sqlite: bool) -> sa.Select[Any]:
+    """The statement selecting ``ids`` (one parameter, however many)."""
+    if sqlite:
+        return sa.select(sa.column("value")).select_from(sa.func.json_each(_json(ids)))
+    return sa.select(sa.func.unnest(sa.cast(sa.literal(list(ids), ARRAY(sa.Integer)),
+                                            ARRAY(sa.Integer))))
 
 
 def _json(ids: Sequence[int]) -> str:
