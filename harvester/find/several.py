@@ -1,4 +1,4 @@
-"""Several frequent words (``lung cancer``) ranked from their champion lists.
+"""Several frequent words (``lung cancer``, ``lung OR heart``) ranked from their champion lists.
 
 Ranking every match of two frequent words costs a ``bm25`` per match (several phrases each),
 over half a second at the registry's size.  Each word's champion list
@@ -22,6 +22,11 @@ algorithm: Fagin, Lotem and Naor, "Optimal aggregation algorithms for middleware
   ranks them (filters and exclusions applied): when the last of the page scores above
   ``B``, no version outside the lists can enter it — the page is the ranking of every
   match, hits, order and scores.  Else (or when a word has no list), every match is ranked.
+
+Words ORed (``nivolumab OR pembrolizumab``) are ranked the same way: a version's score is
+the sum of its plain scores for each word it matches (the mean on PostgreSQL), plus the
+boost once when it matches any of them in the concept or the condition list, so a version
+outside every list scores at most the lists' floors together (:func:`_either`).
 
 The lists are used only while nothing has been indexed since they were made (their scores
 and bounds are those of the index then): else every match is ranked, until ``trials
@@ -48,7 +53,7 @@ from harvester.catalogue import areas
 from harvester.catalogue.selection import Selection
 from harvester.find import champions
 from harvester.find.scoped import Scoped
-from harvester.find.search_query import All, Not, Query, Term
+from harvester.find.search_query import All, Any_, Not, Query, Term
 
 #: FTS5's bm25 parameter k1 (``fts5_aux.c``).
 K1 = 1.2
@@ -67,9 +72,9 @@ PG_TAKEN = 5_000
 
 def words(query: Query) -> list[Query] | None:
     """The query's words, each as a query of its own, when it is several words (and
-    exclusions) only; else None."""
+    exclusions) only, or words ORed; else None."""
     root = query.root
-    if not isinstance(root, All):
+    if not isinstance(root, All | Any_):
         return None
     wanted = [p for p in root.parts if not isinstance(p, Not)]
     if len(wanted) < 2 or not all(isinstance(p, Term) and not p.prefix for p in wanted):
@@ -106,7 +111,8 @@ def page(conn: Connection, query: Query, selection: Selection, limit: int,
     if any(head.up_to != indexed for head in heads):
         return None  # indexed since: the lists' scores and bounds are no longer exact
     sqlite = conn.dialect.name == "sqlite"
-    found = bound(conn, query, heads) if sqlite else pg_bound(conn, parts, heads)
+    found = (bound(conn, query, heads) if sqlite
+             else pg_bound(conn, parts, heads, isinstance(query.root, Any_)))
     margin = MARGIN if sqlite else PG_MARGIN
     if found is None or found[1] <= found[0] + margin:
         return None  # no version can score above the bound
@@ -140,21 +146,41 @@ def bound(conn: Connection, query: Query,
     # Each list's floor as far as it is taken (a longer list: its score at that place).
     floors = {head.list_id: float(head.floor) for head in heads} | _scores(conn, ids,
                                                                              TAKEN - 1)
+    plain = _phrases(match) * (K1 + 1) * math.log(2 * max(h.up_to for h in heads) + 1)
+    if isinstance(query.root, Any_):
+        return _either(ids, {i: 1.0 for i in ids}, tops, floors, plain)
     every = sum(tops[i] for i in ids)
     listed = min(floors[head.list_id] + every - tops[head.list_id] for head in heads)
-    plain = _phrases(match) * (K1 + 1) * math.log(2 * max(h.up_to for h in heads) + 1)
     return max(plain, listed - BOOST * (len(heads) - 1)), every - BOOST * (len(heads) - 1)
 
 
-def pg_bound(conn: Connection, parts: Sequence[Query],
-             heads: Sequence[champions.Head]) -> tuple[float, float] | None:
+def _either(ids: Sequence[int], weights: dict[int, float], tops: dict[int, float],
+            floors: dict[int, float], plain: float) -> tuple[float, float] | None:
+    """The bound of words ORed: a version's score is the (weighted) sum of its plain
+    scores for each word, plus the boost once when it matches any of them in the concept
+    or the condition list; a version outside every list scores below each list's floor
+    for each word, and, when no floor holds the boost, has no strong match (it would have
+    scored above that floor): it scores at most the floors' weighted sum, and never more
+    than ``plain``.  None when a floor holds the boost (the bound would be the boost)."""
+    from harvester.find.search import BOOST
+
+    if any(floors[i] >= BOOST for i in ids):
+        return None
+    strong = BOOST if any(tops[i] >= BOOST for i in ids) else 0.0
+    best = min(plain, sum(weights[i] * tops[i] for i in ids)) + strong
+    return min(plain, sum(weights[i] * floors[i] for i in ids)), best
+
+
+def pg_bound(conn: Connection, parts: Sequence[Query], heads: Sequence[champions.Head],
+             either: bool = False) -> tuple[float, float] | None:
     """PostgreSQL's :func:`bound`: a version's score for the words together is the mean of
     its scores for each word, weighted by the word's lexemes (``ts_rank`` of the ORed
     ranking query, :meth:`~harvester.find.scoped.Scoped.tsquery`), plus the boost when it
     matches every word in the concept or the condition list (as the lists' scores hold it,
     once per word).  A version outside word ``j``'s list then scores at most the weighted
     mean of the others' firsts and ``j``'s floor, or, without the boost, :data:`PG_PLAIN`.
-    None when two words share a lexeme (``ts_rank`` counts it once: no longer a mean)."""
+    ``either``: the words ORed (:func:`_either`).  None when two words share a lexeme
+    (``ts_rank`` counts it once: no longer a mean)."""
     items = [_lexemes(Scoped((("term", part),)).tsquery(ranked=True) or "") for part in parts]
     if not all(items) or len(set().union(*items)) != sum(len(i) for i in items):
         return None
@@ -164,6 +190,8 @@ def pg_bound(conn: Connection, parts: Sequence[Query],
     tops = _scores(conn, ids, 0)
     floors = {head.list_id: float(head.floor) for head in heads} | _scores(conn, ids,
                                                                              PG_TAKEN - 1)
+    if either:
+        return _either(ids, weights, tops, floors, PG_PLAIN)
     every = sum(weights[i] * tops[i] for i in ids)
     listed = min(every - weights[i] * (tops[i] - floors[i]) for i in ids)
     return max(PG_PLAIN, listed), every
