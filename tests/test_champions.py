@@ -309,6 +309,33 @@ def test_postgresql_reads_one_word_s_page_from_its_list_exactly(listed_pg: Catal
     assert sum(used) > 40 and not all(used)
 
 
+def test_postgresql_walks_a_list_in_order_and_stops_when_the_page_is_full(
+        listed_pg: Catalogue) -> None:
+    """A list read for a page (with filters, as of a date, exclusions) walks the list's
+    primary key in place order and stops: no sort of the whole list, no bitmap of it —
+    and the rows are those the planner's own plan gives."""
+    cases = [("patients", Selection()), ("patients", Selection(statuses=("COMPLETED",))),
+             ("study", Selection(countries=("United States",))),
+             ("patients -cancer", Selection(has_results=True)),
+             ("study", Selection(as_of=date(2024, 1, 1)))]
+    with listed_pg.engine.connect() as conn:
+        for text, selection in cases:
+            query = search_module.parse(text)
+            wanted = champions.key(query)
+            head = champions.head(conn, wanted) if wanted is not None else None
+            assert head is not None, text
+            stmt = champions.listed(head, query, selection, dialect="postgresql").limit(3)
+            mine = conn.execute(stmt).all()
+            with champions.in_list_order(conn):
+                plan = "\n".join(conn.execute(sa.text("EXPLAIN " + str(stmt.compile(
+                    conn, compile_kwargs={"literal_binds": True})))).scalars())
+                assert conn.execute(stmt).all() == mine, (text, selection)
+            assert "Sort" not in plan and "Bitmap" not in plan, plan
+            assert f"Index Scan using {champions.LIST}_pkey" in plan, plan
+        # and back as they were
+        assert conn.exec_driver_sql("SHOW enable_sort").scalar() == "on"
+
+
 def test_postgresql_lists_the_words_sqlite_lists(listed: Catalogue,
                                                  listed_pg: Catalogue) -> None:
     """Both databases keep lists for the same words in the same areas (PostgreSQL counts

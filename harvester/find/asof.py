@@ -113,9 +113,11 @@ def answer(conn: Connection, query: Query, selection: Selection, limit: int,
     if offset + limit > champions.SIZE or head.up_to != indexed:
         return total, None  # beyond the list, or indexed since (its scores are the old ones)
     seen = set(history)
-    rows = [row for row in conn.execute(
-        champions.listed(head, query, selection, dialect=conn.dialect.name)
-        .limit(offset + limit + len(history))) if row.version_id not in seen][:offset + limit]
+    with champions.in_list_order(conn):
+        rows = [row for row in conn.execute(
+            champions.listed(head, query, selection, dialect=conn.dialect.name)
+            .limit(offset + limit + len(history))) if row.version_id not in seen][
+            :offset + limit]
     if len(rows) < offset + limit:
         return total, None  # too few of the list picked: rank every match
     if ranked:

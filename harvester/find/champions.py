@@ -53,6 +53,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from harvester.catalogue import areas
+from harvester.catalogue.engine import planner_settings
 from harvester.errors import UsageError
 from harvester.find import frequent
 from harvester.find.scoped import Scoped
@@ -168,7 +169,8 @@ def listed(head: Head, query: Query, selection: Selection,
     """``(nct_id, version_id, score)`` of the list's versions that are current, pass the
     selection's filters (its areas aside: the list is the area's) and match the query (its
     exclusions, in ``area``), in the list's order: read from its start until a page is
-    full, with the scores stored when it was made (``dialect``: the catalogue's database)."""
+    full, with the scores stored when it was made (``dialect``: the catalogue's database;
+    run it :func:`in_list_order`)."""
     from harvester.catalogue.selection import selected
 
     picked = selected(replace(selection, areas=()), few=True).order_by(None).subquery("picked")
@@ -179,6 +181,17 @@ def listed(head: Head, query: Query, selection: Selection,
     if isinstance(query.root, All) and any(isinstance(p, Not) for p in query.root.parts):
         stmt = stmt.where(_matching(Scoped(((area, query),)), dialect == "sqlite"))
     return stmt
+
+
+@contextmanager
+def in_list_order(conn: Connection) -> Iterator[None]:
+    """PostgreSQL: the statements of :func:`listed` run inside walk the list's primary key
+    in place order and stop once their page is full.  The planner, which estimates that
+    almost none of a list's versions pass the join to their trial, would read and join the
+    whole list (up to 30,000 versions), then sort it: 30–180 ms for `cancer`'s 13,219 at
+    600,000 trials, against 3–7 ms in order.  Elsewhere nothing changes."""
+    with planner_settings(conn, enable_sort="off", enable_bitmapscan="off"):
+        yield
 
 
 def _matching(scoped: Scoped, sqlite: bool) -> sa.ColumnElement[bool]:

@@ -444,10 +444,12 @@ def _from_champions(conn: Connection, query: Query | None, selection: Selection,
     # long list (up to 30,000) is not read either — the filter picks few of this word's
     # best (its page is elsewhere: rank every match).
     need = offset + limit
-    rows = list(conn.execute(listed.where(champions.placed(champions.SIZE)).limit(need)).all())
-    if 0 < len(rows) < need:  # some pass: the rest of the list, from where that stopped
-        rows += conn.execute(listed.where(~champions.placed(champions.SIZE))
-                             .limit(need - len(rows))).all()
+    with champions.in_list_order(conn):
+        rows = list(conn.execute(listed.where(champions.placed(champions.SIZE))
+                                 .limit(need)).all())
+        if 0 < len(rows) < need:  # some pass: the rest of the list, from where that stopped
+            rows += conn.execute(listed.where(~champions.placed(champions.SIZE))
+                                 .limit(need - len(rows))).all()
     if len(rows) < offset + limit:
         return None  # too few pass the filters: rank every match
     if areas.indexed_up_to(conn) == head.up_to:  # nothing indexed since the list was made
