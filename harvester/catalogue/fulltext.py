@@ -34,7 +34,6 @@ COLUMNS = ("title", "focus", "summary", "criteria")
 #: The full-text index of versions that catalogues before schema version 12 kept.
 FTS_TABLE = "version_fts"
 PG_TABLE = "version_text"
-PG_CONFIG = "english"
 TOKENIZE = "porter unicode61 remove_diacritics 2"
 #: Text kept per field: far beyond any real record.
 MAX_FIELD = 200_000

@@ -145,7 +145,7 @@ def _published_by(conn: Connection, match: str, day: date, history: Sequence[int
     if conn.dialect.name == "postgresql":
         return _pg_published_by(conn, match, day, history, current)
     count = f"SELECT count(*) FROM {areas.FTS_TABLE} WHERE {areas.FTS_TABLE} MATCH ?"
-    later = _later(conn, day, filtertokens.published_later)
+    later = published_later(conn, day, filtertokens.published_later)
     found = int(conn.exec_driver_sql(count, (match if later is None
                                              else f"({match}) NOT {later}",)).scalar_one())
     found -= int(conn.exec_driver_sql(
@@ -165,7 +165,7 @@ def _pg_published_by(conn: Connection, match: str, day: date, history: Sequence[
                      current: tuple[int, int] | None) -> int:
     """PostgreSQL's :func:`_published_by`."""
     count = (f"SELECT count(*) FROM {areas.PG_TABLE} WHERE document @@ CAST(%s AS tsquery)")
-    later = _later(conn, day, filtertokens.published_later_tsquery)
+    later = published_later(conn, day, filtertokens.published_later_tsquery)
     # Of the day's month, the matches published after the day (a few, each tested).
     in_month = int(conn.exec_driver_sql(
         f"{count} AND version_id IN (SELECT id FROM version WHERE effective_date > %s "
@@ -180,9 +180,9 @@ def _pg_published_by(conn: Connection, match: str, day: date, history: Sequence[
         f"WHERE d.version_id = ANY(%s) AND d.document @@ CAST(%s AS tsquery)",
         (day.isoformat(), list(history), match)).one()) if history else (0, 0, 0)
     if current is not None and _few_later(conn, day, current[1]):
-        published_later = in_month + (0 if later is None else int(conn.exec_driver_sql(
+        after = in_month + (0 if later is None else int(conn.exec_driver_sql(
             count, (f"({match}) & {later}",)).scalar_one()))
-        return current[0] - now - published_later + (mine - by_then)
+        return current[0] - now - after + (mine - by_then)
     found = int(conn.exec_driver_sql(count, (match if later is None
                                              else f"({match}) & !{later}",)).scalar_one())
     return found - in_month - by_then
@@ -198,9 +198,10 @@ def _few_later(conn: Connection, day: date, docs: int) -> bool:
     return int(later) < quarter
 
 
-def _later(conn: Connection, day: date, render: Any) -> str | None:
-    """The index's expression of the versions published in a month after ``day``'s
-    (``render``: filtertokens' for the database), None when none is."""
+def published_later(conn: Connection, day: date, render: Any) -> str | None:
+    """The area index's expression of the versions published in a month after ``day``'s
+    (``render``: :mod:`harvester.catalogue.filtertokens`' for the database: its
+    ``published_later`` or ``published_later_tsquery``), None when none is."""
     last = conn.execute(sa.select(sa.func.max(V.c.effective_date))).scalar_one_or_none()
     return render(day, last) if last else None
 

@@ -14,7 +14,6 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import date
 from typing import Any
 
 import msgspec
@@ -249,7 +248,8 @@ def _ranked(conn: Connection, query: Query | None, selection: Selection,
                               few=few).order_by(None).subquery("picked")
         # As of a day, no version published in a later month can be picked: its matches
         # are left in the index, not read from the table and tested there.
-        later = None if selection.as_of is None else _published_later(conn, selection.as_of)
+        later = None if selection.as_of is None else asof.published_later(
+            conn, selection.as_of, filtertokens.published_later_tsquery)
         if later is not None:
             tsquery = f"({tsquery}) & !{later}"
     doc = sa.table(areas.PG_TABLE, sa.column("version_id"), sa.column("document"))
@@ -267,14 +267,6 @@ def _ranked(conn: Connection, query: Query | None, selection: Selection,
     if among is not None:
         stmt = stmt.where(doc.c.version_id.in_(among))
     return stmt, snippet or None
-
-
-def _published_later(conn: Connection, day: date) -> str | None:
-    """PostgreSQL: the ``tsquery`` of the versions published in a month after ``day``'s
-    (the registry dates' tokens, :mod:`harvester.catalogue.filtertokens`), None when no
-    version is."""
-    last = conn.execute(sa.select(sa.func.max(V.c.effective_date))).scalar_one_or_none()
-    return filtertokens.published_later_tsquery(day, last) if last else None
 
 
 def _plain(column: Any) -> Any:
