@@ -326,14 +326,16 @@ def test_workers_start_only_when_the_first_page_says_more_follow(
     """A first sync whose answer fits one page is parsed here: starting worker processes
     for it cost two interpreters for nothing (every new saved query paid it).  A count
     above the page's starts them (a full page whose count says it is all: not); either way
-    the catalogue holds every study."""
+    the catalogue holds every study.  The workers are nice: the main process, which stores
+    every page in order, gets the CPU whenever it is ready."""
     from harvester.fetch import sync as sync_module
 
     started: list[int] = []
 
-    def counted(workers: int) -> Any:
+    def counted(workers: int, **options: Any) -> Any:
         started.append(workers)
-        return process_pool(workers)
+        assert options == {"nice": True}  # the storing in the main process goes first
+        return process_pool(workers, **options)
 
     process_pool = sync_module.process_pool
     monkeypatch.setattr(sync_module, "process_pool", counted)

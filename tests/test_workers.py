@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harvester.ingest.workers import process_pool
+from harvester.ingest.workers import NICER, process_pool
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -110,3 +110,17 @@ def test_without_prctl_the_watcher_thread_ends_the_worker(tmp_path: Path) -> Non
 def test_a_pool_still_works() -> None:
     with process_pool(2) as pool:
         assert sorted(pool.map(abs, [-1, -2, 3])) == [1, 2, 3]
+
+
+def _niceness(_: object = None) -> int:
+    return os.nice(0)
+
+
+def test_a_nice_pool_s_workers_yield_the_cpu_to_this_process() -> None:
+    """Workers of ``nice=True`` run NICER steps nicer than this process (at most 19, the
+    kernel's bound); a pool's workers otherwise run as this process does."""
+    here = os.nice(0)
+    with process_pool(2, nice=True) as pool:
+        assert set(pool.map(_niceness, range(4))) == {min(here + NICER, 19)}
+    with process_pool(1) as pool:
+        assert pool.submit(_niceness).result() == here

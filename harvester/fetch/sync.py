@@ -298,7 +298,7 @@ class Syncer:
         return jobs
 
     def _start_pool(self) -> ProcessPoolExecutor:
-        pool = process_pool(self._workers)
+        pool = process_pool(self._workers, nice=True)  # the storing here goes first
         for _ in range(self._workers):  # start them all now (from this, the pool's thread)
             pool.submit(int)
         return pool
