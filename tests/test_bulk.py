@@ -91,3 +91,23 @@ def test_rows_without_copy_store_as_sqlalchemy_stores_them_and_a_repeat_fails_wh
         with catalogue.engine.connect() as conn:  # nothing of the failed statement stays
             assert sorted(conn.execute(sa.select(T.c.nct_id)).scalars()) == [
                 "NCT00000001", "NCT00000002", "NCT00000003"]
+
+
+def test_copy_sends_each_value_as_the_database_s_own_column_type(db_url: str) -> None:
+    """COPY goes in binary on PostgreSQL, where a value must be in its column's exact
+    type: the types are the database's, not the table class's.  A table whose columns were
+    made wider than its class says (bigint, real, varchar) takes the class's rows, and a
+    whole number in a float column stores as that number, as with SQLAlchemy's insert."""
+    declared = sa.Table("widened", sa.MetaData(), sa.Column("id", sa.Integer),
+                        sa.Column("score", sa.Float), sa.Column("name", sa.Text),
+                        sa.Column("seen", sa.DateTime(timezone=True)))
+    seen = datetime(2026, 12, 7, 1, 2, 3, tzinfo=PARIS)
+    rows = [(2**40, 45, "Lyon", seen), (1, 0.5, None, None), (-3, None, "é\t\\x", seen)]
+    if not db_url.startswith("postgresql"):
+        pytest.skip("COPY is PostgreSQL's (SQLite's columns take any value)")
+    with Catalogue.open(db_url) as catalogue, catalogue.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE widened (id bigint, score real, name varchar(20), "
+                             "seen timestamp with time zone)")
+        insert_rows(conn, declared, rows)
+        got = conn.execute(sa.select(declared).order_by(declared.c.id)).all()
+    assert [tuple(r) for r in got] == sorted(rows, key=lambda r: r[0])
