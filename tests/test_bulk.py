@@ -111,3 +111,46 @@ def test_copy_sends_each_value_as_the_database_s_own_column_type(db_url: str) ->
         insert_rows(conn, declared, rows)
         got = conn.execute(sa.select(declared).order_by(declared.c.id)).all()
     assert [tuple(r) for r in got] == sorted(rows, key=lambda r: r[0])
+
+
+def test_a_payload_copied_by_the_loser_of_a_race_fails_as_a_retried_unique_violation(
+        db_url: str) -> None:
+    """Payload rows go by COPY too.  Two writers may link the same payload at once: the
+    one that commits second waits on the unique index, then fails with SQLAlchemy's
+    IntegrityError under the unique-violation state, which ``writers.retrying`` runs
+    again; its retry, seeing the row, links nothing twice."""
+    import threading
+
+    from harvester.catalogue import writers
+    from harvester.catalogue.store import P
+
+    if not db_url.startswith("postgresql"):
+        pytest.skip("one writer at a time on SQLite")
+    columns = ("sha256", "version_id", "size", "name", "quick", "codec", "data")
+    with Catalogue.open(db_url) as catalogue:
+        version = _version("NCT00000001", datetime.now(UTC), False)
+        with catalogue.engine.begin() as conn:
+            insert_rows(conn, V, [tuple(version.values())], list(version))
+            version_id = conn.execute(sa.select(V.c.id)).scalar_one()
+        row = ("a" * 64, version_id, 3, "NCT00000001.json", None, "zlib", b"\x78\x01zz")
+        failures: list[BaseException] = []
+        with catalogue.engine.begin() as first:
+            insert_rows(first, P, [row], columns)
+
+            def second() -> None:
+                try:
+                    with catalogue.engine.begin() as conn:
+                        insert_rows(conn, P, [row], columns)
+                except sa.exc.DBAPIError as exc:
+                    failures.append(exc)
+
+            racing = threading.Thread(target=second)
+            racing.start()
+            racing.join(0.5)
+            assert racing.is_alive()  # waiting on the first writer's uncommitted row
+        racing.join(10)
+        assert len(failures) == 1 and isinstance(failures[0], sa.exc.IntegrityError)
+        assert writers._sqlstate(failures[0]) in writers.RETRYABLE
+        with catalogue.engine.connect() as conn:
+            assert conn.execute(sa.select(P.c.sha256, P.c.data)).all() == [
+                ("a" * 64, b"\x78\x01zz")]

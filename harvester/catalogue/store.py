@@ -430,9 +430,10 @@ class _Batch:
             rows.append((sha, version_id, item.payload_size, item.payload_name,
                          item.payload_quick, item.payload_codec,
                          item.payload_stored if keep_data else None))
-        # executemany even on PostgreSQL: two writers may link the same payload at once,
-        # and the one that loses must see the unique violation as SQLAlchemy's (retried).
-        insert_rows(self.conn, P, rows, _PAYLOAD_COLUMNS, copy=False)
+        # COPY on PostgreSQL (binary: the payloads' bytes as they are).  Two writers may
+        # link the same payload at once: the one that loses sees the unique violation as
+        # SQLAlchemy's, as COPY's errors are wrapped, and its batch is retried (writers).
+        insert_rows(self.conn, P, rows, _PAYLOAD_COLUMNS)
 
     def _children(self, versions: list[tuple[int, Prepared]]) -> None:
         # Driver-level executemany: SQLAlchemy's per-row parameter processing costs more
