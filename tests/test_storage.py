@@ -122,8 +122,9 @@ def test_a_postgres_server_that_goes_away_mid_import(tmp_path: Path) -> None:
             def kill_on_the_third_batch(conn: Any, cursor: Any, statement: str,
                                         *args: Any) -> None:
                 nonlocal inserts
-                # Versions and child rows go by COPY; the payloads are inserted after them.
-                if statement.startswith("INSERT INTO payload "):
+                # Versions, child rows and payloads go by COPY; new trials' rows are
+                # inserted after the versions, in the same transaction.
+                if statement.startswith("INSERT INTO trial "):
                     inserts += 1
                     if inserts == 3:  # mid-transaction: the batch's versions are written
                         pid = conn.connection.dbapi_connection.info.backend_pid
