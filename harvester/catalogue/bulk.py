@@ -3,15 +3,20 @@
 SQLAlchemy's per-row parameter processing (a dict per row, compiled parameters, bind
 processors) costs more than the insert itself for the thousands of child rows of a page.
 :func:`insert_rows` takes plain tuples in the table's column order and hands them to the
-driver: ``COPY … FROM STDIN`` on PostgreSQL (a fraction of the round trips and parsing of an
-INSERT per row; the version rows and facets too, since schema 15's release), in COPY's binary
-format with the columns' types as the database has them (:func:`_column_types`: one catalog
-read): psycopg then writes each row in C, where the text format adapted every value in
-Python — 0.21 s of the main process's CPU for a sync's 72,000 sites, 0.03 s in binary — or, for rows
-another writer may make first (``copy=False``), one ``INSERT … SELECT FROM unnest`` of an
-array a column — else one ``executemany``, with the column types' own conversions applied
-where a type has one (aware dates and times in UTC, as text on SQLite), so what is stored is
-exactly what SQLAlchemy would have stored.
+driver, with the column types' own conversions applied where a type has one (aware dates
+and times in UTC, as text on SQLite), so what is stored is exactly what SQLAlchemy would
+have stored:
+
+* on PostgreSQL, ``COPY … FROM STDIN`` (a fraction of the round trips and parsing of an
+  INSERT per row): versions, child rows, facets and payloads.  In COPY's binary format,
+  each value sent as its column's type as the database has it (:func:`_column_types`, one
+  catalog read a statement): psycopg then writes each row in C, where the text format
+  adapted every value in Python — 0.21 s of the main process's CPU for the 72,000 sites
+  of 5,000 studies, 0.03 s in binary.  A unique violation fails the whole COPY, as
+  SQLAlchemy's IntegrityError (the batch is retried by ``writers.retrying``);
+* ``copy=False`` on PostgreSQL: one ``INSERT … SELECT FROM unnest`` of an array a column
+  (the new trials' rows), or an ``executemany`` when a column holds bytes;
+* on SQLite, one ``executemany``.
 """
 
 from __future__ import annotations
