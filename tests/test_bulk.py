@@ -154,3 +154,25 @@ def test_a_payload_copied_by_the_loser_of_a_race_fails_as_a_retried_unique_viola
         with catalogue.engine.connect() as conn:
             assert conn.execute(sa.select(P.c.sha256, P.c.data)).all() == [
                 ("a" * 64, b"\x78\x01zz")]
+
+
+def test_a_number_out_of_its_column_s_range_is_refused_not_stored_wrapped(
+        db_url: str) -> None:
+    """Binary COPY would store 2**40 in an integer column as 0 (psycopg's binary form
+    wraps it) and 1e39 in a real one as infinity: such rows go as text, and the database
+    refuses them with SQLAlchemy's DataError, as every insert did; nothing is stored."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("COPY is PostgreSQL's (SQLite's columns take any value)")
+    declared = sa.Table("ranged", sa.MetaData(), sa.Column("id", sa.Integer),
+                        sa.Column("score", sa.Float))
+    with Catalogue.open(db_url) as catalogue:
+        with catalogue.engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE ranged (id integer, score real)")
+        for row in ((2**40, 1.0), (-2**31 - 1, None), (1, 1e39)):
+            with pytest.raises(sa.exc.DataError, match="out of range"), \
+                    catalogue.engine.begin() as conn:
+                insert_rows(conn, declared, [(1, 2.0), row])
+        with catalogue.engine.begin() as conn:
+            insert_rows(conn, declared, [(2**31 - 1, -3.4e38), (None, None)])
+            assert conn.execute(sa.select(declared).order_by(declared.c.id)).all() == [
+                (2**31 - 1, pytest.approx(-3.4e38, rel=1e-6)), (None, None)]
