@@ -176,3 +176,21 @@ def test_a_number_out_of_its_column_s_range_is_refused_not_stored_wrapped(
             insert_rows(conn, declared, [(2**31 - 1, -3.4e38), (None, None)])
             assert conn.execute(sa.select(declared).order_by(declared.c.id)).all() == [
                 (2**31 - 1, pytest.approx(-3.4e38, rel=1e-6)), (None, None)]
+
+
+def test_a_naive_time_is_read_in_the_session_s_zone_as_sqlalchemy_s_insert_reads_it(
+        db_url: str) -> None:
+    """A time without a zone in a ``timestamptz`` column: binary COPY would refuse it, so
+    its rows go as text and the server reads it in the session's time zone, as the insert
+    of the same value does."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("COPY is PostgreSQL's")
+    declared = sa.Table("zoned", sa.MetaData(), sa.Column("at", sa.DateTime(timezone=True)))
+    naive = datetime(2026, 1, 1, 12)
+    with Catalogue.open(db_url) as catalogue, catalogue.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE zoned (at timestamptz)")
+        conn.exec_driver_sql("SET LOCAL TimeZone = 'Europe/Paris'")
+        insert_rows(conn, declared, [(naive,)])
+        conn.execute(sa.insert(declared).values(at=naive))
+        assert conn.exec_driver_sql("SELECT at::text FROM zoned").scalars().all() == [
+            "2026-01-01 12:00:00+01"] * 2
