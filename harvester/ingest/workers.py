@@ -19,11 +19,13 @@ collector scan them some thirty times a batch — a fifth of a worker's time.
 
 A pool may ask for workers that yield the CPU (``nice``): a sync's main process alone
 downloads and stores every page, in order, in its transaction — the work everything else
-waits for — and on two cores it shared them with two parsing workers, so its storing ran a
-third slower than alone.  Workers a few steps nicer run whenever the main process waits (on
-the network, on the database) and leave it the core when it is ready: the parsing still
-keeps up, and a sync into SQLite finished about 9% sooner (``bench/sync_floor.py``).  On a
-busy machine they also give way to everything else, as background work should.
+waits for — and on two cores it shared them with two parsing workers: storing 5,035
+studies kept it busy 2.1–2.3 s there, against 1.3–1.4 s alone (``bench/store_only.py``).
+Workers ten steps nicer run whenever the main process waits (on the network, on the
+database) and leave it the core when it is ready; its storing then took 1.1–1.5 s, and the
+sync into SQLite 2.72 s against 2.98 s in a first comparison, 2–4% sooner (within the
+noise) over four alternating rounds (``bench/sync_floor.py``).  On a busy machine they
+also give way to everything else, as background work should.
 
 Workers are started with ``spawn``, never ``fork``: a forked worker would inherit
 the writer lock and the database connections.  Any part of the harvester that needs worker
@@ -112,7 +114,7 @@ def _start(parent: int, nice: int, initializer: Callable[..., Any] | None,
         initializer(*args)
 
 
-#: How much nicer than the main process the workers of a pool with ``nice=True`` run.
+#: How many steps nicer than the main process the workers of a pool with ``nice=True`` run.
 NICER = 10
 
 
